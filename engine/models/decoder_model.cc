@@ -1,0 +1,189 @@
+#include "engine/models/decoder_model.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "engine/primitives/cpu_kernels.h"
+
+namespace llmserve {
+namespace {
+
+// Rows of `parts` (each [rows_i, cols]) stacked into one [sum rows_i, cols] f32 tensor.
+HostTensor StackRows(std::initializer_list<const HostTensor*> parts) {
+  std::vector<float> values;
+  int64_t rows = 0, cols = 0;
+  for (const HostTensor* p : parts) {
+    std::vector<float> v = p->ToFloat();
+    values.insert(values.end(), v.begin(), v.end());
+    rows += p->shape[0];
+    cols = p->shape.size() > 1 ? p->shape[1] : 0;
+  }
+  return HostTensor::FromFloats(std::move(values),
+                                cols > 0 ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{rows});
+}
+
+HostTensor StackBiases(std::initializer_list<const HostTensor*> parts) {
+  for (const HostTensor* p : parts) {
+    if (p->empty()) return HostTensor();
+  }
+  return StackRows(parts);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
+    const ModelWeights& weights, const DecoderModelOptions& options) {
+  if (auto s = weights.Validate(); !s.ok()) return s;
+  if (options.max_num_tokens <= 0 || options.max_num_logits <= 0) {
+    return absl::InvalidArgumentError("max_num_tokens and max_num_logits must be positive");
+  }
+  if (options.weight_dtype != DType::kF32 && options.weight_dtype != DType::kBF16) {
+    return absl::InvalidArgumentError(absl::StrCat("unsupported weight dtype ",
+                                                   std::string(DTypeName(options.weight_dtype))));
+  }
+  const ModelConfig& c = weights.config;
+  std::unique_ptr<DecoderModel> m(new DecoderModel(c, options));
+  const DType wdt = options.weight_dtype;
+
+  for (const DecoderLayerWeights& lw : weights.layers) {
+    Layer layer;
+    layer.attn_norm_weight = lw.attn_norm_weight.ToFloat();
+    layer.attn_norm_bias = lw.attn_norm_bias.ToFloat();
+    layer.mlp_norm_weight = lw.mlp_norm_weight.ToFloat();
+    layer.mlp_norm_bias = lw.mlp_norm_bias.ToFloat();
+    auto qkv = Linear::Create(StackRows({&lw.wq, &lw.wk, &lw.wv}),
+                              StackBiases({&lw.bq, &lw.bk, &lw.bv}), wdt, /*accumulate=*/false);
+    if (!qkv.ok()) return qkv.status();
+    layer.qkv = *std::move(qkv);
+    auto o = Linear::Create(lw.wo, lw.bo, wdt, /*accumulate=*/true);
+    if (!o.ok()) return o.status();
+    layer.o = *std::move(o);
+    auto gate_up = c.mlp == MlpKind::kSwiGLU
+                       ? Linear::Create(StackRows({&lw.w_gate, &lw.w_up}), HostTensor(), wdt, false)
+                       : Linear::Create(lw.w_up, lw.b_up, wdt, false);
+    if (!gate_up.ok()) return gate_up.status();
+    layer.gate_up = *std::move(gate_up);
+    auto down = Linear::Create(lw.w_down, lw.b_down, wdt, /*accumulate=*/true);
+    if (!down.ok()) return down.status();
+    layer.down = *std::move(down);
+    m->layers_.push_back(std::move(layer));
+  }
+  m->token_embedding_ = weights.token_embedding.ToFloat();
+  m->position_embedding_ = weights.position_embedding.ToFloat();
+  m->final_norm_weight_ = weights.final_norm_weight.ToFloat();
+  m->final_norm_bias_ = weights.final_norm_bias.ToFloat();
+  auto lm_head = Linear::Create(c.tied_lm_head ? weights.token_embedding : weights.lm_head,
+                                HostTensor(), wdt, /*accumulate=*/false);
+  if (!lm_head.ok()) return lm_head.status();
+  m->lm_head_ = *std::move(lm_head);
+  if (c.position == PositionKind::kRotary) {
+    m->rope_table_.resize(static_cast<std::size_t>(c.max_context) * c.head_dim);
+    RopeTable(c.max_context, c.head_dim, c.rope_theta, m->rope_table_.data());
+  }
+
+  const std::size_t t = static_cast<std::size_t>(options.max_num_tokens);
+  const std::size_t mlp_width = static_cast<std::size_t>(c.ffn_size) * (c.mlp == MlpKind::kSwiGLU ? 2 : 1);
+  m->x_.resize(t * c.hidden_size);
+  m->h_.resize(t * c.hidden_size);
+  m->qkv_.resize(t * c.qkv_size());
+  m->attn_.resize(t * c.num_heads * c.head_dim);
+  m->mlp_.resize(t * mlp_width);
+  m->act_.resize(t * c.ffn_size);
+  m->final_.resize(static_cast<std::size_t>(options.max_num_logits) * c.hidden_size);
+  return m;
+}
+
+int64_t DecoderModel::weight_bytes_per_step() const {
+  int64_t bytes = lm_head_->weight_bytes();
+  for (const Layer& l : layers_) {
+    bytes += l.qkv->weight_bytes() + l.o->weight_bytes() + l.gate_up->weight_bytes() +
+             l.down->weight_bytes();
+  }
+  return bytes;
+}
+
+void DecoderModel::Norm(const float* x, const std::vector<float>& w, const std::vector<float>& b,
+                        int64_t rows, float* out) const {
+  if (config_.norm == NormKind::kRMSNorm) {
+    RmsNorm(x, w.data(), rows, config_.hidden_size, config_.norm_eps, out);
+  } else {
+    LayerNorm(x, w.data(), b.data(), rows, config_.hidden_size, config_.norm_eps, out);
+  }
+}
+
+absl::Status DecoderModel::Forward(const ForwardInput& in, KVCache& cache, float* logits) {
+  const ModelConfig& c = config_;
+  const int64_t t = in.num_tokens;
+  if (t <= 0 || t > options_.max_num_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_tokens ", t, " outside 1..", options_.max_num_tokens));
+  }
+  if (in.num_logits < 0 || in.num_logits > options_.max_num_logits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_logits ", in.num_logits, " outside 0..", options_.max_num_logits));
+  }
+  for (int64_t i = 0; i < t; ++i) {
+    if (in.token_ids[i] < 0 || in.token_ids[i] >= c.vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat("token id ", in.token_ids[i],
+                                                     " outside the vocabulary (", c.vocab_size, ")"));
+    }
+    if (in.positions[i] < 0 || in.positions[i] >= c.max_context) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("position ", in.positions[i], " outside the context (", c.max_context, ")"));
+    }
+  }
+  for (int i = 0; i < in.num_logits; ++i) {
+    if (in.logits_indices[i] < 0 || in.logits_indices[i] >= t) {
+      return absl::InvalidArgumentError(absl::StrCat("logits index ", in.logits_indices[i],
+                                                     " outside the ", t, " tokens"));
+    }
+  }
+
+  const int64_t hidden = c.hidden_size;
+  const int64_t qkv_size = c.qkv_size();
+  const int64_t q_size = int64_t{c.num_heads} * c.head_dim;
+  const int64_t kv_size = int64_t{c.num_kv_heads} * c.head_dim;
+  const AttentionDims dims{c.num_heads, c.num_kv_heads, c.head_dim, cache.shape().block_size,
+                           1.0f / std::sqrt(static_cast<float>(c.head_dim))};
+
+  Embed(token_embedding_.data(), in.token_ids,
+        c.position == PositionKind::kLearned ? position_embedding_.data() : nullptr, in.positions,
+        t, hidden, x_.data());
+
+  for (std::size_t l = 0; l < layers_.size(); ++l) {
+    const Layer& layer = layers_[l];
+    Norm(x_.data(), layer.attn_norm_weight, layer.attn_norm_bias, t, h_.data());
+    layer.qkv->Forward(h_.data(), t, qkv_.data());
+    if (c.position == PositionKind::kRotary) {
+      ApplyRope(qkv_.data(), qkv_size, t, in.positions, c.num_heads, c.num_kv_heads, c.head_dim,
+                c.rope_style, rope_table_.data());
+    }
+    float* key_pool = cache.key_pool(static_cast<int>(l));
+    float* value_pool = cache.value_pool(static_cast<int>(l));
+    WriteKVCache(qkv_.data() + q_size, qkv_.data() + q_size + kv_size, qkv_size,
+                 static_cast<int>(t), in.slot_mapping, dims, key_pool, value_pool);
+    PagedAttention(qkv_.data(), qkv_size, in.attention, dims, key_pool, value_pool, attn_.data());
+    layer.o->Forward(attn_.data(), t, x_.data());  // x += attn · Woᵀ (+ b)
+
+    Norm(x_.data(), layer.mlp_norm_weight, layer.mlp_norm_bias, t, h_.data());
+    layer.gate_up->Forward(h_.data(), t, mlp_.data());
+    if (c.mlp == MlpKind::kSwiGLU) {
+      SiluAndMul(mlp_.data(), t, c.ffn_size, act_.data());
+      layer.down->Forward(act_.data(), t, x_.data());
+    } else {
+      GeluTanh(mlp_.data(), t * c.ffn_size);
+      layer.down->Forward(mlp_.data(), t, x_.data());
+    }
+  }
+
+  if (in.num_logits == 0) return absl::OkStatus();
+  for (int i = 0; i < in.num_logits; ++i) {
+    std::copy_n(x_.data() + int64_t{in.logits_indices[i]} * hidden, hidden,
+                final_.data() + int64_t{i} * hidden);
+  }
+  Norm(final_.data(), final_norm_weight_, final_norm_bias_, in.num_logits, final_.data());
+  lm_head_->Forward(final_.data(), in.num_logits, logits);
+  return absl::OkStatus();
+}
+
+}  // namespace llmserve

@@ -1,0 +1,98 @@
+#ifndef LLMSERVE_ENGINE_MODELS_DECODER_MODEL_H_
+#define LLMSERVE_ENGINE_MODELS_DECODER_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/common/dtype.h"
+#include "engine/kv_cache/kv_cache.h"
+#include "engine/models/model_config.h"
+#include "engine/models/model_weights.h"
+#include "engine/ops/paged_attention.h"
+#include "engine/primitives/linear.h"
+
+namespace llmserve {
+
+/// Options fixed when the model is packed.
+struct DecoderModelOptions {
+  /// Storage dtype of the linear-layer weights (kF32 or kBF16); norms,
+  /// embeddings and activations stay f32.
+  DType weight_dtype = DType::kF32;
+  /// Maximum tokens (rows) in one Forward call; sizes the activation workspace.
+  int max_num_tokens = 512;
+  /// Maximum logits rows in one Forward call.
+  int max_num_logits = 64;
+};
+
+/// The tokens of one batched forward step: prefill chunks and decode tokens of
+/// several sequences concatenated into one [num_tokens, hidden] activation.
+struct ForwardInput {
+  int num_tokens = 0;
+  const int32_t* token_ids = nullptr;     ///< [num_tokens]
+  const int32_t* positions = nullptr;     ///< [num_tokens] position of each token in its sequence
+  const int64_t* slot_mapping = nullptr;  ///< [num_tokens] KV-cache slot each token's K/V goes to
+  AttentionBatch attention;               ///< sequences, context lengths, block tables
+  int num_logits = 0;
+  const int32_t* logits_indices = nullptr;  ///< [num_logits] rows whose next-token logits are needed
+};
+
+/// A decoder-only transformer (GPT-2 and Llama families as configurations):
+/// pre-norm blocks x += Attn(Norm(x)); x += MLP(Norm(x)); then Norm and LM head.
+/// Every linear layer is a oneDNN matmul over all tokens of the step (QKV and
+/// gate/up projections are fused into one matmul each; residual adds are fused
+/// as sum post-ops). Attention is paged over the KV cache.
+///
+/// Not thread-safe (one workspace): used by the engine thread only.
+class DecoderModel {
+ public:
+  /// Packs `weights` (validated) into oneDNN layouts. Errors: INVALID_ARGUMENT
+  /// from ModelWeights::Validate or bad options; INTERNAL from oneDNN.
+  static absl::StatusOr<std::unique_ptr<DecoderModel>> Create(const ModelWeights& weights,
+                                                              const DecoderModelOptions& options);
+
+  /// Runs the step: writes the new tokens' K/V into `cache` at their slots and
+  /// returns next-token logits [num_logits, vocab_size] in `logits`.
+  /// Errors: INVALID_ARGUMENT if num_tokens / num_logits exceed the options or
+  /// a token id / position is out of range (checked before any work).
+  absl::Status Forward(const ForwardInput& input, KVCache& cache, float* logits);
+
+  const ModelConfig& config() const { return config_; }
+  const DecoderModelOptions& options() const { return options_; }
+  /// Bytes of weights read per forward pass (all linear layers incl. the LM
+  /// head): the memory traffic that bounds batch-1 decode.
+  int64_t weight_bytes_per_step() const;
+  /// oneDNN implementation used by the linear layers (e.g. "gemm:jit").
+  const std::string& linear_implementation() const { return lm_head_->implementation(); }
+
+ private:
+  struct Layer {
+    std::vector<float> attn_norm_weight, attn_norm_bias, mlp_norm_weight, mlp_norm_bias;
+    std::unique_ptr<Linear> qkv;      ///< [hidden] → [(heads + 2 kv_heads) · head_dim]
+    std::unique_ptr<Linear> o;        ///< [heads · head_dim] → [hidden], accumulates
+    std::unique_ptr<Linear> gate_up;  ///< [hidden] → [2 · ffn] (SwiGLU) or [ffn] (GELU)
+    std::unique_ptr<Linear> down;     ///< [ffn] → [hidden], accumulates
+  };
+
+  DecoderModel(const ModelConfig& config, const DecoderModelOptions& options)
+      : config_(config), options_(options) {}
+  void Norm(const float* x, const std::vector<float>& w, const std::vector<float>& b,
+            int64_t rows, float* out) const;
+
+  ModelConfig config_;
+  DecoderModelOptions options_;
+  std::vector<Layer> layers_;
+  std::vector<float> token_embedding_;     // [vocab, hidden]
+  std::vector<float> position_embedding_;  // [max_context, hidden] (learned only)
+  std::vector<float> final_norm_weight_, final_norm_bias_;
+  std::unique_ptr<Linear> lm_head_;
+  std::vector<float> rope_table_;          // [max_context, head_dim/2, 2]
+  // Workspace, sized for options_.max_num_tokens rows.
+  std::vector<float> x_, h_, qkv_, attn_, mlp_, act_, final_;
+};
+
+}  // namespace llmserve
+
+#endif  // LLMSERVE_ENGINE_MODELS_DECODER_MODEL_H_
