@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -27,6 +28,15 @@ struct ComputedBlocks {
 /// prompt starts with cached blocks shares them (reference counted) instead of
 /// recomputing them. Blocks whose reference count drops to 0 stay cached and
 /// are evicted least-recently-used when a free block is needed.
+///
+/// With enable_prefix_caching false nothing is hashed or cached:
+/// GetComputedBlocks returns no blocks and counts neither queries nor hits.
+///
+/// Contract violations by the caller (a stale ComputedBlocks whose blocks were
+/// evicted between GetComputedBlocks and AllocateSlots, `computed` passed for
+/// a sequence that already has blocks, num_computed != computed.num_tokens,
+/// Slot() of an uncovered position) abort the process rather than corrupt the
+/// KV cache of other sequences.
 ///
 /// Not thread-safe: owned and used by the scheduler on the engine thread.
 class KVCacheManager {
@@ -80,11 +90,26 @@ class KVCacheManager {
   /// Returns an empty string when consistent, else a description of the problem.
   std::string CheckInvariants() const;
 
+  /// The underlying block pool (reference counts, LRU free queue, prefix-cache
+  /// entries), read-only, for tests and metrics.
+  const BlockPool& block_pool() const { return pool_; }
+
  private:
+  // Per-sequence state: the block table and the chained hashes of its leading
+  // full blocks (hashes[i] identifies blocks[i]; hashes.size() <= blocks.size()),
+  // kept so growing a sequence hashes only its newly full blocks.
+  struct SeqBlocks {
+    std::vector<int32_t> blocks;
+    std::vector<BlockHash> hashes;
+  };
+
+  // Blocks needed to hold `num_tokens` tokens.
+  int BlocksFor(int64_t num_tokens) const;
+
   const int block_size_;
   const bool enable_prefix_caching_;
   BlockPool pool_;
-  absl::flat_hash_map<int64_t, std::vector<int32_t>> block_tables_;
+  absl::flat_hash_map<int64_t, SeqBlocks> seqs_;
   int64_t prefix_queries_ = 0;
   int64_t prefix_hits_ = 0;
 };
