@@ -1,0 +1,74 @@
+#include "engine/sampling/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace llmserve {
+
+SamplingRng::SamplingRng(const SamplingParams& params)
+    : engine_(params.seed.has_value() ? *params.seed : std::random_device{}()) {}
+
+double SamplingRng::Uniform() {
+  return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+int32_t ArgMax(absl::Span<const float> values) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < static_cast<int32_t>(values.size()); ++i) {
+    if (values[i] > values[best]) best = i;
+  }
+  return best;
+}
+
+int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params,
+                    SamplingRng& rng, std::vector<std::pair<float, int32_t>>& scratch) {
+  const int32_t vocab = static_cast<int32_t>(logits.size());
+  if (params.temperature == 0.0f || vocab == 1) return ArgMax(logits);
+
+  // Candidates as (scaled logit, id), most likely first; ties by lower id.
+  auto more_likely = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  scratch.resize(static_cast<std::size_t>(vocab));
+  const float inv_t = 1.0f / params.temperature;
+  for (int32_t i = 0; i < vocab; ++i) scratch[i] = {logits[i] * inv_t, i};
+  std::size_t n = scratch.size();
+  const bool restrict_k = params.top_k > 0 && params.top_k < vocab;
+  const bool restrict_p = params.top_p < 1.0f;
+  if (restrict_k) {
+    n = static_cast<std::size_t>(params.top_k);
+    std::partial_sort(scratch.begin(), scratch.begin() + n, scratch.end(), more_likely);
+  } else if (restrict_p) {
+    std::sort(scratch.begin(), scratch.end(), more_likely);
+  }
+  // Softmax over the first n candidates, max-subtracted.
+  float max_logit = scratch[0].first;
+  for (std::size_t i = 1; i < n; ++i) max_logit = std::max(max_logit, scratch[i].first);
+  double total = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    scratch[i].first = std::exp(scratch[i].first - max_logit);
+    total += scratch[i].first;
+  }
+  if (restrict_p) {
+    // Sorted: keep the smallest prefix whose mass reaches top_p (at least one).
+    double mass = 0.0;
+    std::size_t keep = 0;
+    while (keep < n) {
+      mass += scratch[keep].first / total;
+      ++keep;
+      if (mass >= params.top_p) break;
+    }
+    n = keep;
+    total = 0.0;
+    for (std::size_t i = 0; i < n; ++i) total += scratch[i].first;
+  }
+  const double target = rng.Uniform() * total;
+  double cumulative = 0.0;
+  for (std::size_t i = 0; i < n; ++i) {
+    cumulative += scratch[i].first;
+    if (target < cumulative) return scratch[i].second;
+  }
+  return scratch[n - 1].second;  // rounding: the last candidate
+}
+
+}  // namespace llmserve

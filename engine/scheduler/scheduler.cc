@@ -1,0 +1,140 @@
+#include "engine/scheduler/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+
+namespace llmserve {
+
+Scheduler::Scheduler(const SchedulerConfig& config, KVCacheManager* kv_cache_manager)
+    : config_(config), kv_(kv_cache_manager) {}
+
+void Scheduler::AddSequence(std::unique_ptr<Sequence> seq) {
+  seq->status = SequenceStatus::kWaiting;
+  Sequence* raw = seq.get();
+  sequences_[raw->seq_id] = std::move(seq);
+  waiting_.push_back(raw);
+}
+
+Sequence* Scheduler::Find(int64_t seq_id) const {
+  auto it = sequences_.find(seq_id);
+  return it == sequences_.end() ? nullptr : it->second.get();
+}
+
+std::vector<int64_t> Scheduler::AllSequenceIds() const {
+  std::vector<int64_t> ids;
+  for (Sequence* s : running_) ids.push_back(s->seq_id);
+  for (Sequence* s : waiting_) ids.push_back(s->seq_id);
+  return ids;
+}
+
+void Scheduler::Preempt(Sequence* seq) {
+  kv_->Free(seq->seq_id);
+  seq->num_computed_tokens = 0;
+  seq->status = SequenceStatus::kWaiting;
+  ++seq->num_preemptions;
+  ++total_preemptions_;
+  running_.erase(std::find(running_.begin(), running_.end(), seq));
+  waiting_.push_front(seq);
+}
+
+SchedulerOutput Scheduler::Schedule() {
+  SchedulerOutput out;
+  int budget = config_.max_num_batched_tokens;
+  absl::flat_hash_set<Sequence*> scheduled;
+
+  auto add = [&](Sequence* seq, int n) {
+    ScheduledSequence s;
+    s.seq = seq;
+    s.num_new_tokens = n;
+    s.samples = seq->num_computed_tokens + n == seq->num_tokens();
+    out.scheduled.push_back(s);
+    out.num_batched_tokens += n;
+    (n > 1 ? out.num_prefill_tokens : out.num_decode_tokens) += n;
+    budget -= n;
+    scheduled.insert(seq);
+  };
+
+  // 1. Running decodes (one new token each), oldest first. When a block is
+  // missing, preempt the most recently admitted sequence not yet scheduled in
+  // this step (possibly the one asking).
+  for (std::size_t i = 0; i < running_.size() && budget > 0;) {
+    Sequence* seq = running_[i];
+    if (seq->num_uncomputed_tokens() != 1) {
+      ++i;
+      continue;
+    }
+    bool preempted_self = false;
+    while (!kv_->AllocateSlots(seq->seq_id, seq->tokens, seq->num_computed_tokens, 1)) {
+      Sequence* victim = nullptr;
+      for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
+        if (!scheduled.contains(*it)) {
+          victim = *it;
+          break;
+        }
+      }
+      Preempt(victim);  // victim is never null: `seq` itself is not scheduled yet
+      ++out.num_preemptions;
+      if (victim == seq) {
+        preempted_self = true;
+        break;
+      }
+    }
+    if (preempted_self) continue;  // running_[i] is now the next sequence
+    add(seq, 1);
+    ++i;
+  }
+
+  // 2. Running sequences in the middle of a chunked prefill. These never
+  // preempt others: if no block is free they wait for the next step.
+  for (Sequence* seq : running_) {
+    if (budget <= 0) break;
+    if (scheduled.contains(seq) || seq->num_uncomputed_tokens() <= 1) continue;
+    const int n = std::min(seq->num_uncomputed_tokens(), budget);
+    if (kv_->AllocateSlots(seq->seq_id, seq->tokens, seq->num_computed_tokens, n)) add(seq, n);
+  }
+
+  // 3. Waiting sequences in arrival order (preempted ones are at the front).
+  if (out.num_preemptions == 0) {
+    while (!waiting_.empty() && budget > 0 &&
+           static_cast<int>(running_.size()) < config_.max_num_seqs) {
+      Sequence* seq = waiting_.front();
+      const ComputedBlocks computed = kv_->GetComputedBlocks(seq->tokens);
+      const int n = std::min(seq->num_tokens() - computed.num_tokens, budget);
+      if (!kv_->AllocateSlots(seq->seq_id, seq->tokens, computed.num_tokens, n, computed)) {
+        break;  // first come, first served: later arrivals wait behind it
+      }
+      waiting_.pop_front();
+      seq->num_computed_tokens = computed.num_tokens;
+      if (!seq->scheduled_before) seq->num_cached_prompt_tokens = computed.num_tokens;
+      seq->status = SequenceStatus::kRunning;
+      running_.push_back(seq);
+      add(seq, n);
+    }
+  }
+  return out;
+}
+
+void Scheduler::OnStepComputed(const SchedulerOutput& output) {
+  for (const ScheduledSequence& s : output.scheduled) {
+    s.seq->num_computed_tokens += s.num_new_tokens;
+  }
+}
+
+std::unique_ptr<Sequence> Scheduler::Remove(int64_t seq_id) {
+  auto it = sequences_.find(seq_id);
+  if (it == sequences_.end()) return nullptr;
+  std::unique_ptr<Sequence> seq = std::move(it->second);
+  sequences_.erase(it);
+  kv_->Free(seq_id);
+  if (auto r = std::find(running_.begin(), running_.end(), seq.get()); r != running_.end()) {
+    running_.erase(r);
+  }
+  if (auto w = std::find(waiting_.begin(), waiting_.end(), seq.get()); w != waiting_.end()) {
+    waiting_.erase(w);
+  }
+  seq->status = SequenceStatus::kFinished;
+  return seq;
+}
+
+}  // namespace llmserve

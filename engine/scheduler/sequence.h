@@ -1,0 +1,54 @@
+#ifndef LLMSERVE_ENGINE_SCHEDULER_SEQUENCE_H_
+#define LLMSERVE_ENGINE_SCHEDULER_SEQUENCE_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "engine/sampling/sampling_params.h"
+
+namespace llmserve {
+
+/// Where a sequence is in its life cycle.
+enum class SequenceStatus {
+  kWaiting,   ///< queued for (re)admission; holds no KV blocks
+  kRunning,   ///< admitted; holds KV blocks for its computed tokens
+  kFinished,  ///< done; blocks released
+};
+
+/// The token state of one request as the scheduler sees it. A sequence's
+/// tokens are its prompt followed by its generated tokens; the first
+/// `num_computed_tokens` of them have their K/V in the cache. After a
+/// preemption num_computed_tokens drops to 0 and the sequence is recomputed
+/// (prompt + generated tokens) when readmitted.
+struct Sequence {
+  int64_t seq_id = 0;
+  std::string request_id;
+  std::vector<int32_t> tokens;  ///< prompt then generated tokens
+  int num_prompt_tokens = 0;
+  int num_computed_tokens = 0;
+  /// Total length it may reach: prompt + max_tokens (≤ the context).
+  int max_num_tokens = 0;
+  SequenceStatus status = SequenceStatus::kWaiting;
+  SamplingParams sampling;
+
+  /// Prompt tokens found in the prefix cache at first admission.
+  int num_cached_prompt_tokens = 0;
+  int num_preemptions = 0;
+  bool scheduled_before = false;  ///< admitted at least once (queue time recorded)
+
+  absl::Time arrival_time;
+  absl::Time first_scheduled_time;
+  absl::Time first_token_time;
+  absl::Time last_token_time;
+
+  int num_tokens() const { return static_cast<int>(tokens.size()); }
+  int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
+  /// Tokens known but not yet in the KV cache.
+  int num_uncomputed_tokens() const { return num_tokens() - num_computed_tokens; }
+};
+
+}  // namespace llmserve
+
+#endif  // LLMSERVE_ENGINE_SCHEDULER_SEQUENCE_H_
