@@ -1,0 +1,241 @@
+// llmserve-client: command-line client for an llmserve server.
+//
+//   llmserve-client generate --prompt "Once upon a time" [--stream] [--max-tokens N]
+//       [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop a,b] [--ignore-eos]
+//       [--prompt-token-ids 1,403,407]
+//   llmserve-client tokenize --text "hello" [--noadd-bos]
+//   llmserve-client health [--service NAME]
+//   llmserve-client info
+// Common: --address HOST:PORT (default localhost:50051), --timeout SECONDS (deadline; 0 = none).
+// Flags may be spelled with dashes or underscores. Exit status: 0 on success,
+// 1 on an RPC error (message on stderr) or bad usage, 2 if `health` is not SERVING.
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/text_format.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "llmserve/v1/generation.grpc.pb.h"
+#include "server/cli_flags.h"
+
+ABSL_FLAG(std::string, address, "localhost:50051", "Server address, host:port.");
+ABSL_FLAG(double, timeout, 0, "Deadline of the call, in seconds; 0 = none.");
+// generate
+ABSL_FLAG(std::string, prompt, "", "generate: prompt text (tokenized by the server, BOS added).");
+ABSL_FLAG(std::vector<std::string>, prompt_token_ids, {},
+          "generate: comma-separated prompt token ids, used instead of --prompt.");
+ABSL_FLAG(std::string, request_id, "", "generate: request id; empty = assigned by the server.");
+ABSL_FLAG(bool, stream, false, "generate: stream the completion as it is produced.");
+ABSL_FLAG(std::optional<int>, max_tokens, std::nullopt,
+          "generate: maximum completion tokens (server default 16).");
+ABSL_FLAG(std::optional<float>, temperature, std::nullopt,
+          "generate: sampling temperature, 0 = greedy (server default 1.0).");
+ABSL_FLAG(int, top_k, 0, "generate: top-k sampling, 0 = disabled.");
+ABSL_FLAG(std::optional<float>, top_p, std::nullopt,
+          "generate: nucleus sampling in (0, 1] (server default 1.0 = disabled).");
+ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt, "generate: random seed (default random).");
+ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: comma-separated stop strings.");
+ABSL_FLAG(bool, ignore_eos, false, "generate: keep generating past end-of-sequence tokens.");
+// tokenize
+ABSL_FLAG(std::string, text, "", "tokenize: the text.");
+ABSL_FLAG(bool, add_bos, true, "tokenize: prepend the BOS token.");
+// health
+ABSL_FLAG(std::string, service, "", "health: service name (\"\" = the whole server).");
+
+namespace {
+
+namespace v1 = llmserve::v1;
+using grpc::health::v1::Health;
+using grpc::health::v1::HealthCheckRequest;
+using grpc::health::v1::HealthCheckResponse;
+
+void SetDeadline(grpc::ClientContext* context) {
+  const double timeout = absl::GetFlag(FLAGS_timeout);
+  if (timeout > 0) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::microseconds(static_cast<int64_t>(timeout * 1e6)));
+  }
+}
+
+int Fail(const grpc::Status& status) {
+  absl::FPrintF(stderr, "error: %s (code %d): %s\n",
+                status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? "DEADLINE_EXCEEDED"
+                                                                          : "RPC failed",
+                static_cast<int>(status.error_code()), status.error_message());
+  return 1;
+}
+
+const char* FinishName(v1::FinishReason reason) {
+  switch (reason) {
+    case v1::FINISH_REASON_LENGTH: return "length";
+    case v1::FINISH_REASON_STOP: return "stop";
+    case v1::FINISH_REASON_EOS: return "eos";
+    case v1::FINISH_REASON_CANCELLED: return "cancelled";
+    case v1::FINISH_REASON_ERROR: return "error";
+    default: return "unspecified";
+  }
+}
+
+/// Builds the GenerateRequest from the flags; false (message on stderr) on bad ids.
+bool BuildGenerateRequest(v1::GenerateRequest* request) {
+  request->set_request_id(absl::GetFlag(FLAGS_request_id));
+  const std::vector<std::string> ids = absl::GetFlag(FLAGS_prompt_token_ids);
+  if (!ids.empty()) {
+    for (const std::string& s : ids) {
+      uint32_t id = 0;
+      if (!absl::SimpleAtoi(s, &id)) {
+        absl::FPrintF(stderr, "error: --prompt_token_ids: not a token id: \"%s\"\n", s);
+        return false;
+      }
+      request->mutable_token_ids()->add_ids(id);
+    }
+  } else {
+    request->set_text(absl::GetFlag(FLAGS_prompt));
+  }
+  v1::SamplingParams* p = request->mutable_sampling_params();
+  if (auto v = absl::GetFlag(FLAGS_max_tokens)) p->set_max_tokens(*v);
+  if (auto v = absl::GetFlag(FLAGS_temperature)) p->set_temperature(*v);
+  if (auto v = absl::GetFlag(FLAGS_top_p)) p->set_top_p(*v);
+  if (auto v = absl::GetFlag(FLAGS_seed)) p->set_seed(*v);
+  p->set_top_k(absl::GetFlag(FLAGS_top_k));
+  for (const std::string& s : absl::GetFlag(FLAGS_stop)) p->add_stop(s);
+  p->set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
+  return true;
+}
+
+/// The stderr summary of a finished generation.
+void PrintSummary(const std::string& request_id, v1::FinishReason finish, const v1::Usage& usage,
+                  const v1::Timing& timing, double wall_seconds, double client_ttft_seconds) {
+  const double total = timing.total_seconds();
+  absl::FPrintF(stderr,
+                "[%s] prompt_tokens=%d completion_tokens=%d cached_prompt_tokens=%d finish=%s "
+                "ttft=%.4fs total=%.4fs tokens/s=%.1f wall=%.4fs",
+                request_id, usage.prompt_tokens(), usage.completion_tokens(),
+                usage.cached_prompt_tokens(), FinishName(finish),
+                timing.time_to_first_token_seconds(), total,
+                total > 0 ? usage.completion_tokens() / total : 0.0, wall_seconds);
+  if (client_ttft_seconds >= 0) absl::FPrintF(stderr, " client_ttft=%.4fs", client_ttft_seconds);
+  absl::FPrintF(stderr, "\n");
+}
+
+int Generate(const std::shared_ptr<grpc::Channel>& channel) {
+  v1::GenerateRequest request;
+  if (!BuildGenerateRequest(&request)) return 1;
+  auto stub = v1::Generation::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  const absl::Time start = absl::Now();
+  if (!absl::GetFlag(FLAGS_stream)) {
+    v1::GenerateResponse response;
+    grpc::Status status = stub->Generate(&context, request, &response);
+    if (!status.ok()) return Fail(status);
+    absl::PrintF("%s\n", response.text());
+    PrintSummary(response.request_id(), response.finish_reason(), response.usage(),
+                 response.timing(), absl::ToDoubleSeconds(absl::Now() - start), -1);
+    return 0;
+  }
+  std::unique_ptr<grpc::ClientReader<v1::GenerateStreamResponse>> reader =
+      stub->GenerateStream(&context, request);
+  v1::GenerateStreamResponse message;
+  v1::GenerateStreamResponse last;
+  double client_ttft = -1;
+  while (reader->Read(&message)) {
+    if (client_ttft < 0 && message.token_ids_size() > 0) {
+      client_ttft = absl::ToDoubleSeconds(absl::Now() - start);
+    }
+    std::fwrite(message.text().data(), 1, message.text().size(), stdout);
+    std::fflush(stdout);
+    last = message;
+  }
+  grpc::Status status = reader->Finish();
+  std::fputc('\n', stdout);
+  if (!status.ok()) return Fail(status);
+  PrintSummary(last.request_id(), last.finish_reason(), last.usage(), last.timing(),
+               absl::ToDoubleSeconds(absl::Now() - start), client_ttft);
+  return 0;
+}
+
+int Tokenize(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::Generation::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::TokenizeRequest request;
+  request.set_text(absl::GetFlag(FLAGS_text));
+  request.set_add_bos(absl::GetFlag(FLAGS_add_bos));
+  v1::TokenizeResponse response;
+  grpc::Status status = stub->Tokenize(&context, request, &response);
+  if (!status.ok()) return Fail(status);
+  std::vector<std::string> pieces;
+  for (const std::string& piece : response.pieces()) {
+    pieces.push_back(absl::StrCat("\"", absl::CHexEscape(piece), "\""));
+  }
+  absl::PrintF("%s\n%s\n", absl::StrJoin(response.token_ids(), " "), absl::StrJoin(pieces, " "));
+  return 0;
+}
+
+int Info(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = v1::Generation::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::ModelInfo info;
+  grpc::Status status = stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
+  if (!status.ok()) return Fail(status);
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(info, &text);
+  absl::PrintF("%s", text);
+  return 0;
+}
+
+int HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
+  auto stub = Health::NewStub(channel);
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  HealthCheckRequest request;
+  request.set_service(absl::GetFlag(FLAGS_service));
+  HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) return Fail(status);
+  absl::PrintF("%s\n", HealthCheckResponse::ServingStatus_Name(response.status()));
+  return response.status() == HealthCheckResponse::SERVING ? 0 : 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "llmserve-client {generate|tokenize|health|info} [--address HOST:PORT] [--timeout S] ...");
+  std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
+  std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
+  if (positional.size() != 2) {
+    absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());
+    return 1;
+  }
+  const std::string command = positional[1];
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_address),
+                                     grpc::InsecureChannelCredentials());
+  if (command == "generate") return Generate(channel);
+  if (command == "tokenize") return Tokenize(channel);
+  if (command == "health") return HealthCheck(channel);
+  if (command == "info") return Info(channel);
+  absl::FPrintF(stderr, "unknown command \"%s\"\nusage: %s\n", command,
+                absl::ProgramUsageMessage());
+  return 1;
+}
