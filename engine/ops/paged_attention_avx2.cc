@@ -1,0 +1,240 @@
+// AVX2 + FMA inner kernels of PagedAttention (see paged_attention_kernels.h).
+// Compiled for the baseline ISA; every function carries
+// __attribute__((target("avx2,fma"))) and is only called after a run-time
+// check (IsaSupported(Isa::kAvx2)).
+//
+//  * scores: eight keys at a time, one 8-lane accumulator per key running
+//    over head_dim in 8-float chunks (masked loads for a head_dim tail), then
+//    a fixed hadd tree turns the eight accumulators into eight dot products
+//    (lane i of the result only ever sums lanes of accumulator i, so a key's
+//    score is the same whichever keys share its group).
+//  * exp_sum: Cephes-style exp (range reduction by ln 2, degree-5 minimax
+//    polynomial, 2^n via the exponent bits; ~1 ulp), masked to 0 past n.
+//  * accumulate: register-blocked rows x 8-float chunks (4x2, 2x4 or 1x8
+//    accumulators) so several FMA chains are in flight; each lane's sum still
+//    runs sequentially over j.
+
+#include <immintrin.h>
+
+#include <limits>
+
+#include "engine/ops/paged_attention_kernels.h"
+
+#define LLMSERVE_AVX2 __attribute__((target("avx2,fma")))
+
+namespace llmserve::paged_attention_internal {
+namespace {
+
+/// All-ones in lanes [0, n), zero elsewhere (0 <= n <= 8).
+LLMSERVE_AVX2 inline __m256i LaneMask(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/// Lane i of the result = sum of the 8 lanes of a[i], always in the order
+/// ((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7)).
+LLMSERVE_AVX2 inline __m256 ReduceEight(const __m256* a) {
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]);
+  const __m256 t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]);
+  const __m256 t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1);  // a0..a3 (lanes 0-3 | 4-7 partials)
+  const __m256 u1 = _mm256_hadd_ps(t2, t3);  // a4..a7
+  const __m256 lo = _mm256_permute2f128_ps(u0, u1, 0x20);
+  const __m256 hi = _mm256_permute2f128_ps(u0, u1, 0x31);
+  return _mm256_add_ps(lo, hi);
+}
+
+LLMSERVE_AVX2 inline float HorizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
+LLMSERVE_AVX2 inline float HorizontalSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+
+/// exp(x) for x <= 0 (Cephes expf; relative error ~1e-7). Inputs below
+/// -87.3 give 0 or a tiny value, which callers treat alike.
+LLMSERVE_AVX2 inline __m256 Exp(__m256 x) {
+  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)),
+                    _mm256_set1_ps(-88.3762626647949f));
+  __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
+  fx = _mm256_floor_ps(fx);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+  const __m256 z = _mm256_mul_ps(x, x);
+  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+  y = _mm256_fmadd_ps(y, z, x);
+  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+  __m256i n = _mm256_cvttps_epi32(fx);
+  n = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
+}
+
+/// Unscaled dot products of q with keys[0 .. count) (count <= 8; lanes past
+/// count are 0). kFull: count == 8.
+template <bool kFull>
+LLMSERVE_AVX2 inline __m256 DotEight(const float* q, const float* const* keys, int count,
+                                     int full_chunks, __m256i tail_mask, bool has_tail) {
+  __m256 acc[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+  for (int c = 0; c < full_chunks; ++c) {
+    const __m256 qv = _mm256_loadu_ps(q + 8 * c);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      if (kFull || i < count) {
+        acc[i] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(keys[i] + 8 * c), acc[i]);
+      }
+    }
+  }
+  if (has_tail) {
+    const int d = 8 * full_chunks;
+    const __m256 qv = _mm256_maskload_ps(q + d, tail_mask);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      if (kFull || i < count) {
+        acc[i] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(keys[i] + d, tail_mask), acc[i]);
+      }
+    }
+  }
+  return ReduceEight(acc);
+}
+
+LLMSERVE_AVX2 float Avx2Scores(const float* q, const float* const* keys, int n, int head_dim,
+                               float scale, float* scores) {
+  const int full_chunks = head_dim / 8;
+  const bool has_tail = head_dim % 8 != 0;
+  const __m256i tail_mask = LaneMask(head_dim % 8);
+  const __m256 vscale = _mm256_set1_ps(scale);
+  __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 s = _mm256_mul_ps(
+        DotEight<true>(q, keys + j, 8, full_chunks, tail_mask, has_tail), vscale);
+    _mm256_storeu_ps(scores + j, s);
+    vmax = _mm256_max_ps(vmax, s);
+  }
+  if (j < n) {
+    const int count = n - j;
+    __m256 s = _mm256_mul_ps(
+        DotEight<false>(q, keys + j, count, full_chunks, tail_mask, has_tail), vscale);
+    s = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), s,
+                         _mm256_castsi256_ps(LaneMask(count)));
+    _mm256_storeu_ps(scores + j, s);
+    vmax = _mm256_max_ps(vmax, s);
+  }
+  return HorizontalMax(vmax);
+}
+
+LLMSERVE_AVX2 float Avx2ExpSum(float* scores, int n, float max) {
+  const __m256 vmax = _mm256_set1_ps(max);
+  __m256 sum = _mm256_setzero_ps();
+  for (int j = 0; j < n; j += 8) {
+    __m256 p = Exp(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmax));
+    if (n - j < 8) p = _mm256_and_ps(p, _mm256_castsi256_ps(LaneMask(n - j)));
+    _mm256_storeu_ps(scores + j, p);
+    sum = _mm256_add_ps(sum, p);
+  }
+  return HorizontalSum(sum);
+}
+
+/// acc[r][d0 + 8w + l] += p[r][j] * values[j][d0 + 8w + l] for kRows rows,
+/// kChunks 8-float chunks from d0 (kMasked: one chunk, lanes per `mask`).
+template <int kRows, int kChunks, bool kMasked>
+LLMSERVE_AVX2 inline void AccumulateBlock(float* const* acc, const float* const* p,
+                                          const float* const* values, int j_begin, int j_end,
+                                          int d0, __m256i mask) {
+  static_assert(!kMasked || kChunks == 1);
+  __m256 a[kRows][kChunks];
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 8
+    for (int w = 0; w < kChunks; ++w) a[r][w] = _mm256_loadu_ps(acc[r] + d0 + 8 * w);
+  }
+  for (int j = j_begin; j < j_end; ++j) {
+    const float* v = values[j] + d0;
+    __m256 pj[kRows];
+#pragma GCC unroll 4
+    for (int r = 0; r < kRows; ++r) pj[r] = _mm256_broadcast_ss(p[r] + j);
+#pragma GCC unroll 8
+    for (int w = 0; w < kChunks; ++w) {
+      const __m256 vv = kMasked ? _mm256_maskload_ps(v, mask) : _mm256_loadu_ps(v + 8 * w);
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) a[r][w] = _mm256_fmadd_ps(pj[r], vv, a[r][w]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 8
+    for (int w = 0; w < kChunks; ++w) _mm256_storeu_ps(acc[r] + d0 + 8 * w, a[r][w]);
+  }
+}
+
+/// All of head_dim for kRows rows: blocks of 8 / kRows chunks, then the
+/// remaining full chunks in blocks of 4, 2, 1, then the masked tail chunk.
+template <int kRows>
+LLMSERVE_AVX2 void AccumulateRows(float* const* acc, const float* const* p,
+                                  const float* const* values, int j_begin, int j_end,
+                                  int head_dim) {
+  constexpr int kMaxChunks = 8 / kRows;
+  const int full_chunks = head_dim / 8;
+  const __m256i none = _mm256_setzero_si256();
+  int c = 0;
+  for (; c + kMaxChunks <= full_chunks; c += kMaxChunks) {
+    AccumulateBlock<kRows, kMaxChunks, false>(acc, p, values, j_begin, j_end, 8 * c, none);
+  }
+  if constexpr (kMaxChunks > 4) {
+    if (c + 4 <= full_chunks) {
+      AccumulateBlock<kRows, 4, false>(acc, p, values, j_begin, j_end, 8 * c, none);
+      c += 4;
+    }
+  }
+  if constexpr (kMaxChunks > 2) {
+    if (c + 2 <= full_chunks) {
+      AccumulateBlock<kRows, 2, false>(acc, p, values, j_begin, j_end, 8 * c, none);
+      c += 2;
+    }
+  }
+  if constexpr (kMaxChunks > 1) {
+    if (c < full_chunks) {
+      AccumulateBlock<kRows, 1, false>(acc, p, values, j_begin, j_end, 8 * c, none);
+      ++c;
+    }
+  }
+  if (head_dim % 8 != 0) {
+    AccumulateBlock<kRows, 1, true>(acc, p, values, j_begin, j_end, 8 * c,
+                                    LaneMask(head_dim % 8));
+  }
+}
+
+LLMSERVE_AVX2 void Avx2Accumulate(int rows, float* const* acc, const float* const* p,
+                                  const float* const* values, int j_begin, int j_end,
+                                  int head_dim) {
+  if (j_begin >= j_end) return;
+  int r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    AccumulateRows<4>(acc + r, p + r, values, j_begin, j_end, head_dim);
+  }
+  if (r + 2 <= rows) {
+    AccumulateRows<2>(acc + r, p + r, values, j_begin, j_end, head_dim);
+    r += 2;
+  }
+  if (r < rows) AccumulateRows<1>(acc + r, p + r, values, j_begin, j_end, head_dim);
+}
+
+}  // namespace
+
+const Kernels kAvx2Kernels = {&Avx2Scores, &Avx2ExpSum, &Avx2Accumulate};
+
+}  // namespace llmserve::paged_attention_internal
