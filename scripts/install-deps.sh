@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs llmserve's build and test dependencies from Debian bookworm packages.
+# Idempotent: does nothing when every package is already installed.
+# Usage: scripts/install-deps.sh   (as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ make cmake pkg-config ccache git
+  # clang + compiler-rt for libFuzzer targets and sanitizer builds
+  clang libclang-rt-14-dev
+  # gRPC and Protocol Buffers
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  # oneDNN (matmul primitives), Abseil, ICU (tokenizer character classes)
+  libdnnl-dev libabsl-dev libicu-dev
+  # metrics, JSON
+  prometheus-cpp-dev nlohmann-json3-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # TLS test certificates
+  openssl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
