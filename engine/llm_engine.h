@@ -85,6 +85,12 @@ class LLMEngine {
   /// (0 when idle or progressing); for a liveness watchdog.
   virtual double SecondsSinceProgress() const = 0;
 
+  /// Bytes of weights the forward pass reads per step (every linear layer
+  /// incl. the LM head): the memory traffic that bounds batch-1 decode speed.
+  virtual int64_t weight_bytes_per_step() const { return 0; }
+  /// Implementation of the linear layers (e.g. oneDNN "gemm:jit", "bf16:avx2").
+  virtual std::string linear_implementation() const { return ""; }
+
   virtual const ModelConfig& model_config() const = 0;
   virtual const Tokenizer& tokenizer() const = 0;
   /// The options in effect (defaults resolved: threads, context, cache size).
