@@ -168,6 +168,15 @@ TEST_F(GenerationServiceTest, UnaryGeneratesFromText) {
   EXPECT_FALSE(seen.sampling.ignore_eos);
 }
 
+TEST_F(GenerationServiceTest, EmptyTextPromptIsBosAlone) {
+  v1::GenerateResponse response;
+  grpc::Status status = Generate(TextRequest("", 4), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(engine_->last_request().prompt_token_ids, ElementsAre(FakeTokenizer::kBos));
+  EXPECT_EQ(response.usage().prompt_tokens(), 1u);
+  EXPECT_EQ(response.text(), FakeEngine::ExpectedText({FakeTokenizer::kBos}, 4));
+}
+
 TEST_F(GenerationServiceTest, DefaultsAndExplicitSamplingParamsReachTheEngine) {
   v1::GenerateRequest request;
   request.set_text("x");
