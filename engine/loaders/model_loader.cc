@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "engine/loaders/hf_checkpoint.h"
 #include "engine/loaders/llama2c_checkpoint.h"
 
 namespace llmserve {
@@ -14,8 +15,7 @@ absl::StatusOr<ModelWeights> LoadModelWeights(const std::string& path) {
     return absl::NotFoundError(absl::StrCat(path, ": no such model file or directory"));
   }
   if (std::filesystem::is_directory(status)) {
-    return absl::UnimplementedError(
-        absl::StrCat(path, ": Hugging Face model directories are not supported yet"));
+    return LoadHfCheckpoint(path);
   }
   return LoadLlama2cCheckpoint(path);
 }
