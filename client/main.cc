@@ -11,6 +11,7 @@
 // 1 on an RPC error (message on stderr) or bad usage, 2 if `health` is not SERVING.
 
 #include <chrono>
+#include <iterator>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -73,11 +74,19 @@ void SetDeadline(grpc::ClientContext* context) {
   }
 }
 
+const char* CodeName(grpc::StatusCode code) {
+  static constexpr const char* kNames[] = {
+      "OK",           "CANCELLED",         "UNKNOWN",  "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+      "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+      "FAILED_PRECONDITION", "ABORTED",    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+      "UNAVAILABLE",  "DATA_LOSS",         "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
+}
+
+/// Reports a failed call on stderr; returns the exit status 1.
 int Fail(const grpc::Status& status) {
-  absl::FPrintF(stderr, "error: %s (code %d): %s\n",
-                status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? "DEADLINE_EXCEEDED"
-                                                                          : "RPC failed",
-                static_cast<int>(status.error_code()), status.error_message());
+  absl::FPrintF(stderr, "error: %s: %s\n", CodeName(status.error_code()), status.error_message());
   return 1;
 }
 
@@ -218,8 +227,9 @@ int HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "llmserve-client {generate|tokenize|health|info} [--address HOST:PORT] [--timeout S] ...");
+  llmserve::cli::SetUsage(
+      "llmserve-client {generate|tokenize|health|info} [--address HOST:PORT] [--timeout S] ...",
+      "client/main.cc");
   std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
   std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
   std::vector<char*> positional =

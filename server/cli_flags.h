@@ -9,6 +9,8 @@
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 
@@ -50,6 +52,18 @@ inline std::vector<std::string> UnderscoreFlagNames(int argc, char** argv) {
     if (eq == std::string::npos && !is_bool && !is_negated_bool) skip_value = true;
   }
   return out;
+}
+
+/// Sets the program's usage message and makes --help list the flags defined
+/// in files whose path ends with `main_file` (e.g. "server/main.cc").
+inline void SetUsage(absl::string_view usage, std::string main_file) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = [main_file](absl::string_view path) {
+    return absl::EndsWith(path, main_file);
+  };
+  config.contains_helpshort_flags = config.contains_help_flags;
+  absl::SetFlagsUsageConfig(config);
 }
 
 /// argv-style pointers into `args` (valid while `args` lives).

@@ -96,8 +96,9 @@ void LogEngine(const LLMEngine& engine) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "Serves a language model over gRPC.\n  llmserve --model=PATH [--listen=HOST:PORT] ...");
+  llmserve::cli::SetUsage(
+      "Serves a language model over gRPC.\n  llmserve --model=PATH [--listen=HOST:PORT] ...",
+      "server/main.cc");
   std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
   std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
   absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
