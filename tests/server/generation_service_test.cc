@@ -8,20 +8,16 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "server/server_app.h"
-#include "tests/server/client_runner.h"
-#include "tests/server/fake_engine.h"
+#include "tests/server/fake_server.h"
 
 namespace llmserve::server {
 namespace {
@@ -32,89 +28,7 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-/// Prompt ids of text as the fake tokenizer encodes it with BOS.
-std::vector<int32_t> TextIds(const std::string& text) {
-  std::vector<int32_t> ids = {FakeTokenizer::kBos};
-  for (char c : text) ids.push_back(FakeTokenizer::ByteId(static_cast<unsigned char>(c)));
-  return ids;
-}
-
-v1::GenerateRequest TextRequest(const std::string& text, int max_tokens) {
-  v1::GenerateRequest r;
-  r.set_text(text);
-  r.mutable_sampling_params()->set_max_tokens(max_tokens);
-  return r;
-}
-
-/// What a stream delivered.
-struct StreamResult {
-  grpc::Status status;
-  std::vector<v1::GenerateStreamResponse> messages;
-  std::string text;
-  std::vector<uint32_t> token_ids;
-};
-
-class GenerationServiceTest : public ::testing::Test {
- protected:
-  void SetUp() override { StartServer(); }
-
-  void StartServer(absl::Status warm_up_status = absl::OkStatus()) {
-    auto engine = std::make_unique<FakeEngine>();
-    engine_ = engine.get();
-    ServerOptions options;
-    options.listen_address = "127.0.0.1:0";
-    options.service.logger = [this](const RequestLogEntry& entry) {
-      absl::MutexLock lock(&log_mu_);
-      log_.push_back(entry);
-    };
-    auto app = ServerApp::Start(std::move(engine), options);
-    ASSERT_TRUE(app.ok()) << app.status();
-    app_ = *std::move(app);
-    channel_ = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
-    stub_ = v1::Generation::NewStub(channel_);
-  }
-
-  void TearDown() override {
-    if (app_ != nullptr) {
-      app_->Shutdown(absl::ZeroDuration());
-      app_.reset();
-    }
-  }
-
-  grpc::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response,
-                        grpc::ClientContext* context = nullptr) {
-    grpc::ClientContext local;
-    return stub_->Generate(context != nullptr ? context : &local, request, response);
-  }
-
-  StreamResult Stream(const v1::GenerateRequest& request, grpc::ClientContext* context = nullptr) {
-    grpc::ClientContext local;
-    auto reader = stub_->GenerateStream(context != nullptr ? context : &local, request);
-    StreamResult result;
-    v1::GenerateStreamResponse message;
-    while (reader->Read(&message)) {
-      result.text += message.text();
-      result.token_ids.insert(result.token_ids.end(), message.token_ids().begin(),
-                              message.token_ids().end());
-      result.messages.push_back(message);
-    }
-    result.status = reader->Finish();
-    return result;
-  }
-
-  std::vector<RequestLogEntry> Log() {
-    absl::MutexLock lock(&log_mu_);
-    return log_;
-  }
-
-  FakeEngine* engine_ = nullptr;
-  std::unique_ptr<ServerApp> app_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Generation::Stub> stub_;
-  absl::Mutex log_mu_;
-  std::vector<RequestLogEntry> log_ ABSL_GUARDED_BY(log_mu_);
-};
+using GenerationServiceTest = FakeServerTest;
 
 TEST_F(GenerationServiceTest, HealthIsServingAfterWarmUp) {
   EXPECT_EQ(engine_->warm_ups(), 1);
@@ -541,59 +455,6 @@ TEST_F(GenerationServiceTest, GetModelInfo) {
   EXPECT_EQ(info.kv_cache_tokens(), 128u);
   EXPECT_EQ(info.bos_token_id(), 1);
   EXPECT_EQ(info.eos_token_id(), 2);
-}
-
-TEST_F(GenerationServiceTest, ClientBinary) {
-  using ::llmserve::testing::CommandResult;
-  using ::llmserve::testing::RunCommand;
-  const std::string client = ::llmserve::testing::ClientBinary();
-  if (!std::filesystem::exists(client)) GTEST_SKIP() << "not built: " << client;
-  const std::string address = absl::StrCat(" --address=", app_->address());
-  const std::string expected = FakeEngine::ExpectedText(TextIds("hi"), 5) + "\n";
-
-  // Dashed and underscored flag spellings both work.
-  CommandResult r = RunCommand(
-      absl::StrCat(client, " generate", address, " --prompt=hi --max-tokens=5 2>/dev/null"));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.out, expected);
-  r = RunCommand(absl::StrCat(client, " generate", address,
-                              " --prompt hi --max_tokens 5 --stream --seed=3 --top-p=0.9 "
-                              "--stop=zz,yy --ignore-eos 2>/dev/null"));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.out, expected);
-  const EngineRequest seen = engine_->last_request();
-  EXPECT_EQ(seen.sampling.seed, std::optional<uint64_t>(3));
-  EXPECT_EQ(seen.sampling.top_p, 0.9f);
-  EXPECT_THAT(seen.sampling.stop, ElementsAre("zz", "yy"));
-  EXPECT_TRUE(seen.sampling.ignore_eos);
-  r = RunCommand(absl::StrCat(client, " generate", address,
-                              " --prompt-token-ids=7,8 --max-tokens=2 2>/dev/null"));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_THAT(engine_->last_request().prompt_token_ids, ElementsAre(7, 8));
-
-  r = RunCommand(absl::StrCat(client, " tokenize", address, " --text=hi"));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.out, "1 107 108\n\"\" \"h\" \"i\"\n");
-  r = RunCommand(absl::StrCat(client, " info", address));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_THAT(r.out, HasSubstr("model_name: \"fake\""));
-  EXPECT_THAT(r.out, HasSubstr("vocab_size: 300"));
-  r = RunCommand(absl::StrCat(client, " health", address));
-  EXPECT_EQ(r.exit_code, 0);
-  EXPECT_EQ(r.out, "SERVING\n");
-
-  // Errors: a non-OK status exits non-zero; the timeout is the deadline.
-  r = RunCommand(absl::StrCat(client, " generate", address, " --prompt=hi --max-tokens=0 2>&1"));
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.out, HasSubstr("sampling_params.max_tokens"));
-  engine_->set_hold_after_tokens(1);
-  r = RunCommand(absl::StrCat(client, " generate", address,
-                              " --prompt=hi --max-tokens=9 --stream --timeout=0.3 2>&1"));
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.out, HasSubstr("DEADLINE_EXCEEDED"));
-  EXPECT_TRUE(engine_->WaitForLive(0));
-  r = RunCommand(absl::StrCat(client, " frobnicate", address, " 2>/dev/null"));
-  EXPECT_EQ(r.exit_code, 1);
 }
 
 }  // namespace
