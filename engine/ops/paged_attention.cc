@@ -78,8 +78,9 @@ struct Scratch {
   std::vector<float> scores;  // [rows, kChunk]
   std::vector<float*> acc_ptr;
   std::vector<const float*> p_ptr;
-  const float* keys[kChunk];
-  const float* values[kChunk];
+  // K/V row pointers of the current and the next chunk (double buffered).
+  const float* keys[2][kChunk];
+  const float* values[2][kChunk];
 
   void Reserve(int num_rows, int acc_stride) {
     if (rows.size() < static_cast<size_t>(num_rows)) {
@@ -134,21 +135,36 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
   const int64_t head_offset = tile_elements * tile.kv_head;
   const int last_pos = tile.first_pos + tile.num_tokens - 1;
 
-  for (int base = 0; base <= last_pos; base += kChunk) {
-    // K/V rows of positions [base, base + num_keys) through the block table.
+  // Gathers the K/V row pointers of positions [base, base + kChunk) ∩ [0,
+  // last_pos] through the block table into buffer `buf`; with `prefetch`,
+  // also starts loading those rows (the next chunk's, while this one computes).
+  const auto gather = [&](int base, int buf, bool prefetch) {
     const int num_keys = std::min(kChunk, last_pos + 1 - base);
     int logical_block = base / block_size;
     int offset = base % block_size;
     for (int j = 0; j < num_keys; ++j) {
       const int64_t e = tile.block_table[logical_block] * block_elements + head_offset +
                         int64_t{offset} * head_dim;
-      scratch.keys[j] = key_pool + e;
-      scratch.values[j] = value_pool + e;
+      scratch.keys[buf][j] = key_pool + e;
+      scratch.values[buf][j] = value_pool + e;
+      if (prefetch) {
+        for (int d = 0; d < head_dim; d += 16) {
+          __builtin_prefetch(key_pool + e + d);
+          __builtin_prefetch(value_pool + e + d);
+        }
+      }
       if (++offset == block_size) {
         offset = 0;
         ++logical_block;
       }
     }
+  };
+
+  gather(0, 0, /*prefetch=*/false);
+  for (int base = 0, buf = 0; base <= last_pos; base += kChunk, buf ^= 1) {
+    if (base + kChunk <= last_pos) gather(base + kChunk, buf ^ 1, /*prefetch=*/true);
+    const float* const* keys = scratch.keys[buf];
+    const float* const* values = scratch.values[buf];
 
     // Rows whose token reaches this chunk: tokens with position >= base.
     const int first_row = std::max(0, base - tile.first_pos) * group;
@@ -157,7 +173,7 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
       row.n = std::min(kChunk, row.pos + 1 - base);
       float* s = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
       const float chunk_max =
-          kernels.scores(row.q, scratch.keys, row.n, head_dim, dims.scale, s);
+          kernels.scores(row.q, keys, row.n, head_dim, dims.scale, s);
       const float new_max = std::max(row.max, chunk_max);
       const float alpha = std::exp(row.max - new_max);  // 0 on the first chunk
       const float chunk_sum = kernels.exp_sum(s, row.n, new_max);
@@ -177,11 +193,11 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
       int common = kChunk;
       for (int i = r; i < r + rows_in_group; ++i) common = std::min(common, rows[i].n);
       kernels.accumulate(rows_in_group, &scratch.acc_ptr[r], &scratch.p_ptr[r],
-                         scratch.values, 0, common, head_dim);
+                         values, 0, common, head_dim);
       for (int i = r; i < r + rows_in_group; ++i) {
         if (rows[i].n > common) {
-          kernels.accumulate(1, &scratch.acc_ptr[i], &scratch.p_ptr[i], scratch.values, common,
-                             rows[i].n, head_dim);
+          kernels.accumulate(1, &scratch.acc_ptr[i], &scratch.p_ptr[i], values, common, rows[i].n,
+                             head_dim);
         }
       }
       r += rows_in_group;

@@ -1,0 +1,215 @@
+// Google Benchmark of PagedAttention at the Llama-110M (stories110M) shape:
+// 12 layers, 12 query heads = 12 KV heads, head_dim 64, block size 16.
+// Standalone program (link llmserve_ops + benchmark::benchmark_main).
+//
+//  * BM_DecodeAttention/<batch>/<context>: one decode step over all 12 layers
+//    (each layer its own K/V pools, like the engine), `batch` sequences of
+//    `context` cached tokens with shuffled physical blocks. bytes_per_second is
+//    the K+V bytes read; layer_time the time of one layer's attention (s).
+//  * BM_MemoryReadBandwidth/<MiB>: an OpenMP streaming read of a buffer, the
+//    ceiling the decode figure should be compared with.
+//  * BM_PrefillAttention/<tokens>: one layer's causal attention of a prompt.
+//  * *_Isa variants: the same with a forced kernel ISA (0 scalar, 1 AVX2,
+//    2 AVX-512; skipped when unsupported).
+//
+// Example: paged_attention_bench --benchmark_filter='Decode|Memory'
+//          (threads: OMP_NUM_THREADS, default all cores).
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "engine/ops/paged_attention.h"
+#include "engine/ops/paged_attention_kernels.h"
+
+namespace llmserve {
+namespace {
+
+using paged_attention_internal::Isa;
+
+constexpr int kLayers = 12;
+constexpr int kHeads = 12;
+constexpr int kKvHeads = 12;
+constexpr int kHeadDim = 64;
+constexpr int kBlockSize = 16;
+
+AttentionDims Llama110mDims() {
+  AttentionDims dims;
+  dims.num_heads = kHeads;
+  dims.num_kv_heads = kKvHeads;
+  dims.head_dim = kHeadDim;
+  dims.block_size = kBlockSize;
+  dims.scale = 1.0f / std::sqrt(static_cast<float>(kHeadDim));
+  return dims;
+}
+
+/// Fills with values in [-1, 1) (a cheap LCG: setup time, not quality, matters).
+void FillRandom(std::vector<float>& v, uint64_t seed) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (float& f : v) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    f = static_cast<float>(x >> 40) * 0x1p-23f - 1.0f;
+  }
+}
+
+/// `layers` K/V pools plus a batch of sequences with `q_len` new tokens each,
+/// whose contexts (`context` tokens, new ones included) live in shuffled
+/// physical blocks (the same table for every layer, as in the engine).
+struct Workload {
+  AttentionDims dims = Llama110mDims();
+  int num_seqs = 0;
+  std::vector<std::vector<float>> key_pools, value_pools;
+  std::vector<int32_t> query_start_loc, context_lens, block_tables;
+  int block_table_stride = 0;
+  std::vector<float> query, out;
+
+  Workload(int layers, int batch, int context, int q_len) : num_seqs(batch) {
+    const int blocks_per_seq = (context + kBlockSize - 1) / kBlockSize;
+    const int num_blocks = batch * blocks_per_seq;
+    block_table_stride = blocks_per_seq;
+    std::vector<int32_t> physical(num_blocks);
+    std::iota(physical.begin(), physical.end(), 0);
+    std::shuffle(physical.begin(), physical.end(), std::mt19937(1));
+    block_tables = physical;
+    for (int s = 0; s <= batch; ++s) query_start_loc.push_back(s * q_len);
+    context_lens.assign(batch, context);
+    const size_t pool = size_t{static_cast<size_t>(num_blocks)} * kKvHeads * kBlockSize * kHeadDim;
+    for (int l = 0; l < layers; ++l) {
+      key_pools.emplace_back(pool);
+      value_pools.emplace_back(pool);
+      FillRandom(key_pools.back(), 2 * l + 1);
+      FillRandom(value_pools.back(), 2 * l + 2);
+    }
+    query.resize(size_t{static_cast<size_t>(batch)} * q_len * kHeads * kHeadDim);
+    FillRandom(query, 99);
+    out.resize(query.size());
+  }
+
+  AttentionBatch batch() const {
+    AttentionBatch b;
+    b.num_seqs = num_seqs;
+    b.query_start_loc = query_start_loc.data();
+    b.context_lens = context_lens.data();
+    b.block_tables = block_tables.data();
+    b.block_table_stride = block_table_stride;
+    return b;
+  }
+
+  void RunLayer(int layer, const Isa* isa) {
+    if (isa == nullptr) {
+      PagedAttention(query.data(), kHeads * kHeadDim, batch(), dims, key_pools[layer].data(),
+                     value_pools[layer].data(), out.data());
+    } else {
+      paged_attention_internal::PagedAttentionWithIsa(
+          *isa, query.data(), kHeads * kHeadDim, batch(), dims, key_pools[layer].data(),
+          value_pools[layer].data(), out.data());
+    }
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+};
+
+std::string Label(const Isa* isa) {
+  return std::string(paged_attention_internal::IsaName(
+             isa ? *isa : paged_attention_internal::ActiveIsa())) +
+         ", " + std::to_string(omp_get_max_threads()) + " threads";
+}
+
+bool SkipUnsupported(benchmark::State& state, const Isa* isa) {
+  if (isa != nullptr && !paged_attention_internal::IsaSupported(*isa)) {
+    state.SkipWithError("ISA not supported on this CPU");
+    return true;
+  }
+  return false;
+}
+
+void RunDecode(benchmark::State& state, int batch, int context, const Isa* isa) {
+  if (SkipUnsupported(state, isa)) return;
+  Workload w(kLayers, batch, context, /*q_len=*/1);
+  for (auto _ : state) {
+    for (int l = 0; l < kLayers; ++l) w.RunLayer(l, isa);
+  }
+  const int64_t kv_bytes_per_layer = int64_t{batch} * context * kKvHeads * kHeadDim * 4 * 2;
+  state.SetBytesProcessed(state.iterations() * kLayers * kv_bytes_per_layer);
+  state.counters["layer_time"] = benchmark::Counter(
+      kLayers, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  state.counters["tokens_per_second"] =
+      benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(Label(isa));
+}
+
+void RunPrefill(benchmark::State& state, int tokens, const Isa* isa) {
+  if (SkipUnsupported(state, isa)) return;
+  Workload w(/*layers=*/1, /*batch=*/1, tokens, /*q_len=*/tokens);
+  for (auto _ : state) w.RunLayer(0, isa);
+  // q.k and p.v: 2 multiply-adds per (head, query, attended key, dim).
+  const double flops = 4.0 * kHeads * kHeadDim * (static_cast<double>(tokens) * (tokens + 1) / 2);
+  state.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens_per_second"] =
+      benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(Label(isa));
+}
+
+void BM_DecodeAttention(benchmark::State& state) {
+  RunDecode(state, static_cast<int>(state.range(0)), static_cast<int>(state.range(1)), nullptr);
+}
+BENCHMARK(BM_DecodeAttention)
+    ->ArgNames({"batch", "context"})
+    ->ArgsProduct({{1, 8, 32}, {128, 512, 1024}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+void BM_DecodeAttention_Isa(benchmark::State& state) {
+  const Isa isa = static_cast<Isa>(state.range(0));
+  RunDecode(state, 8, 512, &isa);
+}
+BENCHMARK(BM_DecodeAttention_Isa)->ArgName("isa")->DenseRange(0, 2)->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+void BM_PrefillAttention(benchmark::State& state) {
+  RunPrefill(state, static_cast<int>(state.range(0)), nullptr);
+}
+BENCHMARK(BM_PrefillAttention)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_PrefillAttention_Isa(benchmark::State& state) {
+  const Isa isa = static_cast<Isa>(state.range(0));
+  RunPrefill(state, 512, &isa);
+}
+BENCHMARK(BM_PrefillAttention_Isa)->ArgName("isa")->DenseRange(0, 2)
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+/// Streaming read of a `MiB`-sized buffer on all OpenMP threads.
+void BM_MemoryReadBandwidth(benchmark::State& state) {
+  std::vector<float> buffer(static_cast<size_t>(state.range(0)) << 18);
+  FillRandom(buffer, 5);
+  const int64_t n = static_cast<int64_t>(buffer.size());
+  const float* data = buffer.data();
+  for (auto _ : state) {
+    float total = 0;
+#pragma omp parallel for schedule(static) reduction(+ : total)
+    for (int64_t i = 0; i < n; i += 16) {
+      float partial[16];
+      for (int k = 0; k < 16; ++k) partial[k] = data[i + k];
+      for (int k = 8; k > 0; k /= 2) {
+        for (int m = 0; m < k; ++m) partial[m] += partial[m + k];
+      }
+      total += partial[0];
+    }
+    benchmark::DoNotOptimize(total);
+  }
+  state.SetBytesProcessed(state.iterations() * n * int64_t{sizeof(float)});
+  state.SetLabel(std::to_string(omp_get_max_threads()) + " threads");
+}
+BENCHMARK(BM_MemoryReadBandwidth)->ArgName("MiB")->Arg(256)->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace llmserve
