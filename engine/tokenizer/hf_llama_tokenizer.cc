@@ -35,25 +35,6 @@ absl::StatusOr<std::string> ReplacePattern(const nlohmann::json& j, const std::s
   return absl::InvalidArgumentError(where + ": Replace needs pattern {\"String\": non-empty}");
 }
 
-// The components of a "Sequence" (under `list_key`), or the component itself.
-std::vector<const nlohmann::json*> Flatten(const nlohmann::json& j, const char* list_key) {
-  std::vector<const nlohmann::json*> out;
-  if (JsonType(j) == "Sequence") {
-    if (auto it = j.find(list_key); it != j.end() && it->is_array()) {
-      for (const nlohmann::json& item : *it) out.push_back(&item);
-    }
-  } else if (!j.is_null()) {
-    out.push_back(&j);
-  }
-  return out;
-}
-
-const nlohmann::json& Field(const nlohmann::json& root, const std::string& key) {
-  static const nlohmann::json* const null = new nlohmann::json();
-  auto it = root.find(key);
-  return it == root.end() ? *null : *it;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HfLlamaTokenizer>> HfLlamaTokenizer::Load(const std::string& path) {
@@ -114,7 +95,7 @@ absl::StatusOr<std::unique_ptr<HfLlamaTokenizer>> HfLlamaTokenizer::FromTokenize
 }
 
 absl::Status HfLlamaTokenizer::ParseNormalizer(const nlohmann::json& root, const std::string& name) {
-  for (const nlohmann::json* step : Flatten(Field(root, "normalizer"), "normalizers")) {
+  for (const nlohmann::json* step : JsonComponents(JsonField(root, "normalizer"), "normalizers")) {
     const std::string type = JsonType(*step);
     const std::string where = absl::StrCat(name, " normalizer ", type);
     if (type == "Prepend") {
@@ -136,7 +117,7 @@ absl::Status HfLlamaTokenizer::ParseNormalizer(const nlohmann::json& root, const
 
 absl::Status HfLlamaTokenizer::ParsePreTokenizer(const nlohmann::json& root,
                                                  const std::string& name) {
-  const nlohmann::json& pre = Field(root, "pre_tokenizer");
+  const nlohmann::json& pre = JsonField(root, "pre_tokenizer");
   if (pre.is_null()) return absl::OkStatus();
   const std::string type = JsonType(pre);
   if (type != "Metaspace") return Unsupported(name, "pre_tokenizer", type);
@@ -171,7 +152,7 @@ absl::Status HfLlamaTokenizer::ParsePreTokenizer(const nlohmann::json& root,
 
 absl::Status HfLlamaTokenizer::ParseDecoder(const nlohmann::json& root, const std::string& name) {
   decoder_byte_fallback_ = byte_fallback_;
-  for (const nlohmann::json* step : Flatten(Field(root, "decoder"), "decoders")) {
+  for (const nlohmann::json* step : JsonComponents(JsonField(root, "decoder"), "decoders")) {
     const std::string type = JsonType(*step);
     const std::string where = absl::StrCat(name, " decoder ", type);
     if (type == "Replace") {
@@ -215,14 +196,14 @@ absl::Status HfLlamaTokenizer::ParseDecoder(const nlohmann::json& root, const st
 }
 
 void HfLlamaTokenizer::ParsePostProcessor(const nlohmann::json& root) {
-  for (const nlohmann::json* p : Flatten(Field(root, "post_processor"), "processors")) {
+  for (const nlohmann::json* p : JsonComponents(JsonField(root, "post_processor"), "processors")) {
     if (JsonType(*p) != "TemplateProcessing") continue;
-    const nlohmann::json& single = Field(*p, "single");
+    const nlohmann::json& single = JsonField(*p, "single");
     if (!single.is_array() || single.empty() || !single[0].is_object()) continue;
-    const nlohmann::json& special = Field(single[0], "SpecialToken");
-    const nlohmann::json& token_name = Field(special, "id");
+    const nlohmann::json& special = JsonField(single[0], "SpecialToken");
+    const nlohmann::json& token_name = JsonField(special, "id");
     if (!token_name.is_string()) continue;  // the template starts with the text: no BOS
-    const nlohmann::json& ids = Field(Field(Field(*p, "special_tokens"), token_name.get<std::string>()), "ids");
+    const nlohmann::json& ids = JsonField(JsonField(JsonField(*p, "special_tokens"), token_name.get<std::string>()), "ids");
     if (ids.is_array() && !ids.empty() && ids[0].is_number_integer() && ids[0].get<int64_t>() >= 0 &&
         ids[0].get<int64_t>() < vocab_size()) {
       bos_id_ = static_cast<int32_t>(ids[0].get<int64_t>());

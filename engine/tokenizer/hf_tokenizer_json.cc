@@ -118,6 +118,26 @@ std::string JsonType(const nlohmann::json& j) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
+const nlohmann::json& JsonField(const nlohmann::json& j, const std::string& key) {
+  static const nlohmann::json* const null = new nlohmann::json();
+  if (!j.is_object()) return *null;
+  auto it = j.find(key);
+  return it == j.end() ? *null : *it;
+}
+
+std::vector<const nlohmann::json*> JsonComponents(const nlohmann::json& j, const char* list_key) {
+  std::vector<const nlohmann::json*> out;
+  if (JsonType(j) == "Sequence") {
+    const nlohmann::json& list = JsonField(j, list_key);
+    if (list.is_array()) {
+      for (const nlohmann::json& item : list) out.push_back(&item);
+    }
+  } else if (!j.is_null()) {
+    out.push_back(&j);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<AddedToken>> ParseAddedTokens(const nlohmann::json& root,
                                                          std::string_view name) {
   std::vector<AddedToken> out;

@@ -73,6 +73,13 @@ absl::StatusOr<std::string> JsonString(const nlohmann::json& j, const char* key,
 /// The "type" of a tokenizer.json component object, or "" if `j` is not an object.
 std::string JsonType(const nlohmann::json& j);
 
+/// `j[key]` if `j` is an object that has it, else a null value.
+const nlohmann::json& JsonField(const nlohmann::json& j, const std::string& key);
+
+/// The parts of a component: the items of `j[list_key]` if `j` has type
+/// "Sequence" (e.g. list_key "normalizers"), else `j` itself; none for null.
+std::vector<const nlohmann::json*> JsonComponents(const nlohmann::json& j, const char* list_key);
+
 }  // namespace llmserve
 
 #endif  // LLMSERVE_ENGINE_TOKENIZER_HF_TOKENIZER_JSON_H_

@@ -17,6 +17,9 @@ namespace {
 // run.c starts its search for the best merge at this score.
 constexpr float kMinMergeScore = -1e10f;
 
+// The first int32 of llm.c's tokenizer files (a different format).
+constexpr int32_t kLlmcMagic = 20240328;
+
 template <typename T>
 T ReadLittleEndian(const char* p) {
   static_assert(sizeof(T) == 4);
@@ -52,6 +55,11 @@ absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::FromBytes(
   }
   auto tok = std::unique_ptr<Llama2cTokenizer>(new Llama2cTokenizer());
   tok->max_token_length_ = ReadLittleEndian<int32_t>(bytes.data());
+  if (tok->max_token_length_ == kLlmcMagic) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": this is an llm.c tokenizer (magic 20240328), not a llama2.c tokenizer.bin; "
+              "load GPT-2's encoder.json + vocab.bpe instead"));
+  }
   if (tok->max_token_length_ <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(name, ": max_token_length is ",
                                                    tok->max_token_length_, ", must be positive"));

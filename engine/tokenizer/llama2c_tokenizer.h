@@ -41,7 +41,8 @@ class Llama2cTokenizer final : public Tokenizer {
   /// the file. Errors: NOT_FOUND if the file is missing; INVALID_ARGUMENT naming
   /// the file, token index and byte offset for a truncated file, a negative or
   /// too large length (beyond max_token_length or the file), a NaN score, bytes
-  /// left over after `vocab_size` tokens, or fewer than 3 tokens.
+  /// left over after `vocab_size` tokens, fewer than 3 tokens, or an llm.c
+  /// tokenizer file (recognized by its magic number).
   static absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Load(const std::string& path,
                                                                 int32_t vocab_size = -1);
 
