@@ -55,6 +55,12 @@ class Fields {
     return it == object_.end() || it->is_null() ? nullptr : &*it;
   }
 
+  // True if `key` is present with the value null.
+  bool IsNull(const std::string& key) const {
+    const auto it = object_.find(key);
+    return it != object_.end() && it->is_null();
+  }
+
   absl::Status Error(const std::string& key, const std::string& what) const {
     return absl::InvalidArgumentError(absl::StrCat(file_, ": field '", key, "' ", what));
   }
@@ -243,8 +249,15 @@ absl::Status FillGpt2(const Fields& f, ModelConfig& c) {
   return absl::OkStatus();
 }
 
-// bos/eos from `f`, each overriding the current value when present and non-null.
-absl::Status ApplySpecialTokens(const Fields& f, ModelConfig& c) {
+// bos/eos from `f`, each overriding the current value when present. An
+// explicit null means "no such token" when `null_means_none` (config.json: the
+// value reaches the transformers config constructor as None) and "keep the
+// current value" otherwise (generation_config.json).
+absl::Status ApplySpecialTokens(const Fields& f, bool null_means_none, ModelConfig& c) {
+  if (null_means_none) {
+    if (f.IsNull("bos_token_id")) c.bos_token_id = -1;
+    if (f.IsNull("eos_token_id")) c.eos_token_ids.clear();
+  }
   std::optional<std::vector<int>> ids;
   LLMSERVE_HF_ASSIGN_OR_RETURN(ids, f.TokenIds("bos_token_id", c.vocab_size));
   if (ids.has_value()) {
@@ -317,12 +330,12 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& model_dir,
   }
   c.name = ModelName(model_dir);
 
-  if (absl::Status s = ApplySpecialTokens(f, c); !s.ok()) return s;
+  if (absl::Status s = ApplySpecialTokens(f, /*null_means_none=*/true, c); !s.ok()) return s;
   if (!generation_config_json.empty()) {
     const std::string gen_path = absl::StrCat(model_dir, "/generation_config.json");
     Json gen;
     LLMSERVE_HF_ASSIGN_OR_RETURN(gen, ParseObject(generation_config_json, gen_path));
-    if (absl::Status s = ApplySpecialTokens(Fields(gen, gen_path), c); !s.ok()) return s;
+    if (absl::Status s = ApplySpecialTokens(Fields(gen, gen_path), /*null_means_none=*/false, c); !s.ok()) return s;
   }
   if (absl::Status s = c.Validate(); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", s.message()));

@@ -49,7 +49,9 @@ struct HfConfig {
 ///    false, scale_attn_by_inverse_layer_idx or add_cross_attention true.
 ///    → LayerNorm, learned positions, GELU (tanh), biases, MHA.
 /// `bos_token_id` is an int or null; `eos_token_id` an int, a list of ints or
-/// null; a non-null value in generation_config.json overrides config.json.
+/// null. In config.json an explicit null means "none" (bos -1, no eos), as the
+/// transformers config classes receive None; absent means the family default.
+/// A non-null value in generation_config.json overrides config.json.
 ///
 /// Errors: INVALID_ARGUMENT whose message names the file and the field
 /// (invalid JSON, not an object, missing/mistyped/out-of-range field,

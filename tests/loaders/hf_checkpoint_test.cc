@@ -391,15 +391,6 @@ TEST(HfCheckpointTest, TinyLlamaLoadsUntiedHeadAsViews) {
   EXPECT_EQ(w->layers[0].wq.owner, w->token_embedding.owner);
 }
 
-TEST(HfCheckpointTest, GenerationConfigOverridesSpecialTokens) {
-  absl::StatusOr<ModelWeights> w =
-      LoadHfCheckpoint(WriteModelDir(TinyLlamaConfig(), TinyLlamaTensors(),
-                                     R"({"bos_token_id": 3, "eos_token_id": [4, 5]})"));
-  ASSERT_TRUE(w.ok()) << w.status();
-  EXPECT_EQ(w->config.bos_token_id, 3);
-  EXPECT_THAT(w->config.eos_token_ids, ElementsAre(4, 5));
-}
-
 TEST(HfCheckpointTest, TiedConfigDropsLmHeadTensor) {
   nlohmann::json config = TinyLlamaConfig();
   config["tie_word_embeddings"] = true;
@@ -498,103 +489,29 @@ TEST(HfCheckpointTest, RejectsBadTensorsNamingThem) {
   }
 }
 
-TEST(HfCheckpointTest, RejectsBadConfigsNamingTheField) {
-  struct Case {
-    std::string label;
-    std::function<void(nlohmann::json&)> mutate;
-    std::vector<std::string> expected;
-  };
-  const std::vector<Case> cases = {
-      {"activation", [](nlohmann::json& c) { c["hidden_act"] = "gelu"; }, {"hidden_act", "gelu"}},
-      {"heads as string", [](nlohmann::json& c) { c["num_attention_heads"] = "2"; },
-       {"num_attention_heads", "integer"}},
-      {"heads fractional", [](nlohmann::json& c) { c["num_attention_heads"] = 2.5; },
-       {"num_attention_heads"}},
-      {"negative hidden", [](nlohmann::json& c) { c["hidden_size"] = -8; }, {"hidden_size", "-8"}},
-      {"huge hidden", [](nlohmann::json& c) { c["hidden_size"] = 1e30; }, {"hidden_size"}},
-      {"hidden beyond uint64",
-       [](nlohmann::json& c) { c["hidden_size"] = 18446744073709551615ull; }, {"hidden_size"}},
-      {"missing ffn", [](nlohmann::json& c) { c.erase("intermediate_size"); },
-       {"intermediate_size", "missing"}},
-      {"heads do not divide hidden", [](nlohmann::json& c) { c["num_attention_heads"] = 3; },
-       {"head_dim"}},
-      {"kv heads do not divide heads", [](nlohmann::json& c) { c["num_key_value_heads"] = 3; },
-       {"num_key_value_heads"}},
-      {"head_dim inconsistent", [](nlohmann::json& c) { c["head_dim"] = 8; }, {"head_dim"}},
-      {"rope scaling",
-       [](nlohmann::json& c) { c["rope_scaling"] = {{"type", "linear"}, {"factor", 2.0}}; },
-       {"rope_scaling"}},
-      {"attention bias", [](nlohmann::json& c) { c["attention_bias"] = true; }, {"attention_bias"}},
-      {"negative eps", [](nlohmann::json& c) { c["rms_norm_eps"] = -1.0; }, {"rms_norm_eps"}},
-      {"zero theta", [](nlohmann::json& c) { c["rope_theta"] = 0; }, {"rope_theta"}},
-      {"tie not bool", [](nlohmann::json& c) { c["tie_word_embeddings"] = "yes"; },
-       {"tie_word_embeddings"}},
-      {"eos outside vocab", [](nlohmann::json& c) { c["eos_token_id"] = 16; },
-       {"eos_token_id", "16"}},
-      {"eos list with string", [](nlohmann::json& c) { c["eos_token_id"] = {2, "x"}; },
-       {"eos_token_id"}},
-      {"bos negative", [](nlohmann::json& c) { c["bos_token_id"] = -3; }, {"bos_token_id"}},
-      {"unknown model type", [](nlohmann::json& c) { c["model_type"] = "bert"; },
-       {"model_type", "bert"}},
-      {"no model type or architectures",
-       [](nlohmann::json& c) {
-         c.erase("model_type");
-         c.erase("architectures");
-       },
-       {"model_type"}},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.label);
-    nlohmann::json config = TinyLlamaConfig();
-    c.mutate(config);
-    absl::StatusOr<ModelWeights> w = LoadHfCheckpoint(WriteModelDir(config, TinyLlamaTensors()));
-    ASSERT_FALSE(w.ok());
-    EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument) << w.status();
-    EXPECT_THAT(w.status().message(), HasSubstr("config.json"));
-    for (const std::string& s : c.expected) EXPECT_THAT(w.status().message(), HasSubstr(s));
-  }
-}
-
-TEST(HfCheckpointTest, ConfigFileErrors) {
-  const std::string dir = WriteModelDir(TinyLlamaConfig(), TinyLlamaTensors());
-  ASSERT_TRUE(WriteFile(dir + "/config.json", "{\"model_type\": "));
+TEST(HfCheckpointTest, FileErrors) {
+  const std::string dir = MakeTempDir("hf-files");
   absl::StatusOr<ModelWeights> w = LoadHfCheckpoint(dir);
-  EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(w.status().message(), HasSubstr("config.json: not valid JSON"));
-
-  ASSERT_TRUE(WriteFile(dir + "/config.json", "[1, 2]"));
-  w = LoadHfCheckpoint(dir);
-  EXPECT_THAT(w.status().message(), HasSubstr("config.json: not a JSON object"));
-
-  ASSERT_TRUE(WriteFile(dir + "/config.json", TinyLlamaConfig().dump()));
-  ASSERT_TRUE(WriteFile(dir + "/generation_config.json", R"({"eos_token_id": "</s>"})"));
-  w = LoadHfCheckpoint(dir);
-  EXPECT_THAT(w.status().message(), HasSubstr("generation_config.json: field 'eos_token_id'"));
-
-  const std::string empty = MakeTempDir("hf-no-config");
-  w = LoadHfCheckpoint(empty);
   EXPECT_EQ(w.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(w.status().message(), HasSubstr("config.json"));
 
-  ASSERT_TRUE(WriteFile(empty + "/config.json", TinyLlamaConfig().dump()));
-  w = LoadHfCheckpoint(empty);
+  ASSERT_TRUE(WriteFile(dir + "/config.json", TinyLlamaConfig().dump()));
+  w = LoadHfCheckpoint(dir);
   EXPECT_EQ(w.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(w.status().message(), HasSubstr("model.safetensors"));
 
-  ASSERT_TRUE(WriteFile(empty + "/model.safetensors", "\x10\0\0\0"));
-  w = LoadHfCheckpoint(empty);
+  ASSERT_TRUE(WriteFile(dir + "/model.safetensors", std::string("\x10\0\0\0", 4)));
+  w = LoadHfCheckpoint(dir);
   EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(w.status().message(), HasSubstr("too short"));
-}
 
-TEST(HfCheckpointTest, MistralSlidingWindowCapsContext) {
+  // Config errors pass through, naming the file and the field.
   nlohmann::json config = TinyLlamaConfig();
-  config["model_type"] = "mistral";
-  config["sliding_window"] = 24;
-  absl::StatusOr<ModelWeights> w = LoadHfCheckpoint(WriteModelDir(config, TinyLlamaTensors()));
-  ASSERT_TRUE(w.ok()) << w.status();
-  EXPECT_EQ(w->config.max_context, 24);
-  EXPECT_EQ(w->config.architecture, "llama");
+  config["hidden_act"] = "relu";
+  ASSERT_TRUE(WriteFile(dir + "/config.json", config.dump()));
+  w = LoadHfCheckpoint(dir);
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(w.status().message(), HasSubstr("config.json: field 'hidden_act'"));
 }
 
 TEST(HfCheckpointTest, TinyGpt2SplitsAndTransposesConv1D) {
@@ -640,21 +557,6 @@ TEST(HfCheckpointTest, TinyGpt2SplitsAndTransposesConv1D) {
 }
 
 TEST(HfCheckpointTest, TinyGpt2Errors) {
-  {
-    // GPT2Config's default bos/eos 50256 do not fit a 20-token vocabulary.
-    nlohmann::json config = TinyGpt2Config();
-    config.erase("eos_token_id");
-    absl::StatusOr<ModelWeights> w = LoadHfCheckpoint(WriteModelDir(config, TinyGpt2Tensors()));
-    ASSERT_FALSE(w.ok());
-    EXPECT_THAT(w.status().message(), HasSubstr("eos_token_id 50256"));
-  }
-  {
-    nlohmann::json config = TinyGpt2Config();
-    config["activation_function"] = "gelu";
-    absl::StatusOr<ModelWeights> w = LoadHfCheckpoint(WriteModelDir(config, TinyGpt2Tensors()));
-    ASSERT_FALSE(w.ok());
-    EXPECT_THAT(w.status().message(), HasSubstr("activation_function"));
-  }
   {
     TensorMap tensors = TinyGpt2Tensors();
     tensors.erase("transformer.ln_f.bias");
