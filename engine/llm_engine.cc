@@ -406,7 +406,7 @@ void LLMEngineImpl::Step() {
 
 void LLMEngineImpl::Finish(int64_t seq_id, FinishReason reason, absl::Status status,
                            std::string text, std::vector<int32_t> token_ids) {
-  std::unique_ptr<Sequence> seq = scheduler_.Remove(seq_id);
+  std::unique_ptr<Sequence> seq = scheduler_.Remove(seq_id, reason == FinishReason::kError);
   auto it = requests_.find(seq_id);
   if (seq == nullptr || it == requests_.end()) return;
   RequestState state = std::move(it->second);

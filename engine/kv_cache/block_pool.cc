@@ -116,10 +116,13 @@ void BlockPool::Touch(int32_t block_id) {
   ++b.ref_count;
 }
 
-void BlockPool::Release(int32_t block_id) {
+void BlockPool::Release(int32_t block_id, bool keep_cached) {
   Block& b = block(block_id);
   LLMSERVE_KV_CHECK(b.ref_count > 0, "releasing unreferenced block ", block_id);
-  if (--b.ref_count == 0) LinkAtTail(block_id);
+  if (--b.ref_count == 0) {
+    if (!keep_cached) Evict(block_id);
+    LinkAtTail(block_id);
+  }
 }
 
 int32_t BlockPool::Lookup(const BlockHash& hash, const BlockHash& parent,

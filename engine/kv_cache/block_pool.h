@@ -79,9 +79,9 @@ class BlockPool {
   void Touch(int32_t block_id);
 
   /// Drops one reference on `block_id`; at count 0 the block is appended at
-  /// the tail of the free queue (staying cached if it is). Aborts if the
-  /// block is not referenced.
-  void Release(int32_t block_id);
+  /// the tail of the free queue (staying cached if it is and `keep_cached`,
+  /// else leaving the prefix cache). Aborts if the block is not referenced.
+  void Release(int32_t block_id, bool keep_cached = true);
 
   /// The block cached under `hash` whose stored parent hash and token ids equal
   /// `parent` and `tokens` (so a 128-bit hash collision cannot alias two

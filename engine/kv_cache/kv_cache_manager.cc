@@ -126,13 +126,13 @@ bool KVCacheManager::AllocateSlots(int64_t seq_id, absl::Span<const int32_t> tok
   return true;
 }
 
-void KVCacheManager::Free(int64_t seq_id) {
+void KVCacheManager::Free(int64_t seq_id, bool keep_cached) {
   const auto it = seqs_.find(seq_id);
   if (it == seqs_.end()) return;
   // Reverse order: the sequence's tail blocks (least likely to be shared) are
   // queued first and therefore evicted first.
   const std::vector<int32_t>& blocks = it->second.blocks;
-  for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) pool_.Release(*b);
+  for (auto b = blocks.rbegin(); b != blocks.rend(); ++b) pool_.Release(*b, keep_cached);
   seqs_.erase(it);
 }
 

@@ -64,8 +64,11 @@ class KVCacheManager {
                      int num_new_tokens, const ComputedBlocks& computed = {});
 
   /// Releases all blocks of `seq_id` (reference counts drop; cached blocks
-  /// become evictable, others free). Unknown ids are ignored.
-  void Free(int64_t seq_id);
+  /// become evictable, others free). Unknown ids are ignored. With
+  /// `keep_cached` false — a sequence whose last step failed, so blocks it
+  /// registered may hold incomplete K/V — its blocks that become unreferenced
+  /// also leave the prefix cache.
+  void Free(int64_t seq_id, bool keep_cached = true);
 
   /// The block table of `seq_id` (empty if it has none).
   absl::Span<const int32_t> BlockTable(int64_t seq_id) const;

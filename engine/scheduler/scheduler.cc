@@ -99,11 +99,18 @@ SchedulerOutput Scheduler::Schedule() {
     while (!waiting_.empty() && budget > 0 &&
            static_cast<int>(running_.size()) < config_.max_num_seqs) {
       Sequence* seq = waiting_.front();
+      // A head that could not be admitted stays blocked until blocks are
+      // freed: skip the lookup (it would hash the prompt again and count the
+      // same prefix-cache query twice).
+      if (seq == blocked_head_ && kv_->num_free_blocks() <= blocked_free_blocks_) break;
       const ComputedBlocks computed = kv_->GetComputedBlocks(seq->tokens);
       const int n = std::min(seq->num_tokens() - computed.num_tokens, budget);
       if (!kv_->AllocateSlots(seq->seq_id, seq->tokens, computed.num_tokens, n, computed)) {
+        blocked_head_ = seq;
+        blocked_free_blocks_ = kv_->num_free_blocks();
         break;  // first come, first served: later arrivals wait behind it
       }
+      blocked_head_ = nullptr;
       waiting_.pop_front();
       seq->num_computed_tokens = computed.num_tokens;
       if (!seq->scheduled_before) seq->num_cached_prompt_tokens = computed.num_tokens;
@@ -121,12 +128,12 @@ void Scheduler::OnStepComputed(const SchedulerOutput& output) {
   }
 }
 
-std::unique_ptr<Sequence> Scheduler::Remove(int64_t seq_id) {
+std::unique_ptr<Sequence> Scheduler::Remove(int64_t seq_id, bool failed) {
   auto it = sequences_.find(seq_id);
   if (it == sequences_.end()) return nullptr;
   std::unique_ptr<Sequence> seq = std::move(it->second);
   sequences_.erase(it);
-  kv_->Free(seq_id);
+  kv_->Free(seq_id, /*keep_cached=*/!failed);
   if (auto r = std::find(running_.begin(), running_.end(), seq.get()); r != running_.end()) {
     running_.erase(r);
   }
@@ -134,6 +141,7 @@ std::unique_ptr<Sequence> Scheduler::Remove(int64_t seq_id) {
     waiting_.erase(w);
   }
   seq->status = SequenceStatus::kFinished;
+  if (blocked_head_ == seq.get()) blocked_head_ = nullptr;
   return seq;
 }
 

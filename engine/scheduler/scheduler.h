@@ -66,8 +66,9 @@ class Scheduler {
   void OnStepComputed(const SchedulerOutput& output);
 
   /// Removes a sequence (finished, aborted or failed), releasing its blocks,
-  /// and returns it; nullptr if unknown.
-  std::unique_ptr<Sequence> Remove(int64_t seq_id);
+  /// and returns it; nullptr if unknown. `failed`: its last step did not
+  /// complete, so its blocks are dropped from the prefix cache too.
+  std::unique_ptr<Sequence> Remove(int64_t seq_id, bool failed = false);
 
   Sequence* Find(int64_t seq_id) const;
   bool HasWork() const { return !running_.empty() || !waiting_.empty(); }
@@ -86,6 +87,9 @@ class Scheduler {
   std::vector<Sequence*> running_;  ///< in admission order
   std::deque<Sequence*> waiting_;
   int64_t total_preemptions_ = 0;
+  // The waiting head that failed admission, and the free blocks at that time.
+  const Sequence* blocked_head_ = nullptr;
+  int blocked_free_blocks_ = 0;
 };
 
 }  // namespace llmserve

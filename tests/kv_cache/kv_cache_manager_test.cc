@@ -365,3 +365,24 @@ TEST(KVCacheManagerDeathTest, InconsistentComputedAborts) {
 
 }  // namespace
 }  // namespace llmserve
+
+namespace llmserve {
+namespace {
+
+// A sequence whose step failed is freed without keeping its blocks cached:
+// their K/V may never have been written.
+TEST(KVCacheManagerTest, FreeWithoutKeepingCachedDropsItsBlocksFromThePrefixCache) {
+  const int block = 4;
+  const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  for (bool keep : {true, false}) {
+    KVCacheManager m(8, block, true);
+    ASSERT_TRUE(m.AllocateSlots(1, prompt, 0, static_cast<int>(prompt.size())));
+    m.Free(1, keep);
+    EXPECT_EQ(m.CheckInvariants(), "");
+    EXPECT_EQ(m.num_free_blocks(), 8);
+    EXPECT_EQ(m.GetComputedBlocks(prompt).num_tokens, keep ? 8 : 0) << "keep_cached " << keep;
+  }
+}
+
+}  // namespace
+}  // namespace llmserve
