@@ -107,9 +107,9 @@ struct Workload {
       PagedAttention(query.data(), kHeads * kHeadDim, batch(), dims, key_pools[layer].data(),
                      value_pools[layer].data(), out.data());
     } else {
-      paged_attention_internal::PagedAttentionWithIsa(
-          *isa, query.data(), kHeads * kHeadDim, batch(), dims, key_pools[layer].data(),
-          value_pools[layer].data(), out.data());
+      paged_attention_internal::PagedAttentionWithIsa(*isa, query.data(), kHeads * kHeadDim,
+                                                      batch(), dims, key_pools[layer].data(),
+                                                      value_pools[layer].data(), out.data());
     }
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
@@ -151,7 +151,8 @@ void RunPrefill(benchmark::State& state, int tokens, const Isa* isa) {
   for (auto _ : state) w.RunLayer(0, isa);
   // q.k and p.v: 2 multiply-adds per (head, query, attended key, dim).
   const double flops = 4.0 * kHeads * kHeadDim * (static_cast<double>(tokens) * (tokens + 1) / 2);
-  state.counters["FLOPS"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["FLOPS"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["tokens_per_second"] =
       benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(Label(isa));
@@ -170,21 +171,30 @@ void BM_DecodeAttention_Isa(benchmark::State& state) {
   const Isa isa = static_cast<Isa>(state.range(0));
   RunDecode(state, 8, 512, &isa);
 }
-BENCHMARK(BM_DecodeAttention_Isa)->ArgName("isa")->DenseRange(0, 2)->Unit(benchmark::kMicrosecond)
+BENCHMARK(BM_DecodeAttention_Isa)
+    ->ArgName("isa")
+    ->DenseRange(0, 2)
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
 void BM_PrefillAttention(benchmark::State& state) {
   RunPrefill(state, static_cast<int>(state.range(0)), nullptr);
 }
-BENCHMARK(BM_PrefillAttention)->ArgName("tokens")->Arg(512)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_PrefillAttention)
+    ->ArgName("tokens")
+    ->Arg(512)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 void BM_PrefillAttention_Isa(benchmark::State& state) {
   const Isa isa = static_cast<Isa>(state.range(0));
   RunPrefill(state, 512, &isa);
 }
-BENCHMARK(BM_PrefillAttention_Isa)->ArgName("isa")->DenseRange(0, 2)
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_PrefillAttention_Isa)
+    ->ArgName("isa")
+    ->DenseRange(0, 2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 /// Streaming read of a `MiB`-sized buffer on all OpenMP threads.
 void BM_MemoryReadBandwidth(benchmark::State& state) {
@@ -208,7 +218,10 @@ void BM_MemoryReadBandwidth(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * n * int64_t{sizeof(float)});
   state.SetLabel(std::to_string(omp_get_max_threads()) + " threads");
 }
-BENCHMARK(BM_MemoryReadBandwidth)->ArgName("MiB")->Arg(256)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_MemoryReadBandwidth)
+    ->ArgName("MiB")
+    ->Arg(256)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
 }  // namespace

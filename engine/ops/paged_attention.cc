@@ -120,9 +120,12 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
   for (int t = 0; t < tile.num_tokens; ++t) {
     for (int g = 0; g < group; ++g) {
       const int r = t * group + g;
-      rows[r] = {tile.query + t * tile.query_stride + g * head_dim,
-                 tile.out + t * tile.out_stride + g * head_dim, tile.first_pos + t, 0,
-                 -std::numeric_limits<float>::infinity(), 0.0f};
+      Scratch::Row& row = rows[r];
+      row.q = tile.query + t * tile.query_stride + g * head_dim;
+      row.out = tile.out + t * tile.out_stride + g * head_dim;
+      row.pos = tile.first_pos + t;
+      row.max = -std::numeric_limits<float>::infinity();
+      row.sum = 0.0f;
       scratch.acc_ptr[r] = scratch.acc.data() + static_cast<size_t>(r) * acc_stride;
       scratch.p_ptr[r] = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
     }
@@ -172,8 +175,7 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
       Scratch::Row& row = rows[r];
       row.n = std::min(kChunk, row.pos + 1 - base);
       float* s = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
-      const float chunk_max =
-          kernels.scores(row.q, keys, row.n, head_dim, dims.scale, s);
+      const float chunk_max = kernels.scores(row.q, keys, row.n, head_dim, dims.scale, s);
       const float new_max = std::max(row.max, chunk_max);
       const float alpha = std::exp(row.max - new_max);  // 0 on the first chunk
       const float chunk_sum = kernels.exp_sum(s, row.n, new_max);
@@ -192,8 +194,8 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
       const int rows_in_group = left >= 4 ? 4 : (left >= 2 ? 2 : 1);
       int common = kChunk;
       for (int i = r; i < r + rows_in_group; ++i) common = std::min(common, rows[i].n);
-      kernels.accumulate(rows_in_group, &scratch.acc_ptr[r], &scratch.p_ptr[r],
-                         values, 0, common, head_dim);
+      kernels.accumulate(rows_in_group, &scratch.acc_ptr[r], &scratch.p_ptr[r], values, 0, common,
+                         head_dim);
       for (int i = r; i < r + rows_in_group; ++i) {
         if (rows[i].n > common) {
           kernels.accumulate(1, &scratch.acc_ptr[i], &scratch.p_ptr[i], values, common, rows[i].n,
@@ -293,8 +295,7 @@ void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride
     const int tile_index = static_cast<int>(reversed / dims.num_kv_heads);
     const int kv_head = static_cast<int>(reversed % dims.num_kv_heads);
     const int s = static_cast<int>(
-        std::upper_bound(tile_start, tile_start + batch.num_seqs + 1, tile_index) - tile_start -
-        1);
+        std::upper_bound(tile_start, tile_start + batch.num_seqs + 1, tile_index) - tile_start - 1);
     const int q_begin = batch.query_start_loc[s];
     const int q_len = batch.query_start_loc[s + 1] - q_begin;
     const int t0 = (tile_index - tile_start[s]) * tile_tokens;
@@ -320,8 +321,7 @@ void WriteKVCache(const float* key, const float* value, int64_t row_stride, int 
                   float* value_pool) {
   const int head_dim = dims.head_dim;
   const size_t row_bytes = sizeof(float) * head_dim;
-  const bool parallel =
-      int64_t{num_tokens} * dims.num_kv_heads * head_dim >= int64_t{1} << 16;
+  const bool parallel = int64_t{num_tokens} * dims.num_kv_heads * head_dim >= int64_t{1} << 16;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int t = 0; t < num_tokens; ++t) {
     const int64_t slot = slot_mapping[t];
@@ -341,8 +341,8 @@ void PagedAttention(const float* query, int64_t query_row_stride, const Attentio
                     const AttentionDims& dims, const float* key_pool, const float* value_pool,
                     float* out) {
   using paged_attention_internal::ActiveIsa;
-  paged_attention_internal::PagedAttentionWithIsa(ActiveIsa(), query, query_row_stride, batch,
-                                                  dims, key_pool, value_pool, out);
+  paged_attention_internal::PagedAttentionWithIsa(ActiveIsa(), query, query_row_stride, batch, dims,
+                                                  key_pool, value_pool, out);
 }
 
 }  // namespace llmserve

@@ -120,15 +120,15 @@ LLMSERVE_AVX2 float Avx2Scores(const float* q, const float* const* keys, int n, 
   __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   int j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256 s = _mm256_mul_ps(
-        DotEight<true>(q, keys + j, 8, full_chunks, tail_mask, has_tail), vscale);
+    const __m256 s =
+        _mm256_mul_ps(DotEight<true>(q, keys + j, 8, full_chunks, tail_mask, has_tail), vscale);
     _mm256_storeu_ps(scores + j, s);
     vmax = _mm256_max_ps(vmax, s);
   }
   if (j < n) {
     const int count = n - j;
-    __m256 s = _mm256_mul_ps(
-        DotEight<false>(q, keys + j, count, full_chunks, tail_mask, has_tail), vscale);
+    __m256 s = _mm256_mul_ps(DotEight<false>(q, keys + j, count, full_chunks, tail_mask, has_tail),
+                             vscale);
     s = _mm256_blendv_ps(_mm256_set1_ps(-std::numeric_limits<float>::infinity()), s,
                          _mm256_castsi256_ps(LaneMask(count)));
     _mm256_storeu_ps(scores + j, s);
@@ -213,8 +213,7 @@ LLMSERVE_AVX2 void AccumulateRows(float* const* acc, const float* const* p,
     }
   }
   if (head_dim % 8 != 0) {
-    AccumulateBlock<kRows, 1, true>(acc, p, values, j_begin, j_end, 8 * c,
-                                    LaneMask(head_dim % 8));
+    AccumulateBlock<kRows, 1, true>(acc, p, values, j_begin, j_end, 8 * c, LaneMask(head_dim % 8));
   }
 }
 

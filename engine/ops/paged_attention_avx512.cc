@@ -44,8 +44,7 @@ LLMSERVE_AVX512 inline __m256 ReduceEight(const __m512* a) {
   const __m256 t3 = _mm256_hadd_ps(h[6], h[7]);
   const __m256 u0 = _mm256_hadd_ps(t0, t1);
   const __m256 u1 = _mm256_hadd_ps(t2, t3);
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                       _mm256_permute2f128_ps(u0, u1, 0x31));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
 /// exp(x) for x <= 0 (Cephes expf, as in the AVX2 path).
@@ -100,8 +99,8 @@ LLMSERVE_AVX512 inline __m256 DotEight(const float* q, const float* const* keys,
   return ReduceEight(acc);
 }
 
-LLMSERVE_AVX512 float Avx512Scores(const float* q, const float* const* keys, int n,
-                                   int head_dim, float scale, float* scores) {
+LLMSERVE_AVX512 float Avx512Scores(const float* q, const float* const* keys, int n, int head_dim,
+                                   float scale, float* scores) {
   const int full_chunks = head_dim / 16;
   const bool has_tail = head_dim % 16 != 0;
   const __mmask16 tail_mask = LaneMask16(head_dim % 16);
@@ -110,17 +109,17 @@ LLMSERVE_AVX512 float Avx512Scores(const float* q, const float* const* keys, int
   __m256 vmax = neg_inf;
   int j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256 s = _mm256_mul_ps(
-        DotEight<true>(q, keys + j, 8, full_chunks, tail_mask, has_tail), vscale);
+    const __m256 s =
+        _mm256_mul_ps(DotEight<true>(q, keys + j, 8, full_chunks, tail_mask, has_tail), vscale);
     _mm256_storeu_ps(scores + j, s);
     vmax = _mm256_max_ps(vmax, s);
   }
   if (j < n) {
     const int count = n - j;
-    __m256 s = _mm256_mul_ps(
-        DotEight<false>(q, keys + j, count, full_chunks, tail_mask, has_tail), vscale);
-    const __m256i live = _mm256_cmpgt_epi32(_mm256_set1_epi32(count),
-                                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 s = _mm256_mul_ps(DotEight<false>(q, keys + j, count, full_chunks, tail_mask, has_tail),
+                             vscale);
+    const __m256i live =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     s = _mm256_blendv_ps(neg_inf, s, _mm256_castsi256_ps(live));
     _mm256_storeu_ps(scores + j, s);
     vmax = _mm256_max_ps(vmax, s);

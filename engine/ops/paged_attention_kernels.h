@@ -53,8 +53,8 @@ struct Kernels {
   /// For each of `rows` (1..4) rows r and every lane d < head_dim:
   ///   acc[r][d] += p[r][j] * values[j][d] for j = j_begin .. j_end - 1, in
   /// that order, one rounding per step (fused multiply-add where available).
-  void (*accumulate)(int rows, float* const* acc, const float* const* p,
-                     const float* const* values, int j_begin, int j_end, int head_dim);
+  void (*accumulate)(int rows, float* const* acc, const float* const* p, const float* const* values,
+                     int j_begin, int j_end, int head_dim);
 };
 
 /// The kernels of `isa`; only call them if IsaSupported(isa).

@@ -59,10 +59,10 @@ struct SeqSpec {
 struct Problem {
   AttentionDims dims;
   std::vector<SeqSpec> seqs;
-  float value_scale = 1.0f;                       // V entries are uniform in +-value_scale
+  float value_scale = 1.0f;                      // V entries are uniform in +-value_scale
   std::vector<std::vector<float>> keys, values;  // per seq [context_len, kv_heads, head_dim]
-  int64_t query_row_stride = 0;                   // fused-QKV-like row stride
-  std::vector<float> query;                       // [num_tokens, query_row_stride]
+  int64_t query_row_stride = 0;                  // fused-QKV-like row stride
+  std::vector<float> query;                      // [num_tokens, query_row_stride]
   std::vector<int32_t> query_start_loc, context_lens, block_tables;
   int block_table_stride = 0;
   int num_blocks = 0;
@@ -112,9 +112,9 @@ void BuildPools(Problem& p, std::mt19937& rng) {
     for (int b = 0; b < n; ++b) p.block_tables[s * p.block_table_stride + b] = physical[next++];
     std::vector<int64_t> slots(ctx);
     for (int pos = 0; pos < ctx; ++pos) {
-      slots[pos] = int64_t{p.block_tables[s * p.block_table_stride + pos / d.block_size]} *
-                       d.block_size +
-                   pos % d.block_size;
+      slots[pos] =
+          int64_t{p.block_tables[s * p.block_table_stride + pos / d.block_size]} * d.block_size +
+          pos % d.block_size;
     }
     WriteKVCache(p.keys[s].data(), p.values[s].data(), int64_t{d.num_kv_heads} * d.head_dim, ctx,
                  slots.data(), d, p.key_pool.data(), p.value_pool.data());
@@ -209,9 +209,9 @@ void ExpectMatchesReference(const Problem& p, const std::vector<double>& ref, Is
   for (size_t i = 0; i < got.size() && bad < 5; ++i) {
     const double tol = 1e-5 * std::max(magnitude, std::abs(ref[i]));
     if (!(std::abs(got[i] - ref[i]) <= tol)) {  // also catches NaN
-      ADD_FAILURE() << IsaName(isa) << " element " << i << " (token "
-                    << i / p.row_width() << ", head " << i % p.row_width() / p.dims.head_dim
-                    << "): got " << got[i] << ", reference " << ref[i];
+      ADD_FAILURE() << IsaName(isa) << " element " << i << " (token " << i / p.row_width()
+                    << ", head " << i % p.row_width() / p.dims.head_dim << "): got " << got[i]
+                    << ", reference " << ref[i];
       ++bad;
     }
   }
@@ -241,10 +241,9 @@ void SweepShapes(MakeSeqs make_seqs) {
         const std::vector<SeqSpec> seqs = make_seqs(rng);
         SCOPED_TRACE("heads " + std::to_string(hc.num_heads) + "/" +
                      std::to_string(hc.num_kv_heads) + " head_dim " + std::to_string(head_dim) +
-                     " block_size " + std::to_string(block_size) + " seed " +
-                     std::to_string(seed));
-        ExpectAllIsasMatchReference(MakeProblem(
-            MakeDims(hc.num_heads, hc.num_kv_heads, head_dim, block_size), seqs, seed));
+                     " block_size " + std::to_string(block_size) + " seed " + std::to_string(seed));
+        ExpectAllIsasMatchReference(
+            MakeProblem(MakeDims(hc.num_heads, hc.num_kv_heads, head_dim, block_size), seqs, seed));
         ++seed;
       }
     }
@@ -325,9 +324,9 @@ TEST(PagedAttentionTest, MixedBatchMatchesReference) {
     std::vector<SeqSpec> seqs = {{RandInt(rng, 1, 120), 1},
                                  {RandInt(rng, 2, 40), 0},  // in the batch, no tokens
                                  {RandInt(rng, 2, 30), 0}};
-    seqs[2].q_len = seqs[2].context_len;                     // prefill
+    seqs[2].q_len = seqs[2].context_len;  // prefill
     const int cached = RandInt(rng, 5, 60), q_len = RandInt(rng, 2, 20);
-    seqs.push_back({cached + q_len, q_len});                 // chunked prefill
+    seqs.push_back({cached + q_len, q_len});  // chunked prefill
     seqs.push_back({RandInt(rng, 30, 90), 1});
     std::shuffle(seqs.begin(), seqs.end(), rng);
     return seqs;
@@ -341,8 +340,7 @@ TEST(PagedAttentionTest, OddHeadDimsAndTinyContexts) {
       SCOPED_TRACE("head_dim " + std::to_string(head_dim) + " block_size " +
                    std::to_string(block_size));
       const std::vector<SeqSpec> seqs = {{1, 1}, {2, 2}, {33, 1}, {47, 9}, {5, 0}, {64, 64}};
-      ExpectAllIsasMatchReference(
-          MakeProblem(MakeDims(6, 2, head_dim, block_size), seqs, seed++));
+      ExpectAllIsasMatchReference(MakeProblem(MakeDims(6, 2, head_dim, block_size), seqs, seed++));
     }
   }
 }
@@ -376,14 +374,14 @@ TEST(PagedAttentionTest, ModeratelyLargeValuesMatchRelatively) {
   ProblemOptions options;
   options.query_scale = 12.0f;  // scores of std ~4: peaked softmax
   options.value_scale = 500.0f;
-  ExpectAllIsasMatchReference(MakeProblem(MakeDims(8, 2, 64, 16),
-                                          {{300, 1}, {130, 65}, {257, 1}}, 21, options));
+  ExpectAllIsasMatchReference(
+      MakeProblem(MakeDims(8, 2, 64, 16), {{300, 1}, {130, 65}, {257, 1}}, 21, options));
 }
 
 TEST(PagedAttentionTest, VectorPathsAgreeWithScalarPath) {
   if (!IsaSupported(Isa::kAvx2)) GTEST_SKIP() << "no AVX2/FMA on this CPU";
-  const Problem p = MakeProblem(MakeDims(8, 2, 80, 16),
-                                {{150, 1}, {77, 77}, {90, 30}, {33, 1}, {200, 1}}, 31);
+  const Problem p =
+      MakeProblem(MakeDims(8, 2, 80, 16), {{150, 1}, {77, 77}, {90, 30}, {33, 1}, {200, 1}}, 31);
   const std::vector<float> scalar = RunAttention(p, Isa::kScalar);
   for (Isa isa : SupportedIsas()) {
     if (isa == Isa::kScalar) continue;
@@ -415,9 +413,9 @@ void ExpectBitwiseEqual(const std::vector<float>& a, const std::vector<float>& b
 TEST(PagedAttentionTest, SequenceAloneEqualsSequenceInBatchBitwise) {
   for (const HeadConfig hc : {HeadConfig{4, 4}, HeadConfig{8, 2}, HeadConfig{12, 1}}) {
     for (int head_dim : {20, 64}) {
-      const Problem p = MakeProblem(
-          MakeDims(hc.num_heads, hc.num_kv_heads, head_dim, 16),
-          {{90, 1}, {130, 45}, {60, 60}, {257, 1}, {35, 1}, {200, 17}}, 41 + head_dim);
+      const Problem p =
+          MakeProblem(MakeDims(hc.num_heads, hc.num_kv_heads, head_dim, 16),
+                      {{90, 1}, {130, 45}, {60, 60}, {257, 1}, {35, 1}, {200, 17}}, 41 + head_dim);
       for (Isa isa : SupportedIsas()) {
         const std::vector<float> batched = RunAttention(p, isa);
         for (size_t s = 0; s < p.seqs.size(); ++s) {
@@ -444,8 +442,8 @@ TEST(PagedAttentionTest, SequenceAloneEqualsSequenceInBatchBitwise) {
 }
 
 TEST(PagedAttentionTest, ThreadCountDoesNotChangeBits) {
-  const Problem p = MakeProblem(MakeDims(8, 2, 64, 16),
-                                {{300, 1}, {200, 120}, {64, 1}, {97, 97}, {150, 1}}, 51);
+  const Problem p =
+      MakeProblem(MakeDims(8, 2, 64, 16), {{300, 1}, {200, 120}, {64, 1}, {97, 97}, {150, 1}}, 51);
   const int default_threads = omp_get_max_threads();
   for (Isa isa : SupportedIsas()) {
     omp_set_num_threads(1);
@@ -483,9 +481,9 @@ TEST(PagedAttentionTest, PrefillEqualsChunkedPrefillEqualsDecodeStepsBitwise) {
         pieces.insert(pieces.end(), out.begin(), out.end());
         done += q_len;
       }
-      ExpectBitwiseEqual(pieces, reference,
-                         std::string(IsaName(isa)) + " split into " +
-                             std::to_string(split.size()) + " pieces");
+      ExpectBitwiseEqual(
+          pieces, reference,
+          std::string(IsaName(isa)) + " split into " + std::to_string(split.size()) + " pieces");
     }
   }
 }
