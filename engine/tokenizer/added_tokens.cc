@@ -11,7 +11,8 @@ bool IsAsciiSpace(char c) {
 
 }  // namespace
 
-AddedTokenSplitter::AddedTokenSplitter(std::vector<AddedToken> tokens) : tokens_(std::move(tokens)) {
+AddedTokenSplitter::AddedTokenSplitter(std::vector<AddedToken> tokens)
+    : tokens_(std::move(tokens)) {
   for (uint32_t i = 0; i < tokens_.size(); ++i) {
     if (tokens_[i].content.empty()) continue;
     by_first_byte_[static_cast<uint8_t>(tokens_[i].content[0])].push_back(i);

@@ -42,7 +42,8 @@ std::string ByteLevelDecode(std::string_view token) {
   std::string out;
   for (std::string_view rest = token; !rest.empty();) {
     const Utf8Unit u = DecodeUtf8(rest);
-    if (u.kind != Utf8Unit::kValid || u.code_point >= 512 || Tables().cp_to_byte[u.code_point] < 0) {
+    if (u.kind != Utf8Unit::kValid || u.code_point >= 512 ||
+        Tables().cp_to_byte[u.code_point] < 0) {
       return std::string(token);
     }
     out.push_back(static_cast<char>(Tables().cp_to_byte[u.code_point]));
@@ -85,15 +86,16 @@ absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::FromTokenizerJson(
   const std::string name(name_view);
   if (!root.is_object()) return absl::InvalidArgumentError(name + ": not a JSON object");
   if (auto it = root.find("normalizer"); it != root.end() && !it->is_null()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": normalizer \"", JsonType(*it), "\" is not supported for byte-level BPE (only null)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": normalizer \"", JsonType(*it),
+                     "\" is not supported for byte-level BPE (only null)"));
   }
   const nlohmann::json* pre = nullptr;
   if (auto it = root.find("pre_tokenizer"); it != root.end()) pre = &*it;
   if (pre == nullptr || JsonType(*pre) != "ByteLevel") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": pre_tokenizer is \"", pre == nullptr ? "" : JsonType(*pre),
-        "\", a GPT-2 byte-level tokenizer needs \"ByteLevel\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": pre_tokenizer is \"", pre == nullptr ? "" : JsonType(*pre),
+                     "\", a GPT-2 byte-level tokenizer needs \"ByteLevel\""));
   }
   Options options;
   const std::string where = name + " pre_tokenizer";
@@ -107,7 +109,8 @@ absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::FromTokenizerJson(
   absl::StatusOr<HfBpeModel> model = ParseHfBpeModel(root, name);
   if (!model.ok()) return model.status();
   if (model->byte_fallback) {
-    return absl::InvalidArgumentError(name + ": model.byte_fallback with a ByteLevel pre_tokenizer");
+    return absl::InvalidArgumentError(name +
+                                      ": model.byte_fallback with a ByteLevel pre_tokenizer");
   }
   options.ignore_merges = model->ignore_merges;
   absl::StatusOr<std::vector<AddedToken>> added = ParseAddedTokens(root, name);
@@ -126,9 +129,9 @@ absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::Finish(RankedBpe b
     AppendUtf8(Tables().byte_to_cp[b], &piece);
     tok->byte_ids_[b] = vocab.Find(piece);
     if (tok->byte_ids_[b] < 0) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: the vocabulary lacks the byte-level token \"%s\" for byte 0x%02X", std::string(name),
-          piece, b));
+      return absl::InvalidArgumentError(
+          absl::StrFormat("%s: the vocabulary lacks the byte-level token \"%s\" for byte 0x%02X",
+                          std::string(name), piece, b));
     }
   }
   int32_t size = vocab.id_limit();

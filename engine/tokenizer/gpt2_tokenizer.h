@@ -43,8 +43,8 @@ class Gpt2Tokenizer final : public Tokenizer {
   static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> LoadTokenizerJson(const std::string& path);
 
   /// Same as LoadTokenizerJson, from the parsed JSON; `name` is used in errors.
-  static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> FromTokenizerJson(const nlohmann::json& root,
-                                                                         std::string_view name);
+  static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> FromTokenizerJson(
+      const nlohmann::json& root, std::string_view name);
 
   /// Never fails for a loaded tokenizer: every byte has a token.
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const override;
@@ -78,7 +78,7 @@ class Gpt2Tokenizer final : public Tokenizer {
   RankedBpe bpe_;
   Options options_;
   AddedTokenSplitter added_;
-  std::array<int32_t, 256> byte_ids_{};  // token of each single byte
+  std::array<int32_t, 256> byte_ids_{};   // token of each single byte
   std::vector<std::string> token_bytes_;  // by id: what the token decodes to
   int32_t endoftext_id_ = -1;
 };

@@ -94,7 +94,8 @@ absl::StatusOr<std::unique_ptr<HfLlamaTokenizer>> HfLlamaTokenizer::FromTokenize
   return tok;
 }
 
-absl::Status HfLlamaTokenizer::ParseNormalizer(const nlohmann::json& root, const std::string& name) {
+absl::Status HfLlamaTokenizer::ParseNormalizer(const nlohmann::json& root,
+                                               const std::string& name) {
   for (const nlohmann::json* step : JsonComponents(JsonField(root, "normalizer"), "normalizers")) {
     const std::string type = JsonType(*step);
     const std::string where = absl::StrCat(name, " normalizer ", type);
@@ -122,8 +123,7 @@ absl::Status HfLlamaTokenizer::ParsePreTokenizer(const nlohmann::json& root,
   const std::string type = JsonType(pre);
   if (type != "Metaspace") return Unsupported(name, "pre_tokenizer", type);
   const std::string where = name + " pre_tokenizer Metaspace";
-  absl::StatusOr<std::string> replacement =
-      JsonString(pre, "replacement", kMetaspace, where);
+  absl::StatusOr<std::string> replacement = JsonString(pre, "replacement", kMetaspace, where);
   absl::StatusOr<std::string> scheme = JsonString(pre, "prepend_scheme", "", where);
   absl::StatusOr<bool> add_prefix_space = JsonBool(pre, "add_prefix_space", true, where);
   absl::StatusOr<bool> split = JsonBool(pre, "split", true, where);
@@ -182,7 +182,8 @@ absl::Status HfLlamaTokenizer::ParseDecoder(const nlohmann::json& root, const st
       absl::StatusOr<std::string> replacement = JsonString(*step, "replacement", kMetaspace, where);
       absl::StatusOr<std::string> scheme = JsonString(*step, "prepend_scheme", "", where);
       absl::StatusOr<bool> add_prefix_space = JsonBool(*step, "add_prefix_space", true, where);
-      for (const absl::Status& s : {replacement.status(), scheme.status(), add_prefix_space.status()}) {
+      for (const absl::Status& s :
+           {replacement.status(), scheme.status(), add_prefix_space.status()}) {
         if (!s.ok()) return s;
       }
       if (replacement->empty()) return absl::InvalidArgumentError(where + ": empty replacement");
@@ -203,9 +204,10 @@ void HfLlamaTokenizer::ParsePostProcessor(const nlohmann::json& root) {
     const nlohmann::json& special = JsonField(single[0], "SpecialToken");
     const nlohmann::json& token_name = JsonField(special, "id");
     if (!token_name.is_string()) continue;  // the template starts with the text: no BOS
-    const nlohmann::json& ids = JsonField(JsonField(JsonField(*p, "special_tokens"), token_name.get<std::string>()), "ids");
-    if (ids.is_array() && !ids.empty() && ids[0].is_number_integer() && ids[0].get<int64_t>() >= 0 &&
-        ids[0].get<int64_t>() < vocab_size()) {
+    const nlohmann::json& ids =
+        JsonField(JsonField(JsonField(*p, "special_tokens"), token_name.get<std::string>()), "ids");
+    if (ids.is_array() && !ids.empty() && ids[0].is_number_integer() &&
+        ids[0].get<int64_t>() >= 0 && ids[0].get<int64_t>() < vocab_size()) {
       bos_id_ = static_cast<int32_t>(ids[0].get<int64_t>());
     }
   }
@@ -231,7 +233,8 @@ std::vector<std::string> HfLlamaTokenizer::Words(std::string_view segment,
   // Split before every replacement character (Hugging Face's MergedWithNext).
   std::vector<std::string> words;
   std::size_t start = 0;
-  for (std::size_t pos = text.find(rep, 1); pos != std::string::npos; pos = text.find(rep, pos + 1)) {
+  for (std::size_t pos = text.find(rep, 1); pos != std::string::npos;
+       pos = text.find(rep, pos + 1)) {
     if (pos > start) words.push_back(text.substr(start, pos - start));
     start = pos;
   }
@@ -268,9 +271,9 @@ absl::Status HfLlamaTokenizer::EncodeWord(std::string_view word, std::vector<int
       continue;
     }
     if (unk_id_ < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tokenizer.json: \"", SanitizeUtf8(unit),
-          "\" is not in the vocabulary, and there is no byte fallback or unk_token"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokenizer.json: \"", SanitizeUtf8(unit),
+                       "\" is not in the vocabulary, and there is no byte fallback or unk_token"));
     }
     if (!(fuse_unk_ && last_was_unk)) symbols.push_back(unk_id_);
     last_was_unk = true;

@@ -39,8 +39,7 @@ absl::StatusOr<std::vector<std::pair<std::string, int32_t>>> ParseVocabObject(
   std::vector<std::pair<std::string, int32_t>> out;
   out.reserve(vocab.size());
   for (const auto& [token, id] : vocab.items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 ||
-        id.get<int64_t>() > RankedBpe::kMaxId) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > RankedBpe::kMaxId) {
       return Invalid(name, absl::StrCat("vocabulary entry \"", token, "\": id ", id.dump(),
                                         " is not an integer in 0..", RankedBpe::kMaxId));
     }
@@ -67,7 +66,8 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseMergesArra
     } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
       out.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
     } else {
-      return Invalid(name, absl::StrCat("model.merges[", i, "] is neither \"a b\" nor [\"a\", \"b\"]"));
+      return Invalid(name,
+                     absl::StrCat("model.merges[", i, "] is neither \"a b\" nor [\"a\", \"b\"]"));
     }
   }
   return out;
@@ -156,12 +156,14 @@ absl::StatusOr<std::vector<AddedToken>> ParseAddedTokens(const nlohmann::json& r
     }
     token.id = static_cast<int32_t>(id->get<int64_t>());
     auto content = t.find("content");
-    if (content == t.end() || !content->is_string() || content->get_ref<const std::string&>().empty()) {
+    if (content == t.end() || !content->is_string() ||
+        content->get_ref<const std::string&>().empty()) {
       return Invalid(where, "content is not a non-empty string");
     }
     token.content = content->get<std::string>();
-    for (auto [key, field] : {std::pair{"special", &token.special}, std::pair{"lstrip", &token.lstrip},
-                              std::pair{"rstrip", &token.rstrip}}) {
+    for (auto [key, field] :
+         {std::pair{"special", &token.special}, std::pair{"lstrip", &token.lstrip},
+          std::pair{"rstrip", &token.rstrip}}) {
       absl::StatusOr<bool> v = JsonBool(t, key, false, where);
       if (!v.ok()) return v.status();
       *field = *v;
@@ -181,13 +183,14 @@ absl::StatusOr<HfBpeModel> ParseHfBpeModel(const nlohmann::json& root, std::stri
     return Invalid(name, absl::StrCat("model.type is \"", type, "\", only \"BPE\" is supported"));
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    if (auto it = model.find(key); it != model.end() && !it->is_null() &&
-                                   !(it->is_string() && it->get_ref<const std::string&>().empty())) {
+    if (auto it = model.find(key);
+        it != model.end() && !it->is_null() &&
+        !(it->is_string() && it->get_ref<const std::string&>().empty())) {
       return Invalid(name, absl::StrCat("model.", key, " is not supported"));
     }
   }
-  if (auto it = model.find("dropout"); it != model.end() && !it->is_null() &&
-                                       !(it->is_number() && it->get<double>() == 0.0)) {
+  if (auto it = model.find("dropout");
+      it != model.end() && !it->is_null() && !(it->is_number() && it->get<double>() == 0.0)) {
     return Invalid(name, "model.dropout is not supported (inference needs deterministic BPE)");
   }
   auto vocab_it = model.find("vocab");
@@ -208,8 +211,8 @@ absl::StatusOr<HfBpeModel> ParseHfBpeModel(const nlohmann::json& root, std::stri
   absl::StatusOr<bool> byte_fallback = JsonBool(model, "byte_fallback", false, where);
   absl::StatusOr<bool> fuse_unk = JsonBool(model, "fuse_unk", false, where);
   absl::StatusOr<bool> ignore_merges = JsonBool(model, "ignore_merges", false, where);
-  for (const absl::Status& s : {unk.status(), byte_fallback.status(), fuse_unk.status(),
-                                ignore_merges.status()}) {
+  for (const absl::Status& s :
+       {unk.status(), byte_fallback.status(), fuse_unk.status(), ignore_merges.status()}) {
     if (!s.ok()) return s;
   }
   if (!unk->empty() && bpe->Find(*unk) < 0) {

@@ -50,26 +50,27 @@ absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::FromBytes(
         vocab_size));
   }
   if (bytes.size() < 4) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": truncated: ", bytes.size(), " bytes, need a 4-byte max_token_length"));
+    return absl::InvalidArgumentError(absl::StrCat(name, ": truncated: ", bytes.size(),
+                                                   " bytes, need a 4-byte max_token_length"));
   }
   auto tok = std::unique_ptr<Llama2cTokenizer>(new Llama2cTokenizer());
   tok->max_token_length_ = ReadLittleEndian<int32_t>(bytes.data());
   if (tok->max_token_length_ == kLlmcMagic) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": this is an llm.c tokenizer (magic 20240328), not a llama2.c tokenizer.bin; "
-              "load GPT-2's encoder.json + vocab.bpe instead"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name,
+                     ": this is an llm.c tokenizer (magic 20240328), not a llama2.c tokenizer.bin; "
+                     "load GPT-2's encoder.json + vocab.bpe instead"));
   }
   if (tok->max_token_length_ <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": max_token_length is ",
-                                                   tok->max_token_length_, ", must be positive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": max_token_length is ", tok->max_token_length_, ", must be positive"));
   }
   std::size_t offset = 4;
   for (int32_t i = 0; vocab_size < 0 ? offset < bytes.size() : i < vocab_size; ++i) {
     if (bytes.size() - offset < 8) {
       if (offset == bytes.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(name, ": file ends after ", i,
-                                                       " tokens, but vocab_size is ", vocab_size));
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, ": file ends after ", i, " tokens, but vocab_size is ", vocab_size));
       }
       return absl::InvalidArgumentError(absl::StrCat(name, ": truncated header of token ", i,
                                                      " at offset ", offset, " (file is ",
@@ -82,14 +83,14 @@ absl::StatusOr<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::FromBytes(
       return absl::InvalidArgumentError(absl::StrCat(name, ": token ", i, " has a NaN score"));
     }
     if (length < 0 || length > tok->max_token_length_) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": token ", i, " at offset ", offset - 8,
-                                                     " has length ", length, ", outside 0..",
-                                                     tok->max_token_length_, " (max_token_length)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": token ", i, " at offset ", offset - 8, " has length ", length,
+                       ", outside 0..", tok->max_token_length_, " (max_token_length)"));
     }
     if (static_cast<std::size_t>(length) > bytes.size() - offset) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": truncated: token ", i, " needs ", length, " bytes at offset ", offset,
-          " but the file has ", bytes.size() - offset, " left"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": truncated: token ", i, " needs ", length, " bytes at offset ",
+                       offset, " but the file has ", bytes.size() - offset, " left"));
     }
     tok->pieces_.emplace_back(bytes.substr(offset, length));
     tok->scores_.push_back(score);

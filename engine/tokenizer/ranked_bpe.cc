@@ -48,9 +48,12 @@ absl::StatusOr<RankedBpe> RankedBpe::Build(
     merged.append(right);
     const int32_t l = bpe.Find(left), r = bpe.Find(right), m = bpe.Find(merged);
     if (l < 0 || r < 0 || m < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ": merge ", rank, " (\"", left, "\" \"", right, "\"): \"",
-                       l < 0 ? left : r < 0 ? right : merged, "\" is not in the vocabulary"));
+      return absl::InvalidArgumentError(absl::StrCat(name, ": merge ", rank, " (\"", left, "\" \"",
+                                                     right, "\"): \"",
+                                                     l < 0   ? left
+                                                     : r < 0 ? right
+                                                             : merged,
+                                                     "\" is not in the vocabulary"));
     }
     bpe.merges_.insert_or_assign(PairKey(l, r), MergeResult{static_cast<int32_t>(rank), m});
   }

@@ -23,9 +23,9 @@ class RankedBpe {
   /// Errors: INVALID_ARGUMENT for an empty vocabulary, an id outside
   /// 0..kMaxId, two tokens with one id, or a merge whose parts or result are
   /// not in the vocabulary (naming the merge's index).
-  static absl::StatusOr<RankedBpe> Build(const std::vector<std::pair<std::string, int32_t>>& vocab,
-                                         const std::vector<std::pair<std::string, std::string>>& merges,
-                                         std::string_view name);
+  static absl::StatusOr<RankedBpe> Build(
+      const std::vector<std::pair<std::string, int32_t>>& vocab,
+      const std::vector<std::pair<std::string, std::string>>& merges, std::string_view name);
 
   /// Largest id accepted (16M, far above real vocabularies; bounds allocations).
   static constexpr int32_t kMaxId = (1 << 24) - 1;

@@ -38,16 +38,16 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Upcast(absl::StatusOr<std::unique_ptr
 // GPT-2 from the first vocabulary + merges file pair that exists in `dir`.
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadGpt2Pair(const fs::path& dir,
                                                         const std::string& asked_for) {
-  for (const auto& [vocab, merges] : {std::pair{"vocab.json", "merges.txt"},
-                                      std::pair{"encoder.json", "vocab.bpe"},
-                                      std::pair{"vocab.json", "vocab.bpe"},
-                                      std::pair{"encoder.json", "merges.txt"}}) {
+  for (const auto& [vocab, merges] :
+       {std::pair{"vocab.json", "merges.txt"}, std::pair{"encoder.json", "vocab.bpe"},
+        std::pair{"vocab.json", "vocab.bpe"}, std::pair{"encoder.json", "merges.txt"}}) {
     if (IsFile(dir / vocab) && IsFile(dir / merges)) {
       return Upcast(Gpt2Tokenizer::LoadVocabAndMerges(dir / vocab, dir / merges));
     }
   }
   return absl::NotFoundError(absl::StrCat(
-      asked_for, ": a GPT-2 tokenizer needs vocab.json + merges.txt (or encoder.json + vocab.bpe) in ",
+      asked_for,
+      ": a GPT-2 tokenizer needs vocab.json + merges.txt (or encoder.json + vocab.bpe) in ",
       dir.string()));
 }
 
@@ -60,9 +60,10 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadFile(const fs::path& path, int32_
     return LoadGpt2Pair(path.parent_path(), path.string());
   }
   if (name.ends_with(".json")) return LoadHfTokenizerJson(path);
-  return absl::InvalidArgumentError(absl::StrCat(
-      path.string(), ": unrecognized tokenizer file (expected a llama2.c *.bin, tokenizer.json, "
-                     "vocab.json/encoder.json or merges.txt/vocab.bpe)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(path.string(),
+                   ": unrecognized tokenizer file (expected a llama2.c *.bin, tokenizer.json, "
+                   "vocab.json/encoder.json or merges.txt/vocab.bpe)"));
 }
 
 // The first tokenizer in `dir` in kSearchOrder, ignoring the file `exclude`.
@@ -101,7 +102,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Locate(const std::string& model_path,
   if (!tokenizer_path.empty()) {
     if (IsDirectory(tokenizer_path)) return FindInDirectory(tokenizer_path, {}, vocab_size);
     if (!IsFile(tokenizer_path)) {
-      return absl::NotFoundError(absl::StrCat("tokenizer path ", tokenizer_path, " does not exist"));
+      return absl::NotFoundError(
+          absl::StrCat("tokenizer path ", tokenizer_path, " does not exist"));
     }
     return LoadFile(tokenizer_path, vocab_size);
   }
@@ -127,7 +129,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadHfTokenizerJson(const std::string
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not a Hugging Face tokenizer.json (no \"model\" object)"));
   }
-  auto has = [&](const char* field, const char* list_key, std::initializer_list<const char*> types) {
+  auto has = [&](const char* field, const char* list_key,
+                 std::initializer_list<const char*> types) {
     for (const nlohmann::json* part : JsonComponents(JsonField(*root, field), list_key)) {
       for (const char* type : types) {
         if (JsonType(*part) == type) return true;
@@ -145,8 +148,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadHfTokenizerJson(const std::string
     return Upcast(HfLlamaTokenizer::FromTokenizerJson(*root, path));
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      path, ": unsupported tokenizer.json: neither GPT-2 byte-level (ByteLevel pre_tokenizer) nor "
-            "Llama-style (byte_fallback, Metaspace, or a Prepend/Replace normalizer)"));
+      path,
+      ": unsupported tokenizer.json: neither GPT-2 byte-level (ByteLevel pre_tokenizer) nor "
+      "Llama-style (byte_fallback, Metaspace, or a Prepend/Replace normalizer)"));
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& model_path,
@@ -155,10 +159,9 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& mode
   absl::StatusOr<std::unique_ptr<Tokenizer>> tok = Locate(model_path, tokenizer_path, vocab_size);
   if (!tok.ok()) return tok.status();
   if (vocab_size > 0 && (*tok)->vocab_size() > vocab_size) {
-    return absl::InvalidArgumentError(absl::StrCat("the tokenizer has ", (*tok)->vocab_size(),
-                                                   " tokens but the model's vocab_size is ",
-                                                   vocab_size, " (model ", model_path,
-                                                   ", tokenizer ", tokenizer_path, ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the tokenizer has ", (*tok)->vocab_size(), " tokens but the model's vocab_size is ",
+        vocab_size, " (model ", model_path, ", tokenizer ", tokenizer_path, ")"));
   }
   return tok;
 }

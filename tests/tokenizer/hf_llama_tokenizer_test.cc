@@ -24,8 +24,10 @@ using ::testing::HasSubstr;
 const std::string kMeta = "\xE2\x96\x81";  // "▁"
 
 enum class Form {
-  kLegacy,     // normalizer Prepend("▁") + Replace(" " → "▁"), decoder Replace/ByteFallback/Fuse/Strip
-  kMetaspace,  // pre_tokenizer Metaspace (prepend_scheme "first"), decoder Metaspace
+  // normalizer Prepend("▁") + Replace(" " → "▁"); decoder Replace, ByteFallback, Fuse, Strip
+  kLegacy,
+  // pre_tokenizer Metaspace (prepend_scheme "first"); decoder Metaspace
+  kMetaspace,
 };
 
 nlohmann::json SpecialTokens() {
@@ -48,7 +50,9 @@ nlohmann::json TokenizerJson(nlohmann::json vocab, nlohmann::json merges, Form f
     j["normalizer"] = {{"type", "Sequence"},
                        {"normalizers",
                         {{{"type", "Prepend"}, {"prepend", kMeta}},
-                         {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", kMeta}}}}};
+                         {{"type", "Replace"},
+                          {"pattern", {{"String", " "}}},
+                          {"content", kMeta}}}}};
     j["pre_tokenizer"] = nullptr;
     j["decoder"] = {
         {"type", "Sequence"},
@@ -70,10 +74,16 @@ nlohmann::json TokenizerJson(nlohmann::json vocab, nlohmann::json merges, Form f
                   {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
       {"pair", nlohmann::json::array()},
       {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}};
-  j["model"] = {{"type", "BPE"},          {"dropout", nullptr},       {"unk_token", "<unk>"},
-                {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
-                {"fuse_unk", true},       {"byte_fallback", byte_fallback},
-                {"ignore_merges", false}, {"vocab", std::move(vocab)}, {"merges", std::move(merges)}};
+  j["model"] = {{"type", "BPE"},
+                {"dropout", nullptr},
+                {"unk_token", "<unk>"},
+                {"continuing_subword_prefix", nullptr},
+                {"end_of_word_suffix", nullptr},
+                {"fuse_unk", true},
+                {"byte_fallback", byte_fallback},
+                {"ignore_merges", false},
+                {"vocab", std::move(vocab)},
+                {"merges", std::move(merges)}};
   return j;
 }
 

@@ -58,7 +58,7 @@ TEST(IncrementalDetokenizerTest, ReplacesInvalidAndIncompleteBytes) {
   EXPECT_EQ(detok.Push(0xF0 + 3), "");
   // A lead byte followed by a non-continuation: U+FFFD for the broken prefix,
   // then the new token's text.
-  EXPECT_EQ(detok.Push(259), "\xEF\xBF\xBD t");  // 259 = " t"
+  EXPECT_EQ(detok.Push(259), "\xEF\xBF\xBD t");     // 259 = " t"
   EXPECT_EQ(detok.Push(0x80 + 3), "\xEF\xBF\xBD");  // stray continuation byte
   EXPECT_EQ(detok.Push(0xE2 + 3), "");
   EXPECT_EQ(detok.Flush(), "\xEF\xBF\xBD");  // generation ended mid-character
@@ -124,8 +124,8 @@ TEST(IncrementalDetokenizerTest, StreamingEqualsOneShotForLlama2c) {
   ASSERT_NE(tok, nullptr);
   // Favour byte tokens: the lead and continuation bytes of emoji and accents.
   std::vector<int32_t> favoured;
-  for (int b : {0xF0, 0x9F, 0x99, 0x82, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0x80, 0xBF, 0xED, 0xA0,
-                0xF4, 0x90, 0xFF, 0x41}) {
+  for (int b : {0xF0, 0x9F, 0x99, 0x82, 0xC3, 0xA9, 0xE2, 0x82, 0xAC, 0x80, 0xBF, 0xED, 0xA0, 0xF4,
+                0x90, 0xFF, 0x41}) {
     favoured.push_back(b + 3);
   }
   std::mt19937 rng(17);
@@ -137,7 +137,8 @@ TEST(IncrementalDetokenizerTest, StreamingEqualsOneShotForGpt2) {
   ASSERT_NE(tok, nullptr);
   // Tokens of texts whose characters GPT-2 splits across tokens.
   std::vector<int32_t> favoured;
-  for (const char* text : {"🙂👨‍👩‍👧🦙", "ខាងក្រៅ", "日本語の文章", "é ñ ü", "\xF0\x9F\x99", "\x80\xBF"}) {
+  for (const char* text : {"🙂👨‍👩‍👧🦙", "ខាងក្រៅ", "日本語の文章", "é ñ ü",
+                           "\xF0\x9F\x99", "\x80\xBF"}) {
     auto ids = tok->Encode(text, false);
     ASSERT_TRUE(ids.ok());
     favoured.insert(favoured.end(), ids->begin(), ids->end());

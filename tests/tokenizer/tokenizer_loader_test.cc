@@ -41,8 +41,8 @@ TEST(TokenizerLoaderTest, ExplicitTokenizerFiles) {
   ASSERT_NE(llama2c, nullptr);
   EXPECT_EQ(llama2c->vocab_size(), 512);
   for (const char* file : {"encoder.json", "vocab.bpe", ""}) {
-    const auto* gpt2 = LoadAs<Gpt2Tokenizer>(
-        "", SharedPath("models/gpt2-tokenizer/") + file, 50257, &holder);
+    const auto* gpt2 =
+        LoadAs<Gpt2Tokenizer>("", SharedPath("models/gpt2-tokenizer/") + file, 50257, &holder);
     ASSERT_NE(gpt2, nullptr) << file;
     EXPECT_EQ(gpt2->vocab_size(), 50257);
     auto ids = gpt2->Encode("Hello world", false);
@@ -54,8 +54,8 @@ TEST(TokenizerLoaderTest, ExplicitTokenizerFiles) {
 TEST(TokenizerLoaderTest, SearchesTheModelDirectoryOrBesideTheCheckpoint) {
   std::unique_ptr<Tokenizer> holder;
   // A llama2.c checkpoint file: tok512.bin beside it (not the checkpoint itself).
-  const auto* beside = LoadAs<Llama2cTokenizer>(SharedPath("models/stories260K/stories260K.bin"),
-                                                "", 512, &holder);
+  const auto* beside =
+      LoadAs<Llama2cTokenizer>(SharedPath("models/stories260K/stories260K.bin"), "", 512, &holder);
   ASSERT_NE(beside, nullptr);
   EXPECT_EQ(beside->vocab_size(), 512);
   // A Hugging Face directory with tok512.bin.
@@ -133,10 +133,13 @@ TEST(TokenizerLoaderTest, ChoosesTheTokenizerJsonKind) {
       {"decoder", {{"type", "ByteLevel"}}}};
   // Llama-style: Metaspace and byte fallback.
   nlohmann::json llama_vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}, {"\xE2\x96\x81", 3},
-                                {"H", 4},     {"i", 5},   {"Hi", 6}, {"\xE2\x96\x81Hi", 7}};
+                                {"H", 4},     {"i", 5},   {"Hi", 6},   {"\xE2\x96\x81Hi", 7}};
   const nlohmann::json llama = {
       {"model",
-       {{"type", "BPE"}, {"byte_fallback", true}, {"unk_token", "<unk>"}, {"vocab", llama_vocab},
+       {{"type", "BPE"},
+        {"byte_fallback", true},
+        {"unk_token", "<unk>"},
+        {"vocab", llama_vocab},
         {"merges", {"H i", "\xE2\x96\x81 Hi"}}}},
       {"pre_tokenizer", {{"type", "Metaspace"}, {"prepend_scheme", "first"}, {"split", false}}},
       {"decoder", {{"type", "Metaspace"}, {"prepend_scheme", "first"}}}};
@@ -146,9 +149,8 @@ TEST(TokenizerLoaderTest, ChoosesTheTokenizerJsonKind) {
   ASSERT_TRUE(testing::WriteFile(gpt2_dir + "/tokenizer.json", gpt2.dump()));
   ASSERT_TRUE(testing::WriteFile(llama_dir + "/tokenizer.json", llama.dump()));
   // tokenizer.json wins over other files in the directory.
-  ASSERT_TRUE(testing::WriteFile(
-      llama_dir + "/tokenizer.bin",
-      testing::ReadFile(SharedPath("models/stories260K/tok512.bin"))));
+  ASSERT_TRUE(testing::WriteFile(llama_dir + "/tokenizer.bin",
+                                 testing::ReadFile(SharedPath("models/stories260K/tok512.bin"))));
 
   std::unique_ptr<Tokenizer> holder;
   const auto* g = LoadAs<Gpt2Tokenizer>(gpt2_dir, "", -1, &holder);

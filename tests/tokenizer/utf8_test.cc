@@ -38,9 +38,9 @@ TEST(Utf8Test, DecodesWellFormedSequences) {
 
 TEST(Utf8Test, ReportsMaximalSubparts) {
   EXPECT_EQ(DecodeUtf8("\x80").kind, Utf8Unit::kInvalid);
-  EXPECT_EQ(DecodeUtf8("\xC0\xAF").length, 1);      // C0 never starts a sequence
-  EXPECT_EQ(DecodeUtf8("\xE0\x80\xAF").length, 1);  // overlong: 80 is not allowed after E0
-  EXPECT_EQ(DecodeUtf8("\xED\xA0\x80").length, 1);  // surrogate
+  EXPECT_EQ(DecodeUtf8("\xC0\xAF").length, 1);          // C0 never starts a sequence
+  EXPECT_EQ(DecodeUtf8("\xE0\x80\xAF").length, 1);      // overlong: 80 is not allowed after E0
+  EXPECT_EQ(DecodeUtf8("\xED\xA0\x80").length, 1);      // surrogate
   EXPECT_EQ(DecodeUtf8("\xF4\x90\x80\x80").length, 1);  // above U+10FFFF
   const Utf8Unit broken = DecodeUtf8("\xF0\x9F\x99x");
   EXPECT_EQ(broken.kind, Utf8Unit::kInvalid);
