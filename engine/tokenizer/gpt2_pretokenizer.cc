@@ -12,7 +12,7 @@ namespace {
 enum class CharClass : uint8_t { kLetter, kNumber, kSpace, kOther };
 
 struct Unit {
-  uint32_t offset;  // byte offset in the text
+  std::size_t offset;  // byte offset in the text
   int32_t cp;       // code point, -1 for an ill-formed subpart
   CharClass cls;
 };
@@ -46,7 +46,7 @@ std::vector<std::string_view> Gpt2PreTokenize(std::string_view text) {
   for (std::size_t pos = 0; pos < text.size();) {
     const Utf8Unit u = DecodeUtf8(text.substr(pos));
     const int32_t cp = u.kind == Utf8Unit::kValid ? u.code_point : -1;
-    units.push_back({static_cast<uint32_t>(pos), cp, Classify(cp)});
+    units.push_back({pos, cp, Classify(cp)});
     pos += u.length;
   }
   const std::size_t n = units.size();
