@@ -10,6 +10,7 @@
 #include "engine/common/mapped_file.h"
 #include "engine/tokenizer/bpe_merge.h"
 #include "engine/tokenizer/byte_piece.h"
+#include "engine/tokenizer/utf8.h"
 
 namespace llmserve {
 namespace {
@@ -121,10 +122,13 @@ absl::StatusOr<std::vector<int32_t>> Llama2cTokenizer::Encode(std::string_view t
   std::vector<int32_t> symbols;
   symbols.reserve(text.size() + 1);
   const auto vocab = static_cast<int32_t>(pieces_.size());
-  auto lookup_or_bytes = [&](std::string_view unit) -> absl::Status {
-    if (auto it = ids_.find(absl::string_view(unit.data(), unit.size())); it != ids_.end()) {
-      symbols.push_back(it->second);
-      return absl::OkStatus();
+  // The unit's piece if `lookup` and the vocabulary has it, else its bytes.
+  auto push_unit = [&](std::string_view unit, bool lookup) -> absl::Status {
+    if (lookup) {
+      if (auto it = ids_.find(absl::string_view(unit.data(), unit.size())); it != ids_.end()) {
+        symbols.push_back(it->second);
+        return absl::OkStatus();
+      }
     }
     for (char c : unit) {
       const int32_t id = static_cast<uint8_t>(c) + kByteOffset;
@@ -139,13 +143,14 @@ absl::StatusOr<std::vector<int32_t>> Llama2cTokenizer::Encode(std::string_view t
     return absl::OkStatus();
   };
   if (!text.empty()) {
-    if (absl::Status s = lookup_or_bytes(" "); !s.ok()) return s;  // dummy prefix
+    if (absl::Status s = push_unit(" ", true); !s.ok()) return s;  // dummy prefix
   }
-  for (std::size_t i = 0; i < text.size();) {
-    std::size_t j = i + 1;
-    while (j < text.size() && (static_cast<uint8_t>(text[j]) & 0xC0) == 0x80 && j - i < 4) ++j;
-    if (absl::Status s = lookup_or_bytes(text.substr(i, j - i)); !s.ok()) return s;
-    i = j;
+  for (std::string_view rest = text; !rest.empty();) {
+    const Utf8Unit u = DecodeUtf8(rest);
+    // A character is looked up; the bytes of ill-formed UTF-8 fall back one by one.
+    const bool valid = u.kind == Utf8Unit::kValid;
+    if (absl::Status s = push_unit(rest.substr(0, u.length), valid); !s.ok()) return s;
+    rest.remove_prefix(u.length);
   }
 
   std::string pair;

@@ -22,11 +22,13 @@ namespace llmserve {
 /// replaced by ' '). Ids 0, 1, 2 are <unk>, BOS, EOS; ids 3..258 are the byte
 /// pieces "<0x00>".."<0xFF>".
 ///
-/// Deliberate differences from run.c, none of which change the result for real
-/// vocabularies: the special pieces (ids 0-2) and "<0xXX>" byte pieces are never
+/// Deliberate differences from run.c, none of which change the result for valid
+/// UTF-8 and real vocabularies: ill-formed UTF-8 is handled byte by byte (see
+/// Encode); the special pieces (ids 0-2) and "<0xXX>" byte pieces are never
 /// matched against text or produced by merges (run.c would if the text spelled
 /// them and the intermediate pieces existed, breaking the round trip); BOS takes
-/// no part in merges; a piece listed twice resolves to its first id; merging is
+/// no part in merges; a missing " " piece falls back to its byte token (run.c
+/// would emit id -1); a piece listed twice resolves to its first id; merging is
 /// O(n log n) (see ApplyBpeMerges) instead of O(n^2).
 class Llama2cTokenizer final : public Tokenizer {
  public:
@@ -52,10 +54,12 @@ class Llama2cTokenizer final : public Tokenizer {
                                                                      std::string_view name);
 
   /// run.c `encode()`: [BOS if add_bos], then, for non-empty text, the " " piece
-  /// (dummy prefix), one token per UTF-8 unit (a lead byte plus up to 3
-  /// continuation bytes, exactly run.c's grouping, so invalid UTF-8 forms units
-  /// too) or its bytes as byte-fallback tokens if the unit is not a piece, then
-  /// greedy merges by the merged piece's score (> -1e10, first pair on ties).
+  /// (dummy prefix), one token per UTF-8 character or its bytes as
+  /// byte-fallback tokens if the character is not a piece, then greedy merges
+  /// by the merged piece's score (> -1e10, first pair on ties). Ill-formed
+  /// UTF-8 never fails: each of its bytes is a byte-fallback token of its own
+  /// (run.c would group a stray continuation byte with the character before
+  /// it and byte-fall-back both).
   /// Errors: INVALID_ARGUMENT if a byte needs a fallback token the vocabulary
   /// lacks (fewer than 259 tokens).
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool add_bos) const override;

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 
+#include "engine/tokenizer/utf8.h"
 #include "tests/test_util.h"
 #include "tests/tokenizer/ggml_vocab_cases.h"
 #include "tests/tokenizer/llama_spm_vectors.h"
@@ -75,8 +76,8 @@ std::vector<int32_t> RunCEncode(const Llama2cTokenizer& tok,
 }
 
 // A random mix of pieces: words, whitespace runs, accents, CJK, emoji (also
-// with modifiers and ZWJ), and ill-formed UTF-8.
-std::string RandomText(std::mt19937& rng, int parts) {
+// with modifiers and ZWJ), and unless `valid_only`, ill-formed UTF-8 and NUL.
+std::string RandomText(std::mt19937& rng, int parts, bool valid_only = false) {
   static const char* const kPieces[] = {
       "a", "b", "the", " the", "Lily", " and", "Once", " upon", " ", "  ", "    ", "\n", "\n\n",
       "\t", "!", ".", ",", "\"", "'s", "é", "ü", "ñ", "café", "日本語", "中", "한국어", "🙂", "👍🏽",
@@ -84,8 +85,13 @@ std::string RandomText(std::mt19937& rng, int parts) {
       "\xc3\xa9\xa9", "\xf0\x80\x80\x80\x80", "<0x41>", "<s>", "\n<s>\n"};
   std::uniform_int_distribution<std::size_t> pick(0, std::size(kPieces) - 1);
   std::string s;
-  for (int i = 0; i < parts; ++i) s += kPieces[pick(rng)];
-  if (parts % 7 == 3) s.push_back('\0');
+  while (parts > 0) {
+    const std::string piece = kPieces[pick(rng)];
+    if (valid_only && !IsValidUtf8(piece)) continue;
+    s += piece;
+    --parts;
+  }
+  if (!valid_only && s.size() % 7 == 3) s.push_back('\0');
   return s;
 }
 
@@ -161,12 +167,20 @@ TEST(Llama2cTokenizerTest, HandComputedEncodings) {
   EXPECT_EQ(tok->piece(ids[0]), " ");
   EXPECT_THAT(std::vector<int32_t>(ids.begin() + 1, ids.end()),
               ElementsAre(0xF0 + 3, 0x9F + 3, 0x99 + 3, 0x82 + 3));
-  // Ill-formed UTF-8 never fails: bytes go through byte fallback, run.c-style
-  // units (a lead byte plus up to 3 continuation bytes) included.
+  // Ill-formed UTF-8 never fails: each of its bytes is a byte-fallback token,
+  // and it leaves the characters around it alone.
   ids = EncodeOrDie(*tok, "\xff\x80", false);
   EXPECT_THAT(std::vector<int32_t>(ids.begin() + 1, ids.end()), ElementsAre(0xFF + 3, 0x80 + 3));
+  for (const char* valid : {"café", "Lily 🙂", "a"}) {
+    for (const std::string bad : {"\xA9", "\x80\x80", "\xF0\x9F\x99", "\xC0\xAF"}) {
+      std::vector<int32_t> expected = EncodeOrDie(*tok, valid, true);
+      for (char c : bad) expected.push_back(static_cast<uint8_t>(c) + 3);
+      EXPECT_EQ(EncodeOrDie(*tok, std::string(valid) + bad, true), expected) << valid;
+    }
+  }
 }
 
+// On valid UTF-8 the encoder is run.c's.
 TEST(Llama2cTokenizerTest, MatchesLiteralRunCOnRandomText) {
   for (const char* file :
        {"models/stories260K/tok512.bin", "models/llama2c-tokenizer32k/tokenizer.bin"}) {
@@ -176,7 +190,7 @@ TEST(Llama2cTokenizerTest, MatchesLiteralRunCOnRandomText) {
     for (int32_t i = tok->vocab_size() - 1; i >= 0; --i) sorted[std::string(tok->piece(i))] = i;
     std::mt19937 rng(1234);
     for (int i = 0; i < 150; ++i) {
-      const std::string text = RandomText(rng, 1 + i % 25);
+      const std::string text = RandomText(rng, 1 + i % 25, /*valid_only=*/true);
       EXPECT_EQ(EncodeOrDie(*tok, text, false), RunCEncode(*tok, sorted, text))
           << file << ": " << text;
     }
