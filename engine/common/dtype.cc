@@ -39,6 +39,7 @@ float HalfToFloat(uint16_t h) {
 }
 
 void ConvertToFloat(DType src_type, const void* src, std::size_t n, float* dst) {
+  if (n == 0) return;
   switch (src_type) {
     case DType::kF32:
       std::memcpy(dst, src, n * 4);
