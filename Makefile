@@ -47,7 +47,7 @@ fuzz: deps
 	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
 	  -DLLMSERVE_FUZZ=ON -DLLMSERVE_SANITIZE=address,undefined \
 	  -DLLMSERVE_BUILD_TESTS=OFF -DLLMSERVE_BUILD_BENCHMARKS=OFF > /dev/null
-	@cmake --build $(FUZZ_DIR) -j$(JOBS)
+	@cmake --build $(FUZZ_DIR) -j$(JOBS) --target fuzzers
 	@scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
 
 ## Benchmarks (see docs/benchmarks.md).
