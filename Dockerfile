@@ -56,8 +56,8 @@ RUN set -eu; \
     llmserve --version > /dev/null
 
 # Non-root user with a fixed numeric id (Kubernetes runAsNonRoot can check it).
-RUN groupadd --system --gid 10001 llmserve \
- && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+RUN groupadd --gid 10001 llmserve \
+ && useradd --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin llmserve \
  && mkdir -p /models && chmod 0755 /models
 
