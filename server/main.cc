@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <csignal>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -105,6 +106,10 @@ int main(int argc, char** argv) {
 
   // SIGINT/SIGTERM are handled by a dedicated thread (sigwait); block them
   // before any other thread starts so that every thread inherits the mask.
+  // Reset their disposition first: a shell starts background jobs with SIGINT
+  // ignored, and an ignored signal is discarded instead of left pending.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
@@ -141,6 +146,7 @@ int main(int argc, char** argv) {
   });
   (*app)->Wait();
   signal_thread.join();
+  app->reset();
   absl::FPrintF(stderr, "llmserve: stopped\n");
   return 0;
 }
