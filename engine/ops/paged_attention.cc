@@ -163,9 +163,13 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
     }
   };
 
+  // Decodes stream every K/V row once and gain from the prefetch (~15%); the
+  // rows of a multi-token tile are re-read by many queries and mostly cached,
+  // where prefetching only displaces the current chunk.
+  const bool prefetch = tile.num_tokens == 1;
   gather(0, 0, /*prefetch=*/false);
   for (int base = 0, buf = 0; base <= last_pos; base += kChunk, buf ^= 1) {
-    if (base + kChunk <= last_pos) gather(base + kChunk, buf ^ 1, /*prefetch=*/true);
+    if (base + kChunk <= last_pos) gather(base + kChunk, buf ^ 1, prefetch);
     const float* const* keys = scratch.keys[buf];
     const float* const* values = scratch.values[buf];
 
