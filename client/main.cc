@@ -11,7 +11,6 @@
 // 1 on an RPC error (message on stderr) or bad usage, 2 if `health` is not SERVING.
 
 #include <chrono>
-#include <iterator>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -24,11 +23,14 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -51,7 +53,8 @@ ABSL_FLAG(int, top_k, 0, "generate: top-k sampling, 0 = disabled.");
 ABSL_FLAG(std::optional<float>, top_p, std::nullopt,
           "generate: nucleus sampling in (0, 1] (server default 1.0 = disabled).");
 ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt, "generate: random seed (default random).");
-ABSL_FLAG(std::vector<std::string>, stop, {}, "generate: comma-separated stop strings.");
+ABSL_FLAG(std::vector<std::string>, stop, {},
+          "generate: comma-separated stop strings (so none can contain a comma).");
 ABSL_FLAG(bool, ignore_eos, false, "generate: keep generating past end-of-sequence tokens.");
 // tokenize
 ABSL_FLAG(std::string, text, "", "tokenize: the text.");
@@ -74,31 +77,17 @@ void SetDeadline(grpc::ClientContext* context) {
   }
 }
 
-const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {
-      "OK",           "CANCELLED",         "UNKNOWN",  "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-      "NOT_FOUND",    "ALREADY_EXISTS",    "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-      "FAILED_PRECONDITION", "ABORTED",    "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-      "UNAVAILABLE",  "DATA_LOSS",         "UNAUTHENTICATED"};
-  const int i = static_cast<int>(code);
-  return i >= 0 && i < static_cast<int>(std::size(kNames)) ? kNames[i] : "UNKNOWN";
-}
-
 /// Reports a failed call on stderr; returns the exit status 1.
 int Fail(const grpc::Status& status) {
-  absl::FPrintF(stderr, "error: %s: %s\n", CodeName(status.error_code()), status.error_message());
+  absl::FPrintF(stderr, "error: %s: %s\n",
+                absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code())),
+                status.error_message());
   return 1;
 }
 
-const char* FinishName(v1::FinishReason reason) {
-  switch (reason) {
-    case v1::FINISH_REASON_LENGTH: return "length";
-    case v1::FINISH_REASON_STOP: return "stop";
-    case v1::FINISH_REASON_EOS: return "eos";
-    case v1::FINISH_REASON_CANCELLED: return "cancelled";
-    case v1::FINISH_REASON_ERROR: return "error";
-    default: return "unspecified";
-  }
+/// "length", "stop", "eos", ... (the enum value's name without its prefix).
+std::string FinishName(v1::FinishReason reason) {
+  return absl::AsciiStrToLower(absl::StripPrefix(v1::FinishReason_Name(reason), "FINISH_REASON_"));
 }
 
 /// Builds the GenerateRequest from the flags; false (message on stderr) on bad ids.

@@ -6,7 +6,6 @@ namespace llmserve::server {
 
 void OutputQueue::Push(RequestOutput output) {
   absl::MutexLock lock(&mu_);
-  if (output.finished) finished_ = true;
   outputs_.push_back(std::move(output));
 }
 
@@ -21,11 +20,6 @@ std::vector<RequestOutput> OutputQueue::PopAll(absl::Duration timeout) {
     outputs_.pop_front();
   }
   return popped;
-}
-
-bool OutputQueue::finished() const {
-  absl::MutexLock lock(&mu_);
-  return finished_;
 }
 
 OutputCallback OutputQueue::MakeCallback(std::shared_ptr<OutputQueue> queue) {

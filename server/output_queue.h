@@ -32,19 +32,14 @@ class OutputQueue {
   /// all queued outputs in order. Returns an empty vector on timeout.
   std::vector<RequestOutput> PopAll(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
-  /// True once the output with finished == true has been pushed (it may not
-  /// have been popped yet).
-  bool finished() const ABSL_LOCKS_EXCLUDED(mu_);
-
   /// An OutputCallback for LLMEngine::AddRequest that pushes into `queue`. It
   /// holds a reference, so the queue outlives the callback even if the handler
   /// has already returned.
   static OutputCallback MakeCallback(std::shared_ptr<OutputQueue> queue);
 
  private:
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   std::deque<RequestOutput> outputs_ ABSL_GUARDED_BY(mu_);
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace llmserve::server

@@ -28,24 +28,6 @@ v1::FinishReason ToProto(FinishReason reason) {
   return v1::FINISH_REASON_UNSPECIFIED;
 }
 
-const char* FinishReasonString(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kEos:
-      return "eos";
-    case FinishReason::kCancelled:
-      return "cancelled";
-    case FinishReason::kError:
-      return "error";
-    case FinishReason::kNone:
-      break;
-  }
-  return "none";
-}
-
 void FillUsage(const RequestOutput& final_output, v1::Usage* usage) {
   usage->set_prompt_tokens(final_output.prompt_tokens);
   usage->set_completion_tokens(final_output.completion_tokens);

@@ -17,9 +17,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 /// Engine finish reason → API enum (kNone → FINISH_REASON_UNSPECIFIED).
 v1::FinishReason ToProto(FinishReason reason);
 
-/// "length", "stop", "eos", "cancelled", "error", or "none" (for logs).
-const char* FinishReasonString(FinishReason reason);
-
 /// Fills usage (token counts) from a request's final output.
 void FillUsage(const RequestOutput& final_output, v1::Usage* usage);
 

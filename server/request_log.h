@@ -27,7 +27,9 @@ struct RequestLogEntry {
 using RequestLogger = std::function<void(const RequestLogEntry&)>;
 
 /// Formats an entry as one line (no trailing newline), e.g.
-/// `Generate id=req-1 prompt_tokens=5 completion_tokens=16 finish=length ttft=0.004s total=0.031s status=OK`.
+/// `Generate id=req-1 prompt_tokens=5 completion_tokens=16 finish=length ttft=0.0040s
+/// total=0.0310s status=OK` (finish=- when the request never finished in the engine;
+/// ` message="..."` (C-escaped) appended for errors).
 std::string FormatRequestLogLine(const RequestLogEntry& entry);
 
 /// A logger that writes FormatRequestLogLine + '\n' to stderr in one write.

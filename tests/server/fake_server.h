@@ -14,6 +14,7 @@
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "server/server_app.h"
 #include "tests/server/fake_engine.h"
+#include "tests/server/stub_calls.h"
 
 namespace llmserve::server {
 
@@ -30,14 +31,6 @@ inline v1::GenerateRequest TextRequest(const std::string& text, int max_tokens) 
   r.mutable_sampling_params()->set_max_tokens(max_tokens);
   return r;
 }
-
-/// What a stream delivered.
-struct StreamResult {
-  grpc::Status status;
-  std::vector<v1::GenerateStreamResponse> messages;
-  std::string text;
-  std::vector<uint32_t> token_ids;
-};
 
 /// A ServerApp over a FakeEngine on 127.0.0.1 (ephemeral port), a channel and
 /// a stub, and the request log it wrote.
@@ -70,23 +63,12 @@ class FakeServerTest : public ::testing::Test {
 
   grpc::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response,
                         grpc::ClientContext* context = nullptr) {
-    grpc::ClientContext local;
-    return stub_->Generate(context != nullptr ? context : &local, request, response);
+    return testing::CallGenerate(*stub_, request, response, context);
   }
 
-  StreamResult Stream(const v1::GenerateRequest& request, grpc::ClientContext* context = nullptr) {
-    grpc::ClientContext local;
-    auto reader = stub_->GenerateStream(context != nullptr ? context : &local, request);
-    StreamResult result;
-    v1::GenerateStreamResponse message;
-    while (reader->Read(&message)) {
-      result.text += message.text();
-      result.token_ids.insert(result.token_ids.end(), message.token_ids().begin(),
-                              message.token_ids().end());
-      result.messages.push_back(message);
-    }
-    result.status = reader->Finish();
-    return result;
+  testing::StreamResult Stream(const v1::GenerateRequest& request,
+                               grpc::ClientContext* context = nullptr) {
+    return testing::CallStream(*stub_, request, context);
   }
 
   std::vector<RequestLogEntry> Log() {

@@ -24,6 +24,7 @@ namespace {
 
 using ::llmserve::testing::FakeEngine;
 using ::llmserve::testing::FakeTokenizer;
+using ::llmserve::testing::StreamResult;
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;

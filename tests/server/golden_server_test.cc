@@ -23,6 +23,7 @@
 #include "nlohmann/json.hpp"
 #include "server/server_app.h"
 #include "tests/server/client_runner.h"
+#include "tests/server/stub_calls.h"
 #include "tests/test_util.h"
 
 namespace llmserve::server {
@@ -30,6 +31,7 @@ namespace {
 
 using ::llmserve::testing::CommandResult;
 using ::llmserve::testing::RunCommand;
+using ::llmserve::testing::StreamResult;
 using ::testing::ElementsAreArray;
 
 struct GoldenCase {
@@ -54,14 +56,6 @@ std::vector<GoldenCase> LoadCases() {
   }
   return cases;
 }
-
-struct StreamResult {
-  grpc::Status status;
-  std::string text;
-  std::vector<uint32_t> token_ids;
-  v1::GenerateStreamResponse last;
-  int messages = 0;
-};
 
 class GoldenServerTest : public ::testing::Test {
  protected:
@@ -108,24 +102,11 @@ class GoldenServerTest : public ::testing::Test {
   }
 
   grpc::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response) {
-    grpc::ClientContext context;
-    return stub_->Generate(&context, request, response);
+    return llmserve::testing::CallGenerate(*stub_, request, response);
   }
 
-  StreamResult Stream(const v1::GenerateRequest& request, grpc::ClientContext* context = nullptr) {
-    grpc::ClientContext local;
-    auto reader = stub_->GenerateStream(context != nullptr ? context : &local, request);
-    StreamResult result;
-    v1::GenerateStreamResponse message;
-    while (reader->Read(&message)) {
-      result.text += message.text();
-      result.token_ids.insert(result.token_ids.end(), message.token_ids().begin(),
-                              message.token_ids().end());
-      result.last = message;
-      ++result.messages;
-    }
-    result.status = reader->Finish();
-    return result;
+  StreamResult Stream(const v1::GenerateRequest& request) {
+    return llmserve::testing::CallStream(*stub_, request);
   }
 
   /// Checks one golden case through Generate and GenerateStream.
@@ -146,9 +127,9 @@ class GoldenServerTest : public ::testing::Test {
     ASSERT_TRUE(stream.status.ok()) << stream.status.error_message();
     EXPECT_THAT(stream.token_ids, ElementsAreArray(c.completion_ids));
     EXPECT_EQ(stream.text, unary.text());
-    EXPECT_EQ(stream.last.finish_reason(), v1::FINISH_REASON_LENGTH);
-    EXPECT_EQ(stream.last.usage().completion_tokens(), c.completion_ids.size());
-    EXPECT_GT(stream.messages, 1);
+    ASSERT_GT(stream.messages.size(), 1u);
+    EXPECT_EQ(stream.messages.back().finish_reason(), v1::FINISH_REASON_LENGTH);
+    EXPECT_EQ(stream.messages.back().usage().completion_tokens(), c.completion_ids.size());
   }
 
   /// Waits until the engine holds no request (running or waiting).
