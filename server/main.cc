@@ -43,7 +43,7 @@ ABSL_FLAG(int64_t, kv_cache_tokens, 0,
 ABSL_FLAG(int, max_num_seqs, 64, "Maximum sequences in one engine step.");
 ABSL_FLAG(int, max_num_batched_tokens, 512,
           "Maximum tokens in one engine step's forward pass (prefill chunks + decodes).");
-ABSL_FLAG(int, max_queued_requests, 0,
+ABSL_FLAG(int, max_queued_requests, 256,
           "Requests waiting beyond this are refused with RESOURCE_EXHAUSTED; 0 = unbounded.");
 ABSL_FLAG(bool, prefix_caching, true, "Reuse KV-cache blocks of identical prompt prefixes.");
 ABSL_FLAG(int, max_receive_message_bytes, 4 * 1024 * 1024,
@@ -98,7 +98,8 @@ void LogEngine(const LLMEngine& engine) {
 
 int main(int argc, char** argv) {
   llmserve::cli::SetUsage(
-      "Serves a language model over gRPC.\n  llmserve --model=PATH [--listen=HOST:PORT] ...",
+      "Serves a language model over gRPC.\n  llmserve --model=PATH [--listen=HOST:PORT] ...\n"
+      "Flags may be spelled with dashes or underscores (--max-context, --max_context).",
       "server/main.cc");
   std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
   std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
