@@ -197,18 +197,23 @@ void LLMEngineImpl::AbortRequest(const std::string& request_id, absl::Status rea
 }
 
 absl::Status LLMEngineImpl::WarmUp() {
+  // A short prompt and two generated tokens: runs the multi-row (prefill) and
+  // single-row (decode) paths once, so oneDNN's kernels and the workspace
+  // pages are ready before the first real request.
   EngineRequest req;
   req.request_id = "__warmup__";
   const int32_t bos = model_->config().bos_token_id;
-  req.prompt_token_ids = {bos >= 0 ? bos : 0};
-  req.sampling.max_tokens = 1;
+  const int64_t room = std::min<int64_t>(options_.max_context, options_.kv_cache_tokens);
+  const int prompt_len = static_cast<int>(std::clamp<int64_t>(room - 2, 1, 8));
+  for (int i = 0; i < prompt_len; ++i) req.prompt_token_ids.push_back(bos >= 0 ? bos : 0);
+  req.sampling.max_tokens = static_cast<int>(std::clamp<int64_t>(room - prompt_len, 1, 2));
   req.sampling.temperature = 0.0f;
   req.sampling.ignore_eos = true;
   absl::Notification done;
   absl::Status result;
   auto status = AddRequest(std::move(req), [&](RequestOutput out) {
     if (!out.finished) return;
-    if (out.finish_reason != FinishReason::kLength) {
+    if (out.finish_reason != FinishReason::kLength) {  // ignore_eos: only length ends it
       result = out.status.ok() ? absl::InternalError("warm-up did not complete") : out.status;
     }
     done.Notify();
