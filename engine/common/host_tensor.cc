@@ -4,7 +4,11 @@
 
 namespace llmserve {
 
-std::string HostTensor::ShapeString() const { return "[" + absl::StrJoin(shape, ", ") + "]"; }
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return "[" + absl::StrJoin(shape, ", ") + "]";
+}
+
+std::string HostTensor::ShapeString() const { return llmserve::ShapeString(shape); }
 
 std::vector<float> HostTensor::ToFloat() const {
   std::vector<float> out(static_cast<std::size_t>(num_elements()));

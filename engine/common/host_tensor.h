@@ -10,6 +10,9 @@
 
 namespace llmserve {
 
+/// "[768, 2304]": a shape for messages.
+std::string ShapeString(const std::vector<int64_t>& shape);
+
 /// A read-only, row-major (C-contiguous) tensor in host memory, as read from a
 /// checkpoint. `data` either points into a memory-mapped file (kept alive by
 /// `owner`) or into a buffer owned by `owner`. An empty tensor (data == nullptr)

@@ -11,25 +11,13 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/status_macros.h"
 #include "absl/strings/str_join.h"
 #include "engine/loaders/hf_config.h"
 #include "engine/loaders/safetensors.h"
 
 namespace llmserve {
 namespace {
-
-#define LLMSERVE_HFC_CONCAT_INNER(a, b) a##b
-#define LLMSERVE_HFC_CONCAT(a, b) LLMSERVE_HFC_CONCAT_INNER(a, b)
-#define LLMSERVE_HFC_ASSIGN_OR_RETURN(lhs, expr) \
-  LLMSERVE_HFC_ASSIGN_OR_RETURN_IMPL(LLMSERVE_HFC_CONCAT(status_or_, __LINE__), lhs, expr)
-#define LLMSERVE_HFC_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                        \
-  if (!tmp.ok()) return tmp.status();                       \
-  lhs = *std::move(tmp)
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
 
 // Hands out the checkpoint's tensors by name, checking each against the shape
 // config.json implies, and remembers which were used.
@@ -127,9 +115,9 @@ absl::Status TakeLmHead(TensorSource& src, ModelWeights& w) {
   const ModelConfig& c = w.config;
   const std::vector<int64_t> shape = {c.vocab_size, c.hidden_size};
   if (!c.tied_lm_head) {
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(w.lm_head, src.Take("lm_head.weight", shape));
+    LLMSERVE_ASSIGN_OR_RETURN(w.lm_head, src.Take("lm_head.weight", shape));
   } else if (src.Contains("lm_head.weight")) {
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(HostTensor unused, src.Take("lm_head.weight", shape));
+    LLMSERVE_ASSIGN_OR_RETURN(HostTensor unused, src.Take("lm_head.weight", shape));
     (void)unused;
   }
   return absl::OkStatus();
@@ -145,24 +133,24 @@ absl::Status LoadLlama(const SafetensorsCheckpoint& ckpt, ModelWeights& w) {
       !ckpt.Contains("model.embed_tokens.weight") && ckpt.Contains("embed_tokens.weight")
           ? ""
           : "model.";
-  LLMSERVE_HFC_ASSIGN_OR_RETURN(w.token_embedding,
+  LLMSERVE_ASSIGN_OR_RETURN(w.token_embedding,
                                 src.Take(p + "embed_tokens.weight", {c.vocab_size, h}));
-  LLMSERVE_HFC_ASSIGN_OR_RETURN(w.final_norm_weight, src.Take(p + "norm.weight", {h}));
+  LLMSERVE_ASSIGN_OR_RETURN(w.final_norm_weight, src.Take(p + "norm.weight", {h}));
   if (absl::Status s = TakeLmHead(src, w); !s.ok()) return s;
   w.layers.resize(c.num_layers);
   for (int i = 0; i < c.num_layers; ++i) {
     DecoderLayerWeights& l = w.layers[i];
     const std::string lp = absl::StrCat(p, "layers.", i, ".");
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.attn_norm_weight, src.Take(lp + "input_layernorm.weight", {h}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.wq, src.Take(lp + "self_attn.q_proj.weight", {q, h}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.wk, src.Take(lp + "self_attn.k_proj.weight", {kv, h}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.wv, src.Take(lp + "self_attn.v_proj.weight", {kv, h}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.wo, src.Take(lp + "self_attn.o_proj.weight", {h, q}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.mlp_norm_weight,
+    LLMSERVE_ASSIGN_OR_RETURN(l.attn_norm_weight, src.Take(lp + "input_layernorm.weight", {h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.wq, src.Take(lp + "self_attn.q_proj.weight", {q, h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.wk, src.Take(lp + "self_attn.k_proj.weight", {kv, h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.wv, src.Take(lp + "self_attn.v_proj.weight", {kv, h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.wo, src.Take(lp + "self_attn.o_proj.weight", {h, q}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.mlp_norm_weight,
                                   src.Take(lp + "post_attention_layernorm.weight", {h}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.w_gate, src.Take(lp + "mlp.gate_proj.weight", {f, h}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.w_up, src.Take(lp + "mlp.up_proj.weight", {f, h}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.w_down, src.Take(lp + "mlp.down_proj.weight", {h, f}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.w_gate, src.Take(lp + "mlp.gate_proj.weight", {f, h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.w_up, src.Take(lp + "mlp.up_proj.weight", {f, h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.w_down, src.Take(lp + "mlp.down_proj.weight", {h, f}));
   }
   return src.CheckAllUsed([&](const std::string& name) {
     return IsLayerName(name, p + "layers.", ".self_attn.rotary_emb.inv_freq");
@@ -176,39 +164,39 @@ absl::Status LoadGpt2(const SafetensorsCheckpoint& ckpt, ModelWeights& w) {
   // GPT2LMHeadModel nests the decoder as `transformer.`; the official `gpt2`
   // checkpoint (saved from GPT2Model) has no prefix.
   const std::string p = ckpt.Contains("transformer.wte.weight") ? "transformer." : "";
-  LLMSERVE_HFC_ASSIGN_OR_RETURN(w.token_embedding, src.Take(p + "wte.weight", {c.vocab_size, e}));
-  LLMSERVE_HFC_ASSIGN_OR_RETURN(w.position_embedding,
+  LLMSERVE_ASSIGN_OR_RETURN(w.token_embedding, src.Take(p + "wte.weight", {c.vocab_size, e}));
+  LLMSERVE_ASSIGN_OR_RETURN(w.position_embedding,
                                 src.Take(p + "wpe.weight", {c.max_context, e}));
-  LLMSERVE_HFC_ASSIGN_OR_RETURN(w.final_norm_weight, src.Take(p + "ln_f.weight", {e}));
-  LLMSERVE_HFC_ASSIGN_OR_RETURN(w.final_norm_bias, src.Take(p + "ln_f.bias", {e}));
+  LLMSERVE_ASSIGN_OR_RETURN(w.final_norm_weight, src.Take(p + "ln_f.weight", {e}));
+  LLMSERVE_ASSIGN_OR_RETURN(w.final_norm_bias, src.Take(p + "ln_f.bias", {e}));
   if (absl::Status s = TakeLmHead(src, w); !s.ok()) return s;
   w.layers.resize(c.num_layers);
   for (int i = 0; i < c.num_layers; ++i) {
     DecoderLayerWeights& l = w.layers[i];
     const std::string lp = absl::StrCat(p, "h.", i, ".");
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.attn_norm_weight, src.Take(lp + "ln_1.weight", {e}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.attn_norm_bias, src.Take(lp + "ln_1.bias", {e}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.attn_norm_weight, src.Take(lp + "ln_1.weight", {e}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.attn_norm_bias, src.Take(lp + "ln_1.bias", {e}));
     // Conv1D: y = x W + b with W [in, out]; the fused output is q | k | v.
     HostTensor c_attn, c_attn_bias, attn_proj, fc, mlp_proj;
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(c_attn, src.Take(lp + "attn.c_attn.weight", {e, 3 * e}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(c_attn_bias, src.Take(lp + "attn.c_attn.bias", {3 * e}));
+    LLMSERVE_ASSIGN_OR_RETURN(c_attn, src.Take(lp + "attn.c_attn.weight", {e, 3 * e}));
+    LLMSERVE_ASSIGN_OR_RETURN(c_attn_bias, src.Take(lp + "attn.c_attn.bias", {3 * e}));
     l.wq = TransposeColumns(c_attn, 0, e);
     l.wk = TransposeColumns(c_attn, e, e);
     l.wv = TransposeColumns(c_attn, 2 * e, e);
     l.bq = Slice(c_attn_bias, 0, e);
     l.bk = Slice(c_attn_bias, e, e);
     l.bv = Slice(c_attn_bias, 2 * e, e);
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(attn_proj, src.Take(lp + "attn.c_proj.weight", {e, e}));
+    LLMSERVE_ASSIGN_OR_RETURN(attn_proj, src.Take(lp + "attn.c_proj.weight", {e, e}));
     l.wo = TransposeColumns(attn_proj, 0, e);
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.bo, src.Take(lp + "attn.c_proj.bias", {e}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.mlp_norm_weight, src.Take(lp + "ln_2.weight", {e}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.mlp_norm_bias, src.Take(lp + "ln_2.bias", {e}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(fc, src.Take(lp + "mlp.c_fc.weight", {e, f}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.bo, src.Take(lp + "attn.c_proj.bias", {e}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.mlp_norm_weight, src.Take(lp + "ln_2.weight", {e}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.mlp_norm_bias, src.Take(lp + "ln_2.bias", {e}));
+    LLMSERVE_ASSIGN_OR_RETURN(fc, src.Take(lp + "mlp.c_fc.weight", {e, f}));
     l.w_up = TransposeColumns(fc, 0, f);
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.b_up, src.Take(lp + "mlp.c_fc.bias", {f}));
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(mlp_proj, src.Take(lp + "mlp.c_proj.weight", {f, e}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.b_up, src.Take(lp + "mlp.c_fc.bias", {f}));
+    LLMSERVE_ASSIGN_OR_RETURN(mlp_proj, src.Take(lp + "mlp.c_proj.weight", {f, e}));
     l.w_down = TransposeColumns(mlp_proj, 0, e);
-    LLMSERVE_HFC_ASSIGN_OR_RETURN(l.b_down, src.Take(lp + "mlp.c_proj.bias", {e}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.b_down, src.Take(lp + "mlp.c_proj.bias", {e}));
   }
   // Attention-mask buffers saved by older transformers versions.
   return src.CheckAllUsed([&](const std::string& name) {
@@ -221,7 +209,7 @@ absl::Status LoadGpt2(const SafetensorsCheckpoint& ckpt, ModelWeights& w) {
 
 absl::StatusOr<ModelWeights> LoadHfCheckpoint(const std::string& model_dir) {
   HfConfig config;
-  LLMSERVE_HFC_ASSIGN_OR_RETURN(config, ReadHfConfig(model_dir));
+  LLMSERVE_ASSIGN_OR_RETURN(config, ReadHfConfig(model_dir));
   absl::StatusOr<SafetensorsCheckpoint> ckpt = SafetensorsCheckpoint::Open(model_dir);
   if (!ckpt.ok()) return ckpt.status();
   ModelWeights w;
@@ -235,9 +223,5 @@ absl::StatusOr<ModelWeights> LoadHfCheckpoint(const std::string& model_dir) {
   return w;
 }
 
-#undef LLMSERVE_HFC_ASSIGN_OR_RETURN_IMPL
-#undef LLMSERVE_HFC_ASSIGN_OR_RETURN
-#undef LLMSERVE_HFC_CONCAT
-#undef LLMSERVE_HFC_CONCAT_INNER
 
 }  // namespace llmserve

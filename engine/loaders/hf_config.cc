@@ -9,6 +9,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/status_macros.h"
+#include "engine/loaders/json_describe.h"
 #include "engine/common/mapped_file.h"
 #include "nlohmann/json.hpp"
 
@@ -17,29 +19,12 @@ namespace {
 
 using Json = nlohmann::json;
 
-#define LLMSERVE_HF_CONCAT_INNER(a, b) a##b
-#define LLMSERVE_HF_CONCAT(a, b) LLMSERVE_HF_CONCAT_INNER(a, b)
-#define LLMSERVE_HF_ASSIGN_OR_RETURN(lhs, expr) \
-  LLMSERVE_HF_ASSIGN_OR_RETURN_IMPL(LLMSERVE_HF_CONCAT(status_or_, __LINE__), lhs, expr)
-#define LLMSERVE_HF_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                                       \
-  if (!tmp.ok()) return tmp.status();                      \
-  lhs = *std::move(tmp)
-
 constexpr int64_t kMaxDim = int64_t{1} << 20;        // hidden, ffn, head counts
 constexpr int64_t kMaxLayers = 4096;
 constexpr int64_t kMaxVocab = int64_t{1} << 24;
 constexpr int64_t kMaxPositions = int64_t{1} << 24;
 constexpr std::size_t kMaxConfigBytes = 16 << 20;
 
-// A short description of an untrusted JSON value (dump() would recurse).
-std::string Describe(const Json& j) {
-  if (j.is_array()) return "an array";
-  if (j.is_object()) return "an object";
-  std::string s = j.dump();
-  if (s.size() > 64) s = s.substr(0, 64) + "...";
-  return s;
-}
 
 // Typed access to the fields of one JSON object, with messages naming the file.
 class Fields {
@@ -72,9 +57,9 @@ class Fields {
       if (fallback.has_value()) return *fallback;
       return Error(key, "is missing");
     }
-    if (!v->is_number_integer()) return Error(key, absl::StrCat("must be an integer, got ", Describe(*v)));
+    if (!v->is_number_integer()) return Error(key, absl::StrCat("must be an integer, got ", DescribeJson(*v)));
     if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(hi)) {
-      return Error(key, absl::StrCat("= ", Describe(*v), " is out of range [", lo, ", ", hi, "]"));
+      return Error(key, absl::StrCat("= ", DescribeJson(*v), " is out of range [", lo, ", ", hi, "]"));
     }
     const int64_t x = v->get<int64_t>();
     if (x < lo || x > hi) {
@@ -86,11 +71,11 @@ class Fields {
   absl::StatusOr<float> PositiveFloat(const std::string& key, float fallback) const {
     const Json* v = Find(key);
     if (v == nullptr) return fallback;
-    if (!v->is_number()) return Error(key, absl::StrCat("must be a number, got ", Describe(*v)));
+    if (!v->is_number()) return Error(key, absl::StrCat("must be a number, got ", DescribeJson(*v)));
     const double d = v->get<double>();
     const float f = static_cast<float>(d);
     if (!(d > 0.0) || !std::isfinite(f) || f == 0.0f) {
-      return Error(key, absl::StrCat("= ", Describe(*v), " must be positive and finite"));
+      return Error(key, absl::StrCat("= ", DescribeJson(*v), " must be positive and finite"));
     }
     return f;
   }
@@ -98,14 +83,14 @@ class Fields {
   absl::StatusOr<std::string> String(const std::string& key, std::string fallback) const {
     const Json* v = Find(key);
     if (v == nullptr) return fallback;
-    if (!v->is_string()) return Error(key, absl::StrCat("must be a string, got ", Describe(*v)));
+    if (!v->is_string()) return Error(key, absl::StrCat("must be a string, got ", DescribeJson(*v)));
     return v->get<std::string>();
   }
 
   absl::StatusOr<bool> Bool(const std::string& key, bool fallback) const {
     const Json* v = Find(key);
     if (v == nullptr) return fallback;
-    if (!v->is_boolean()) return Error(key, absl::StrCat("must be true or false, got ", Describe(*v)));
+    if (!v->is_boolean()) return Error(key, absl::StrCat("must be true or false, got ", DescribeJson(*v)));
     return v->get<bool>();
   }
 
@@ -124,11 +109,11 @@ class Fields {
     for (const Json* item : items) {
       if (!item->is_number_integer()) {
         return Error(key, absl::StrCat("must be an integer or a list of integers, got ",
-                                       Describe(*item)));
+                                       DescribeJson(*item)));
       }
       if (item->is_number_unsigned() ? item->get<uint64_t>() >= static_cast<uint64_t>(vocab_size)
                                      : item->get<int64_t>() < 0) {
-        return Error(key, absl::StrCat("has token id ", Describe(*item), " outside [0, vocab_size ",
+        return Error(key, absl::StrCat("has token id ", DescribeJson(*item), " outside [0, vocab_size ",
                                        vocab_size, ")"));
       }
       ids.push_back(static_cast<int>(item->get<int64_t>()));
@@ -159,16 +144,16 @@ absl::Status Unsupported(const Fields& f, const std::string& key, const std::str
 }
 
 absl::Status FillLlama(const Fields& f, ModelConfig& c) {
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.hidden_size, f.Int("hidden_size", std::nullopt, 1, kMaxDim));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.ffn_size, f.Int("intermediate_size", std::nullopt, 1, kMaxDim));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.num_layers, f.Int("num_hidden_layers", std::nullopt, 1, kMaxLayers));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.num_heads, f.Int("num_attention_heads", std::nullopt, 1, kMaxDim));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.num_kv_heads, f.Int("num_key_value_heads", c.num_heads, 1, kMaxDim));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.vocab_size, f.Int("vocab_size", std::nullopt, 1, kMaxVocab));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.max_context,
+  LLMSERVE_ASSIGN_OR_RETURN(c.hidden_size, f.Int("hidden_size", std::nullopt, 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.ffn_size, f.Int("intermediate_size", std::nullopt, 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_layers, f.Int("num_hidden_layers", std::nullopt, 1, kMaxLayers));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_heads, f.Int("num_attention_heads", std::nullopt, 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_kv_heads, f.Int("num_key_value_heads", c.num_heads, 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.vocab_size, f.Int("vocab_size", std::nullopt, 1, kMaxVocab));
+  LLMSERVE_ASSIGN_OR_RETURN(c.max_context,
                                f.Int("max_position_embeddings", std::nullopt, 1, kMaxPositions));
   const int64_t derived_head_dim = c.hidden_size / c.num_heads;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.head_dim, f.Int("head_dim", derived_head_dim, 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.head_dim, f.Int("head_dim", derived_head_dim, 1, kMaxDim));
   if (c.head_dim * c.num_heads != c.hidden_size) {
     return Unsupported(f, "head_dim",
                        absl::StrCat("= ", c.head_dim, " with num_attention_heads ", c.num_heads,
@@ -181,25 +166,25 @@ absl::Status FillLlama(const Fields& f, ModelConfig& c) {
   }
   if (const Json* window = f.Find("sliding_window"); window != nullptr) {
     int64_t w = 0;
-    LLMSERVE_HF_ASSIGN_OR_RETURN(w, f.Int("sliding_window", std::nullopt, 1, kMaxPositions));
+    LLMSERVE_ASSIGN_OR_RETURN(w, f.Int("sliding_window", std::nullopt, 1, kMaxPositions));
     if (w < c.max_context) c.max_context = static_cast<int>(w);
   }
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.norm_eps, f.PositiveFloat("rms_norm_eps", 1e-6f));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.rope_theta, f.PositiveFloat("rope_theta", 10000.0f));
+  LLMSERVE_ASSIGN_OR_RETURN(c.norm_eps, f.PositiveFloat("rms_norm_eps", 1e-6f));
+  LLMSERVE_ASSIGN_OR_RETURN(c.rope_theta, f.PositiveFloat("rope_theta", 10000.0f));
   std::string act;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(act, f.String("hidden_act", "silu"));
+  LLMSERVE_ASSIGN_OR_RETURN(act, f.String("hidden_act", "silu"));
   if (act != "silu" && act != "swish") {
     return Unsupported(f, "hidden_act", absl::StrCat("is '", act, "' (expected 'silu')"));
   }
   bool flag = false;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(flag, f.Bool("attention_bias", false));
+  LLMSERVE_ASSIGN_OR_RETURN(flag, f.Bool("attention_bias", false));
   if (flag) return Unsupported(f, "attention_bias", "is true");
-  LLMSERVE_HF_ASSIGN_OR_RETURN(flag, f.Bool("mlp_bias", false));
+  LLMSERVE_ASSIGN_OR_RETURN(flag, f.Bool("mlp_bias", false));
   if (flag) return Unsupported(f, "mlp_bias", "is true");
   if (f.Find("rope_scaling") != nullptr) {
     return Unsupported(f, "rope_scaling", "is set (RoPE scaling)");
   }
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.tied_lm_head, f.Bool("tie_word_embeddings", false));
+  LLMSERVE_ASSIGN_OR_RETURN(c.tied_lm_head, f.Bool("tie_word_embeddings", false));
   c.architecture = "llama";
   c.norm = NormKind::kRMSNorm;
   c.position = PositionKind::kRotary;
@@ -212,33 +197,33 @@ absl::Status FillLlama(const Fields& f, ModelConfig& c) {
 }
 
 absl::Status FillGpt2(const Fields& f, ModelConfig& c) {
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.hidden_size, f.Int("n_embd", std::nullopt, 1, kMaxDim));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.num_layers, f.Int("n_layer", std::nullopt, 1, kMaxLayers));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.num_heads, f.Int("n_head", std::nullopt, 1, kMaxDim));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.max_context, f.Int("n_positions", std::nullopt, 1, kMaxPositions));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.vocab_size, f.Int("vocab_size", std::nullopt, 1, kMaxVocab));
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.ffn_size, f.Int("n_inner", 4 * int64_t{c.hidden_size}, 1, 4 * kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.hidden_size, f.Int("n_embd", std::nullopt, 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_layers, f.Int("n_layer", std::nullopt, 1, kMaxLayers));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_heads, f.Int("n_head", std::nullopt, 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.max_context, f.Int("n_positions", std::nullopt, 1, kMaxPositions));
+  LLMSERVE_ASSIGN_OR_RETURN(c.vocab_size, f.Int("vocab_size", std::nullopt, 1, kMaxVocab));
+  LLMSERVE_ASSIGN_OR_RETURN(c.ffn_size, f.Int("n_inner", 4 * int64_t{c.hidden_size}, 1, 4 * kMaxDim));
   if (c.hidden_size % c.num_heads != 0) {
     return f.Error("n_head", absl::StrCat("= ", c.num_heads, " does not divide n_embd ",
                                           c.hidden_size));
   }
   c.num_kv_heads = c.num_heads;
   c.head_dim = c.hidden_size / c.num_heads;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.norm_eps, f.PositiveFloat("layer_norm_epsilon", 1e-5f));
+  LLMSERVE_ASSIGN_OR_RETURN(c.norm_eps, f.PositiveFloat("layer_norm_epsilon", 1e-5f));
   std::string act;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(act, f.String("activation_function", "gelu_new"));
+  LLMSERVE_ASSIGN_OR_RETURN(act, f.String("activation_function", "gelu_new"));
   if (act != "gelu_new" && act != "gelu_pytorch_tanh") {
     return Unsupported(f, "activation_function",
                        absl::StrCat("is '", act, "' (expected 'gelu_new' or 'gelu_pytorch_tanh')"));
   }
   bool flag = false;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(flag, f.Bool("scale_attn_weights", true));
+  LLMSERVE_ASSIGN_OR_RETURN(flag, f.Bool("scale_attn_weights", true));
   if (!flag) return Unsupported(f, "scale_attn_weights", "is false");
-  LLMSERVE_HF_ASSIGN_OR_RETURN(flag, f.Bool("scale_attn_by_inverse_layer_idx", false));
+  LLMSERVE_ASSIGN_OR_RETURN(flag, f.Bool("scale_attn_by_inverse_layer_idx", false));
   if (flag) return Unsupported(f, "scale_attn_by_inverse_layer_idx", "is true");
-  LLMSERVE_HF_ASSIGN_OR_RETURN(flag, f.Bool("add_cross_attention", false));
+  LLMSERVE_ASSIGN_OR_RETURN(flag, f.Bool("add_cross_attention", false));
   if (flag) return Unsupported(f, "add_cross_attention", "is true");
-  LLMSERVE_HF_ASSIGN_OR_RETURN(c.tied_lm_head, f.Bool("tie_word_embeddings", true));
+  LLMSERVE_ASSIGN_OR_RETURN(c.tied_lm_head, f.Bool("tie_word_embeddings", true));
   c.architecture = "gpt2";
   c.norm = NormKind::kLayerNorm;
   c.position = PositionKind::kLearned;
@@ -259,14 +244,14 @@ absl::Status ApplySpecialTokens(const Fields& f, bool null_means_none, ModelConf
     if (f.IsNull("eos_token_id")) c.eos_token_ids.clear();
   }
   std::optional<std::vector<int>> ids;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(ids, f.TokenIds("bos_token_id", c.vocab_size));
+  LLMSERVE_ASSIGN_OR_RETURN(ids, f.TokenIds("bos_token_id", c.vocab_size));
   if (ids.has_value()) {
     if (ids->size() != 1 || f.Find("bos_token_id")->is_array()) {
       return f.Error("bos_token_id", "must be a single integer");
     }
     c.bos_token_id = ids->front();
   }
-  LLMSERVE_HF_ASSIGN_OR_RETURN(ids, f.TokenIds("eos_token_id", c.vocab_size));
+  LLMSERVE_ASSIGN_OR_RETURN(ids, f.TokenIds("eos_token_id", c.vocab_size));
   if (ids.has_value()) c.eos_token_ids = *std::move(ids);
   return absl::OkStatus();
 }
@@ -296,11 +281,11 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& model_dir,
                                        const std::string& generation_config_json) {
   const std::string config_path = absl::StrCat(model_dir, "/config.json");
   Json json;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(json, ParseObject(config_json, config_path));
+  LLMSERVE_ASSIGN_OR_RETURN(json, ParseObject(config_json, config_path));
   const Fields f(json, config_path);
 
   HfConfig out;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(out.model_type, f.String("model_type", ""));
+  LLMSERVE_ASSIGN_OR_RETURN(out.model_type, f.String("model_type", ""));
   if (out.model_type.empty()) {
     const Json* archs = f.Find("architectures");
     if (archs == nullptr || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
@@ -334,7 +319,7 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& model_dir,
   if (!generation_config_json.empty()) {
     const std::string gen_path = absl::StrCat(model_dir, "/generation_config.json");
     Json gen;
-    LLMSERVE_HF_ASSIGN_OR_RETURN(gen, ParseObject(generation_config_json, gen_path));
+    LLMSERVE_ASSIGN_OR_RETURN(gen, ParseObject(generation_config_json, gen_path));
     if (absl::Status s = ApplySpecialTokens(Fields(gen, gen_path), /*null_means_none=*/false, c); !s.ok()) return s;
   }
   if (absl::Status s = c.Validate(); !s.ok()) {
@@ -345,7 +330,7 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& model_dir,
 
 absl::StatusOr<HfConfig> ReadHfConfig(const std::string& model_dir) {
   std::string config;
-  LLMSERVE_HF_ASSIGN_OR_RETURN(config, ReadSmallFile(absl::StrCat(model_dir, "/config.json")));
+  LLMSERVE_ASSIGN_OR_RETURN(config, ReadSmallFile(absl::StrCat(model_dir, "/config.json")));
   std::string generation;
   const std::string gen_path = absl::StrCat(model_dir, "/generation_config.json");
   absl::StatusOr<std::string> gen = ReadSmallFile(gen_path);
@@ -360,9 +345,5 @@ absl::StatusOr<HfConfig> ReadHfConfig(const std::string& model_dir) {
   return ParseHfConfig(model_dir, config, generation);
 }
 
-#undef LLMSERVE_HF_ASSIGN_OR_RETURN_IMPL
-#undef LLMSERVE_HF_ASSIGN_OR_RETURN
-#undef LLMSERVE_HF_CONCAT
-#undef LLMSERVE_HF_CONCAT_INNER
 
 }  // namespace llmserve

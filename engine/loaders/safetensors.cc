@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/loaders/json_describe.h"
 #include "absl/strings/str_join.h"
 #include "engine/common/mapped_file.h"
 #include "nlohmann/json.hpp"
@@ -90,15 +91,6 @@ absl::StatusOr<Json> ParseJsonNoDuplicates(const char* begin, const char* end,
   return json;
 }
 
-// A short description of an untrusted JSON value for messages: scalars
-// verbatim (truncated), containers by kind only (dump() recurses).
-std::string Describe(const Json& j) {
-  if (j.is_array()) return "an array";
-  if (j.is_object()) return "an object";
-  std::string s = j.dump();
-  if (s.size() > 64) s = s.substr(0, 64) + "...";
-  return s;
-}
 
 std::string ShapeString(const std::vector<int64_t>& shape) {
   return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
@@ -143,7 +135,7 @@ absl::StatusOr<SafetensorsEntry> ParseEntry(const std::string& path, const std::
     const std::optional<uint64_t> dim = AsUnsigned(d);
     if (!dim.has_value()) {
       return InvalidTensor(path, name,
-                           absl::StrCat("has shape dimension ", i, " = ", Describe(d),
+                           absl::StrCat("has shape dimension ", i, " = ", DescribeJson(d),
                                         ", expected a non-negative integer"));
     }
     if (__builtin_mul_overflow(elements, *dim, &elements) ||
@@ -269,7 +261,7 @@ absl::StatusOr<SafetensorsFile> SafetensorsFile::Parse(std::shared_ptr<const voi
       for (const auto& [mkey, mvalue] : value.items()) {
         if (!mvalue.is_string()) {
           return Invalid(file.path_, absl::StrCat("__metadata__ value of '", mkey,
-                                                  "' is not a string: ", Describe(mvalue)));
+                                                  "' is not a string: ", DescribeJson(mvalue)));
         }
         file.metadata_[mkey] = mvalue.get<std::string>();
       }
@@ -377,7 +369,7 @@ absl::StatusOr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::str
   for (const auto& [tensor, shard] : map_it->items()) {
     if (!shard.is_string()) {
       return Invalid(index_path, absl::StrCat("weight_map entry of tensor '", tensor,
-                                              "' is not a string: ", Describe(shard)));
+                                              "' is not a string: ", DescribeJson(shard)));
     }
     const std::string shard_name = shard.get<std::string>();
     if (!IsPlainFileName(shard_name)) {

@@ -1,20 +1,19 @@
 #include "engine/models/model_weights.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/status_macros.h"
 
 namespace llmserve {
 namespace {
 
 absl::Status CheckShape(const std::string& name, const HostTensor& t, std::vector<int64_t> want) {
-  HostTensor expected;
-  expected.shape = want;
   if (t.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("missing tensor ", name, " (expected shape ", expected.ShapeString(), ")"));
+        absl::StrCat("missing tensor ", name, " (expected shape ", ShapeString(want), ")"));
   }
   if (t.shape != want) {
     return absl::InvalidArgumentError(absl::StrCat("tensor ", name, " has shape ", t.ShapeString(),
-                                                   ", expected ", expected.ShapeString()));
+                                                   ", expected ", ShapeString(want)));
   }
   return absl::OkStatus();
 }
@@ -35,8 +34,6 @@ absl::Status ModelWeights::Validate() const {
                 kv = int64_t{c.num_kv_heads} * c.head_dim, f = c.ffn_size;
   const bool ln = c.norm == NormKind::kLayerNorm;
   const bool bias = c.linear_bias;
-#define LLMSERVE_RETURN_IF_ERROR(expr) \
-  if (absl::Status _s = (expr); !_s.ok()) return _s
   LLMSERVE_RETURN_IF_ERROR(CheckShape("token_embedding", token_embedding, {c.vocab_size, h}));
   LLMSERVE_RETURN_IF_ERROR(CheckOptional("position_embedding", position_embedding,
                                          c.position == PositionKind::kLearned, {c.max_context, h}));
@@ -69,7 +66,6 @@ absl::Status ModelWeights::Validate() const {
     LLMSERVE_RETURN_IF_ERROR(CheckOptional(p + "b_up", l.b_up, bias, {f}));
     LLMSERVE_RETURN_IF_ERROR(CheckOptional(p + "b_down", l.b_down, bias, {h}));
   }
-#undef LLMSERVE_RETURN_IF_ERROR
   return absl::OkStatus();
 }
 
