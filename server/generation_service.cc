@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/auth.h"
 #include "server/proto_convert.h"
 #include "server/request_validation.h"
 
@@ -23,8 +24,63 @@ void AppendOutput(const RequestOutput& output, std::string* text,
 
 }  // namespace
 
-GenerationService::GenerationService(LLMEngine* engine, GenerationServiceOptions options)
-    : engine_(engine), options_(std::move(options)) {}
+/// RAII registration of an active call (see Admit).
+class GenerationService::CallScope {
+ public:
+  explicit CallScope(GenerationService* service) : service_(service) {}
+  ~CallScope() {
+    if (!active_) return;
+    absl::MutexLock lock(&service_->mu_);
+    --service_->active_calls_;
+  }
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+  /// Registers the call unless the service is draining; false if draining.
+  bool Enter() {
+    absl::MutexLock lock(&service_->mu_);
+    if (service_->draining_) return false;
+    ++service_->active_calls_;
+    active_ = true;
+    return true;
+  }
+
+ private:
+  GenerationService* service_;
+  bool active_ = false;
+};
+
+GenerationService::GenerationService(LLMEngine* engine, GenerationServiceOptions options,
+                                     Metrics* metrics)
+    : engine_(engine), options_(std::move(options)), metrics_(metrics) {}
+
+void GenerationService::StartDraining() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
+bool GenerationService::WaitForNoCalls(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return active_calls_ == 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
+int GenerationService::active_calls() const {
+  absl::MutexLock lock(&mu_);
+  return active_calls_;
+}
+
+grpc::Status GenerationService::Admit(const grpc::ServerContext& context, CallScope& scope) {
+  if (!options_.auth_token.empty()) {
+    grpc::Status status = CheckBearerToken(context, options_.auth_token);
+    if (!status.ok()) return status;
+  }
+  if (!scope.Enter()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        "server draining: not accepting new requests; retry on another replica");
+  }
+  return grpc::Status::OK;
+}
 
 std::string GenerationService::NextRequestId() {
   return absl::StrCat("req-", next_id_.fetch_add(1, std::memory_order_relaxed));
@@ -36,6 +92,7 @@ grpc::Status GenerationService::StartCall(const v1::GenerateRequest& request, En
   limits.vocab_size = engine_->model_config().vocab_size;
   limits.max_context = engine_->options().max_context > 0 ? engine_->options().max_context
                                                           : engine_->model_config().max_context;
+  limits.max_prompt_tokens = options_.max_prompt_tokens;
   log->request_id = request.request_id();
   absl::StatusOr<EngineRequest> engine_request =
       ValidateGenerateRequest(request, engine_->tokenizer(), limits);
@@ -46,14 +103,22 @@ grpc::Status GenerationService::StartCall(const v1::GenerateRequest& request, En
   return ToGrpcStatus(call.Start(*std::move(engine_request)));
 }
 
+namespace {
+
+/// The status of a call the client has gone from: its deadline passed, or it
+/// cancelled (or closed the stream).
+grpc::Status ClientGoneStatus(const grpc::ServerContext& context, const char* cancelled_message) {
+  if (context.deadline() <= std::chrono::system_clock::now()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, cancelled_message);
+}
+
+}  // namespace
+
 grpc::Status GenerationService::EndStatus(grpc::ServerContext* context,
                                           const EngineCall& call) const {
-  if (call.client_cancelled()) {
-    if (context->deadline() <= std::chrono::system_clock::now()) {
-      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
-    }
-    return grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client");
-  }
+  if (call.client_cancelled()) return ClientGoneStatus(*context, "cancelled by the client");
   const std::optional<RequestOutput>& final_output = call.final_output();
   if (!final_output.has_value()) {
     return grpc::Status(grpc::StatusCode::INTERNAL, "the request did not finish in the engine");
@@ -77,8 +142,8 @@ grpc::Status GenerationService::EndStatus(grpc::ServerContext* context,
   return grpc::Status(grpc::StatusCode::INTERNAL, "final output without a finish reason");
 }
 
-void GenerationService::Log(const EngineCall& call, const grpc::Status& status, absl::Time start,
-                            RequestLogEntry* log) const {
+void GenerationService::Finish(const EngineCall& call, const grpc::Status& status,
+                               absl::Time start, RequestLogEntry* log) const {
   if (const std::optional<RequestOutput>& f = call.final_output(); f.has_value()) {
     log->prompt_tokens = f->prompt_tokens;
     log->completion_tokens = f->completion_tokens;
@@ -88,6 +153,7 @@ void GenerationService::Log(const EngineCall& call, const grpc::Status& status, 
   log->total_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   log->code = status.error_code();
   log->message = status.error_message();
+  if (metrics_ != nullptr) metrics_->RecordOutcome(status, log->finish_reason);
   if (options_.logger) options_.logger(*log);
 }
 
@@ -97,8 +163,10 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
   const absl::Time start = absl::Now();
   RequestLogEntry log;
   log.method = "Generate";
+  CallScope scope(this);
   EngineCall call(engine_, [context] { return context->IsCancelled(); }, options_.call);
-  grpc::Status status = StartCall(*request, call, &log);
+  grpc::Status status = Admit(*context, scope);
+  if (status.ok()) status = StartCall(*request, call, &log);
   if (status.ok()) {
     for (std::vector<RequestOutput> outputs = call.Next(); !outputs.empty();
          outputs = call.Next()) {
@@ -117,7 +185,7 @@ grpc::Status GenerationService::Generate(grpc::ServerContext* context,
       response->Clear();
     }
   }
-  Log(call, status, start, &log);
+  Finish(call, status, start, &log);
   return status;
 }
 
@@ -127,8 +195,10 @@ grpc::Status GenerationService::GenerateStream(
   const absl::Time start = absl::Now();
   RequestLogEntry log;
   log.method = "GenerateStream";
+  CallScope scope(this);
   EngineCall call(engine_, [context] { return context->IsCancelled(); }, options_.call);
-  grpc::Status status = StartCall(*request, call, &log);
+  grpc::Status status = Admit(*context, scope);
+  if (status.ok()) status = StartCall(*request, call, &log);
   if (status.ok()) {
     bool write_failed = false;
     for (std::vector<RequestOutput> outputs = call.Next(); !outputs.empty();
@@ -154,16 +224,18 @@ grpc::Status GenerationService::GenerateStream(
         break;
       }
     }
-    status = write_failed ? grpc::Status(grpc::StatusCode::CANCELLED, "client stream closed")
+    status = write_failed ? ClientGoneStatus(*context, "client stream closed")
                           : EndStatus(context, call);
   }
-  Log(call, status, start, &log);
+  Finish(call, status, start, &log);
   return status;
 }
 
 grpc::Status GenerationService::Tokenize(grpc::ServerContext* context,
                                          const v1::TokenizeRequest* request,
                                          v1::TokenizeResponse* response) {
+  CallScope scope(this);
+  if (grpc::Status status = Admit(*context, scope); !status.ok()) return status;
   const bool add_bos = !request->has_add_bos() || request->add_bos();
   const Tokenizer& tokenizer = engine_->tokenizer();
   absl::StatusOr<std::vector<int32_t>> ids = tokenizer.Encode(request->text(), add_bos);
@@ -183,6 +255,8 @@ grpc::Status GenerationService::Tokenize(grpc::ServerContext* context,
 grpc::Status GenerationService::GetModelInfo(grpc::ServerContext* context,
                                              const v1::GetModelInfoRequest* request,
                                              v1::ModelInfo* response) {
+  CallScope scope(this);
+  if (grpc::Status status = Admit(*context, scope); !status.ok()) return status;
   FillModelInfo(*engine_, response);
   return grpc::Status::OK;
 }

@@ -105,6 +105,13 @@ absl::StatusOr<EngineRequest> ValidateGenerateRequest(const v1::GenerateRequest&
   if (!ids.ok()) return ids.status();
   out.prompt_token_ids = *std::move(ids);
 
+  if (limits.max_prompt_tokens > 0 &&
+      out.prompt_token_ids.size() > static_cast<size_t>(limits.max_prompt_tokens)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prompt: ", out.prompt_token_ids.size(), " tokens exceeds the maximum prompt length of ",
+        limits.max_prompt_tokens, " tokens"));
+  }
+
   const int64_t needed =
       static_cast<int64_t>(out.prompt_token_ids.size()) + out.sampling.max_tokens;
   if (needed > limits.max_context) {

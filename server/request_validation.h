@@ -16,6 +16,8 @@ struct RequestLimits {
   int vocab_size = 0;
   /// prompt tokens + max_tokens must be <= max_context.
   int max_context = 0;
+  /// prompt tokens must be <= this (--max-prompt-tokens); 0 = max_context.
+  int max_prompt_tokens = 0;
   /// Longest accepted request_id, in bytes.
   size_t max_request_id_bytes = 256;
 };
@@ -40,7 +42,8 @@ inline constexpr float kDefaultTopP = 1.0f;
 ///  - `sampling_params.stop[i]` empty;
 ///  - `prompt` when neither text nor token_ids is set;
 ///  - `prompt.text` that encodes to no tokens (or cannot be encoded);
-///  - `prompt.token_ids` empty, or `prompt.token_ids[i]` >= vocab_size.
+///  - `prompt.token_ids` empty, or `prompt.token_ids[i]` >= vocab_size;
+///  - `prompt` longer than limits.max_prompt_tokens tokens.
 absl::StatusOr<EngineRequest> ValidateGenerateRequest(const v1::GenerateRequest& request,
                                                       const Tokenizer& tokenizer,
                                                       const RequestLimits& limits);
