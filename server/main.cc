@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "engine/llm_engine.h"
 #include "server/cli_flags.h"
+#include "server/metrics.h"
 #include "server/server_app.h"
 
 ABSL_FLAG(std::string, model, "models/stories260K/stories260K.bin",
@@ -44,17 +45,37 @@ ABSL_FLAG(int, max_num_seqs, 64, "Maximum sequences in one engine step.");
 ABSL_FLAG(int, max_num_batched_tokens, 512,
           "Maximum tokens in one engine step's forward pass (prefill chunks + decodes).");
 ABSL_FLAG(int, max_queued_requests, 256,
-          "Requests waiting beyond this are refused with RESOURCE_EXHAUSTED; 0 = unbounded.");
+          "Requests waiting beyond this are refused at once with RESOURCE_EXHAUSTED (>= 1).");
+ABSL_FLAG(int, max_prompt_tokens, 0,
+          "Longest accepted prompt in tokens (INVALID_ARGUMENT beyond); 0 = the maximum context.");
 ABSL_FLAG(bool, prefix_caching, true, "Reuse KV-cache blocks of identical prompt prefixes.");
 ABSL_FLAG(int, max_receive_message_bytes, 4 * 1024 * 1024,
-          "Largest gRPC request message accepted, in bytes.");
+          "Largest gRPC request message accepted, in bytes (RESOURCE_EXHAUSTED beyond).");
+ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
+          "host:port of the Prometheus exporter (plain HTTP, /metrics, no auth); empty = none.");
+ABSL_FLAG(int, drain_timeout, 30,
+          "On SIGINT/SIGTERM: health turns NOT_SERVING and new requests get UNAVAILABLE at once; "
+          "requests in flight may finish for this many seconds, then are cancelled (UNAVAILABLE).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
-          "On SIGINT/SIGTERM, how long in-flight calls may still run before they are cancelled.");
+          "After the drain, how long cancelled calls get to send their status before the gRPC "
+          "server closes them (e.g. 5s, 500ms).");
+ABSL_FLAG(int, watchdog_timeout, 60,
+          "Health reports NOT_SERVING while the engine has had work pending without progress for "
+          "this many seconds (SERVING again once it progresses); 0 = no watchdog.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding a bearer token: every RPC but health and reflection then needs the "
+          "metadata 'authorization: Bearer <token>' (UNAUTHENTICATED otherwise).");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve TLS on --listen (with --tls-key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require client certificates signed by it (mutual TLS).");
 
 namespace {
 
 using llmserve::EngineOptions;
 using llmserve::LLMEngine;
+using llmserve::server::Metrics;
 using llmserve::server::ServerApp;
 using llmserve::server::ServerOptions;
 
@@ -72,6 +93,39 @@ EngineOptions EngineOptionsFromFlags() {
   o.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
   o.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
   o.enable_prefix_caching = absl::GetFlag(FLAGS_prefix_caching);
+  return o;
+}
+
+/// Server flag values the engine does not check itself.
+absl::Status CheckServerFlags() {
+  if (absl::GetFlag(FLAGS_max_queued_requests) < 1) {
+    return absl::InvalidArgumentError("--max-queued-requests must be >= 1 (the queue is bounded)");
+  }
+  if (absl::GetFlag(FLAGS_max_prompt_tokens) < 0) {
+    return absl::InvalidArgumentError("--max-prompt-tokens must be >= 0");
+  }
+  if (absl::GetFlag(FLAGS_max_receive_message_bytes) < 1) {
+    return absl::InvalidArgumentError("--max-receive-message-bytes must be >= 1");
+  }
+  if (absl::GetFlag(FLAGS_drain_timeout) < 0 || absl::GetFlag(FLAGS_watchdog_timeout) < 0) {
+    return absl::InvalidArgumentError("--drain-timeout and --watchdog-timeout must be >= 0");
+  }
+  return absl::OkStatus();
+}
+
+ServerOptions ServerOptionsFromFlags() {
+  ServerOptions o;
+  o.listen_address = absl::GetFlag(FLAGS_listen);
+  o.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  o.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout));
+  o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  o.watchdog_timeout = absl::Seconds(absl::GetFlag(FLAGS_watchdog_timeout));
+  o.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  o.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  o.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  o.service.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   return o;
 }
 
@@ -117,36 +171,49 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  if (absl::Status s = CheckServerFlags(); !s.ok()) {
+    absl::FPrintF(stderr, "llmserve: %s\n", s.message());
+    return 1;
+  }
   const EngineOptions engine_options = EngineOptionsFromFlags();
   absl::FPrintF(stderr, "llmserve: loading %s\n", engine_options.model_path);
-  absl::StatusOr<std::unique_ptr<LLMEngine>> engine = LLMEngine::Create(engine_options);
+  // The engine reports to the metrics from its own thread; they outlive it.
+  auto metrics = std::make_shared<Metrics>();
+  absl::StatusOr<std::unique_ptr<LLMEngine>> engine =
+      LLMEngine::Create(engine_options, metrics.get());
   if (!engine.ok()) {
     absl::FPrintF(stderr, "llmserve: cannot start the engine: %s\n", engine.status().ToString());
     return 1;
   }
   LogEngine(**engine);
 
-  ServerOptions server_options;
-  server_options.listen_address = absl::GetFlag(FLAGS_listen);
-  server_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
   absl::StatusOr<std::unique_ptr<ServerApp>> app =
-      ServerApp::Start(*std::move(engine), std::move(server_options));
+      ServerApp::Start(*std::move(engine), ServerOptionsFromFlags(), metrics);
   if (!app.ok()) {
     absl::FPrintF(stderr, "llmserve: cannot start the server: %s\n", app.status().ToString());
     return 1;
   }
-  absl::FPrintF(stderr, "llmserve: warmed up; serving on %s\n", (*app)->address());
+  absl::FPrintF(stderr, "llmserve: warmed up; serving on %s (%s)%s\n", (*app)->address(),
+                absl::GetFlag(FLAGS_tls_cert).empty()             ? "plaintext"
+                : absl::GetFlag(FLAGS_tls_client_ca).empty() ? "TLS"
+                                                                   : "mutual TLS",
+                absl::GetFlag(FLAGS_auth_token_file).empty() ? "" : ", bearer-token auth");
+  if (!(*app)->metrics_address().empty()) {
+    absl::FPrintF(stderr, "llmserve: metrics on http://%s/metrics\n", (*app)->metrics_address());
+  }
 
-  const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
-  std::thread signal_thread([&signals, server = app->get(), grace] {
+  std::thread signal_thread([&signals, server = app->get()] {
     int sig = 0;
     sigwait(&signals, &sig);
-    absl::FPrintF(stderr, "llmserve: %s received; shutting down (grace %s)\n",
-                  sig == SIGINT ? "SIGINT" : "SIGTERM", absl::FormatDuration(grace));
-    server->Shutdown(grace);
+    absl::FPrintF(stderr,
+                  "llmserve: %s received; draining (health NOT_SERVING, new requests refused, "
+                  "up to %d s for requests in flight)\n",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM", absl::GetFlag(FLAGS_drain_timeout));
+    server->Shutdown();
   });
   (*app)->Wait();
   signal_thread.join();
+  // The exporter (destroyed last) serves /metrics until here.
   app->reset();
   absl::FPrintF(stderr, "llmserve: stopped\n");
   return 0;

@@ -1,12 +1,23 @@
 #include "server/server_app.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <exception>
+#include <fstream>
+#include <sstream>
 #include <utility>
+#include <vector>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <prometheus/exposer.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "server/auth.h"
 #include "server/proto_convert.h"
 
 namespace llmserve::server {
@@ -18,57 +29,211 @@ std::string WithPort(const std::string& address, int port) {
   return absl::StrCat(colon == std::string::npos ? address : address.substr(0, colon), ":", port);
 }
 
+void LogLine(const std::string& line) {
+  const std::string text = absl::StrCat("llmserve: ", line, "\n");
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+/// A PEM file's contents. `flag` names the option in errors.
+absl::StatusOr<std::string> ReadPemFile(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(flag, ": cannot read ", path));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  std::string pem = contents.str();
+  if (!absl::StrContains(pem, "-----BEGIN ")) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is not a PEM file"));
+  }
+  return pem;
+}
+
+/// Plaintext, TLS (--tls-cert/--tls-key) or mutual TLS (+ --tls-client-ca).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
+    const ServerOptions& options) {
+  const bool has_cert = !options.tls_cert_file.empty();
+  const bool has_key = !options.tls_key_file.empty();
+  const bool has_ca = !options.tls_client_ca_file.empty();
+  if (!has_cert && !has_key) {
+    if (has_ca) {
+      return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+    }
+    return grpc::InsecureServerCredentials();
+  }
+  if (!has_cert || !has_key) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
+  }
+  absl::StatusOr<std::string> cert = ReadPemFile(options.tls_cert_file, "--tls-cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadPemFile(options.tls_key_file, "--tls-key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(
+      has_ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+             : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  if (has_ca) {
+    absl::StatusOr<std::string> ca = ReadPemFile(options.tls_client_ca_file, "--tls-client-ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *std::move(ca);
+  }
+  ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
+  return grpc::SslServerCredentials(ssl);
+}
+
+/// civetweb takes numeric addresses only: "localhost:P" → "127.0.0.1:P".
+std::string CivetListenAddress(const std::string& address) {
+  if (absl::StartsWith(address, "localhost:")) {
+    return absl::StrCat("127.0.0.1", address.substr(std::string("localhost").size()));
+  }
+  return address;
+}
+
 }  // namespace
 
+ServerApp::ServerApp(ServerOptions options) : options_(std::move(options)) {}
+
 absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(std::unique_ptr<LLMEngine> engine,
-                                                            ServerOptions options) {
+                                                            ServerOptions options,
+                                                            std::shared_ptr<Metrics> metrics) {
   if (engine == nullptr) return absl::InvalidArgumentError("ServerApp::Start: null engine");
-  if (options.warm_up) {
-    if (absl::Status s = engine->WarmUp(); !s.ok()) {
+  // From here on, an early return destroys `app`, which shuts the engine down.
+  std::unique_ptr<ServerApp> app(new ServerApp(std::move(options)));
+  app->metrics_ = metrics != nullptr ? std::move(metrics) : std::make_shared<Metrics>();
+  app->engine_ = std::move(engine);
+  ServerOptions& o = app->options_;
+
+  // Files first: a typo fails before the (possibly long) warm-up.
+  if (!o.auth_token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadAuthTokenFile(o.auth_token_file);
+    if (!token.ok()) return token.status();
+    o.service.auth_token = *std::move(token);
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = MakeCredentials(o);
+  if (!credentials.ok()) return credentials.status();
+
+  if (o.warm_up) {
+    if (absl::Status s = app->engine_->WarmUp(); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("engine warm-up failed: ", s.message()));
     }
   }
-  std::unique_ptr<ServerApp> app(new ServerApp());
-  app->engine_ = std::move(engine);
-  app->service_ = std::make_unique<GenerationService>(app->engine_.get(), options.service);
+  app->metrics_->AttachEngine(app->engine_.get());
 
+  if (!o.metrics_address.empty()) {
+    try {
+      app->exposer_ =
+          std::make_unique<prometheus::Exposer>(CivetListenAddress(o.metrics_address));
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", o.metrics_address, ": ", e.what()));
+    }
+    const std::vector<int> ports = app->exposer_->GetListeningPorts();
+    if (ports.empty()) {
+      return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", o.metrics_address));
+    }
+    app->metrics_port_ = ports.front();
+    app->metrics_address_ = WithPort(o.metrics_address, app->metrics_port_);
+    app->exposer_->RegisterCollectable(app->metrics_);
+  }
+
+  app->service_ =
+      std::make_unique<GenerationService>(app->engine_.get(), o.service, app->metrics_.get());
   grpc::EnableDefaultHealthCheckService(true);
-  if (options.enable_reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  if (o.enable_reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &app->port_);
-  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.AddListeningPort(o.listen_address, *credentials, &app->port_);
+  builder.SetMaxReceiveMessageSize(o.max_receive_message_bytes);
   builder.RegisterService(app->service_.get());
   app->server_ = builder.BuildAndStart();
   if (app->server_ == nullptr || app->port_ == 0) {
-    app->engine_->Shutdown();
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen_address));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen_address));
   }
-  app->address_ = WithPort(options.listen_address, app->port_);
-  // The engine is loaded and warmed up: report ready.
-  app->server_->GetHealthCheckService()->SetServingStatus(true);
+  app->address_ = WithPort(o.listen_address, app->port_);
+
+  {
+    // The engine is loaded and warmed up: report ready.
+    absl::MutexLock lock(&app->mu_);
+    app->UpdateHealthLocked();
+  }
+  if (o.watchdog_timeout > absl::ZeroDuration()) {
+    app->watchdog_ = std::thread([app = app.get()] { app->WatchdogLoop(); });
+  }
   return app;
 }
 
 ServerApp::~ServerApp() { Shutdown(absl::ZeroDuration()); }
 
-void ServerApp::Wait() {
-  absl::MutexLock lock(&shutdown_mu_);
-  shutdown_mu_.Await(absl::Condition(&done_));
+bool ServerApp::serving() const {
+  absl::MutexLock lock(&mu_);
+  return serving_;
 }
 
-void ServerApp::Shutdown(absl::Duration grace) {
-  absl::MutexLock lock(&shutdown_mu_);
-  if (shut_down_) return;
-  shut_down_ = true;
-  if (server_ != nullptr) {
-    server_->GetHealthCheckService()->SetServingStatus(false);
-    // Calls still running at the deadline are cancelled; their handlers then
-    // abort and drain their requests, so the engine must still be running here.
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+void ServerApp::UpdateHealthLocked() {
+  if (server_ == nullptr) return;
+  const bool serving = !draining_ && !stalled_;
+  if (serving == serving_) return;
+  serving_ = serving;
+  server_->GetHealthCheckService()->SetServingStatus(serving);
+}
+
+void ServerApp::WatchdogLoop() {
+  const absl::Duration timeout = options_.watchdog_timeout;
+  const absl::Duration interval =
+      std::clamp(timeout / 4, absl::Milliseconds(10), absl::Seconds(1));
+  absl::MutexLock lock(&mu_);
+  while (!mu_.AwaitWithTimeout(absl::Condition(&stop_watchdog_), interval)) {
+    const double stuck_seconds = engine_->SecondsSinceProgress();
+    const bool stalled = stuck_seconds >= absl::ToDoubleSeconds(timeout);
+    if (stalled == stalled_) continue;
+    stalled_ = stalled;
+    LogLine(stalled ? absl::StrFormat("watchdog: the engine has made no progress for %.1f s "
+                                      "with work pending; health NOT_SERVING",
+                                      stuck_seconds)
+                    : "watchdog: the engine is progressing again");
+    UpdateHealthLocked();
   }
-  if (engine_ != nullptr) engine_->Shutdown();
+}
+
+void ServerApp::Wait() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&done_));
+}
+
+void ServerApp::Shutdown() { Shutdown(options_.drain_timeout); }
+
+void ServerApp::Shutdown(absl::Duration drain_timeout) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (draining_) {
+      mu_.Await(absl::Condition(&done_));
+      return;
+    }
+    draining_ = true;
+  }
+  // New calls are refused from now on (before health says so); running ones
+  // may finish.
+  if (service_ != nullptr) service_->StartDraining();
+  {
+    absl::MutexLock lock(&mu_);
+    stop_watchdog_ = true;
+    UpdateHealthLocked();  // NOT_SERVING at once
+  }
+  if (watchdog_.joinable()) watchdog_.join();
+  if (service_ != nullptr) {
+    if (const int active = service_->active_calls(); active > 0) {
+      LogLine(absl::StrFormat("draining: %d call(s) in flight, up to %s", active,
+                              absl::FormatDuration(drain_timeout)));
+    }
+    if (!service_->WaitForNoCalls(drain_timeout)) {
+      LogLine(absl::StrFormat("drain timeout: cancelling %d call(s)", service_->active_calls()));
+    }
+  }
+  // Cancels whatever is left: those calls end with UNAVAILABLE.
+  if (engine_ != nullptr) engine_->Shutdown(absl::UnavailableError("server draining"));
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::milliseconds(absl::ToInt64Milliseconds(
+                          std::max(options_.shutdown_grace, absl::ZeroDuration()))));
+  }
+  if (metrics_ != nullptr) metrics_->DetachEngine();
+  absl::MutexLock lock(&mu_);
   done_ = true;
 }
 

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <grpcpp/grpcpp.h>
 
@@ -12,13 +13,17 @@
 #include "absl/time/time.h"
 #include "engine/llm_engine.h"
 #include "server/generation_service.h"
+#include "server/metrics.h"
+
+namespace prometheus {
+class Exposer;
+}  // namespace prometheus
 
 namespace llmserve::server {
 
 /// How the gRPC server is set up around an engine.
 struct ServerOptions {
-  /// host:port to listen on (insecure credentials). Port 0 picks a free port
-  /// (see ServerApp::port()).
+  /// host:port to listen on. Port 0 picks a free port (see ServerApp::port()).
   std::string listen_address = "localhost:50051";
   /// Largest request message accepted, in bytes (gRPC's default is 4 MiB).
   int max_receive_message_bytes = 4 * 1024 * 1024;
@@ -26,26 +31,64 @@ struct ServerOptions {
   bool warm_up = true;
   /// Register the gRPC server reflection service (for grpcurl & co.).
   bool enable_reflection = true;
-  /// The Generation service's behaviour (polling, request log).
+
+  /// host:port of the Prometheus exporter (plain HTTP, path /metrics, no
+  /// auth); empty = none. Port 0 picks a free port (ServerApp::metrics_port()).
+  std::string metrics_address;
+
+  /// Shutdown: how long calls already running may go on finishing (new ones
+  /// are refused); the rest are then cancelled with UNAVAILABLE.
+  absl::Duration drain_timeout = absl::Seconds(30);
+  /// Shutdown: after the engine has cancelled what was left, how long the
+  /// handlers get to send their final status before gRPC cancels the calls.
+  absl::Duration shutdown_grace = absl::Seconds(5);
+  /// Health turns NOT_SERVING while the engine has had work pending without
+  /// progress for this long (LLMEngine::SecondsSinceProgress), and SERVING
+  /// again when it progresses. Zero or negative: no watchdog.
+  absl::Duration watchdog_timeout = absl::Seconds(60);
+
+  /// When set, every RPC but health and reflection needs the metadata
+  /// `authorization: Bearer <token>` with the token in this file (read once
+  /// at Start, surrounding whitespace removed).
+  std::string auth_token_file;
+  /// PEM certificate chain and private key: serve TLS instead of plaintext.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  /// PEM CA bundle: also require client certificates signed by it (mTLS).
+  std::string tls_client_ca_file;
+
+  /// The Generation service's behaviour (polling, request log, limits).
+  /// service.auth_token is filled from auth_token_file.
   GenerationServiceOptions service;
 };
 
 /// The llmserve process minus flag parsing: an engine, the Generation service
-/// over it, gRPC's built-in health service (grpc.health.v1, service "")
-/// and the gRPC server hosting them.
+/// over it, gRPC's built-in health service (grpc.health.v1, service ""), the
+/// gRPC server hosting them, the Prometheus exporter and the engine watchdog.
 ///
-/// Lifecycle: Start (warm-up → listen → health SERVING) … Shutdown (health
-/// NOT_SERVING → stop the gRPC server, giving in-flight calls a grace period
-/// before they are cancelled → shut the engine down). Hooks for a drain
-/// timeout and metrics belong here.
+/// Lifecycle:
+///  - Start: read the auth token / TLS files → warm-up → metrics attached →
+///    exporter listening → gRPC listening → health SERVING → watchdog running.
+///  - Health: SERVING while not draining and the watchdog sees the engine
+///    progressing; NOT_SERVING otherwise.
+///  - Shutdown (drain): health NOT_SERVING and new calls refused with
+///    UNAVAILABLE at once (the gRPC server keeps running); running calls get
+///    up to drain_timeout to finish; then the engine is shut down, cancelling
+///    what is left (those calls end with UNAVAILABLE), and the gRPC server
+///    stops (shutdown_grace). The exporter keeps serving /metrics until the
+///    ServerApp is destroyed.
 class ServerApp {
  public:
-  /// Takes a loaded engine, warms it up (options.warm_up), starts serving on
-  /// options.listen_address and marks health SERVING.
-  /// Errors: the warm-up's, UNAVAILABLE if the address cannot be bound.
-  static absl::StatusOr<std::unique_ptr<ServerApp>> Start(std::unique_ptr<LLMEngine> engine,
-                                                          ServerOptions options);
-  /// Shuts down (without grace) if still running.
+  /// Takes a loaded engine, warms it up (options.warm_up), starts serving and
+  /// marks health SERVING. `metrics` is the observer the engine was created
+  /// with (LLMEngine::Create(options, metrics.get())); null: the app makes
+  /// its own (then only the service-side and stats-sampled metrics move).
+  /// Errors: the warm-up's; NOT_FOUND / INVALID_ARGUMENT for unreadable or
+  /// bad auth token / TLS files; UNAVAILABLE if an address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<ServerApp>> Start(
+      std::unique_ptr<LLMEngine> engine, ServerOptions options,
+      std::shared_ptr<Metrics> metrics = nullptr);
+  /// Shuts down without draining if still running.
   ~ServerApp();
 
   ServerApp(const ServerApp&) = delete;
@@ -55,28 +98,51 @@ class ServerApp {
   int port() const { return port_; }
   /// The listen address with the bound port, e.g. "127.0.0.1:40123".
   const std::string& address() const { return address_; }
+  /// The exporter's bound port; 0 without exporter.
+  int metrics_port() const { return metrics_port_; }
+  /// metrics_address with the bound port; empty without exporter.
+  const std::string& metrics_address() const { return metrics_address_; }
   LLMEngine& engine() { return *engine_; }
+  Metrics& metrics() { return *metrics_; }
+
+  /// What health reports: SERVING (true) or NOT_SERVING.
+  bool serving() const ABSL_LOCKS_EXCLUDED(mu_);
 
   /// Blocks until Shutdown (from another thread) has completed.
-  void Wait() ABSL_LOCKS_EXCLUDED(shutdown_mu_);
+  void Wait() ABSL_LOCKS_EXCLUDED(mu_);
 
-  /// Stops serving: health NOT_SERVING, new calls refused, in-flight calls get
-  /// up to `grace` to finish and are then cancelled (their requests are
-  /// aborted in the engine), then the engine shuts down. Idempotent and
-  /// thread-safe (callable from a signal-watching thread).
-  void Shutdown(absl::Duration grace = absl::Seconds(5)) ABSL_LOCKS_EXCLUDED(shutdown_mu_);
+  /// Drains and stops (see the class comment) with options.drain_timeout.
+  /// Idempotent and thread-safe (callable from a signal-watching thread); a
+  /// concurrent or later call waits until the first has completed.
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mu_);
+  /// The same with an explicit drain timeout (zero: cancel at once).
+  void Shutdown(absl::Duration drain_timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  ServerApp() = default;
+  explicit ServerApp(ServerOptions options);
 
+  void UpdateHealthLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WatchdogLoop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  ServerOptions options_;
+  // Declared first: destroyed last, so /metrics answers until the very end.
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<Metrics> metrics_;
   std::unique_ptr<LLMEngine> engine_;
   std::unique_ptr<GenerationService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::thread watchdog_;
   int port_ = 0;
   std::string address_;
-  absl::Mutex shutdown_mu_;
-  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;  ///< Shutdown has begun
-  bool done_ ABSL_GUARDED_BY(shutdown_mu_) = false;       ///< Shutdown has completed
+  int metrics_port_ = 0;
+  std::string metrics_address_;
+
+  mutable absl::Mutex mu_;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;      ///< Shutdown has begun
+  bool stalled_ ABSL_GUARDED_BY(mu_) = false;       ///< the watchdog fired
+  bool serving_ ABSL_GUARDED_BY(mu_) = false;       ///< what health reports
+  bool stop_watchdog_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;          ///< Shutdown has completed
 };
 
 }  // namespace llmserve::server
