@@ -6,13 +6,18 @@
 //   llmserve-client tokenize --text "hello" [--noadd-bos]
 //   llmserve-client health [--service NAME]
 //   llmserve-client info
-// Common: --address HOST:PORT (default localhost:50051), --timeout SECONDS (deadline; 0 = none).
+// Common: --address HOST:PORT (default localhost:50051), --timeout SECONDS (deadline; 0 = none);
+//   TLS: --tls (system roots) or --tls-ca CA.pem, [--tls-cert C.pem --tls-key K.pem] (mutual TLS),
+//   [--tls-server-name NAME]; auth: --auth-token TOKEN or --auth-token-file FILE (sent as
+//   "authorization: Bearer TOKEN" on every call).
 // Flags may be spelled with dashes or underscores. Exit status: 0 on success,
 // 1 on an RPC error (message on stderr) or bad usage, 2 if `health` is not SERVING.
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +44,20 @@
 
 ABSL_FLAG(std::string, address, "localhost:50051", "Server address, host:port.");
 ABSL_FLAG(double, timeout, 0, "Deadline of the call, in seconds; 0 = none.");
+// TLS and auth (every command)
+ABSL_FLAG(bool, tls, false,
+          "Connect with TLS, verifying the server with the system's root CAs (implied by --tls-ca, "
+          "--tls-cert).");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA bundle that signed the server's certificate (implies --tls).");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate chain for mutual TLS (with --tls-key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Name to verify the server's certificate against instead of --address's host.");
+ABSL_FLAG(std::string, auth_token, "",
+          "Bearer token sent as 'authorization: Bearer TOKEN' (prefer --auth-token-file).");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding the bearer token (surrounding whitespace removed).");
 // generate
 ABSL_FLAG(std::string, prompt, "", "generate: prompt text (tokenized by the server, BOS added).");
 ABSL_FLAG(std::vector<std::string>, prompt_token_ids, {},
@@ -69,12 +88,75 @@ using grpc::health::v1::Health;
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 
-void SetDeadline(grpc::ClientContext* context) {
+/// The bearer token from --auth-token / --auth-token-file (empty: none); set in main.
+std::string auth_token;
+
+/// Applies --timeout and the bearer token to a call.
+void PrepareContext(grpc::ClientContext* context) {
   const double timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout > 0) {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::microseconds(static_cast<int64_t>(timeout * 1e6)));
   }
+  if (!auth_token.empty()) context->AddMetadata("authorization", absl::StrCat("Bearer ", auth_token));
+}
+
+/// A whole file; false (message on stderr) if unreadable.
+bool ReadFile(const std::string& path, const char* flag, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    absl::FPrintF(stderr, "error: %s: cannot read %s\n", flag, path);
+    return false;
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  *out = contents.str();
+  return true;
+}
+
+/// The channel to --address: plaintext, or TLS when any --tls* flag is given.
+std::shared_ptr<grpc::Channel> MakeChannel() {
+  const std::string ca = absl::GetFlag(FLAGS_tls_ca);
+  const std::string cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string key = absl::GetFlag(FLAGS_tls_key);
+  const bool tls = absl::GetFlag(FLAGS_tls) || !ca.empty() || !cert.empty() || !key.empty();
+  if (!tls) {
+    return grpc::CreateChannel(absl::GetFlag(FLAGS_address), grpc::InsecureChannelCredentials());
+  }
+  if (cert.empty() != key.empty()) {
+    absl::FPrintF(stderr, "error: --tls-cert and --tls-key must be given together\n");
+    return nullptr;
+  }
+  grpc::SslCredentialsOptions ssl;
+  if (!ca.empty() && !ReadFile(ca, "--tls-ca", &ssl.pem_root_certs)) return nullptr;
+  if (!cert.empty() && (!ReadFile(cert, "--tls-cert", &ssl.pem_cert_chain) ||
+                        !ReadFile(key, "--tls-key", &ssl.pem_private_key))) {
+    return nullptr;
+  }
+  grpc::ChannelArguments args;
+  if (const std::string name = absl::GetFlag(FLAGS_tls_server_name); !name.empty()) {
+    args.SetSslTargetNameOverride(name);
+  }
+  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_address), grpc::SslCredentials(ssl), args);
+}
+
+/// Loads the bearer token into `auth_token`; false (message on stderr) on error.
+bool LoadAuthToken() {
+  auth_token = absl::GetFlag(FLAGS_auth_token);
+  const std::string path = absl::GetFlag(FLAGS_auth_token_file);
+  if (!path.empty()) {
+    if (!auth_token.empty()) {
+      absl::FPrintF(stderr, "error: give --auth-token or --auth-token-file, not both\n");
+      return false;
+    }
+    if (!ReadFile(path, "--auth-token-file", &auth_token)) return false;
+    absl::StripAsciiWhitespace(&auth_token);
+    if (auth_token.empty()) {
+      absl::FPrintF(stderr, "error: --auth-token-file: %s is empty\n", path);
+      return false;
+    }
+  }
+  return true;
 }
 
 /// Reports a failed call on stderr; returns the exit status 1.
@@ -137,7 +219,7 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel) {
   if (!BuildGenerateRequest(&request)) return 1;
   auto stub = v1::Generation::NewStub(channel);
   grpc::ClientContext context;
-  SetDeadline(&context);
+  PrepareContext(&context);
   const absl::Time start = absl::Now();
   if (!absl::GetFlag(FLAGS_stream)) {
     v1::GenerateResponse response;
@@ -172,7 +254,7 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel) {
 int Tokenize(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = v1::Generation::NewStub(channel);
   grpc::ClientContext context;
-  SetDeadline(&context);
+  PrepareContext(&context);
   v1::TokenizeRequest request;
   request.set_text(absl::GetFlag(FLAGS_text));
   request.set_add_bos(absl::GetFlag(FLAGS_add_bos));
@@ -190,7 +272,7 @@ int Tokenize(const std::shared_ptr<grpc::Channel>& channel) {
 int Info(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = v1::Generation::NewStub(channel);
   grpc::ClientContext context;
-  SetDeadline(&context);
+  PrepareContext(&context);
   v1::ModelInfo info;
   grpc::Status status = stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
   if (!status.ok()) return Fail(status);
@@ -203,7 +285,7 @@ int Info(const std::shared_ptr<grpc::Channel>& channel) {
 int HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
   auto stub = Health::NewStub(channel);
   grpc::ClientContext context;
-  SetDeadline(&context);
+  PrepareContext(&context);
   HealthCheckRequest request;
   request.set_service(absl::GetFlag(FLAGS_service));
   HealthCheckResponse response;
@@ -217,7 +299,9 @@ int HealthCheck(const std::shared_ptr<grpc::Channel>& channel) {
 
 int main(int argc, char** argv) {
   llmserve::cli::SetUsage(
-      "llmserve-client {generate|tokenize|health|info} [--address HOST:PORT] [--timeout S] ...",
+      "llmserve-client {generate|tokenize|health|info} [--address HOST:PORT] [--timeout S]\n"
+      "  [--tls | --tls-ca CA.pem] [--tls-cert C.pem --tls-key K.pem] [--tls-server-name NAME]\n"
+      "  [--auth-token-file FILE | --auth-token TOKEN] ...",
       "client/main.cc");
   std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
   std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
@@ -228,8 +312,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const std::string command = positional[1];
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_address),
-                                     grpc::InsecureChannelCredentials());
+  if (!LoadAuthToken()) return 1;
+  std::shared_ptr<grpc::Channel> channel = MakeChannel();
+  if (channel == nullptr) return 1;
   if (command == "generate") return Generate(channel);
   if (command == "tokenize") return Tokenize(channel);
   if (command == "health") return HealthCheck(channel);
