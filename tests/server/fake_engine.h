@@ -113,6 +113,18 @@ class FakeEngine : public LLMEngine {
   void set_eos_at(int n) { Set(&eos_at_, n); }
   /// After this many tokens the request fails with kError (-1: never).
   void set_error_after_tokens(int n) { Set(&error_after_, n); }
+  /// The request with this id fails with kError after its first token; the
+  /// others are unaffected ("": none).
+  void set_failing_request_id(std::string id) { Set(&failing_id_, std::move(id)); }
+  /// AddRequest refuses with RESOURCE_EXHAUSTED while this many requests are
+  /// live (a bounded queue; 0: unbounded).
+  void set_max_live_requests(int n) { Set(&max_live_, n); }
+  /// While stuck the engine runs no steps (no tokens, no aborts, no
+  /// shutdown cancellations) and SecondsSinceProgress grows while requests
+  /// are live, like a hung forward pass.
+  void set_stuck(bool stuck) { Set(&stuck_, stuck); }
+  /// While blocked, WarmUp waits (to observe a server that is not ready yet).
+  void set_warm_up_blocked(bool blocked) { Set(&warm_up_blocked_, blocked); }
 
   // ---- Observations (thread-safe) ----
   int live_requests() const { return Get(&live_count_); }
@@ -134,6 +146,9 @@ class FakeEngine : public LLMEngine {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return absl::UnavailableError("engine shut down");
     if (!add_status_.ok()) return add_status_;
+    if (max_live_ > 0 && static_cast<int>(live_.size()) >= max_live_) {
+      return absl::ResourceExhaustedError("too many queued requests (fake limit)");
+    }
     if (request.prompt_token_ids.empty()) return absl::InvalidArgumentError("empty prompt");
     if (live_.count(request.request_id) > 0) {
       return absl::InvalidArgumentError(
@@ -161,6 +176,8 @@ class FakeEngine : public LLMEngine {
 
   absl::Status WarmUp() override {
     absl::MutexLock lock(&mu_);
+    auto released = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !warm_up_blocked_; };
+    mu_.Await(absl::Condition(&released));
     ++warm_ups_;
     return warm_up_status_;
   }
@@ -180,7 +197,11 @@ class FakeEngine : public LLMEngine {
     stats.num_kv_blocks_total = 8;
     return stats;
   }
-  double SecondsSinceProgress() const override { return 0; }
+  double SecondsSinceProgress() const override {
+    absl::MutexLock lock(&mu_);
+    if (live_.empty()) return 0;
+    return absl::ToDoubleSeconds(absl::Now() - last_progress_);
+  }
   const ModelConfig& model_config() const override { return config_; }
   const Tokenizer& tokenizer() const override { return tokenizer_; }
   const EngineOptions& options() const override { return options_; }
@@ -213,6 +234,8 @@ class FakeEngine : public LLMEngine {
       {
         absl::MutexLock lock(&mu_);
         mu_.AwaitWithTimeout(absl::Condition(&stop_thread_), fake_options_.step_interval);
+        if (stuck_ && !stop_thread_) continue;
+        last_progress_ = absl::Now();
         for (auto it = live_.begin(); it != live_.end();) {
           Live& live = it->second;
           RequestOutput out;
@@ -223,7 +246,9 @@ class FakeEngine : public LLMEngine {
             finish = true;
             out.finish_reason = FinishReason::kCancelled;
             out.status = live.abort_reason;
-          } else if (error_after_ >= 0 && live.generated >= error_after_) {
+          } else if ((error_after_ >= 0 && live.generated >= error_after_) ||
+                     (!failing_id_.empty() && live.request.request_id == failing_id_ &&
+                      live.generated >= 1)) {
             finish = true;
             out.finish_reason = FinishReason::kError;
             out.status = absl::InternalError("fake engine failure");
@@ -286,6 +311,11 @@ class FakeEngine : public LLMEngine {
   int hold_after_ ABSL_GUARDED_BY(mu_) = -1;
   int eos_at_ ABSL_GUARDED_BY(mu_) = -1;
   int error_after_ ABSL_GUARDED_BY(mu_) = -1;
+  std::string failing_id_ ABSL_GUARDED_BY(mu_);
+  int max_live_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stuck_ ABSL_GUARDED_BY(mu_) = false;
+  bool warm_up_blocked_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_progress_ ABSL_GUARDED_BY(mu_) = absl::Now();
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_thread_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,8 +39,11 @@ class FakeServerTest : public ::testing::Test {
  protected:
   void SetUp() override { StartServer(); }
 
-  void StartServer(absl::Status warm_up_status = absl::OkStatus()) {
-    auto engine = std::make_unique<testing::FakeEngine>();
+  /// Starts the server over a fresh FakeEngine; `customize` may adjust the
+  /// options (defaults: 127.0.0.1:0, no metrics exporter, log kept in Log()).
+  void StartServer(const std::function<void(ServerOptions&)>& customize = nullptr,
+                   testing::FakeEngineOptions engine_options = {}) {
+    auto engine = std::make_unique<testing::FakeEngine>(engine_options);
     engine_ = engine.get();
     ServerOptions options;
     options.listen_address = "127.0.0.1:0";
@@ -47,11 +51,19 @@ class FakeServerTest : public ::testing::Test {
       absl::MutexLock lock(&log_mu_);
       log_.push_back(entry);
     };
+    if (customize) customize(options);
     auto app = ServerApp::Start(std::move(engine), options);
     ASSERT_TRUE(app.ok()) << app.status();
     app_ = *std::move(app);
     channel_ = grpc::CreateChannel(app_->address(), grpc::InsecureChannelCredentials());
     stub_ = v1::Generation::NewStub(channel_);
+  }
+
+  /// Stops the running server (no drain) and starts another (see StartServer).
+  void RestartServer(const std::function<void(ServerOptions&)>& customize,
+                     testing::FakeEngineOptions engine_options = {}) {
+    TearDown();
+    StartServer(customize, engine_options);
   }
 
   void TearDown() override {
