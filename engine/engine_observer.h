@@ -13,6 +13,7 @@ struct StepStats {
   int num_seqs = 0;           ///< sequences in the batch
   int num_prefill_tokens = 0;
   int num_decode_tokens = 0;
+  int num_partial_prefills = 0;  ///< prompts prefilled only in part this step (chunked prefill)
   int num_preemptions = 0;    ///< sequences preempted while scheduling this step
   double step_seconds = 0;    ///< wall time of the step (schedule + forward + sample)
 };

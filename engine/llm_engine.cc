@@ -403,6 +403,7 @@ void LLMEngineImpl::Step() {
     stats.num_seqs = static_cast<int>(out.scheduled.size());
     stats.num_prefill_tokens = out.num_prefill_tokens;
     stats.num_decode_tokens = out.num_decode_tokens;
+    stats.num_partial_prefills = out.num_partial_prefills;
     stats.num_preemptions = out.num_preemptions;
     stats.step_seconds = Seconds(absl::Now() - start);
     observer_->OnStep(stats);

@@ -51,6 +51,7 @@ SchedulerOutput Scheduler::Schedule() {
     out.scheduled.push_back(s);
     out.num_batched_tokens += n;
     (n > 1 ? out.num_prefill_tokens : out.num_decode_tokens) += n;
+    if (seq->num_computed_tokens + n < seq->num_prompt_tokens) ++out.num_partial_prefills;
     budget -= n;
     scheduled.insert(seq);
   };

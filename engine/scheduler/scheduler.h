@@ -33,6 +33,7 @@ struct SchedulerOutput {
   int num_batched_tokens = 0;
   int num_prefill_tokens = 0;   ///< tokens of sequences with more than one token this step
   int num_decode_tokens = 0;
+  int num_partial_prefills = 0; ///< prefill chunks that stop short of the prompt's end (chunked prefill)
   int num_preemptions = 0;      ///< sequences preempted to make room in this step
 };
 

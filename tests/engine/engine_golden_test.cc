@@ -28,12 +28,14 @@ class StepCounter : public EngineObserver {
     max_tokens_per_step = std::max(max_tokens_per_step, s.num_tokens);
     max_seqs_per_step = std::max(max_seqs_per_step, s.num_seqs);
     preemptions += s.num_preemptions;
+    partial_prefills += s.num_partial_prefills;
     if (s.num_prefill_tokens > 0 && s.num_decode_tokens > 0) ++mixed_steps;
   }
   absl::Mutex mu_;
   int max_tokens_per_step = 0;
   int max_seqs_per_step = 0;
   int preemptions = 0;
+  int partial_prefills = 0;
   int mixed_steps = 0;
 };
 
@@ -124,6 +126,7 @@ TEST(EngineGoldenTest, TinyCacheForcesPreemptionAndChunkedPrefillWithSameOutputs
   StepCounter counter;
   RunConcurrent(options, 20, &counter);
   EXPECT_GT(counter.preemptions, 0) << "the cache was meant to be too small";
+  EXPECT_GT(counter.partial_prefills, 0) << "no prompt was prefilled in chunks";
   EXPECT_LE(counter.max_tokens_per_step, 24);
 }
 

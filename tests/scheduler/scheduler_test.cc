@@ -70,6 +70,7 @@ void Simulate(const SimConfig& cfg, SimResult& result) {
     EXPECT_LE(static_cast<int>(out.scheduled.size()), cfg.max_num_seqs);
     EXPECT_LE(scheduler.num_running(), cfg.max_num_seqs);
     bool seen_prefill = false;
+    int partial_in_step = 0;
     for (const ScheduledSequence& s : out.scheduled) {
       const Sequence& seq = *s.seq;
       EXPECT_GT(s.num_new_tokens, 0);
@@ -93,8 +94,10 @@ void Simulate(const SimConfig& cfg, SimResult& result) {
       }
       if (seq.num_computed_tokens + s.num_new_tokens < seq.num_prompt_tokens) {
         ++result.chunked_prefill_steps;
+        ++partial_in_step;
       }
     }
+    EXPECT_EQ(out.num_partial_prefills, partial_in_step);
     scheduler.OnStepComputed(out);
     for (const ScheduledSequence& s : out.scheduled) {
       if (!s.samples) continue;
