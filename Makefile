@@ -35,8 +35,8 @@ test: build
 
 ## Server and engine tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-sanitize: deps
-	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLLMSERVE_SANITIZE=address,undefined \
-	  -DLLMSERVE_BUILD_BENCHMARKS=OFF > /dev/null
+	@cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
+	  -DLLMSERVE_SANITIZE=address,undefined -DLLMSERVE_BUILD_BENCHMARKS=OFF > /dev/null
 	@cmake --build $(ASAN_DIR) -j$(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
