@@ -8,6 +8,9 @@ LISTEN    ?= localhost:50051
 MODEL     ?= models/stories260K/stories260K.bin
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
+# ccache: paths relative to the checkout, so clones elsewhere share the cache.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps configure build models serve test test-sanitize fuzz bench clean
 
