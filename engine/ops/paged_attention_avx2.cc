@@ -19,11 +19,13 @@
 #include <limits>
 
 #include "engine/ops/paged_attention_kernels.h"
-
-#define LLMSERVE_AVX2 __attribute__((target("avx2,fma")))
+#include "engine/primitives/avx2_math.h"
 
 namespace llmserve::paged_attention_internal {
 namespace {
+
+using ::llmserve::avx2::Exp;
+using ::llmserve::avx2::HorizontalSum;
 
 /// All-ones in lanes [0, n), zero elsewhere (0 <= n <= 8).
 LLMSERVE_AVX2 inline __m256i LaneMask(int n) {
@@ -49,36 +51,6 @@ LLMSERVE_AVX2 inline float HorizontalMax(__m256 v) {
   m = _mm_max_ps(m, _mm_movehl_ps(m, m));
   m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
   return _mm_cvtss_f32(m);
-}
-
-LLMSERVE_AVX2 inline float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
-/// exp(x) for x <= 0 (Cephes expf; relative error ~1e-7). Inputs below
-/// -87.3 give 0 or a tiny value, which callers treat alike.
-LLMSERVE_AVX2 inline __m256 Exp(__m256 x) {
-  x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)),
-                    _mm256_set1_ps(-88.3762626647949f));
-  __m256 fx = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f));
-  fx = _mm256_floor_ps(fx);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-  x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-  const __m256 z = _mm256_mul_ps(x, x);
-  __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-  y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-  y = _mm256_fmadd_ps(y, z, x);
-  y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
-  __m256i n = _mm256_cvttps_epi32(fx);
-  n = _mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(y, _mm256_castsi256_ps(n));
 }
 
 /// Unscaled dot products of q with keys[0 .. count) (count <= 8; lanes past

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/common/dtype.h"
+#include "engine/primitives/avx2_math.h"
 
 namespace llmserve {
 
@@ -23,8 +24,8 @@ namespace {
 // Rows of x processed together: each weight row is loaded once per tile.
 constexpr int kRowTile = 4;
 
-// Portable kernel: 8 partial sums per row combined like the AVX2 kernel's lanes
-// (the AVX2 path fuses multiply-add, so the two may differ in the last bit).
+// Portable kernel: 8 partial sums per row (the AVX2 path fuses multiply-add and
+// sums its lanes in another order, so the two may differ in the last bits).
 void DotRowsGeneric(const float* x, int64_t ld_x, int rows, const uint16_t* w, int64_t k,
                     float* out) {
   for (int r = 0; r < rows; ++r) {
@@ -40,17 +41,7 @@ void DotRowsGeneric(const float* x, int64_t ld_x, int rows, const uint16_t* w, i
   }
 }
 
-__attribute__((target("avx2,fma"))) inline float HorizontalSum(__m256 v) {
-  // ((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7)), the same order as the generic path.
-  __m128 lo = _mm256_castps256_ps128(v);
-  __m128 hi = _mm256_extractf128_ps(v, 1);
-  __m128 s = _mm_add_ps(lo, hi);  // a0+a4, a1+a5, a2+a6, a3+a7
-  float t[4];
-  _mm_storeu_ps(t, s);
-  return (t[0] + t[1]) + (t[2] + t[3]);
-}
-
-__attribute__((target("avx2,fma"))) void DotRowsAvx2(const float* x, int64_t ld_x, int rows,
+LLMSERVE_AVX2 void DotRowsAvx2(const float* x, int64_t ld_x, int rows,
                                                       const uint16_t* w, int64_t k, float* out) {
   __m256 acc[kRowTile];
   for (int r = 0; r < kRowTile; ++r) acc[r] = _mm256_setzero_ps();
@@ -65,22 +56,13 @@ __attribute__((target("avx2,fma"))) void DotRowsAvx2(const float* x, int64_t ld_
   for (int r = 0; r < rows; ++r) {
     float tail = 0;
     for (int64_t j = i; j < k; ++j) tail += x[r * ld_x + j] * BFloat16ToFloat(w[j]);
-    out[r] = HorizontalSum(acc[r]) + tail;
+    out[r] = avx2::HorizontalSum(acc[r]) + tail;
   }
 }
 
 using DotRowsFn = void (*)(const float*, int64_t, int, const uint16_t*, int64_t, float*);
 
-DotRowsFn SelectKernel() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return DotRowsAvx2;
-  return DotRowsGeneric;
-}
-
-DotRowsFn Kernel() {
-  static const DotRowsFn fn = SelectKernel();
-  return fn;
-}
+DotRowsFn Kernel() { return avx2::CpuHasAvx2Fma() ? DotRowsAvx2 : DotRowsGeneric; }
 
 }  // namespace
 

@@ -1,21 +1,98 @@
 #include "engine/primitives/cpu_kernels.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "engine/primitives/avx2_math.h"
+
 namespace llmserve {
+namespace {
+
+// Row kernels, AVX2 + FMA where the CPU has it (chosen at run time), else
+// portable loops. Each row's arithmetic depends only on that row.
+
+LLMSERVE_AVX2 float SumOfSquaresAvx2(const float* x, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    acc = _mm256_fmadd_ps(v, v, acc);
+  }
+  float ss = avx2::HorizontalSum(acc);
+  for (; j < n; ++j) ss += x[j] * x[j];
+  return ss;
+}
+
+LLMSERVE_AVX2 void ScaleByWeightAvx2(const float* x, const float* w, float scale, int64_t n,
+                                     float* out) {
+  const __m256 s = _mm256_set1_ps(scale);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    _mm256_storeu_ps(out + j,
+                     _mm256_mul_ps(_mm256_loadu_ps(w + j), _mm256_mul_ps(s, _mm256_loadu_ps(x + j))));
+  }
+  for (; j < n; ++j) out[j] = w[j] * (scale * x[j]);
+}
+
+// silu(g) * u = g / (1 + exp(-g)) * u
+LLMSERVE_AVX2 void SiluAndMulAvx2(const float* g, const float* u, int64_t n, float* out) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 v = _mm256_loadu_ps(g + j);
+    const __m256 e = avx2::Exp(_mm256_sub_ps(zero, v));
+    const __m256 silu = _mm256_div_ps(v, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(out + j, _mm256_mul_ps(silu, _mm256_loadu_ps(u + j)));
+  }
+  for (; j < n; ++j) out[j] = g[j] / (1.0f + std::exp(-g[j])) * u[j];
+}
+
+// 0.5 v (1 + tanh(y)), tanh(y) = 1 - 2 / (exp(2y) + 1), y = sqrt(2/pi) (v + 0.044715 v^3)
+LLMSERVE_AVX2 void GeluTanhAvx2(float* x, int64_t n) {
+  const __m256 c = _mm256_set1_ps(0.7978845608028654f);
+  const __m256 k = _mm256_set1_ps(0.044715f);
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 two = _mm256_set1_ps(2.0f);
+  const __m256 half = _mm256_set1_ps(0.5f);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 v = _mm256_loadu_ps(x + j);
+    const __m256 v3 = _mm256_mul_ps(_mm256_mul_ps(v, v), v);
+    const __m256 y = _mm256_mul_ps(c, _mm256_fmadd_ps(k, v3, v));
+    const __m256 e = avx2::Exp(_mm256_mul_ps(two, y));
+    const __m256 t = _mm256_sub_ps(one, _mm256_div_ps(two, _mm256_add_ps(e, one)));
+    _mm256_storeu_ps(x + j, _mm256_mul_ps(_mm256_mul_ps(half, v), _mm256_add_ps(one, t)));
+  }
+  for (; j < n; ++j) {
+    const float v = x[j];
+    x[j] = 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+  }
+}
+
+}  // namespace
 
 void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out) {
+  const bool avx2 = avx2::CpuHasAvx2Fma();
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * n;
     float* o = out + r * n;
     float ss = 0.0f;
-    for (int64_t j = 0; j < n; ++j) ss += xr[j] * xr[j];
+    if (avx2) {
+      ss = SumOfSquaresAvx2(xr, n);
+    } else {
+      for (int64_t j = 0; j < n; ++j) ss += xr[j] * xr[j];
+    }
     ss /= static_cast<float>(n);
     ss += eps;
     ss = 1.0f / std::sqrt(ss);
-    for (int64_t j = 0; j < n; ++j) o[j] = weight[j] * (ss * xr[j]);
+    if (avx2) {
+      ScaleByWeightAvx2(xr, weight, ss, n, o);
+    } else {
+      for (int64_t j = 0; j < n; ++j) o[j] = weight[j] * (ss * xr[j]);
+    }
   }
 }
 
@@ -88,11 +165,16 @@ void ApplyRope(float* qkv, int64_t row_stride, int64_t rows, const int32_t* posi
 }
 
 void SiluAndMul(const float* gate_up, int64_t rows, int64_t ffn, float* out) {
+  const bool avx2 = avx2::CpuHasAvx2Fma();
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = gate_up + r * 2 * ffn;
     const float* u = g + ffn;
     float* o = out + r * ffn;
+    if (avx2) {
+      SiluAndMulAvx2(g, u, ffn, o);
+      continue;
+    }
     for (int64_t j = 0; j < ffn; ++j) {
       const float v = g[j];
       o[j] = v * (1.0f / (1.0f + std::exp(-v))) * u[j];
@@ -102,6 +184,12 @@ void SiluAndMul(const float* gate_up, int64_t rows, int64_t ffn, float* out) {
 
 void GeluTanh(float* x, int64_t n) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  if (avx2::CpuHasAvx2Fma()) {
+    constexpr int64_t kChunk = 4096;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i += kChunk) GeluTanhAvx2(x + i, std::min(kChunk, n - i));
+    return;
+  }
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
