@@ -21,68 +21,110 @@ Bf16Matrix Bf16Matrix::FromFloat(const float* values, int64_t rows, int64_t cols
 
 namespace {
 
-// Rows of x processed together: each weight row is loaded once per tile.
+// Tiling: a tile is kRowTile rows of x × kColTile weight rows (output
+// features), kRowTile × kColTile accumulators, so each widened weight vector
+// feeds kRowTile FMAs and each x vector kColTile. Output features are taken in
+// blocks of kColBlock (kColBlock × K bf16 weights stay in L2 while every row
+// tile of x passes over them); blocks are spread over the OpenMP threads.
+// Every output element is one dot product summed in the same order whatever
+// the tiling, so a row's result does not depend on the batch.
 constexpr int kRowTile = 4;
+constexpr int kColTile = 2;
+constexpr int64_t kColBlock = 32;
 
-// Portable kernel: 8 partial sums per row (the AVX2 path fuses multiply-add and
-// sums its lanes in another order, so the two may differ in the last bits).
-void DotRowsGeneric(const float* x, int64_t ld_x, int rows, const uint16_t* w, int64_t k,
+// Portable kernel: 8 partial sums per output (the AVX2 path fuses
+// multiply-add and sums its lanes in another order, so the two may differ in
+// the last bits). out[r * kColTile + c] = x[r] · w[c].
+void DotTileGeneric(const float* x, int64_t k, int rows, const uint16_t* w, int cols,
                     float* out) {
   for (int r = 0; r < rows; ++r) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    const float* xr = x + r * ld_x;
-    int64_t i = 0;
-    for (; i + 8 <= k; i += 8) {
-      for (int l = 0; l < 8; ++l) acc[l] += xr[i + l] * BFloat16ToFloat(w[i + l]);
+    for (int c = 0; c < cols; ++c) {
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      const float* xr = x + r * k;
+      const uint16_t* wc = w + c * k;
+      int64_t i = 0;
+      for (; i + 8 <= k; i += 8) {
+        for (int l = 0; l < 8; ++l) acc[l] += xr[i + l] * BFloat16ToFloat(wc[i + l]);
+      }
+      float tail = 0;
+      for (; i < k; ++i) tail += xr[i] * BFloat16ToFloat(wc[i]);
+      out[r * kColTile + c] =
+          ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
     }
-    float tail = 0;
-    for (; i < k; ++i) tail += xr[i] * BFloat16ToFloat(w[i]);
-    out[r] = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
   }
 }
 
-LLMSERVE_AVX2 void DotRowsAvx2(const float* x, int64_t ld_x, int rows,
-                                                      const uint16_t* w, int64_t k, float* out) {
-  __m256 acc[kRowTile];
-  for (int r = 0; r < kRowTile; ++r) acc[r] = _mm256_setzero_ps();
+LLMSERVE_AVX2 inline __m256 LoadBf16(const uint16_t* p) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
+}
+
+// One rows × cols tile with compile-time sizes, so the accumulators stay in registers.
+template <int kRows, int kCols>
+LLMSERVE_AVX2 void DotTileFixed(const float* x, int64_t k, const uint16_t* w, float* out) {
+  __m256 acc[kRows][kCols];
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < kCols; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + i));
-    const __m256 wv = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(raw), 16));
-    for (int r = 0; r < rows; ++r) {
-      acc[r] = _mm256_fmadd_ps(_mm256_loadu_ps(x + r * ld_x + i), wv, acc[r]);
+    __m256 wv[kCols];
+    for (int c = 0; c < kCols; ++c) wv[c] = LoadBf16(w + c * k + i);
+    for (int r = 0; r < kRows; ++r) {
+      const __m256 xv = _mm256_loadu_ps(x + r * k + i);
+      for (int c = 0; c < kCols; ++c) acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
     }
   }
-  for (int r = 0; r < rows; ++r) {
-    float tail = 0;
-    for (int64_t j = i; j < k; ++j) tail += x[r * ld_x + j] * BFloat16ToFloat(w[j]);
-    out[r] = avx2::HorizontalSum(acc[r]) + tail;
+  for (int r = 0; r < kRows; ++r) {
+    for (int c = 0; c < kCols; ++c) {
+      float tail = 0;
+      for (int64_t j = i; j < k; ++j) tail += x[r * k + j] * BFloat16ToFloat(w[c * k + j]);
+      out[r * kColTile + c] = avx2::HorizontalSum(acc[r][c]) + tail;
+    }
   }
 }
 
-using DotRowsFn = void (*)(const float*, int64_t, int, const uint16_t*, int64_t, float*);
+LLMSERVE_AVX2 void DotTileAvx2(const float* x, int64_t k, int rows, const uint16_t* w, int cols,
+                               float* out) {
+  static_assert(kRowTile == 4 && kColTile == 2, "dispatch below covers 1..4 × 1..2");
+  using Fn = void (*)(const float*, int64_t, const uint16_t*, float*);
+  static constexpr Fn kTiles[kRowTile][kColTile] = {
+      {&DotTileFixed<1, 1>, &DotTileFixed<1, 2>},
+      {&DotTileFixed<2, 1>, &DotTileFixed<2, 2>},
+      {&DotTileFixed<3, 1>, &DotTileFixed<3, 2>},
+      {&DotTileFixed<4, 1>, &DotTileFixed<4, 2>}};
+  kTiles[rows - 1][cols - 1](x, k, w, out);
+}
 
-DotRowsFn Kernel() { return avx2::CpuHasAvx2Fma() ? DotRowsAvx2 : DotRowsGeneric; }
+using DotTileFn = void (*)(const float*, int64_t, int, const uint16_t*, int, float*);
+
+DotTileFn Kernel() { return avx2::CpuHasAvx2Fma() ? DotTileAvx2 : DotTileGeneric; }
 
 }  // namespace
 
-const char* Bf16MatmulIsa() { return Kernel() == DotRowsAvx2 ? "avx2" : "generic"; }
+const char* Bf16MatmulIsa() { return Kernel() == DotTileAvx2 ? "avx2" : "generic"; }
 
 void Bf16Matmul(const float* x, int64_t m, const Bf16Matrix& w, const float* bias,
                 bool accumulate, float* y) {
   const int64_t n_out = w.rows, k = w.cols;
-  const DotRowsFn dot = Kernel();
+  const DotTileFn dot = Kernel();
+  const int64_t num_blocks = (n_out + kColBlock - 1) / kColBlock;
 #pragma omp parallel for schedule(static)
-  for (int64_t n = 0; n < n_out; ++n) {
-    const uint16_t* wrow = w.data.data() + n * k;
-    const float b = bias != nullptr ? bias[n] : 0.0f;
+  for (int64_t block = 0; block < num_blocks; ++block) {
+    const int64_t n_end = std::min(n_out, (block + 1) * kColBlock);
     for (int64_t i0 = 0; i0 < m; i0 += kRowTile) {
       const int rows = static_cast<int>(std::min<int64_t>(kRowTile, m - i0));
-      float out[kRowTile];
-      dot(x + i0 * k, k, rows, wrow, k, out);
-      for (int r = 0; r < rows; ++r) {
-        float* dst = y + (i0 + r) * n_out + n;
-        *dst = accumulate ? *dst + (out[r] + b) : out[r] + b;
+      for (int64_t n = block * kColBlock; n < n_end; n += kColTile) {
+        const int cols = static_cast<int>(std::min<int64_t>(kColTile, n_end - n));
+        float out[kRowTile * kColTile];
+        dot(x + i0 * k, k, rows, w.data.data() + n * k, cols, out);
+        for (int r = 0; r < rows; ++r) {
+          for (int c = 0; c < cols; ++c) {
+            const float b = bias != nullptr ? bias[n + c] : 0.0f;
+            float* dst = y + (i0 + r) * n_out + n + c;
+            *dst = accumulate ? *dst + (out[r * kColTile + c] + b) : out[r * kColTile + c] + b;
+          }
+        }
       }
     }
   }
