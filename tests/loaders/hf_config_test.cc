@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "nlohmann/json.hpp"
+#include "tests/loaders/tiny_configs.h"
 #include "tests/test_util.h"
 
 namespace llmserve {
 namespace {
+
+using ::llmserve::testing::TinyLlamaConfig;
 
 using ::llmserve::testing::MakeTempDir;
 using ::llmserve::testing::SharedPath;
@@ -19,24 +22,6 @@ using ::llmserve::testing::WriteFile;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Hidden 8, 2 heads of 4, 1 KV head, ffn 12, 2 layers, vocab 16.
-nlohmann::json TinyLlamaConfig() {
-  return {{"architectures", {"LlamaForCausalLM"}},
-          {"model_type", "llama"},
-          {"hidden_size", 8},
-          {"intermediate_size", 12},
-          {"num_hidden_layers", 2},
-          {"num_attention_heads", 2},
-          {"num_key_value_heads", 1},
-          {"vocab_size", 16},
-          {"max_position_embeddings", 32},
-          {"rms_norm_eps", 1e-6},
-          {"rope_theta", 500000.0},
-          {"hidden_act", "silu"},
-          {"tie_word_embeddings", false},
-          {"bos_token_id", 1},
-          {"eos_token_id", 2}};
-}
 
 nlohmann::json TinyGpt2Config() {
   return {{"model_type", "gpt2"}, {"n_embd", 8},      {"n_head", 2},
