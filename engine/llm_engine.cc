@@ -139,6 +139,7 @@ class LLMEngineImpl final : public LLMEngine {
   bool has_work_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_progress_ ABSL_GUARDED_BY(mu_);
   EngineStats stats_ ABSL_GUARDED_BY(mu_);
+  int scheduler_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // waiting in the scheduler, at the last publish
   std::thread thread_;
   absl::Mutex shutdown_mu_;
 };
@@ -181,7 +182,7 @@ absl::Status LLMEngineImpl::AddRequest(EngineRequest request, OutputCallback on_
         absl::StrCat("request_id '", request.request_id, "' is already in flight"));
   }
   if (options_.max_queued_requests > 0 &&
-      static_cast<int>(pending_.size()) + stats_.num_waiting >= options_.max_queued_requests) {
+      static_cast<int>(pending_.size()) + scheduler_waiting_ >= options_.max_queued_requests) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "too many queued requests (limit ", options_.max_queued_requests, "); retry later"));
   }
@@ -251,7 +252,12 @@ void LLMEngineImpl::DeliverFinished() {
   if (finished_.empty()) return;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [callback, out] : finished_) active_ids_.erase(out.request_id);
+    for (const auto& [callback, out] : finished_) {
+      active_ids_.erase(out.request_id);
+      // An abort queued for a request that just finished must not hit a new
+      // request that reuses its id.
+      std::erase_if(aborts_, [&](const auto& a) { return a.first == out.request_id; });
+    }
   }
   for (auto& [callback, out] : finished_) callback(std::move(out));
   finished_.clear();
@@ -390,9 +396,13 @@ void LLMEngineImpl::Step() {
       continue;
     }
     if (reason != FinishReason::kStop) {
-      bool ignored;
-      text += state.stop.Append(state.detokenizer.Flush(), &ignored);
-      text += state.stop.Flush();
+      bool stopped_on_flush = false;
+      text += state.stop.Append(state.detokenizer.Flush(), &stopped_on_flush);
+      if (stopped_on_flush) {
+        reason = FinishReason::kStop;
+      } else {
+        text += state.stop.Flush();
+      }
     }
     Finish(seq.seq_id, reason, absl::OkStatus(), std::move(text), {token});
   }
@@ -449,7 +459,9 @@ void LLMEngineImpl::Finish(int64_t seq_id, FinishReason reason, absl::Status sta
 void LLMEngineImpl::PublishStats() {
   absl::MutexLock lock(&mu_);
   stats_.num_running = scheduler_.num_running();
-  stats_.num_waiting = scheduler_.num_waiting();
+  scheduler_waiting_ = scheduler_.num_waiting();
+  // Requests accepted but not yet seen by the engine loop wait too.
+  stats_.num_waiting = scheduler_waiting_ + static_cast<int>(pending_.size());
   stats_.num_kv_blocks_total = kv_.num_blocks();
   stats_.num_kv_blocks_used = static_cast<int>(kv_.Usage() * kv_.num_blocks() + 0.5);
   stats_.kv_cache_usage = kv_.Usage();

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace llmserve::server {
@@ -51,7 +52,7 @@ void EngineCall::AbortAndDrain(absl::Status reason) {
     if (left <= absl::ZeroDuration()) {
       // The queue stays alive through the callback's reference; only this
       // handler stops waiting.
-      std::string msg = absl::StrCat("llmserve: request ", request_id_,
+      std::string msg = absl::StrCat("llmserve: request ", absl::CEscape(request_id_),
                                      " did not finish after abort; abandoning it\n");
       std::fwrite(msg.data(), 1, msg.size(), stderr);
       return;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "server/auth.h"
 #include "server/proto_convert.h"
@@ -83,7 +84,11 @@ grpc::Status GenerationService::Admit(const grpc::ServerContext& context, CallSc
 }
 
 std::string GenerationService::NextRequestId() {
-  return absl::StrCat("req-", next_id_.fetch_add(1, std::memory_order_relaxed));
+  // A counter plus 64 random bits: unique, and not guessable by a client that
+  // could otherwise claim the next id first.
+  thread_local absl::BitGen bits;
+  return absl::StrCat("req-", next_id_.fetch_add(1, std::memory_order_relaxed), "-",
+                      absl::Hex(absl::Uniform<uint64_t>(bits), absl::kZeroPad16));
 }
 
 grpc::Status GenerationService::StartCall(const v1::GenerateRequest& request, EngineCall& call,

@@ -26,10 +26,20 @@ absl::Status ValidateSampling(const SamplingParams& p) {
     return absl::InvalidArgumentError(
         absl::StrCat("sampling_params.top_k must be >= 0, got ", p.top_k));
   }
+  if (p.stop.size() > static_cast<size_t>(SamplingParams::kMaxStopStrings)) {
+    return absl::InvalidArgumentError(absl::StrCat("sampling_params.stop has ", p.stop.size(),
+                                                   " strings; at most ",
+                                                   SamplingParams::kMaxStopStrings));
+  }
   for (size_t i = 0; i < p.stop.size(); ++i) {
     if (p.stop[i].empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("sampling_params.stop[", i, "] must not be empty"));
+    }
+    if (p.stop[i].size() > static_cast<size_t>(SamplingParams::kMaxStopBytes)) {
+      return absl::InvalidArgumentError(absl::StrCat("sampling_params.stop[", i, "] is ",
+                                                     p.stop[i].size(), " bytes; at most ",
+                                                     SamplingParams::kMaxStopBytes));
     }
   }
   return absl::OkStatus();

@@ -29,6 +29,14 @@ int KVCacheManager::BlocksFor(int64_t num_tokens) const {
 }
 
 ComputedBlocks KVCacheManager::GetComputedBlocks(absl::Span<const int32_t> tokens) {
+  ComputedBlocks out = PeekComputedBlocks(tokens);
+  if (enable_prefix_caching_ && !tokens.empty()) {
+    RecordPrefixCacheLookup(static_cast<int64_t>(tokens.size()), out.num_tokens);
+  }
+  return out;
+}
+
+ComputedBlocks KVCacheManager::PeekComputedBlocks(absl::Span<const int32_t> tokens) const {
   ComputedBlocks out;
   if (!enable_prefix_caching_ || tokens.empty()) return out;
   // Leave at least one token to compute: its logits sample the next token.
@@ -43,8 +51,6 @@ ComputedBlocks KVCacheManager::GetComputedBlocks(absl::Span<const int32_t> token
     parent = hash;
   }
   out.num_tokens = static_cast<int>(out.block_ids.size()) * block_size_;
-  prefix_queries_ += static_cast<int64_t>(tokens.size());
-  prefix_hits_ += out.num_tokens;
   return out;
 }
 

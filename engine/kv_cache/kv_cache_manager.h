@@ -52,6 +52,16 @@ class KVCacheManager {
   /// tokens.size() prefix-cache query tokens and num_tokens hit tokens.
   ComputedBlocks GetComputedBlocks(absl::Span<const int32_t> tokens);
 
+  /// As GetComputedBlocks, without counting the lookup in the prefix-cache
+  /// counters (for retries and readmissions after preemption); count it with
+  /// RecordPrefixCacheLookup once the sequence is admitted for the first time.
+  ComputedBlocks PeekComputedBlocks(absl::Span<const int32_t> tokens) const;
+  /// Adds one lookup to the counters: `query_tokens` looked up, `hit_tokens` found.
+  void RecordPrefixCacheLookup(int64_t query_tokens, int64_t hit_tokens) {
+    prefix_queries_ += query_tokens;
+    prefix_hits_ += hit_tokens;
+  }
+
   /// Makes room to compute `num_new_tokens` more tokens of sequence `seq_id`:
   /// tokens [num_computed, num_computed + num_new_tokens) of `tokens` (the
   /// sequence's tokens known so far). For a sequence without blocks yet,

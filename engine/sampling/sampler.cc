@@ -30,8 +30,10 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
   scratch.resize(static_cast<std::size_t>(vocab));
-  const float inv_t = 1.0f / params.temperature;
-  for (int32_t i = 0; i < vocab; ++i) scratch[i] = {logits[i] * inv_t, i};
+  // (logit - max) / T ≤ 0 stays finite or -inf however small T is (1/T could
+  // overflow and turn the softmax into NaN).
+  const float raw_max = logits[ArgMax(logits)];
+  for (int32_t i = 0; i < vocab; ++i) scratch[i] = {(logits[i] - raw_max) / params.temperature, i};
   std::size_t n = scratch.size();
   const bool restrict_k = params.top_k > 0 && params.top_k < vocab;
   const bool restrict_p = params.top_p < 1.0f;

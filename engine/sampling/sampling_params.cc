@@ -19,8 +19,15 @@ absl::Status SamplingParams::Validate() const {
   if (!(top_p > 0.0f && top_p <= 1.0f)) {
     return absl::InvalidArgumentError(absl::StrCat("top_p must be in (0, 1], got ", top_p));
   }
-  for (const std::string& s : stop) {
-    if (s.empty()) return absl::InvalidArgumentError("stop strings must not be empty");
+  if (stop.size() > static_cast<std::size_t>(kMaxStopStrings)) {
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxStopStrings,
+                                                   " stop strings, got ", stop.size()));
+  }
+  for (std::size_t i = 0; i < stop.size(); ++i) {
+    if (stop[i].empty() || stop[i].size() > static_cast<std::size_t>(kMaxStopBytes)) {
+      return absl::InvalidArgumentError(absl::StrCat("stop[", i, "] must be 1..", kMaxStopBytes,
+                                                     " bytes, got ", stop[i].size()));
+    }
   }
   return absl::OkStatus();
 }

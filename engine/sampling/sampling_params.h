@@ -25,8 +25,11 @@ struct SamplingParams {
   /// the same output, independent of other requests in the batch. Unset: random.
   std::optional<uint64_t> seed;
   /// Generation stops when the text contains any of these; the stop string is
-  /// not part of the output.
+  /// not part of the output. At most kMaxStopStrings, each 1..kMaxStopBytes bytes.
   std::vector<std::string> stop;
+
+  static constexpr int kMaxStopStrings = 16;
+  static constexpr int kMaxStopBytes = 256;
   /// Keep generating past EOS tokens (until max_tokens or a stop string).
   bool ignore_eos = false;
 

@@ -104,7 +104,7 @@ SchedulerOutput Scheduler::Schedule() {
       // freed: skip the lookup (it would hash the prompt again and count the
       // same prefix-cache query twice).
       if (seq == blocked_head_ && kv_->num_free_blocks() <= blocked_free_blocks_) break;
-      const ComputedBlocks computed = kv_->GetComputedBlocks(seq->tokens);
+      const ComputedBlocks computed = kv_->PeekComputedBlocks(seq->tokens);
       const int n = std::min(seq->num_tokens() - computed.num_tokens, budget);
       if (!kv_->AllocateSlots(seq->seq_id, seq->tokens, computed.num_tokens, n, computed)) {
         blocked_head_ = seq;
@@ -114,7 +114,11 @@ SchedulerOutput Scheduler::Schedule() {
       blocked_head_ = nullptr;
       waiting_.pop_front();
       seq->num_computed_tokens = computed.num_tokens;
-      if (!seq->scheduled_before) seq->num_cached_prompt_tokens = computed.num_tokens;
+      if (!seq->scheduled_before) {
+        // Counted once per request, at its first admission.
+        seq->num_cached_prompt_tokens = computed.num_tokens;
+        kv_->RecordPrefixCacheLookup(seq->num_tokens(), computed.num_tokens);
+      }
       seq->status = SequenceStatus::kRunning;
       running_.push_back(seq);
       add(seq, n);

@@ -22,6 +22,19 @@ TEST(SamplerTest, GreedyIsArgmaxWithLowestIdOnTies) {
   EXPECT_EQ(ArgMax(std::vector<float>{-5.0f, -2.0f, -3.0f}), 1);
 }
 
+TEST(SamplerTest, TinyTemperatureIsNearGreedyNotNaN) {
+  // 1/T would overflow to inf and turn the softmax into NaN.
+  std::vector<std::pair<float, int32_t>> scratch;
+  for (float t : {1e-40f, 1e-30f, 1e-8f}) {
+    SamplingParams p;
+    p.temperature = t;
+    p.seed = 1;
+    SamplingRng rng(p);
+    std::vector<float> logits = {0.0f, 20.0f, -3.0f, 19.0f};
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(SampleToken(logits, p, rng, scratch), 1) << t;
+  }
+}
+
 TEST(SamplerTest, TopKOneAndTinyTopPAreGreedy) {
   std::vector<std::pair<float, int32_t>> scratch;
   SamplingParams k1;
@@ -122,6 +135,12 @@ TEST(SamplingParamsTest, ValidationNamesTheField) {
   p = {};
   p.top_k = -1;
   EXPECT_NE(p.Validate().message().find("top_k"), absl::string_view::npos);
+  p = {};
+  p.stop = std::vector<std::string>(SamplingParams::kMaxStopStrings + 1, "x");
+  EXPECT_NE(p.Validate().message().find("stop strings"), absl::string_view::npos);
+  p = {};
+  p.stop = {std::string(SamplingParams::kMaxStopBytes + 1, 'x')};
+  EXPECT_NE(p.Validate().message().find("stop[0]"), absl::string_view::npos);
   p = {};
   EXPECT_TRUE(p.Validate().ok());
 }
