@@ -252,11 +252,12 @@ void LLMEngineImpl::DeliverFinished() {
   if (finished_.empty()) return;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& [callback, out] : finished_) {
-      active_ids_.erase(out.request_id);
+    for (const auto& finished : finished_) {
+      const std::string& id = finished.second.request_id;
+      active_ids_.erase(id);
       // An abort queued for a request that just finished must not hit a new
       // request that reuses its id.
-      std::erase_if(aborts_, [&](const auto& a) { return a.first == out.request_id; });
+      std::erase_if(aborts_, [&id](const auto& a) { return a.first == id; });
     }
   }
   for (auto& [callback, out] : finished_) callback(std::move(out));
