@@ -83,6 +83,19 @@ class FakeServerTest : public ::testing::Test {
     return testing::CallStream(*stub_, request, context);
   }
 
+  /// Generate (`stream` false) or GenerateStream; the completion text goes to *text.
+  grpc::Status GenerateText(const v1::GenerateRequest& request, bool stream, std::string* text) {
+    if (stream) {
+      testing::StreamResult result = Stream(request);
+      *text = result.text;
+      return result.status;
+    }
+    v1::GenerateResponse response;
+    grpc::Status status = Generate(request, &response);
+    *text = response.text();
+    return status;
+  }
+
   std::vector<RequestLogEntry> Log() {
     absl::MutexLock lock(&log_mu_);
     return log_;

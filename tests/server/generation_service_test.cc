@@ -378,15 +378,7 @@ TEST_F(GenerationServiceTest, ConcurrentRequestsGetTheirOwnOutputs) {
   for (int i = 0; i < kCalls; ++i) {
     threads.emplace_back([&, i] {
       const v1::GenerateRequest request = TextRequest(std::string(i + 1, 'q'), 6 + i);
-      if (i % 2 == 0) {
-        v1::GenerateResponse response;
-        statuses[i] = Generate(request, &response);
-        texts[i] = response.text();
-      } else {
-        StreamResult stream = Stream(request);
-        statuses[i] = stream.status;
-        texts[i] = stream.text;
-      }
+      statuses[i] = GenerateText(request, /*stream=*/i % 2 == 1, &texts[i]);
     });
   }
   for (auto& t : threads) t.join();

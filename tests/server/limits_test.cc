@@ -96,15 +96,7 @@ TEST_F(LimitsTest, EngineFailureFailsOnlyItsRequest) {
     threads.emplace_back([&, i] {
       v1::GenerateRequest request = TextRequest(absl::StrCat("r", i), 12);
       if (i == 3) request.set_request_id("doomed");
-      if (i % 2 == 0) {
-        v1::GenerateResponse response;
-        statuses[i] = Generate(request, &response);
-        texts[i] = response.text();
-      } else {
-        StreamResult stream = Stream(request);
-        statuses[i] = stream.status;
-        texts[i] = stream.text;
-      }
+      statuses[i] = GenerateText(request, /*stream=*/i % 2 == 1, &texts[i]);
     });
   }
   for (auto& t : threads) t.join();
