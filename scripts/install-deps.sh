@@ -13,6 +13,8 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   # oneDNN (matmul primitives), Abseil, ICU (tokenizer character classes)
   libdnnl-dev libabsl-dev libicu-dev
+  # dnnl-config.cmake requires OpenCL (only a Recommends of libdnnl-dev)
+  ocl-icd-opencl-dev opencl-c-headers
   # metrics, JSON
   prometheus-cpp-dev nlohmann-json3-dev
   # tests and benchmarks
