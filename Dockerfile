@@ -1,15 +1,24 @@
-# syntax=docker/dockerfile:1
 # llmserve container image (see docs/deployment.md).
 #
-#   docker build -t llmserve .
+#   DOCKER_BUILDKIT=1 docker build -t llmserve .
 #   docker run --rm -p 50051:50051 -p 9090:9090 -v "$PWD/models:/models:ro" llmserve
+#
+# Air-gapped (no registry): make the base image from Debian packages first,
+#   scripts/make-base-image.sh llmserve-base:bookworm      # debootstrap --variant=minbase
+#   DOCKER_BUILDKIT=1 docker build --network host \
+#     --build-arg DEBIAN_IMAGE=llmserve-base:bookworm -t llmserve .
+# (scripts/test-image.sh does exactly this and checks the result.) BuildKit is
+# needed for the ccache mount below; Dockerfile's built-in frontend suffices,
+# so there is deliberately no `# syntax=` line (it would pull a frontend image).
 #
 # Flags given after the image name are appended to the defaults below; with
 # Abseil flags the last occurrence wins, so `docker run ... llmserve
 # --model=/models/other --threads=4` overrides the default model.
 #
 # Stage 1 builds with exactly the Debian bookworm packages of
-# scripts/install-deps.sh; stage 2 keeps only the runtime shared libraries.
+# scripts/install-deps.sh, on a bare root file system: it is also the proof
+# that install-deps.sh suffices on a fresh machine. Stage 2 keeps only the
+# runtime shared libraries (no compilers, no -dev packages).
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build models serve test test-sanitize fuzz bench clean
+.PHONY: all deps configure build models serve test test-sanitize fuzz bench clean test-image test-deploy base-image
 
 all: build
 
@@ -52,6 +52,20 @@ fuzz: deps
 	  -DLLMSERVE_BUILD_TESTS=OFF -DLLMSERVE_BUILD_BENCHMARKS=OFF > /dev/null
 	@cmake --build $(FUZZ_DIR) -j$(JOBS) --target fuzzers
 	@scripts/run-fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS)
+
+## Container image: built from a clean clone on a debootstrapped base and
+## checked (fresh-root `make test`, healthcheck, golden Generate, drain).
+test-image:
+	scripts/test-image.sh
+
+## Two replicas behind nginx with Prometheus: balancing, counters, dashboard
+## queries, alert rules, failover and drain (tests/deploy/deploy_test.py).
+test-deploy: build
+	scripts/test-deploy.sh
+
+## The local base image for air-gapped image builds (debootstrap, no registry).
+base-image:
+	scripts/make-base-image.sh llmserve-base:bookworm
 
 ## Benchmarks (see docs/benchmarks.md).
 bench: build

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs llmserve's build and test dependencies from Debian bookworm packages.
 # Idempotent: does nothing when every package is already installed.
-# Usage: scripts/install-deps.sh   (as root, or with sudo available)
+# Usage: scripts/install-deps.sh [--deploy]   (as root, or with sudo available)
+#   --deploy  also what the deployment tests need (make test-image, make
+#             test-deploy): Docker Engine, debootstrap, nginx, Prometheus and
+#             Python's gRPC for the test clients.
 set -euo pipefail
 
 PACKAGES=(
@@ -22,6 +25,9 @@ PACKAGES=(
   # TLS test certificates
   openssl
 )
+if [ "${1:-}" = "--deploy" ]; then
+  PACKAGES+=(docker.io debootstrap nginx prometheus python3 python3-grpcio python3-protobuf)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
