@@ -1,5 +1,5 @@
-#ifndef LLMSERVE_SERVER_CLI_FLAGS_H_
-#define LLMSERVE_SERVER_CLI_FLAGS_H_
+#ifndef LLMSERVE_CLI_CLI_FLAGS_H_
+#define LLMSERVE_CLI_CLI_FLAGS_H_
 
 // Header-only helper shared by the `llmserve` and `llmserve-client` mains
 // (link absl::flags_reflection).
@@ -77,4 +77,4 @@ inline std::vector<char*> ArgvPointers(std::vector<std::string>& args) {
 
 }  // namespace llmserve::cli
 
-#endif  // LLMSERVE_SERVER_CLI_FLAGS_H_
+#endif  // LLMSERVE_CLI_CLI_FLAGS_H_
