@@ -48,6 +48,14 @@ struct PendingRequest {
   absl::Time arrival;
 };
 
+// The engine: caller-facing queues (pending requests, aborts, in-flight ids,
+// stats) under mu_, and one engine thread that runs the loop
+//   take new requests and aborts → Scheduler::Schedule → ModelRunner::Execute
+//   (forward + sample) → Scheduler::UpdateFromOutput with the
+//   OutputProcessor's verdict → publish stats → deliver final outputs.
+// Per-request state lives with its owner: the scheduler's Sequence (tokens,
+// KV progress), the runner's block table and RNG, the output processor's
+// detokenizer, stop checker and timing.
 class LLMEngineImpl final : public LLMEngine {
  public:
   LLMEngineImpl(EngineOptions options, EngineObserver* observer, std::unique_ptr<Tokenizer> tokenizer,
