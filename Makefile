@@ -12,7 +12,8 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build models serve test test-sanitize fuzz bench clean test-image test-deploy base-image
+.PHONY: all deps configure build models serve test test-sanitize fuzz bench check-layering clean \
+        test-image test-deploy base-image
 
 all: build
 
@@ -70,6 +71,10 @@ base-image:
 ## Benchmarks (see docs/benchmarks.md).
 bench: build
 	scripts/bench.sh
+
+## Layering: no #include up the stack; every CMake library declares what it uses.
+check-layering:
+	@scripts/check-layering.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

@@ -11,6 +11,9 @@
 namespace llmserve {
 
 /// How the next token is chosen and when generation stops (OpenAI / vLLM semantics).
+/// The member initialisers are THE defaults of the API: the server applies
+/// them to fields a request leaves unset (generation.proto documents them).
+/// New options go here, with their check in Validate().
 struct SamplingParams {
   /// Maximum completion tokens to generate (> 0).
   int max_tokens = 16;
@@ -33,7 +36,8 @@ struct SamplingParams {
   /// Keep generating past EOS tokens (until max_tokens or a stop string).
   bool ignore_eos = false;
 
-  /// Errors: INVALID_ARGUMENT naming the field ("max_tokens must be > 0, got 0").
+  /// Errors: INVALID_ARGUMENT naming the proto field
+  /// ("sampling_params.max_tokens must be > 0, got 0").
   absl::Status Validate() const;
 };
 

@@ -1,0 +1,65 @@
+#include "server/request_convert.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace llmserve::server {
+namespace {
+
+absl::StatusOr<std::vector<int32_t>> PromptTokens(const v1::GenerateRequest& request,
+                                                   const Tokenizer& tokenizer) {
+  switch (request.prompt_case()) {
+    case v1::GenerateRequest::kText: {
+      absl::StatusOr<std::vector<int32_t>> ids =
+          tokenizer.Encode(request.text(), /*add_bos=*/true);
+      if (!ids.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("prompt.text cannot be tokenized: ", ids.status().message()));
+      }
+      if (ids->empty()) {
+        return absl::InvalidArgumentError("prompt.text encodes to no tokens");
+      }
+      return ids;
+    }
+    case v1::GenerateRequest::kTokenIds: {
+      // Range checks are the validator's; ids >= 2^31 become negative and fail there.
+      const auto& in = request.token_ids().ids();
+      std::vector<int32_t> ids;
+      ids.reserve(in.size());
+      for (uint32_t id : in) ids.push_back(static_cast<int32_t>(id));
+      return ids;
+    }
+    case v1::GenerateRequest::PROMPT_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError("prompt: one of text or token_ids must be set");
+}
+
+}  // namespace
+
+SamplingParams ToSamplingParams(const v1::SamplingParams& params) {
+  SamplingParams out;  // the defaults
+  if (params.has_max_tokens()) out.max_tokens = params.max_tokens();
+  if (params.has_temperature()) out.temperature = params.temperature();
+  out.top_k = params.top_k();
+  if (params.has_top_p()) out.top_p = params.top_p();
+  if (params.has_seed()) out.seed = params.seed();
+  out.stop.assign(params.stop().begin(), params.stop().end());
+  out.ignore_eos = params.ignore_eos();
+  return out;
+}
+
+absl::StatusOr<EngineRequest> ToEngineRequest(const v1::GenerateRequest& request,
+                                              const Tokenizer& tokenizer) {
+  EngineRequest out;
+  out.request_id = request.request_id();
+  out.sampling = ToSamplingParams(request.sampling_params());
+  absl::StatusOr<std::vector<int32_t>> ids = PromptTokens(request, tokenizer);
+  if (!ids.ok()) return ids.status();
+  out.prompt_token_ids = *std::move(ids);
+  return out;
+}
+
+}  // namespace llmserve::server
