@@ -54,8 +54,9 @@ ABSL_FLAG(int, max_receive_message_bytes, 4 * 1024 * 1024,
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
           "host:port of the Prometheus exporter (plain HTTP, /metrics, no auth); empty = none.");
 ABSL_FLAG(int, drain_timeout, 30,
-          "On SIGINT/SIGTERM: health turns NOT_SERVING and new requests get UNAVAILABLE at once; "
-          "requests in flight may finish for this many seconds, then are cancelled (UNAVAILABLE).");
+          "On SIGINT/SIGTERM: health turns NOT_SERVING and the server stops listening and sends "
+          "GOAWAY at once (balancers send new requests elsewhere); requests in flight may finish "
+          "for this many seconds, then are cancelled (UNAVAILABLE).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "After the drain, how long cancelled calls get to send their status before the gRPC "
           "server closes them (e.g. 5s, 500ms).");

@@ -6,6 +6,7 @@
 #include <exception>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -216,6 +217,22 @@ void ServerApp::Shutdown(absl::Duration drain_timeout) {
     UpdateHealthLocked();  // NOT_SERVING at once
   }
   if (watchdog_.joinable()) watchdog_.join();
+  // GOAWAY now and stop listening: every balancer (nginx, Envoy, gRPC clients'
+  // round-robin) sends new calls to another replica at once — a refused
+  // connection is retried elsewhere, an UNAVAILABLE answer from a draining
+  // replica is not (nginx cannot retry on a gRPC status). Calls in flight keep
+  // their streams. grpc::Server::Shutdown blocks until they are done, so it
+  // runs beside the drain; its deadline (after the drain and the grace) only
+  // matters if a call outlives the engine's cancellation below.
+  std::thread server_shutdown;
+  if (server_ != nullptr) {
+    const auto deadline =
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(absl::ToInt64Milliseconds(
+            std::max(drain_timeout, absl::ZeroDuration()) +
+            std::max(options_.shutdown_grace, absl::ZeroDuration())));
+    server_shutdown = std::thread([this, deadline] { server_->Shutdown(deadline); });
+  }
   if (service_ != nullptr) {
     if (const int active = service_->active_calls(); active > 0) {
       LogLine(absl::StrFormat("draining: %d call(s) in flight, up to %s", active,
@@ -227,11 +244,7 @@ void ServerApp::Shutdown(absl::Duration drain_timeout) {
   }
   // Cancels whatever is left: those calls end with UNAVAILABLE.
   if (engine_ != nullptr) engine_->Shutdown(absl::UnavailableError("server draining"));
-  if (server_ != nullptr) {
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(absl::ToInt64Milliseconds(
-                          std::max(options_.shutdown_grace, absl::ZeroDuration()))));
-  }
+  if (server_shutdown.joinable()) server_shutdown.join();
   if (metrics_ != nullptr) metrics_->DetachEngine();
   absl::MutexLock lock(&mu_);
   done_ = true;

@@ -71,12 +71,14 @@ struct ServerOptions {
 ///    exporter listening → gRPC listening → health SERVING → watchdog running.
 ///  - Health: SERVING while not draining and the watchdog sees the engine
 ///    progressing; NOT_SERVING otherwise.
-///  - Shutdown (drain): health NOT_SERVING and new calls refused with
-///    UNAVAILABLE at once (the gRPC server keeps running); running calls get
-///    up to drain_timeout to finish; then the engine is shut down, cancelling
-///    what is left (those calls end with UNAVAILABLE), and the gRPC server
-///    stops (shutdown_grace). The exporter keeps serving /metrics until the
-///    ServerApp is destroyed.
+///  - Shutdown (drain): health NOT_SERVING, and the gRPC server shuts down at
+///    once: GOAWAY to every connection and no more listening, so balancers
+///    and clients send new calls elsewhere (a call that still reaches the
+///    service gets UNAVAILABLE); running calls keep their streams and get up
+///    to drain_timeout to finish; then the engine is shut down, cancelling
+///    what is left (those calls end with UNAVAILABLE); gRPC's own deadline is
+///    drain_timeout + shutdown_grace. The exporter keeps serving /metrics
+///    until the ServerApp is destroyed.
 class ServerApp {
  public:
   /// Takes a loaded engine, warms it up (options.warm_up), starts serving and
