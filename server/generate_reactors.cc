@@ -64,7 +64,12 @@ void GenerateCallBase::AbortInEngine(absl::Status reason) {
 }
 
 grpc::Status GenerateCallBase::ClientGoneStatus(const char* cancelled_message) const {
-  if (context_->deadline() <= std::chrono::system_clock::now()) {
+  // The client's deadline runs ahead of the server's by the request's transit
+  // (and header-processing) time, so the client's cancel at its deadline can
+  // reach OnCancel just before the server's copy expires: a cancel this close
+  // to the deadline is the deadline.
+  constexpr auto kDeadlineSlack = std::chrono::milliseconds(50);
+  if (context_->deadline() <= std::chrono::system_clock::now() + kDeadlineSlack) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
   }
   return grpc::Status(grpc::StatusCode::CANCELLED, cancelled_message);

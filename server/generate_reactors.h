@@ -49,7 +49,8 @@ class GenerateCallBase {
   void AbortInEngine(absl::Status reason);
   /// The status for a call whose final output is `final_output`.
   grpc::Status EndStatus(const RequestOutput& final_output, bool client_gone) const;
-  /// CANCELLED, or DEADLINE_EXCEEDED when the deadline has passed.
+  /// CANCELLED, or DEADLINE_EXCEEDED when the deadline has passed (or is
+  /// less than 50 ms away: the client cancels at its own, earlier copy).
   grpc::Status ClientGoneStatus(const char* cancelled_message) const;
   void Record(const RequestOutput* final_output, const grpc::Status& status);
   /// Releases the service's active-call count (from OnDone).
