@@ -8,7 +8,28 @@
 #  3. Production code never includes tests/, benchmarks/ or fuzz/.
 # Prints one line per violation (file:line, the include, the rule) and exits 1
 # if there is any. Usage: scripts/check-layering.sh [repo root]
+#        scripts/check-layering.sh --self-test   (the check fails on a planted
+#        upward include and on an undeclared use, and passes without them)
 set -euo pipefail
+if [ "${1:-}" = "--self-test" ]; then
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  mkdir -p "$tmp/engine/common" "$tmp/engine/primitives" "$tmp/engine/ops"
+  printf '%s\n' 'llmserve_layer(llmserve_common common)' \
+    'llmserve_layer(llmserve_primitives primitives llmserve_common)' \
+    'llmserve_layer(llmserve_ops ops llmserve_common)' > "$tmp/engine/CMakeLists.txt"
+  echo '#include "engine/common/a.h"' > "$tmp/engine/ops/b.h"
+  : > "$tmp/engine/common/a.h"
+  : > "$tmp/engine/primitives/p.h"
+  "$0" "$tmp" > /dev/null || { echo "self-test: a clean tree was rejected"; exit 1; }
+  echo '#include "engine/ops/b.h"' > "$tmp/engine/common/a.h"
+  if "$0" "$tmp" > /dev/null 2>&1; then echo "self-test: an upward include passed"; exit 1; fi
+  : > "$tmp/engine/common/a.h"
+  echo '#include "engine/primitives/p.h"' >> "$tmp/engine/ops/b.h"
+  if "$0" "$tmp" > /dev/null 2>&1; then echo "self-test: an undeclared use passed"; exit 1; fi
+  echo "check-layering self-test: OK"
+  exit 0
+fi
 ROOT="${1:-$(cd "$(dirname "$0")/.." && pwd)}"
 exec python3 - "$ROOT" <<'PY'
 import os
@@ -58,6 +79,8 @@ def declared_deps():
     for cmake in ["engine/CMakeLists.txt", "server/CMakeLists.txt",
                   "client/CMakeLists.txt", "tools/CMakeLists.txt",
                   "proto/CMakeLists.txt", "cli/CMakeLists.txt"]:
+        if not os.path.exists(os.path.join(root, cmake)):
+            continue
         text = open(os.path.join(root, cmake)).read()
         text = re.sub(r"#[^\n]*", "", text)
         for m in re.finditer(r"llmserve_layer\(\s*([^)]*)\)", text):
