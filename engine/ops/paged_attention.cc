@@ -36,6 +36,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/common/cpu_isa.h"
 #include "engine/ops/paged_attention_kernels.h"
 
 namespace llmserve {
@@ -48,18 +49,9 @@ constexpr int kTargetRows = 16;
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 
 Isa DetectIsa() {
-  Isa best = Isa::kScalar;
-  if (IsaSupported(Isa::kAvx512)) {
-    best = Isa::kAvx512;
-  } else if (IsaSupported(Isa::kAvx2)) {
-    best = Isa::kAvx2;
-  }
-  if (const char* env = std::getenv("LLMSERVE_ATTENTION_ISA")) {
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-      if (std::strcmp(env, IsaName(isa)) == 0 && IsaSupported(isa)) best = isa;
-    }
-  }
-  return best;
+  if (IsaSupported(Isa::kAvx512)) return Isa::kAvx512;
+  if (IsaSupported(Isa::kAvx2)) return Isa::kAvx2;
+  return Isa::kScalar;
 }
 
 /// Per-thread scratch of AttendTile; grows to the largest tile seen, so the
@@ -237,10 +229,9 @@ bool IsaSupported(Isa isa) {
     case Isa::kScalar:
       return true;
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return CpuIsaAtLeast(CpuIsa::kAvx2);
     case Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-             __builtin_cpu_supports("fma");
+      return CpuIsaAtLeast(CpuIsa::kAvx512);
   }
   return false;
 }
@@ -347,6 +338,10 @@ void PagedAttention(const float* query, int64_t query_row_stride, const Attentio
   using paged_attention_internal::ActiveIsa;
   paged_attention_internal::PagedAttentionWithIsa(ActiveIsa(), query, query_row_stride, batch, dims,
                                                   key_pool, value_pool, out);
+}
+
+const char* PagedAttentionKernelName() {
+  return paged_attention_internal::IsaName(paged_attention_internal::ActiveIsa());
 }
 
 }  // namespace llmserve

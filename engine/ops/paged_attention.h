@@ -53,6 +53,9 @@ void PagedAttention(const float* query, int64_t query_row_stride, const Attentio
                     const AttentionDims& dims, const float* key_pool, const float* value_pool,
                     float* out);
 
+/// The kernel PagedAttention runs on this CPU: "avx512", "avx2" or "scalar".
+const char* PagedAttentionKernelName();
+
 }  // namespace llmserve
 
 #endif  // LLMSERVE_ENGINE_OPS_PAGED_ATTENTION_H_

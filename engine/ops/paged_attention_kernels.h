@@ -31,12 +31,11 @@ enum class Isa { kScalar, kAvx2, kAvx512 };
 /// "scalar" / "avx2" / "avx512".
 const char* IsaName(Isa isa);
 
-/// True if this CPU (and OS) can run `isa`.
+/// True if the process's active CPU-ISA level (engine/common/cpu_isa.h: the
+/// CPU's, lowered by LLMSERVE_CPU_ISA) includes `isa`.
 bool IsaSupported(Isa isa);
 
-/// The ISA PagedAttention uses: the widest supported one, unless the
-/// environment variable LLMSERVE_ATTENTION_ISA (scalar|avx2|avx512) names a
-/// supported narrower one. Decided once per process.
+/// The ISA PagedAttention uses: the widest supported one. Decided once per process.
 Isa ActiveIsa();
 
 /// Inner kernels of one ISA. Buffers: `scores` holds kChunk floats per row;

@@ -504,7 +504,6 @@ TEST(PagedAttentionTest, BlockSizeAndPlacementDoNotChangeBits) {
 }
 
 TEST(PagedAttentionTest, ActiveIsaIsTheWidestSupported) {
-  if (std::getenv("LLMSERVE_ATTENTION_ISA") != nullptr) GTEST_SKIP() << "ISA overridden";
   EXPECT_EQ(paged_attention_internal::ActiveIsa(), SupportedIsas().back());
 }
 
