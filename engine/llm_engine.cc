@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "engine/common/cpu_isa.h"
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/loaders/model_loader.h"
@@ -94,6 +95,12 @@ class LLMEngineImpl final : public LLMEngine {
   }
   int64_t weight_bytes_per_step() const override { return model_->weight_bytes_per_step(); }
   std::string linear_implementation() const override { return model_->linear_implementation(); }
+  std::vector<std::string> kernel_names() const override {
+    std::vector<std::string> lines = model_->DescribeKernels();
+    lines.push_back(absl::StrCat("kv cache: ", std::string(DTypeName(cache_->dtype())), "; cpu isa: ",
+                                 CpuIsaDescription()));
+    return lines;
+  }
   const ModelConfig& model_config() const override { return model_->config(); }
   const Tokenizer& tokenizer() const override { return *tokenizer_; }
   const EngineOptions& options() const override { return options_; }
@@ -483,6 +490,12 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   if (*dtype == DType::kF16) {
     return absl::InvalidArgumentError("--dtype f16 is not supported; use f32 or bf16");
   }
+  if (opts.kv_cache_dtype.empty()) opts.kv_cache_dtype = *dtype == DType::kBF16 ? "bf16" : "f32";
+  auto kv_dtype = ParseDType(opts.kv_cache_dtype);
+  if (!kv_dtype.ok() || *kv_dtype == DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrCat("--kv-cache-dtype must be f32 or bf16, got '",
+                                                   opts.kv_cache_dtype, "'"));
+  }
   if (opts.block_size <= 0 || opts.block_size > 1024) {
     return absl::InvalidArgumentError(absl::StrCat("block_size must be in 1..1024, got ", opts.block_size));
   }
@@ -531,6 +544,7 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   shape.num_kv_heads = c.num_kv_heads;
   shape.block_size = opts.block_size;
   shape.head_dim = c.head_dim;
+  shape.dtype = *kv_dtype;
   int64_t num_blocks;
   if (opts.kv_cache_bytes > 0) {
     num_blocks = opts.kv_cache_bytes / shape.bytes_per_block();
