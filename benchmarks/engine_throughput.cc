@@ -81,11 +81,11 @@ double Median(std::vector<double> v) {
 }
 
 // Streams a 256 MiB buffer (one load per 64-byte line, all threads) to
-// estimate the read bandwidth (GB/s) a decode step can use. Best of 5.
-double MeasureBandwidthGBs() {
-  std::vector<float> buf(static_cast<std::size_t>(256) << 20 >> 2, 1.0f);
+// estimate the read bandwidth (GB/s) a decode step can use. Best of `reps`.
+double MeasureBandwidthGBs(int reps) {
+  static std::vector<float> buf(static_cast<std::size_t>(256) << 20 >> 2, 1.0f);
   double best = 0;
-  for (int r = 0; r < 5; ++r) {
+  for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
     float sum = 0;
 #pragma omp parallel for reduction(+ : sum)
@@ -180,11 +180,14 @@ int main(int argc, char** argv) {
 
   // Limits measured in this run.
   double bw = absl::GetFlag(FLAGS_bandwidth_gbs);
-  if (bw <= 0) bw = MeasureBandwidthGBs();
+  const bool measure_bw = bw <= 0;
+  if (measure_bw) bw = MeasureBandwidthGBs(5);
   const auto dt = llmserve::ParseDType(eo.dtype);
   auto probe = ProbeLinear(c, dt.ok() ? *dt : llmserve::DType::kF32);
   const double peak = MatmulGflops(*probe, 512);
-  std::printf("memory bandwidth %.1f GB/s; matmul peak %.1f GFLOP/s ([512 x %d] x [%d x %d], %s)\n",
+  std::printf("memory bandwidth %.1f GB/s; matmul peak %.1f GFLOP/s ([512 x %d] x [%d x %d], %s)\n"
+              "(both limits are measured again right after each concurrency level, so a shared "
+              "machine's contention shows in them too)\n",
               bw, peak, c.hidden_size, c.hidden_size, c.ffn_size, probe->implementation().c_str());
 
   // Per-step work.
@@ -203,9 +206,9 @@ int main(int argc, char** argv) {
               "read per step %.1f MB, K/V %.3f MB per position\n\n",
               prompt_tokens, max_tokens, absl::GetFlag(FLAGS_repeats), weight_bytes / 1e6,
               kv_bytes_per_position / 1e6);
-  std::printf("| N | tokens/s | decode step ms | MB read/step | memory limit ms | GFLOP/step | "
-              "compute limit ms | bound | %% of limit | matmul kernel at M=N |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
+  std::printf("| N | tokens/s | decode step ms | MB read/step | GB/s | memory limit ms | "
+              "GFLOP/step | peak GFLOP/s | compute limit ms | bound | %% of limit | matmul kernel at M=N |\n");
+  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n");
 
   std::mt19937 rng(1);
   int64_t next_id = 0;
@@ -248,14 +251,16 @@ int main(int argc, char** argv) {
       steps.push_back(Median(recorder.Take()));
     }
     const double step = Median(steps);
+    const double level_bw = measure_bw ? MeasureBandwidthGBs(3) : bw;
+    const double level_peak = MatmulGflops(*probe, 512);
     const double bytes = weight_bytes + level * mean_context * kv_bytes_per_position;
     const double flops = 2.0 * level * macs_per_token +
                          4.0 * level * mean_context * c.num_layers * q_size;  // QKᵀ and PV
-    const double mem_limit = bytes / (bw * 1e9), compute_limit = flops / (peak * 1e9);
+    const double mem_limit = bytes / (level_bw * 1e9), compute_limit = flops / (level_peak * 1e9);
     const double limit = std::max(mem_limit, compute_limit);
-    std::printf("| %d | %.1f | %.2f | %.1f | %.2f | %.2f | %.2f | %s | %.0f%% | %s |\n", level,
-                Median(rates), step * 1e3, bytes / 1e6, mem_limit * 1e3, flops / 1e9,
-                compute_limit * 1e3, mem_limit >= compute_limit ? "memory" : "compute",
+    std::printf("| %d | %.1f | %.2f | %.1f | %.1f | %.2f | %.2f | %.1f | %.2f | %s | %.0f%% | %s |\n",
+                level, Median(rates), step * 1e3, bytes / 1e6, level_bw, mem_limit * 1e3, flops / 1e9,
+                level_peak, compute_limit * 1e3, mem_limit >= compute_limit ? "memory" : "compute",
                 step > 0 ? 100.0 * limit / step : 0.0,
                 probe->ImplementationForRows(level).c_str());
     std::fflush(stdout);
@@ -271,11 +276,13 @@ int main(int argc, char** argv) {
       t.push_back(Seconds(t0));
     }
     const double secs = Median(t);
+    const double prefill_peak = std::max(peak, MatmulGflops(*probe, 512));
     const double flops = 2.0 * prefill_tokens * macs_per_token +
                          2.0 * prefill_tokens * prefill_tokens * c.num_layers * q_size;
     std::printf("\nprefill %d tokens: %.1f ms, %.1f GFLOP/s = %.0f%% of the matmul peak "
                 "(kernel at M=%d: %s)\n",
-                prefill_tokens, secs * 1e3, flops / secs / 1e9, 100.0 * flops / secs / 1e9 / peak,
+                prefill_tokens, secs * 1e3, flops / secs / 1e9,
+                100.0 * flops / secs / 1e9 / prefill_peak,
                 prefill_tokens, probe->ImplementationForRows(prefill_tokens).c_str());
   }
   rusage ru{};

@@ -12,7 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/primitives/bf16_convert.h"
+#include "engine/common/cpu_isa.h"
 #include "engine/primitives/bf16_matmul.h"
+#include "engine/primitives/blocked_gemv.h"
 #include "engine/primitives/dnnl_context.h"
 
 namespace llmserve {
@@ -45,6 +47,9 @@ struct Linear::Impl {
     std::string impl;  // oneDNN's impl_info_str
   };
   mutable absl::flat_hash_map<int64_t, Entry> by_rows ABSL_GUARDED_BY(mu);
+  // One-row matmuls on the blocked weights with the own GEMV (blocked_gemv.h).
+  enum class Gemv { kNone, kF32, kBf16 } gemv = Gemv::kNone;
+  int64_t padded_k = 0;
   // kOwnBf16.
   std::unique_ptr<Bf16Matrix> bf16_weight;
   std::vector<float> bf16_bias;
@@ -99,6 +104,32 @@ namespace {
 memory::desc PaddedPlainLayout(const memory::desc& preferred, int64_t in, int64_t out) {
   const int64_t pad = 64 / static_cast<int64_t>(memory::data_type_size(preferred.data_type()));
   return memory::desc({in, out}, preferred.data_type(), memory::dims{out + pad, 1});
+}
+
+// The own GEMV for M = 1 when the weights are in the AVX-512 brgemm layout it
+// reads (BA16a64b f32, BA16a64b2a bf16; see blocked_gemv.h) and the CPU-ISA
+// level allows it. LLMSERVE_LINEAR_GEMV=0 keeps oneDNN at M = 1 (for A/B
+// measurements).
+int /*Impl::Gemv*/ ChooseGemv(const memory::desc& md, bool bf16) {
+  if (const char* env = std::getenv("LLMSERVE_LINEAR_GEMV"); env != nullptr && env[0] == '0') {
+    return 0;
+  }
+  if (!CpuIsaAtLeast(CpuIsa::kAvx512)) return 0;
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.offset0 != 0) return 0;
+  const dnnl_blocking_desc_t& b = d.format_desc.blocking;
+  const int64_t padded_k = d.padded_dims[0];
+  if (b.strides[1] != padded_k * 64) return 0;
+  if (!bf16 && b.inner_nblks == 2 && b.inner_blks[0] == 16 && b.inner_blks[1] == 64 &&
+      b.inner_idxs[0] == 0 && b.inner_idxs[1] == 1 && b.strides[0] == 1024 && padded_k % 16 == 0) {
+    return 1;
+  }
+  if (bf16 && CpuHasAvx512Bf16() && b.inner_nblks == 3 && b.inner_blks[0] == 16 &&
+      b.inner_blks[1] == 64 && b.inner_blks[2] == 2 && b.inner_idxs[0] == 0 &&
+      b.inner_idxs[1] == 1 && b.inner_idxs[2] == 0 && b.strides[0] == 2048 && padded_k % 32 == 0) {
+    return 2;
+  }
+  return 0;
 }
 
 bool IsPlainRowMajor(const memory::desc& md, int64_t out) {
@@ -218,6 +249,11 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
   }
   impl.weights_md = pd->weights_desc();
   linear->impl_ = prefix + pd->impl_info_str();
+  if (!impl.runtime_rows) {
+    impl.gemv = static_cast<Impl::Gemv>(ChooseGemv(impl.weights_md, bf16));
+    impl.padded_k = impl.weights_md.data.padded_dims[0];
+    if (impl.gemv != Impl::Gemv::kNone) linear->impl_ += bf16 ? " (M=1: own_gemv_avx512_bf16)" : " (M=1: own_gemv_avx512)";
+  }
 
   // Reorder the [out, in] user weight (= [in, out] with format `ba`) into the
   // primitive's layout and dtype, once.
@@ -241,6 +277,9 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
 std::string Linear::ImplementationForRows(int64_t rows) const {
   const Impl& impl = *impl_state_;
   if (backend_ == LinearBackend::kOwnBf16 || impl.runtime_rows) return impl_;
+  if (rows == 1 && impl.gemv != Impl::Gemv::kNone) {
+    return impl.gemv == Impl::Gemv::kBf16 ? "bf16xbf16:own_gemv_avx512_bf16" : "f32xf32:own_gemv_avx512";
+  }
   const Impl::Entry e = impl.ForRows(PaddedRows(std::min(rows, kMaxPrimitiveRows)), in_, out_);
   const std::string prefix = backend_ == LinearBackend::kDnnlBf16 ? "bf16xbf16:" : "f32xf32:";
   return prefix + e.impl;
@@ -286,6 +325,23 @@ void Linear::Run(const void* x, bool x_is_bf16, int64_t rows, float* y) const {
     stream.wait();
   };
 
+  if (rows == 1 && impl.gemv != Impl::Gemv::kNone) {
+    const float* bias = impl.has_bias ? static_cast<const float*>(impl.bias.get_data_handle()) : nullptr;
+    if (impl.gemv == Impl::Gemv::kF32) {
+      GemvBlockedF32(static_cast<const float*>(x), static_cast<const float*>(impl.weights.get_data_handle()),
+                     in_, impl.padded_k, out_, bias, impl.accumulate, y);
+      return;
+    }
+    const uint16_t* x16 = static_cast<const uint16_t*>(x);
+    if (!x_is_bf16) {
+      uint16_t* s = Grow(scratch.src16, static_cast<std::size_t>(in_));
+      FloatToBf16(static_cast<const float*>(x), in_, s);
+      x16 = s;
+    }
+    GemvBlockedBf16(x16, static_cast<const uint16_t*>(impl.weights.get_data_handle()), in_,
+                    impl.padded_k, out_, bias, impl.accumulate, y);
+    return;
+  }
   if (impl.runtime_rows) {
     const void* src = x;
     if (want_bf16 && !x_is_bf16) {
