@@ -106,9 +106,9 @@ memory::desc PaddedPlainLayout(const memory::desc& preferred, int64_t in, int64_
   return memory::desc({in, out}, preferred.data_type(), memory::dims{out + pad, 1});
 }
 
-// The own GEMV for M = 1 when the weights are in the AVX-512 brgemm layout it
+// The own GEMV for M <= kMaxGemvRows when the weights are in the AVX-512 brgemm layout it
 // reads (BA16a64b f32, BA16a64b2a bf16; see blocked_gemv.h) and the CPU-ISA
-// level allows it. LLMSERVE_LINEAR_GEMV=0 keeps oneDNN at M = 1 (for A/B
+// level allows it. LLMSERVE_LINEAR_GEMV=0 keeps oneDNN at small M (for A/B
 // measurements).
 int /*Impl::Gemv*/ ChooseGemv(const memory::desc& md, bool bf16) {
   if (const char* env = std::getenv("LLMSERVE_LINEAR_GEMV"); env != nullptr && env[0] == '0') {
@@ -252,7 +252,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
   if (!impl.runtime_rows) {
     impl.gemv = static_cast<Impl::Gemv>(ChooseGemv(impl.weights_md, bf16));
     impl.padded_k = impl.weights_md.data.padded_dims[0];
-    if (impl.gemv != Impl::Gemv::kNone) linear->impl_ += bf16 ? " (M=1: own_gemv_avx512_bf16)" : " (M=1: own_gemv_avx512)";
+    if (impl.gemv != Impl::Gemv::kNone) linear->impl_ += bf16 ? " (M<=4: own_gemv_avx512_bf16)" : " (M<=4: own_gemv_avx512)";
   }
 
   // Reorder the [out, in] user weight (= [in, out] with format `ba`) into the
@@ -277,7 +277,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
 std::string Linear::ImplementationForRows(int64_t rows) const {
   const Impl& impl = *impl_state_;
   if (backend_ == LinearBackend::kOwnBf16 || impl.runtime_rows) return impl_;
-  if (rows == 1 && impl.gemv != Impl::Gemv::kNone) {
+  if (rows <= kMaxGemvRows && impl.gemv != Impl::Gemv::kNone) {
     return impl.gemv == Impl::Gemv::kBf16 ? "bf16xbf16:own_gemv_avx512_bf16" : "f32xf32:own_gemv_avx512";
   }
   const Impl::Entry e = impl.ForRows(PaddedRows(std::min(rows, kMaxPrimitiveRows)), in_, out_);
@@ -325,21 +325,23 @@ void Linear::Run(const void* x, bool x_is_bf16, int64_t rows, float* y) const {
     stream.wait();
   };
 
-  if (rows == 1 && impl.gemv != Impl::Gemv::kNone) {
+  if (rows <= kMaxGemvRows && impl.gemv != Impl::Gemv::kNone) {
     const float* bias = impl.has_bias ? static_cast<const float*>(impl.bias.get_data_handle()) : nullptr;
     if (impl.gemv == Impl::Gemv::kF32) {
-      GemvBlockedF32(static_cast<const float*>(x), static_cast<const float*>(impl.weights.get_data_handle()),
-                     in_, impl.padded_k, out_, bias, impl.accumulate, y);
+      GemvBlockedF32(static_cast<const float*>(x), static_cast<int>(rows),
+                     static_cast<const float*>(impl.weights.get_data_handle()), in_, impl.padded_k,
+                     out_, bias, impl.accumulate, y);
       return;
     }
     const uint16_t* x16 = static_cast<const uint16_t*>(x);
     if (!x_is_bf16) {
-      uint16_t* s = Grow(scratch.src16, static_cast<std::size_t>(in_));
-      FloatToBf16(static_cast<const float*>(x), in_, s);
+      uint16_t* s = Grow(scratch.src16, static_cast<std::size_t>(rows * in_));
+      FloatToBf16(static_cast<const float*>(x), rows * in_, s);
       x16 = s;
     }
-    GemvBlockedBf16(x16, static_cast<const uint16_t*>(impl.weights.get_data_handle()), in_,
-                    impl.padded_k, out_, bias, impl.accumulate, y);
+    GemvBlockedBf16(x16, static_cast<int>(rows),
+                    static_cast<const uint16_t*>(impl.weights.get_data_handle()), in_, impl.padded_k,
+                    out_, bias, impl.accumulate, y);
     return;
   }
   if (impl.runtime_rows) {

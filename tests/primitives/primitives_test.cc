@@ -212,7 +212,7 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
     ASSERT_TRUE(lin.ok()) << lin.status();
     EXPECT_FALSE((*lin)->implementation().empty());
     EXPECT_EQ((*lin)->implementation().rfind("f32xf32:", 0), 0u) << (*lin)->implementation();
-    for (int64_t m : {1, 2, 63, 64, 65, 100, 512, 513, 1100}) {
+    for (int64_t m : {1, 2, 3, 4, 5, 63, 64, 65, 100, 512, 513, 1100}) {
       auto x = Random(m * in, 23 + m);
       auto y = Random(m * out, 24 + m);
       const auto y0 = accumulate ? y : std::vector<float>();
@@ -222,6 +222,31 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
         ASSERT_NEAR(y[i], want[i], 1e-4) << "m " << m << " acc " << accumulate << " i " << i;
       }
       EXPECT_FALSE((*lin)->ImplementationForRows(m).empty());
+    }
+  }
+}
+
+TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatch) {
+  // Up to 4 rows run the own GEMV on AVX-512 (one accumulation chain per
+  // output): a row's result is bitwise the same alone or with 1-3 others.
+  const int64_t out = 130, in = 70;
+  auto w = Random(out * in, 51, 0.2f), b = Random(out, 52);
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
+                              dt, false);
+    ASSERT_TRUE(lin.ok()) << lin.status();
+    if ((*lin)->ImplementationForRows(4).find("own_gemv") == std::string::npos) continue;
+    EXPECT_NE((*lin)->ImplementationForRows(1).find("own_gemv"), std::string::npos);
+    auto x = Random(4 * in, 53);
+    std::vector<float> all(4 * out);
+    (*lin)->Forward(x.data(), 4, all.data());
+    for (int64_t m = 1; m <= 4; ++m) {
+      for (int64_t r = 0; r < m; ++r) {
+        std::vector<float> some(m * out);
+        (*lin)->Forward(x.data(), m, some.data());
+        EXPECT_EQ(std::memcmp(some.data() + r * out, all.data() + r * out, out * sizeof(float)), 0)
+            << DTypeName(dt) << " m " << m << " row " << r;
+      }
     }
   }
 }
