@@ -12,8 +12,8 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build models serve test test-sanitize fuzz bench check-layering clean \
-        test-image test-deploy base-image
+.PHONY: all deps configure build models serve test test-isa test-sanitize fuzz bench check-layering \
+        clean test-image test-deploy base-image
 
 all: build
 
@@ -36,6 +36,18 @@ serve: build models
 ## Builds and runs every test.
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+## The test suite once per CPU-ISA level below this host's (LLMSERVE_CPU_ISA can
+## only lower the level), so every kernel path — AMX, AVX-512, AVX2, scalar —
+## is checked against the references on one machine. ISA_TESTS: a ctest -R regex.
+ISA_LEVELS ?= $(if $(shell grep -m1 -o -w amx_tile /proc/cpuinfo),avx512 )avx2 scalar
+ISA_TESTS ?= .
+test-isa: build
+	@for isa in $(ISA_LEVELS); do \
+	  echo "== LLMSERVE_CPU_ISA=$$isa"; \
+	  (cd $(BUILD_DIR) && LLMSERVE_CPU_ISA=$$isa ctest --output-on-failure -j$(JOBS) --timeout 900 \
+	    -R '$(ISA_TESTS)') || exit 1; \
+	done
 
 ## Server and engine tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-sanitize: deps

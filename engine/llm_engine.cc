@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "engine/common/cpu_isa.h"
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/kv_cache/kv_cache_config.h"
 #include "engine/kv_cache/kv_cache_manager.h"
@@ -92,6 +93,12 @@ class LLMEngineImpl final : public LLMEngine {
   void SetSchedulingPausedForTesting(bool paused) override { scheduling_paused_ = paused; }
   int64_t weight_bytes_per_step() const override { return model_->weight_bytes_per_step(); }
   std::string linear_implementation() const override { return model_->linear_implementation(); }
+  std::vector<std::string> kernel_names() const override {
+    std::vector<std::string> lines = model_->DescribeKernels();
+    lines.push_back(absl::StrCat("kv cache: ", std::string(DTypeName(cache_->dtype())), "; cpu isa: ",
+                                 CpuIsaDescription()));
+    return lines;
+  }
   const ModelConfig& model_config() const override { return model_->config(); }
   const Tokenizer& tokenizer() const override { return *tokenizer_; }
   const EngineOptions& options() const override { return options_; }
@@ -359,6 +366,12 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   if (*dtype == DType::kF16) {
     return absl::InvalidArgumentError("--dtype f16 is not supported; use f32 or bf16");
   }
+  if (opts.kv_cache_dtype.empty()) opts.kv_cache_dtype = *dtype == DType::kBF16 ? "bf16" : "f32";
+  auto kv_dtype = ParseDType(opts.kv_cache_dtype);
+  if (!kv_dtype.ok() || *kv_dtype == DType::kF16) {
+    return absl::InvalidArgumentError(absl::StrCat("--kv-cache-dtype must be f32 or bf16, got '",
+                                                   opts.kv_cache_dtype, "'"));
+  }
   if (opts.max_num_seqs <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("max_num_seqs must be positive, got ", opts.max_num_seqs));
   }
@@ -403,7 +416,7 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   spec.num_layers = c.num_layers;
   spec.num_kv_heads = c.num_kv_heads;
   spec.head_dim = c.head_dim;
-  spec.dtype = DType::kF32;  // the storage of engine/kv_cache/kv_cache.h
+  spec.dtype = *kv_dtype;  // --kv-cache-dtype: the storage of engine/kv_cache/kv_cache.h
   KVCacheSizingOptions sizing;
   sizing.block_size = opts.block_size;
   sizing.num_bytes = opts.kv_cache_bytes;
@@ -419,6 +432,7 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   shape.num_kv_heads = c.num_kv_heads;
   shape.block_size = kv_config->block_size;
   shape.head_dim = c.head_dim;
+  shape.dtype = *kv_dtype;
   shape.num_blocks = kv_config->num_blocks;
   auto cache = KVCache::Create(shape);
   if (!cache.ok()) return cache.status();

@@ -26,6 +26,8 @@ struct EngineOptions {
   std::string tokenizer_path;
   /// Weight dtype in memory: "f32" or "bf16".
   std::string dtype = "f32";
+  /// KV-cache element dtype: "f32", "bf16", or "" = bf16 when dtype is bf16, else f32.
+  std::string kv_cache_dtype;
   /// Compute threads for the forward pass (OpenMP / oneDNN); 0 = all cores.
   int num_threads = 0;
   /// Cap on a sequence's positions (prompt + completion); 0 = the model's maximum.
@@ -98,6 +100,9 @@ class LLMEngine {
   virtual int64_t weight_bytes_per_step() const { return 0; }
   /// Implementation of the linear layers (e.g. oneDNN "gemm:jit", "bf16:avx2").
   virtual std::string linear_implementation() const { return ""; }
+  /// One line per kernel kind ("qkv [768 -> 2304]: bf16xbf16:brg:avx512_core_bf16", attention,
+  /// CPU ISA) for the startup log and --print-kernels.
+  virtual std::vector<std::string> kernel_names() const { return {}; }
 
   /// What AddRequest checks requests against (vocabulary, context, KV-cache
   /// size), from model_config() and options(); the server adds its own

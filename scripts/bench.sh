@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces docs/benchmarks.md: random-weight checkpoints at real shapes, then
-# engine throughput vs concurrency and batch-1 decode vs the roofline.
+# for f32 and bf16 (bf16 weights + bf16 KV cache) the decode-step roofline table
+# at concurrency 1..64, a 512-token prefill against the matmul peak, the kernels
+# and peak RSS (benchmarks/engine_throughput measures its own limits).
 # Usage: scripts/bench.sh [BUILD_DIR]   (writes models under $BENCH_MODELS, default build/bench-models)
+# Env: CONCURRENCY (default 1,2,4,8,16,32,64), PROMPT (128), GEN (32), REPEATS (2), LLMSERVE_CPU_ISA.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -10,18 +13,22 @@ shared="${LLMSERVE_SHARED_DIR:-$root/../shared}"
 mkdir -p "$models"
 tools="$build/tools/llmserve-tools"
 bench="$build/benchmarks/engine_throughput"
+levels="${CONCURRENCY:-1,2,4,8,16,32,64}"
+prompt="${PROMPT:-128}"
+gen="${GEN:-32}"
+repeats="${REPEATS:-2}"
 
 [ -f "$models/llama110m.bin" ] || "$tools" make-random-model --preset llama-110m --out "$models/llama110m.bin"
 [ -f "$models/gpt2-124m/model.safetensors" ] || "$tools" make-random-model --preset gpt2-124m --out "$models/gpt2-124m"
 
-echo "## Llama 110M shape, f32, concurrency sweep"
-"$bench" --model "$models/llama110m.bin" --tokenizer "$shared/models/llama2c-tokenizer32k/tokenizer.bin" \
-  --concurrency 1,2,4,8,16,32,64 --prompt_tokens 32 --max_tokens 64 --repeats 3
-
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
 for dtype in f32 bf16; do
   echo "## GPT-2 124M shape, $dtype"
   "$bench" --model "$models/gpt2-124m" --tokenizer "$shared/models/gpt2-tokenizer/encoder.json" \
-    --dtype "$dtype" --concurrency 1,32 --prompt_tokens 32 --max_tokens 64 --repeats 3
+    --dtype "$dtype" --concurrency "$levels" --prompt_tokens "$prompt" --max_tokens "$gen" --repeats "$repeats"
+  echo "## Llama 110M shape, $dtype"
+  "$bench" --model "$models/llama110m.bin" --tokenizer "$shared/models/llama2c-tokenizer32k/tokenizer.bin" \
+    --dtype "$dtype" --concurrency "$levels" --prompt_tokens "$prompt" --max_tokens "$gen" --repeats "$repeats"
 done
 
 if [ -x "$build/benchmarks/paged_attention_bench" ]; then

@@ -36,6 +36,8 @@ ABSL_FLAG(int, max_context, 0,
           "Maximum tokens per sequence (prompt + completion); 0 = the model's maximum.");
 ABSL_FLAG(std::string, dtype, "f32", "Weight dtype in memory: f32 or bf16.");
 ABSL_FLAG(int, block_size, 16, "Tokens per KV-cache block.");
+ABSL_FLAG(std::string, kv_cache_dtype, "", "KV-cache dtype: f32 or bf16; empty = bf16 with --dtype bf16.");
+ABSL_FLAG(bool, print_kernels, false, "Print the kernel each layer kind runs, then exit.");
 ABSL_FLAG(int64_t, kv_cache_bytes, 0,
           "KV-cache budget in bytes (all layers, K and V); 0 = use --kv_cache_tokens.");
 ABSL_FLAG(int64_t, kv_cache_tokens, 0,
@@ -88,6 +90,7 @@ EngineOptions EngineOptionsFromFlags() {
   o.num_threads = absl::GetFlag(FLAGS_threads);
   o.max_context = absl::GetFlag(FLAGS_max_context);
   o.block_size = absl::GetFlag(FLAGS_block_size);
+  o.kv_cache_dtype = absl::GetFlag(FLAGS_kv_cache_dtype);
   o.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
   o.kv_cache_tokens = absl::GetFlag(FLAGS_kv_cache_tokens);
   o.max_num_seqs = absl::GetFlag(FLAGS_max_num_seqs);
@@ -187,6 +190,11 @@ int main(int argc, char** argv) {
     return 1;
   }
   LogEngine(**engine);
+  const bool print_kernels = absl::GetFlag(FLAGS_print_kernels);
+  for (const std::string& k : (*engine)->kernel_names()) {
+    absl::FPrintF(print_kernels ? stdout : stderr, "llmserve: kernel %s\n", k);
+  }
+  if (print_kernels) return 0;
 
   absl::StatusOr<std::unique_ptr<ServerApp>> app =
       ServerApp::Start(*std::move(engine), ServerOptionsFromFlags(), metrics);

@@ -1,5 +1,6 @@
 #include "engine/models/decoder_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -90,6 +91,7 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
   m->mlp_.resize(t * mlp_width);
   m->act_.resize(t * c.ffn_size);
   m->final_.resize(static_cast<std::size_t>(options.max_num_logits) * c.hidden_size);
+  m->act16_.resize(t * std::max<std::size_t>(c.hidden_size, c.ffn_size));
   return m;
 }
 
@@ -109,6 +111,41 @@ void DecoderModel::Norm(const float* x, const std::vector<float>& w, const std::
   } else {
     LayerNorm(x, w.data(), b.data(), rows, config_.hidden_size, config_.norm_eps, out);
   }
+}
+
+void DecoderModel::NormLinear(const Linear& linear, const float* x, const std::vector<float>& w,
+                              const std::vector<float>& b, int64_t rows, float* norm_out,
+                              float* y) {
+  if (linear.input_dtype() != DType::kBF16) {
+    Norm(x, w, b, rows, norm_out);
+    linear.Forward(norm_out, rows, y);
+    return;
+  }
+  uint16_t* h = act16_.data();
+  if (config_.norm == NormKind::kRMSNorm) {
+    RmsNormToBf16(x, w.data(), rows, config_.hidden_size, config_.norm_eps, h);
+  } else {
+    LayerNormToBf16(x, w.data(), b.data(), rows, config_.hidden_size, config_.norm_eps, h);
+  }
+  linear.ForwardBf16(h, rows, y);
+}
+
+std::vector<std::string> DecoderModel::DescribeKernels() const {
+  const ModelConfig& c = config_;
+  std::vector<std::string> lines;
+  const auto add = [&](const char* name, const Linear& l) {
+    lines.push_back(absl::StrCat(name, " [", l.in_features(), " -> ", l.out_features(),
+                                 "]: ", l.implementation()));
+  };
+  if (!layers_.empty()) {
+    add("qkv", *layers_[0].qkv);
+    add("attn_out", *layers_[0].o);
+    add(c.mlp == MlpKind::kSwiGLU ? "gate_up" : "mlp_up", *layers_[0].gate_up);
+    add("mlp_down", *layers_[0].down);
+  }
+  add("lm_head", *lm_head_);
+  lines.push_back(absl::StrCat("attention: paged ", PagedAttentionKernelName()));
+  return lines;
 }
 
 absl::Status DecoderModel::Forward(const ForwardInput& in, KVCache& cache, float* logits) {
@@ -152,24 +189,40 @@ absl::Status DecoderModel::Forward(const ForwardInput& in, KVCache& cache, float
 
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
-    Norm(x_.data(), layer.attn_norm_weight, layer.attn_norm_bias, t, h_.data());
-    layer.qkv->Forward(h_.data(), t, qkv_.data());
+    NormLinear(*layer.qkv, x_.data(), layer.attn_norm_weight, layer.attn_norm_bias, t, h_.data(),
+               qkv_.data());
     if (c.position == PositionKind::kRotary) {
       ApplyRope(qkv_.data(), qkv_size, t, in.positions, c.num_heads, c.num_kv_heads, c.head_dim,
                 c.rope_style, rope_table_.data());
     }
-    float* key_pool = cache.key_pool(static_cast<int>(l));
-    float* value_pool = cache.value_pool(static_cast<int>(l));
-    WriteKVCache(qkv_.data() + q_size, qkv_.data() + q_size + kv_size, qkv_size,
-                 static_cast<int>(t), in.slot_mapping, dims, key_pool, value_pool);
-    PagedAttention(qkv_.data(), qkv_size, in.attention, dims, key_pool, value_pool, attn_.data());
+    const int li = static_cast<int>(l);
+    if (cache.dtype() == DType::kBF16) {
+      uint16_t* key_pool = cache.key_pool_bf16(li);
+      uint16_t* value_pool = cache.value_pool_bf16(li);
+      WriteKVCache(qkv_.data() + q_size, qkv_.data() + q_size + kv_size, qkv_size,
+                   static_cast<int>(t), in.slot_mapping, dims, key_pool, value_pool);
+      PagedAttention(qkv_.data(), qkv_size, in.attention, dims, key_pool, value_pool, attn_.data());
+    } else {
+      float* key_pool = cache.key_pool(li);
+      float* value_pool = cache.value_pool(li);
+      WriteKVCache(qkv_.data() + q_size, qkv_.data() + q_size + kv_size, qkv_size,
+                   static_cast<int>(t), in.slot_mapping, dims, key_pool, value_pool);
+      PagedAttention(qkv_.data(), qkv_size, in.attention, dims, key_pool, value_pool, attn_.data());
+    }
     layer.o->Forward(attn_.data(), t, x_.data());  // x += attn · Woᵀ (+ b)
 
-    Norm(x_.data(), layer.mlp_norm_weight, layer.mlp_norm_bias, t, h_.data());
-    layer.gate_up->Forward(h_.data(), t, mlp_.data());
-    if (c.mlp == MlpKind::kSwiGLU) {
+    NormLinear(*layer.gate_up, x_.data(), layer.mlp_norm_weight, layer.mlp_norm_bias, t,
+               h_.data(), mlp_.data());
+    const bool down_bf16 = layer.down->input_dtype() == DType::kBF16;
+    if (c.mlp == MlpKind::kSwiGLU && down_bf16) {
+      SiluAndMulToBf16(mlp_.data(), t, c.ffn_size, act16_.data());
+      layer.down->ForwardBf16(act16_.data(), t, x_.data());
+    } else if (c.mlp == MlpKind::kSwiGLU) {
       SiluAndMul(mlp_.data(), t, c.ffn_size, act_.data());
       layer.down->Forward(act_.data(), t, x_.data());
+    } else if (down_bf16) {
+      GeluTanhToBf16(mlp_.data(), t * c.ffn_size, act16_.data());
+      layer.down->ForwardBf16(act16_.data(), t, x_.data());
     } else {
       GeluTanh(mlp_.data(), t * c.ffn_size);
       layer.down->Forward(mlp_.data(), t, x_.data());
@@ -181,8 +234,8 @@ absl::Status DecoderModel::Forward(const ForwardInput& in, KVCache& cache, float
     std::copy_n(x_.data() + int64_t{in.logits_indices[i]} * hidden, hidden,
                 final_.data() + int64_t{i} * hidden);
   }
-  Norm(final_.data(), final_norm_weight_, final_norm_bias_, in.num_logits, final_.data());
-  lm_head_->Forward(final_.data(), in.num_logits, logits);
+  NormLinear(*lm_head_, final_.data(), final_norm_weight_, final_norm_bias_, in.num_logits,
+             final_.data(), logits);
   return absl::OkStatus();
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -64,8 +65,15 @@ class DecoderModel {
   /// Bytes of weights read per forward pass (all linear layers incl. the LM
   /// head): the memory traffic that bounds batch-1 decode.
   int64_t weight_bytes_per_step() const;
-  /// oneDNN implementation used by the linear layers (e.g. "gemm:jit").
+  /// Implementation used by the linear layers, e.g. "bf16xbf16:brg:avx512_core_bf16"
+  /// (the LM head's; see DescribeKernels for every layer kind).
   const std::string& linear_implementation() const { return lm_head_->implementation(); }
+  /// One line per kernel kind, "name [in -> out]: implementation" for each
+  /// linear layer kind (all layers share shapes) and the attention kernel; for
+  /// the startup log and `--print-kernels`.
+  std::vector<std::string> DescribeKernels() const;
+  /// The LM head (for benchmarks that ask about implementations per row count).
+  const Linear& lm_head() const { return *lm_head_; }
 
  private:
   struct Layer {
@@ -80,6 +88,10 @@ class DecoderModel {
       : config_(config), options_(options) {}
   void Norm(const float* x, const std::vector<float>& w, const std::vector<float>& b,
             int64_t rows, float* out) const;
+  /// y = linear(Norm(x)): the norm writes bf16 straight into act16_ when the
+  /// linear takes bf16 input, else f32 into `norm_out`.
+  void NormLinear(const Linear& linear, const float* x, const std::vector<float>& w,
+                  const std::vector<float>& b, int64_t rows, float* norm_out, float* y);
 
   ModelConfig config_;
   DecoderModelOptions options_;
@@ -91,6 +103,7 @@ class DecoderModel {
   std::vector<float> rope_table_;          // [max_context, head_dim/2, 2]
   // Workspace, sized for options_.max_num_tokens rows.
   std::vector<float> x_, h_, qkv_, attn_, mlp_, act_, final_;
+  std::vector<uint16_t> act16_;  // bf16 input of a bf16-input linear layer
 };
 
 }  // namespace llmserve

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/primitives/rope_style.h"
 
 namespace llmserve {
 
@@ -19,12 +20,6 @@ enum class NormKind {
 enum class PositionKind {
   kLearned,  ///< a learned [max_context, hidden] table added to the embeddings (GPT-2)
   kRotary,   ///< rotary position embedding on q and k (RoFormer, Su et al. 2021)
-};
-
-/// Pairing of dimensions rotated together by RoPE.
-enum class RopeStyle {
-  kInterleaved,  ///< pairs (2i, 2i+1): Meta's Llama reference and llama2.c
-  kHalf,         ///< pairs (i, i + head_dim/2): Hugging Face `rotate_half` (GPT-NeoX)
 };
 
 /// The feed-forward block.

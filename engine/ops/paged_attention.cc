@@ -36,7 +36,9 @@
 #include <limits>
 #include <vector>
 
+#include "engine/common/cpu_isa.h"
 #include "engine/ops/paged_attention_kernels.h"
+#include "engine/primitives/bf16_convert.h"
 
 namespace llmserve {
 namespace paged_attention_internal {
@@ -48,22 +50,15 @@ constexpr int kTargetRows = 16;
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 
 Isa DetectIsa() {
-  Isa best = Isa::kScalar;
-  if (IsaSupported(Isa::kAvx512)) {
-    best = Isa::kAvx512;
-  } else if (IsaSupported(Isa::kAvx2)) {
-    best = Isa::kAvx2;
-  }
-  if (const char* env = std::getenv("LLMSERVE_ATTENTION_ISA")) {
-    for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512}) {
-      if (std::strcmp(env, IsaName(isa)) == 0 && IsaSupported(isa)) best = isa;
-    }
-  }
-  return best;
+  if (IsaSupported(Isa::kAvx512)) return Isa::kAvx512;
+  if (IsaSupported(Isa::kAvx2)) return Isa::kAvx2;
+  return Isa::kScalar;
 }
 
 /// Per-thread scratch of AttendTile; grows to the largest tile seen, so the
-/// hot path allocates only on a thread's first (or a larger) call.
+/// hot path allocates only on a thread's first (or a larger) call. T: the
+/// KV-cache element type (float or bf16 bits).
+template <typename T>
 struct Scratch {
   struct Row {
     const float* q;
@@ -79,8 +74,8 @@ struct Scratch {
   std::vector<float*> acc_ptr;
   std::vector<const float*> p_ptr;
   // K/V row pointers of the current and the next chunk (double buffered).
-  const float* keys[2][kChunk];
-  const float* values[2][kChunk];
+  const T* keys[2][kChunk];
+  const T* values[2][kChunk];
 
   void Reserve(int num_rows, int acc_stride) {
     if (rows.size() < static_cast<size_t>(num_rows)) {
@@ -108,19 +103,38 @@ struct Tile {
   int num_tokens;
 };
 
-void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* key_pool,
-                const float* value_pool, const Tile& tile) {
-  thread_local Scratch scratch;
+inline float Scores(const Kernels& k, const float* q, const float* const* keys, int n, int hd,
+                    float scale, float* s) {
+  return k.scores(q, keys, n, hd, scale, s);
+}
+inline float Scores(const Kernels& k, const float* q, const uint16_t* const* keys, int n, int hd,
+                    float scale, float* s) {
+  return k.scores_bf16(q, keys, n, hd, scale, s);
+}
+inline void Accumulate(const Kernels& k, int rows, float* const* acc, const float* const* p,
+                       const float* const* values, int j0, int j1, int hd) {
+  k.accumulate(rows, acc, p, values, j0, j1, hd);
+}
+inline void Accumulate(const Kernels& k, int rows, float* const* acc, const float* const* p,
+                       const uint16_t* const* values, int j0, int j1, int hd) {
+  k.accumulate_bf16(rows, acc, p, values, j0, j1, hd);
+}
+
+template <typename T>
+void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_pool,
+                const T* value_pool, const Tile& tile) {
+  thread_local Scratch<T> scratch;
+  using Row = typename Scratch<T>::Row;
   const int group = dims.num_heads / dims.num_kv_heads;
   const int head_dim = dims.head_dim;
   const int num_rows = tile.num_tokens * group;
   const int acc_stride = (head_dim + 15) / 16 * 16;
   scratch.Reserve(num_rows, acc_stride);
-  Scratch::Row* rows = scratch.rows.data();
+  Row* rows = scratch.rows.data();
   for (int t = 0; t < tile.num_tokens; ++t) {
     for (int g = 0; g < group; ++g) {
       const int r = t * group + g;
-      Scratch::Row& row = rows[r];
+      Row& row = rows[r];
       row.q = tile.query + t * tile.query_stride + g * head_dim;
       row.out = tile.out + t * tile.out_stride + g * head_dim;
       row.pos = tile.first_pos + t;
@@ -151,7 +165,7 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
       scratch.keys[buf][j] = key_pool + e;
       scratch.values[buf][j] = value_pool + e;
       if (prefetch) {
-        for (int d = 0; d < head_dim; d += 16) {
+        for (int d = 0; d < head_dim; d += 64 / static_cast<int>(sizeof(T))) {
           __builtin_prefetch(key_pool + e + d);
           __builtin_prefetch(value_pool + e + d);
         }
@@ -170,16 +184,16 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
   gather(0, 0, /*prefetch=*/false);
   for (int base = 0, buf = 0; base <= last_pos; base += kChunk, buf ^= 1) {
     if (base + kChunk <= last_pos) gather(base + kChunk, buf ^ 1, prefetch);
-    const float* const* keys = scratch.keys[buf];
-    const float* const* values = scratch.values[buf];
+    const T* const* keys = scratch.keys[buf];
+    const T* const* values = scratch.values[buf];
 
     // Rows whose token reaches this chunk: tokens with position >= base.
     const int first_row = std::max(0, base - tile.first_pos) * group;
     for (int r = first_row; r < num_rows; ++r) {
-      Scratch::Row& row = rows[r];
+      Row& row = rows[r];
       row.n = std::min(kChunk, row.pos + 1 - base);
       float* s = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
-      const float chunk_max = kernels.scores(row.q, keys, row.n, head_dim, dims.scale, s);
+      const float chunk_max = Scores(kernels, row.q, keys, row.n, head_dim, dims.scale, s);
       const float new_max = std::max(row.max, chunk_max);
       const float alpha = std::exp(row.max - new_max);  // 0 on the first chunk
       const float chunk_sum = kernels.exp_sum(s, row.n, new_max);
@@ -198,12 +212,12 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const float* 
       const int rows_in_group = left >= 4 ? 4 : (left >= 2 ? 2 : 1);
       int common = kChunk;
       for (int i = r; i < r + rows_in_group; ++i) common = std::min(common, rows[i].n);
-      kernels.accumulate(rows_in_group, &scratch.acc_ptr[r], &scratch.p_ptr[r], values, 0, common,
-                         head_dim);
+      Accumulate(kernels, rows_in_group, &scratch.acc_ptr[r], &scratch.p_ptr[r], values, 0, common,
+                 head_dim);
       for (int i = r; i < r + rows_in_group; ++i) {
         if (rows[i].n > common) {
-          kernels.accumulate(1, &scratch.acc_ptr[i], &scratch.p_ptr[i], values, common, rows[i].n,
-                             head_dim);
+          Accumulate(kernels, 1, &scratch.acc_ptr[i], &scratch.p_ptr[i], values, common, rows[i].n,
+                     head_dim);
         }
       }
       r += rows_in_group;
@@ -237,10 +251,9 @@ bool IsaSupported(Isa isa) {
     case Isa::kScalar:
       return true;
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+      return CpuIsaAtLeast(CpuIsa::kAvx2);
     case Isa::kAvx512:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-             __builtin_cpu_supports("fma");
+      return CpuIsaAtLeast(CpuIsa::kAvx512);
   }
   return false;
 }
@@ -262,9 +275,12 @@ const Kernels& KernelsFor(Isa isa) {
   return kScalarKernels;
 }
 
-void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride,
-                           const AttentionBatch& batch, const AttentionDims& dims,
-                           const float* key_pool, const float* value_pool, float* out) {
+namespace {
+
+template <typename T>
+void RunPagedAttention(Isa isa, const float* query, int64_t query_row_stride,
+                       const AttentionBatch& batch, const AttentionDims& dims, const T* key_pool,
+                       const T* value_pool, float* out) {
   assert(dims.num_kv_heads > 0 && dims.num_heads % dims.num_kv_heads == 0);
   assert(dims.head_dim > 0 && dims.block_size > 0);
   assert(IsaSupported(isa));
@@ -318,7 +334,41 @@ void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride
   }
 }
 
+}  // namespace
+
+void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride,
+                           const AttentionBatch& batch, const AttentionDims& dims,
+                           const float* key_pool, const float* value_pool, float* out) {
+  RunPagedAttention(isa, query, query_row_stride, batch, dims, key_pool, value_pool, out);
+}
+
+void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride,
+                           const AttentionBatch& batch, const AttentionDims& dims,
+                           const uint16_t* key_pool, const uint16_t* value_pool, float* out) {
+  RunPagedAttention(isa, query, query_row_stride, batch, dims, key_pool, value_pool, out);
+}
+
 }  // namespace paged_attention_internal
+
+void WriteKVCache(const float* key, const float* value, int64_t row_stride, int num_tokens,
+                  const int64_t* slot_mapping, const AttentionDims& dims, uint16_t* key_pool,
+                  uint16_t* value_pool) {
+  const int head_dim = dims.head_dim;
+  const bool parallel = int64_t{num_tokens} * dims.num_kv_heads * head_dim >= int64_t{1} << 16;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int t = 0; t < num_tokens; ++t) {
+    const int64_t slot = slot_mapping[t];
+    if (slot < 0) continue;
+    const int64_t block = slot / dims.block_size;
+    const int64_t offset = slot % dims.block_size;
+    for (int h = 0; h < dims.num_kv_heads; ++h) {
+      const int64_t dst = ((block * dims.num_kv_heads + h) * dims.block_size + offset) * head_dim;
+      const int64_t src = t * row_stride + int64_t{h} * head_dim;
+      FloatToBf16(key + src, head_dim, key_pool + dst);
+      FloatToBf16(value + src, head_dim, value_pool + dst);
+    }
+  }
+}
 
 void WriteKVCache(const float* key, const float* value, int64_t row_stride, int num_tokens,
                   const int64_t* slot_mapping, const AttentionDims& dims, float* key_pool,
@@ -347,6 +397,18 @@ void PagedAttention(const float* query, int64_t query_row_stride, const Attentio
   using paged_attention_internal::ActiveIsa;
   paged_attention_internal::PagedAttentionWithIsa(ActiveIsa(), query, query_row_stride, batch, dims,
                                                   key_pool, value_pool, out);
+}
+
+void PagedAttention(const float* query, int64_t query_row_stride, const AttentionBatch& batch,
+                    const AttentionDims& dims, const uint16_t* key_pool,
+                    const uint16_t* value_pool, float* out) {
+  using paged_attention_internal::ActiveIsa;
+  paged_attention_internal::PagedAttentionWithIsa(ActiveIsa(), query, query_row_stride, batch, dims,
+                                                  key_pool, value_pool, out);
+}
+
+const char* PagedAttentionKernelName() {
+  return paged_attention_internal::IsaName(paged_attention_internal::ActiveIsa());
 }
 
 }  // namespace llmserve

@@ -39,6 +39,11 @@ struct AttentionBatch {
 void WriteKVCache(const float* key, const float* value, int64_t row_stride, int num_tokens,
                   const int64_t* slot_mapping, const AttentionDims& dims, float* key_pool,
                   float* value_pool);
+/// The same into bf16 pools (a bf16 KV cache): each element rounded to
+/// nearest even (FloatToBf16).
+void WriteKVCache(const float* key, const float* value, int64_t row_stride, int num_tokens,
+                  const int64_t* slot_mapping, const AttentionDims& dims, uint16_t* key_pool,
+                  uint16_t* value_pool);
 
 /// Paged causal self-attention over the KV cache (PagedAttention, Kwon et al.
 /// 2023), for decode and (chunked) prefill tokens alike, with grouped-query
@@ -52,6 +57,16 @@ void WriteKVCache(const float* key, const float* value, int64_t row_stride, int 
 void PagedAttention(const float* query, int64_t query_row_stride, const AttentionBatch& batch,
                     const AttentionDims& dims, const float* key_pool, const float* value_pool,
                     float* out);
+/// The same over bf16 pools: K/V are widened to f32 exactly at the load, so the
+/// result is bitwise that of the f32 kernel on the widened values (and batch
+/// invariant in the same way). AVX512_BF16 dot products (vdpbf16ps) are not
+/// used: they would round the query to bf16 too.
+void PagedAttention(const float* query, int64_t query_row_stride, const AttentionBatch& batch,
+                    const AttentionDims& dims, const uint16_t* key_pool,
+                    const uint16_t* value_pool, float* out);
+
+/// The kernel PagedAttention runs on this CPU: "avx512", "avx2" or "scalar".
+const char* PagedAttentionKernelName();
 
 }  // namespace llmserve
 

@@ -10,6 +10,8 @@
 //  * exp_sum: the Cephes exp of the AVX2 path on 16 lanes.
 //  * accumulate: rows x 16-float chunks register blocks (4x4, 2x8, 1x8).
 
+// bf16 K/V (a bf16 KV cache) use the same kernels, widened to f32 at the load.
+//
 // GCC 12's AVX-512 headers trip -W(maybe-)uninitialized on their own
 // _mm512_undefined_ps() (GCC PR 105593, fixed in 12.3/13); silence it here.
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -21,13 +23,28 @@
 
 #include "engine/ops/paged_attention_kernels.h"
 
-#define LLMSERVE_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define LLMSERVE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
 
 namespace llmserve::paged_attention_internal {
 namespace {
 
 /// Bits [0, n) set (0 <= n <= 16).
 inline __mmask16 LaneMask16(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+/// 16 K/V elements as f32: f32 loads, or bf16 widened exactly (a 16-bit shift),
+/// so a bf16 cache gives bitwise the f32 result on its widened values.
+LLMSERVE_AVX512 inline __m512 Load16(const float* p) { return _mm512_loadu_ps(p); }
+LLMSERVE_AVX512 inline __m512 Load16(const uint16_t* p) {
+  const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+}
+LLMSERVE_AVX512 inline __m512 MaskLoad16(__mmask16 m, const float* p) {
+  return _mm512_maskz_loadu_ps(m, p);
+}
+LLMSERVE_AVX512 inline __m512 MaskLoad16(__mmask16 m, const uint16_t* p) {
+  const __m256i raw = _mm256_maskz_loadu_epi16(m, p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+}
 
 /// Lane i of the result = sum of the 16 lanes of a[i] (fixed order).
 LLMSERVE_AVX512 inline __m256 ReduceEight(const __m512* a) {
@@ -71,8 +88,8 @@ LLMSERVE_AVX512 inline __m512 Exp(__m512 x) {
 
 /// Unscaled dot products of q with keys[0 .. count) (count <= 8; lanes past
 /// count are 0). kFull: count == 8.
-template <bool kFull>
-LLMSERVE_AVX512 inline __m256 DotEight(const float* q, const float* const* keys, int count,
+template <bool kFull, typename T>
+LLMSERVE_AVX512 inline __m256 DotEight(const float* q, const T* const* keys, int count,
                                        int full_chunks, __mmask16 tail_mask, bool has_tail) {
   __m512 acc[8];
 #pragma GCC unroll 8
@@ -82,7 +99,7 @@ LLMSERVE_AVX512 inline __m256 DotEight(const float* q, const float* const* keys,
 #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {
       if (kFull || i < count) {
-        acc[i] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(keys[i] + 16 * c), acc[i]);
+        acc[i] = _mm512_fmadd_ps(qv, Load16(keys[i] + 16 * c), acc[i]);
       }
     }
   }
@@ -92,14 +109,15 @@ LLMSERVE_AVX512 inline __m256 DotEight(const float* q, const float* const* keys,
 #pragma GCC unroll 8
     for (int i = 0; i < 8; ++i) {
       if (kFull || i < count) {
-        acc[i] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(tail_mask, keys[i] + d), acc[i]);
+        acc[i] = _mm512_fmadd_ps(qv, MaskLoad16(tail_mask, keys[i] + d), acc[i]);
       }
     }
   }
   return ReduceEight(acc);
 }
 
-LLMSERVE_AVX512 float Avx512Scores(const float* q, const float* const* keys, int n, int head_dim,
+template <typename T>
+LLMSERVE_AVX512 float Avx512Scores(const float* q, const T* const* keys, int n, int head_dim,
                                    float scale, float* scores) {
   const int full_chunks = head_dim / 16;
   const bool has_tail = head_dim % 16 != 0;
@@ -110,13 +128,13 @@ LLMSERVE_AVX512 float Avx512Scores(const float* q, const float* const* keys, int
   int j = 0;
   for (; j + 8 <= n; j += 8) {
     const __m256 s =
-        _mm256_mul_ps(DotEight<true>(q, keys + j, 8, full_chunks, tail_mask, has_tail), vscale);
+        _mm256_mul_ps(DotEight<true, T>(q, keys + j, 8, full_chunks, tail_mask, has_tail), vscale);
     _mm256_storeu_ps(scores + j, s);
     vmax = _mm256_max_ps(vmax, s);
   }
   if (j < n) {
     const int count = n - j;
-    __m256 s = _mm256_mul_ps(DotEight<false>(q, keys + j, count, full_chunks, tail_mask, has_tail),
+    __m256 s = _mm256_mul_ps(DotEight<false, T>(q, keys + j, count, full_chunks, tail_mask, has_tail),
                              vscale);
     const __m256i live =
         _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -144,9 +162,9 @@ LLMSERVE_AVX512 float Avx512ExpSum(float* scores, int n, float max) {
 
 /// acc[r][d0 + 16w + l] += p[r][j] * values[j][d0 + 16w + l] for kRows rows,
 /// kChunks 16-float chunks from d0 (kMasked: one chunk, lanes per `mask`).
-template <int kRows, int kChunks, bool kMasked>
+template <int kRows, int kChunks, bool kMasked, typename T>
 LLMSERVE_AVX512 inline void AccumulateBlock(float* const* acc, const float* const* p,
-                                            const float* const* values, int j_begin, int j_end,
+                                            const T* const* values, int j_begin, int j_end,
                                             int d0, __mmask16 mask) {
   static_assert(!kMasked || kChunks == 1);
   __m512 a[kRows][kChunks];
@@ -156,13 +174,13 @@ LLMSERVE_AVX512 inline void AccumulateBlock(float* const* acc, const float* cons
     for (int w = 0; w < kChunks; ++w) a[r][w] = _mm512_loadu_ps(acc[r] + d0 + 16 * w);
   }
   for (int j = j_begin; j < j_end; ++j) {
-    const float* v = values[j] + d0;
+    const T* v = values[j] + d0;
     __m512 pj[kRows];
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) pj[r] = _mm512_set1_ps(p[r][j]);
 #pragma GCC unroll 8
     for (int w = 0; w < kChunks; ++w) {
-      const __m512 vv = kMasked ? _mm512_maskz_loadu_ps(mask, v) : _mm512_loadu_ps(v + 16 * w);
+      const __m512 vv = kMasked ? MaskLoad16(mask, v) : Load16(v + 16 * w);
 #pragma GCC unroll 4
       for (int r = 0; r < kRows; ++r) a[r][w] = _mm512_fmadd_ps(pj[r], vv, a[r][w]);
     }
@@ -176,53 +194,55 @@ LLMSERVE_AVX512 inline void AccumulateBlock(float* const* acc, const float* cons
 
 /// All of head_dim for kRows rows: blocks of kMaxChunks chunks, then the
 /// remaining full chunks in blocks of 4, 2, 1, then the masked tail chunk.
-template <int kRows>
+template <int kRows, typename T>
 LLMSERVE_AVX512 void AccumulateRows(float* const* acc, const float* const* p,
-                                    const float* const* values, int j_begin, int j_end,
+                                    const T* const* values, int j_begin, int j_end,
                                     int head_dim) {
   constexpr int kMaxChunks = kRows == 4 ? 4 : 8;
   const int full_chunks = head_dim / 16;
   int c = 0;
   for (; c + kMaxChunks <= full_chunks; c += kMaxChunks) {
-    AccumulateBlock<kRows, kMaxChunks, false>(acc, p, values, j_begin, j_end, 16 * c, 0);
+    AccumulateBlock<kRows, kMaxChunks, false, T>(acc, p, values, j_begin, j_end, 16 * c, 0);
   }
   if constexpr (kMaxChunks > 4) {
     if (c + 4 <= full_chunks) {
-      AccumulateBlock<kRows, 4, false>(acc, p, values, j_begin, j_end, 16 * c, 0);
+      AccumulateBlock<kRows, 4, false, T>(acc, p, values, j_begin, j_end, 16 * c, 0);
       c += 4;
     }
   }
   if (c + 2 <= full_chunks) {
-    AccumulateBlock<kRows, 2, false>(acc, p, values, j_begin, j_end, 16 * c, 0);
+    AccumulateBlock<kRows, 2, false, T>(acc, p, values, j_begin, j_end, 16 * c, 0);
     c += 2;
   }
   if (c < full_chunks) {
-    AccumulateBlock<kRows, 1, false>(acc, p, values, j_begin, j_end, 16 * c, 0);
+    AccumulateBlock<kRows, 1, false, T>(acc, p, values, j_begin, j_end, 16 * c, 0);
     ++c;
   }
   if (head_dim % 16 != 0) {
-    AccumulateBlock<kRows, 1, true>(acc, p, values, j_begin, j_end, 16 * c,
+    AccumulateBlock<kRows, 1, true, T>(acc, p, values, j_begin, j_end, 16 * c,
                                     LaneMask16(head_dim % 16));
   }
 }
 
+template <typename T>
 LLMSERVE_AVX512 void Avx512Accumulate(int rows, float* const* acc, const float* const* p,
-                                      const float* const* values, int j_begin, int j_end,
+                                      const T* const* values, int j_begin, int j_end,
                                       int head_dim) {
   if (j_begin >= j_end) return;
   int r = 0;
   for (; r + 4 <= rows; r += 4) {
-    AccumulateRows<4>(acc + r, p + r, values, j_begin, j_end, head_dim);
+    AccumulateRows<4, T>(acc + r, p + r, values, j_begin, j_end, head_dim);
   }
   if (r + 2 <= rows) {
-    AccumulateRows<2>(acc + r, p + r, values, j_begin, j_end, head_dim);
+    AccumulateRows<2, T>(acc + r, p + r, values, j_begin, j_end, head_dim);
     r += 2;
   }
-  if (r < rows) AccumulateRows<1>(acc + r, p + r, values, j_begin, j_end, head_dim);
+  if (r < rows) AccumulateRows<1, T>(acc + r, p + r, values, j_begin, j_end, head_dim);
 }
 
 }  // namespace
 
-const Kernels kAvx512Kernels = {&Avx512Scores, &Avx512ExpSum, &Avx512Accumulate};
+const Kernels kAvx512Kernels = {&Avx512Scores<float>, &Avx512ExpSum, &Avx512Accumulate<float>,
+                                &Avx512Scores<uint16_t>, &Avx512Accumulate<uint16_t>};
 
 }  // namespace llmserve::paged_attention_internal

@@ -31,12 +31,11 @@ enum class Isa { kScalar, kAvx2, kAvx512 };
 /// "scalar" / "avx2" / "avx512".
 const char* IsaName(Isa isa);
 
-/// True if this CPU (and OS) can run `isa`.
+/// True if the process's active CPU-ISA level (engine/common/cpu_isa.h: the
+/// CPU's, lowered by LLMSERVE_CPU_ISA) includes `isa`.
 bool IsaSupported(Isa isa);
 
-/// The ISA PagedAttention uses: the widest supported one, unless the
-/// environment variable LLMSERVE_ATTENTION_ISA (scalar|avx2|avx512) names a
-/// supported narrower one. Decided once per process.
+/// The ISA PagedAttention uses: the widest supported one. Decided once per process.
 Isa ActiveIsa();
 
 /// Inner kernels of one ISA. Buffers: `scores` holds kChunk floats per row;
@@ -55,6 +54,12 @@ struct Kernels {
   /// that order, one rounding per step (fused multiply-add where available).
   void (*accumulate)(int rows, float* const* acc, const float* const* p, const float* const* values,
                      int j_begin, int j_end, int head_dim);
+  /// scores and accumulate over a bf16 cache: the same arithmetic on the
+  /// exactly widened K/V values (so bitwise the f32 kernels' result on them).
+  float (*scores_bf16)(const float* q, const uint16_t* const* keys, int n, int head_dim,
+                       float scale, float* scores);
+  void (*accumulate_bf16)(int rows, float* const* acc, const float* const* p,
+                          const uint16_t* const* values, int j_begin, int j_end, int head_dim);
 };
 
 /// The kernels of `isa`; only call them if IsaSupported(isa).
@@ -69,6 +74,10 @@ extern const Kernels kAvx512Kernels;
 void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride,
                            const AttentionBatch& batch, const AttentionDims& dims,
                            const float* key_pool, const float* value_pool, float* out);
+/// The same over bf16 pools.
+void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride,
+                           const AttentionBatch& batch, const AttentionDims& dims,
+                           const uint16_t* key_pool, const uint16_t* value_pool, float* out);
 
 }  // namespace llmserve::paged_attention_internal
 

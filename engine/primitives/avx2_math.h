@@ -4,22 +4,19 @@
 // Vector math for AVX2 + FMA kernels. Every function carries
 // __attribute__((target("avx2,fma"))): include this header in code compiled
 // for the baseline ISA and call these only after a run-time check
-// (CpuHasAvx2Fma()).
+// (CpuHasAvx2Fma(), i.e. the process-wide CPU-ISA dispatcher's level).
 
 #include <immintrin.h>
+
+#include "engine/common/cpu_isa.h"
 
 #define LLMSERVE_AVX2 __attribute__((target("avx2,fma")))
 
 namespace llmserve::avx2 {
 
-/// True when the CPU has AVX2 and FMA (checked once).
-inline bool CpuHasAvx2Fma() {
-  static const bool has = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return has;
-}
+/// True when the active CPU-ISA level (engine/common/cpu_isa.h, which
+/// LLMSERVE_CPU_ISA can lower) includes AVX2 and FMA.
+inline bool CpuHasAvx2Fma() { return CpuIsaAtLeast(CpuIsa::kAvx2); }
 
 /// Sum of the 8 lanes, in the order ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
 LLMSERVE_AVX2 inline float HorizontalSum(__m256 v) {

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "engine/primitives/avx2_math.h"
+#include "engine/primitives/bf16_convert.h"
 
 namespace llmserve {
 namespace {
@@ -73,45 +75,100 @@ LLMSERVE_AVX2 void GeluTanhAvx2(float* x, int64_t n) {
 
 }  // namespace
 
-void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out) {
+namespace {
+
+void RmsNormRow(const float* xr, const float* weight, int64_t n, float eps, float* o) {
   const bool avx2 = avx2::CpuHasAvx2Fma();
+  float ss = 0.0f;
+  if (avx2) {
+    ss = SumOfSquaresAvx2(xr, n);
+  } else {
+    for (int64_t j = 0; j < n; ++j) ss += xr[j] * xr[j];
+  }
+  ss /= static_cast<float>(n);
+  ss += eps;
+  ss = 1.0f / std::sqrt(ss);
+  if (avx2) {
+    ScaleByWeightAvx2(xr, weight, ss, n, o);
+  } else {
+    for (int64_t j = 0; j < n; ++j) o[j] = weight[j] * (ss * xr[j]);
+  }
+}
+
+void LayerNormRow(const float* xr, const float* weight, const float* bias, int64_t n, float eps,
+                  float* o) {
+  double sum = 0.0;
+  for (int64_t j = 0; j < n; ++j) sum += xr[j];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  double var = 0.0;
+  for (int64_t j = 0; j < n; ++j) {
+    const double d = xr[j] - mean;
+    var += d * d;
+  }
+  const float inv = static_cast<float>(1.0 / std::sqrt(var / static_cast<double>(n) + eps));
+  for (int64_t j = 0; j < n; ++j) o[j] = (xr[j] - mean) * inv * weight[j] + bias[j];
+}
+
+void SiluAndMulRow(const float* g, const float* u, int64_t ffn, float* o) {
+  if (avx2::CpuHasAvx2Fma()) {
+    SiluAndMulAvx2(g, u, ffn, o);
+    return;
+  }
+  for (int64_t j = 0; j < ffn; ++j) {
+    const float v = g[j];
+    o[j] = v * (1.0f / (1.0f + std::exp(-v))) * u[j];
+  }
+}
+
+void GeluTanhChunk(float* x, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  if (avx2::CpuHasAvx2Fma()) {
+    GeluTanhAvx2(x, n);
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    x[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + 0.044715f * v * v * v)));
+  }
+}
+
+// A per-thread f32 row for the bf16-output kernels (stays in L1/L2).
+float* RowBuffer(int64_t n) {
+  thread_local std::vector<float> row;
+  if (row.size() < static_cast<std::size_t>(n)) row.resize(n);
+  return row.data();
+}
+
+}  // namespace
+
+void RmsNorm(const float* x, const float* weight, int64_t rows, int64_t n, float eps, float* out) {
+#pragma omp parallel for schedule(static) if (rows > 1)
+  for (int64_t r = 0; r < rows; ++r) RmsNormRow(x + r * n, weight, n, eps, out + r * n);
+}
+
+void RmsNormToBf16(const float* x, const float* weight, int64_t rows, int64_t n, float eps,
+                   uint16_t* out) {
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * n;
-    float* o = out + r * n;
-    float ss = 0.0f;
-    if (avx2) {
-      ss = SumOfSquaresAvx2(xr, n);
-    } else {
-      for (int64_t j = 0; j < n; ++j) ss += xr[j] * xr[j];
-    }
-    ss /= static_cast<float>(n);
-    ss += eps;
-    ss = 1.0f / std::sqrt(ss);
-    if (avx2) {
-      ScaleByWeightAvx2(xr, weight, ss, n, o);
-    } else {
-      for (int64_t j = 0; j < n; ++j) o[j] = weight[j] * (ss * xr[j]);
-    }
+    float* row = RowBuffer(n);
+    RmsNormRow(x + r * n, weight, n, eps, row);
+    FloatToBf16(row, n, out + r * n);
   }
 }
 
 void LayerNorm(const float* x, const float* weight, const float* bias, int64_t rows, int64_t n,
                float eps, float* out) {
 #pragma omp parallel for schedule(static) if (rows > 1)
+  for (int64_t r = 0; r < rows; ++r) LayerNormRow(x + r * n, weight, bias, n, eps, out + r * n);
+}
+
+void LayerNormToBf16(const float* x, const float* weight, const float* bias, int64_t rows,
+                     int64_t n, float eps, uint16_t* out) {
+#pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * n;
-    float* o = out + r * n;
-    double sum = 0.0;
-    for (int64_t j = 0; j < n; ++j) sum += xr[j];
-    const float mean = static_cast<float>(sum / static_cast<double>(n));
-    double var = 0.0;
-    for (int64_t j = 0; j < n; ++j) {
-      const double d = xr[j] - mean;
-      var += d * d;
-    }
-    const float inv = static_cast<float>(1.0 / std::sqrt(var / static_cast<double>(n) + eps));
-    for (int64_t j = 0; j < n; ++j) o[j] = (xr[j] - mean) * inv * weight[j] + bias[j];
+    float* row = RowBuffer(n);
+    LayerNormRow(x + r * n, weight, bias, n, eps, row);
+    FloatToBf16(row, n, out + r * n);
   }
 }
 
@@ -165,35 +222,38 @@ void ApplyRope(float* qkv, int64_t row_stride, int64_t rows, const int32_t* posi
 }
 
 void SiluAndMul(const float* gate_up, int64_t rows, int64_t ffn, float* out) {
-  const bool avx2 = avx2::CpuHasAvx2Fma();
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
     const float* g = gate_up + r * 2 * ffn;
-    const float* u = g + ffn;
-    float* o = out + r * ffn;
-    if (avx2) {
-      SiluAndMulAvx2(g, u, ffn, o);
-      continue;
-    }
-    for (int64_t j = 0; j < ffn; ++j) {
-      const float v = g[j];
-      o[j] = v * (1.0f / (1.0f + std::exp(-v))) * u[j];
-    }
+    SiluAndMulRow(g, g + ffn, ffn, out + r * ffn);
+  }
+}
+
+void SiluAndMulToBf16(const float* gate_up, int64_t rows, int64_t ffn, uint16_t* out) {
+#pragma omp parallel for schedule(static) if (rows > 1)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gate_up + r * 2 * ffn;
+    float* row = RowBuffer(ffn);
+    SiluAndMulRow(g, g + ffn, ffn, row);
+    FloatToBf16(row, ffn, out + r * ffn);
   }
 }
 
 void GeluTanh(float* x, int64_t n) {
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
-  if (avx2::CpuHasAvx2Fma()) {
-    constexpr int64_t kChunk = 4096;
+  constexpr int64_t kChunk = 4096;
 #pragma omp parallel for schedule(static) if (n > 65536)
-    for (int64_t i = 0; i < n; i += kChunk) GeluTanhAvx2(x + i, std::min(kChunk, n - i));
-    return;
-  }
+  for (int64_t i = 0; i < n; i += kChunk) GeluTanhChunk(x + i, std::min(kChunk, n - i));
+}
+
+void GeluTanhToBf16(const float* x, int64_t n, uint16_t* out) {
+  constexpr int64_t kChunk = 4096;
 #pragma omp parallel for schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    x[i] = 0.5f * v * (1.0f + std::tanh(kSqrt2OverPi * (v + 0.044715f * v * v * v)));
+  for (int64_t i = 0; i < n; i += kChunk) {
+    const int64_t len = std::min(kChunk, n - i);
+    float* chunk = RowBuffer(len);
+    std::memcpy(chunk, x + i, len * sizeof(float));
+    GeluTanhChunk(chunk, len);
+    FloatToBf16(chunk, len, out + i);
   }
 }
 

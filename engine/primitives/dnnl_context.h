@@ -5,7 +5,8 @@
 
 namespace llmserve {
 
-/// The process-wide oneDNN CPU engine.
+/// The process-wide oneDNN CPU engine. Its creation caps oneDNN's ISA at the
+/// active CPU-ISA level (engine/common/cpu_isa.h) when LLMSERVE_CPU_ISA lowered it.
 dnnl::engine& DnnlEngine();
 
 /// A oneDNN stream for the calling thread (streams are not shared across threads).

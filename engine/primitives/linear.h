@@ -11,22 +11,34 @@
 
 namespace llmserve {
 
-/// A linear layer y = x · Wᵀ + b as one oneDNN `matmul` primitive.
+/// How a Linear computes; chosen once, at Create, from the weight dtype and
+/// what oneDNN implements at the active CPU-ISA level (engine/common/cpu_isa.h).
+enum class LinearBackend {
+  kDnnlF32,   ///< oneDNN matmul, f32 activations × f32 weights
+  kDnnlBf16,  ///< oneDNN matmul, bf16 activations × bf16 weights → f32 (AVX512_BF16 / AMX / avx512_core)
+  kOwnBf16,   ///< own kernel (bf16_matmul.h): f32 activations × bf16 weights (AVX2 / scalar)
+};
+
+/// A linear layer y = x · Wᵀ + b: the one home of weight formats.
 ///
 /// The weight is given in PyTorch nn.Linear layout `[out_features, in_features]`
-/// (any host dtype) and reordered once, at construction, into the layout the
-/// primitive prefers (`format_tag::any`). The primitive is created once with a
-/// run-time number of rows (DNNL_RUNTIME_DIM_VAL), so one primitive serves
-/// every batch size. With `accumulate`, the result is added to the output
-/// (oneDNN `sum` post-op): used to fuse residual connections.
+/// (any host dtype) and packed once, at construction, for the backend:
+///  * oneDNN backends: primitives are created per row count M (exact for
+///    M ≤ 64, M rounded up to a multiple of 64 with zero padding up to 512,
+///    larger M in chunks of 512 rows) so that oneDNN can pick its blocked
+///    brgemm / AMX kernels, which it does not for a run-time M; the weights are
+///    reordered once into the blocked layout (`format_tag::any`) those kernels
+///    share. Where oneDNN prefers a plain layout (GEMM-based implementations,
+///    e.g. below AVX-512), one run-time-M primitive serves every M instead.
+///    Up to kMaxGemvRows (4) rows on AVX-512 run the own GEMV on those
+///    blocked weights instead (blocked_gemv.h; oneDNN 2.6's brgemm is slow at
+///    small M); LLMSERVE_LINEAR_GEMV=0 disables it for A/B measurements.
+///  * kOwnBf16: bf16 rows for the AVX2 / scalar kernel.
+/// With `accumulate`, the result is added to the output (residual fusion).
 ///
-/// Weight dtype kBF16 stores the weight as bfloat16 with f32 activations and
-/// f32 accumulation: through oneDNN's bf16 matmul where the CPU supports it
-/// (AVX512_BF16/AMX; oneDNN ≥ 2.x needs avx512_core), else through an own
-/// AVX2 kernel that widens bf16 to f32 in registers (see bf16_matmul.h).
-///
-/// Thread-safe for concurrent Forward calls on different outputs. Uses the
-/// calling thread's OpenMP thread count.
+/// Thread-safe for concurrent Forward calls on different outputs (the
+/// per-M primitive cache is guarded; scratch buffers are per thread). Uses
+/// the calling thread's OpenMP thread count.
 class Linear {
  public:
   /// Errors: INVALID_ARGUMENT if the weight is not 2-D, the bias is not
@@ -38,23 +50,45 @@ class Linear {
   ~Linear();
 
   /// y[rows, out] (+)= x[rows, in] · Wᵀ (+ b). `x` and `y` are row-major and
-  /// contiguous (row strides in_features / out_features). rows ≥ 1.
+  /// contiguous (row strides in_features / out_features). rows ≥ 1. With a
+  /// bf16-input backend x is rounded to bf16 first (as FloatToBf16).
   void Forward(const float* x, int64_t rows, float* y) const;
+
+  /// As Forward with x already in bf16 [rows, in] (written by a fused norm /
+  /// activation kernel). Only valid when input_dtype() == kBF16.
+  void ForwardBf16(const uint16_t* x, int64_t rows, float* y) const;
+
+  /// The activation dtype the backend consumes: kBF16 for kDnnlBf16, else kF32.
+  DType input_dtype() const;
+  LinearBackend backend() const { return backend_; }
 
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   /// Bytes of the packed weight (and bias) read per forward pass.
   int64_t weight_bytes() const { return weight_bytes_; }
-  /// oneDNN implementation name (e.g. "gemm:jit") or "bf16:avx2".
+  /// The implementation, "<src>x<wei>:<kernel>": e.g. "bf16xbf16:brg:avx512_core_amx_bf16",
+  /// "f32xf32:gemm:jit", "f32xbf16:own_avx2" (oneDNN's impl_info_str for the
+  /// primitive at M = 32).
   const std::string& implementation() const { return impl_; }
+  /// The implementation oneDNN chose for `rows` rows (creates the primitive if needed).
+  std::string ImplementationForRows(int64_t rows) const;
+
+  /// Rows a primitive is created for when asked for `rows` (≤ 512): exact up
+  /// to 64, then the next multiple of 64.
+  static int64_t PaddedRows(int64_t rows);
 
  private:
   struct Impl;
   Linear() = default;
+  void Run(const void* x, bool x_is_bf16, int64_t rows, float* y) const;
   std::unique_ptr<Impl> impl_state_;
+  LinearBackend backend_ = LinearBackend::kDnnlF32;
   int64_t in_ = 0, out_ = 0, weight_bytes_ = 0;
   std::string impl_;
 };
+
+/// "f32" / "bf16" / "own_bf16".
+const char* LinearBackendName(LinearBackend backend);
 
 }  // namespace llmserve
 

@@ -1,6 +1,7 @@
 // Tests of WriteKVCache and PagedAttention against a dense causal attention
 // reference (double accumulation over contiguous per-sequence K/V), for every
-// ISA path this CPU supports, plus bitwise batch-invariance properties.
+// ISA path this CPU supports, plus bitwise batch-invariance properties; a
+// bf16 KV cache against the f32 kernels on its exactly widened values (bitwise).
 
 #include "engine/ops/paged_attention.h"
 
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/common/dtype.h"
 #include "engine/ops/paged_attention_kernels.h"
 #include "gtest/gtest.h"
 
@@ -504,8 +506,79 @@ TEST(PagedAttentionTest, BlockSizeAndPlacementDoNotChangeBits) {
 }
 
 TEST(PagedAttentionTest, ActiveIsaIsTheWidestSupported) {
-  if (std::getenv("LLMSERVE_ATTENTION_ISA") != nullptr) GTEST_SKIP() << "ISA overridden";
   EXPECT_EQ(paged_attention_internal::ActiveIsa(), SupportedIsas().back());
+}
+
+// ---- bf16 KV cache ----
+
+/// The f32 pools of `p` rounded to bf16 (NaN poison stays NaN), and those
+/// values widened back to f32.
+struct Bf16Pools {
+  std::vector<uint16_t> key, value;
+  std::vector<float> key_widened, value_widened;
+};
+
+Bf16Pools RoundPools(const Problem& p) {
+  Bf16Pools b;
+  for (float x : p.key_pool) b.key.push_back(FloatToBFloat16(x));
+  for (float x : p.value_pool) b.value.push_back(FloatToBFloat16(x));
+  for (uint16_t x : b.key) b.key_widened.push_back(BFloat16ToFloat(x));
+  for (uint16_t x : b.value) b.value_widened.push_back(BFloat16ToFloat(x));
+  return b;
+}
+
+TEST(PagedAttentionBf16Test, Bf16PoolsEqualTheF32KernelOnWidenedValuesBitwise) {
+  // head_dim 72: an AVX-512 tail of 8 lanes; 36: an AVX2 tail of 4 lanes.
+  for (int head_dim : {72, 36, 64}) {
+    const AttentionDims d = MakeDims(/*num_heads=*/8, /*num_kv_heads=*/2, head_dim, /*block_size=*/16);
+    Problem p = MakeProblem(d, {{37, 1}, {70, 5}, {130, 1}, {33, 33}}, 100 + head_dim);
+    const Bf16Pools b = RoundPools(p);
+    for (Isa isa : SupportedIsas()) {
+      std::vector<float> got(int64_t{p.num_tokens()} * p.row_width(), kNaN);
+      std::vector<float> want(got.size(), kNaN);
+      PagedAttentionWithIsa(isa, p.query.data(), p.query_row_stride, p.batch(), d, b.key.data(),
+                            b.value.data(), got.data());
+      PagedAttentionWithIsa(isa, p.query.data(), p.query_row_stride, p.batch(), d,
+                            b.key_widened.data(), b.value_widened.data(), want.data());
+      ExpectBitwiseEqual(got, want, std::string(IsaName(isa)) + " head_dim " + std::to_string(head_dim));
+      for (float x : got) ASSERT_TRUE(std::isfinite(x)) << IsaName(isa);
+    }
+  }
+}
+
+TEST(PagedAttentionBf16Test, Bf16CacheStaysWithinBf16RoundingOfTheReference) {
+  // K/V rounded to 8 significant bits: outputs (convex combinations of V with
+  // perturbed weights) stay within 2^-6 of the f64 reference for |V| <= 1.
+  const AttentionDims d = MakeDims(8, 2, 64, 16);
+  Problem p = MakeProblem(d, {{100, 1}, {50, 50}}, 77);
+  const Bf16Pools b = RoundPools(p);
+  const std::vector<double> ref = Reference(p);
+  std::vector<float> got(ref.size(), kNaN);
+  PagedAttention(p.query.data(), p.query_row_stride, p.batch(), d, b.key.data(), b.value.data(),
+                 got.data());
+  for (size_t i = 0; i < ref.size(); ++i) ASSERT_NEAR(got[i], ref[i], 0x1p-6) << i;
+}
+
+TEST(PagedAttentionBf16Test, WriteKVCacheRoundsEachElementToNearestEven) {
+  const AttentionDims d = MakeDims(4, 2, 20, 4);
+  const int num_tokens = 5, num_blocks = 3;
+  const int64_t row_stride = int64_t{d.num_heads + 2 * d.num_kv_heads} * d.head_dim;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> qkv(num_tokens * row_stride);
+  for (float& x : qkv) x = nd(rng);
+  const std::vector<int64_t> slots = {3, 0, -1, 9, 5};
+  const int64_t pool_size = int64_t{num_blocks} * d.num_kv_heads * d.block_size * d.head_dim;
+  std::vector<float> key32(pool_size, 0.0f), value32(pool_size, 0.0f);
+  std::vector<uint16_t> key16(pool_size, 0), value16(pool_size, 0);
+  const float* key = qkv.data() + d.num_heads * d.head_dim;
+  const float* value = key + d.num_kv_heads * d.head_dim;
+  WriteKVCache(key, value, row_stride, num_tokens, slots.data(), d, key32.data(), value32.data());
+  WriteKVCache(key, value, row_stride, num_tokens, slots.data(), d, key16.data(), value16.data());
+  for (int64_t i = 0; i < pool_size; ++i) {
+    ASSERT_EQ(key16[i], FloatToBFloat16(key32[i])) << i;
+    ASSERT_EQ(value16[i], FloatToBFloat16(value32[i])) << i;
+  }
 }
 
 }  // namespace
