@@ -7,11 +7,14 @@
 
 #include <csignal>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "client/bench/fake_generation_server.h"
+#include "server/cli_flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "host:port to listen on (port 0: a free one).");
 ABSL_FLAG(double, ttft_ms, 0, "Injected time to first token, ms.");
@@ -19,7 +22,9 @@ ABSL_FLAG(double, itl_ms, 0, "Injected gap between tokens, ms.");
 ABSL_FLAG(int, vocab_size, 32000, "ModelInfo.vocab_size.");
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
+  std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
+  absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
