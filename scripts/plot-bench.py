@@ -60,6 +60,7 @@ def plot_cdfs(points, path):
         ax.set_ylabel("fraction of requests" if title != "ITL" else "fraction of gaps")
         ax.grid(True, alpha=0.3)
         ax.set_ylim(0, 1.01)
+    axes[2].set_xscale("log")  # gaps span a decode step to a whole prefill wave
     axes[0].legend(fontsize=8)
     fig.suptitle(points[0].get("model_id", ""))
     fig.tight_layout()

@@ -235,6 +235,8 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
         message_.mutable_usage()->set_prompt_tokens(prompt_tokens_);
         message_.mutable_usage()->set_completion_tokens(max_tokens_);
         message_.mutable_timing()->set_time_to_first_token_seconds(ttft_);
+        message_.mutable_timing()->set_total_seconds(
+            std::chrono::duration<double>(Clock::now() - t0_).count());
         finished_ = true;
         StartWriteAndFinish(&message_, grpc::WriteOptions(), grpc::Status::OK);
       } else {
@@ -286,7 +288,7 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
     response->set_request_id(request->request_id());
     auto start = [this, reactor, response, max_tokens, prompt_tokens](Clock::time_point t0,
                                                                       int arrival) {
-      auto respond = [this, reactor, response, max_tokens, prompt_tokens, arrival] {
+      auto respond = [this, reactor, response, max_tokens, prompt_tokens, arrival, t0] {
         for (int k = 0; k < max_tokens; ++k) {
           response->add_token_ids(static_cast<uint32_t>((arrival + k) % options_.vocab_size));
           response->mutable_text()->push_back('x');
@@ -294,6 +296,8 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
         response->set_finish_reason(v1::FINISH_REASON_LENGTH);
         response->mutable_usage()->set_prompt_tokens(prompt_tokens);
         response->mutable_usage()->set_completion_tokens(max_tokens);
+        response->mutable_timing()->set_total_seconds(
+            std::chrono::duration<double>(Clock::now() - t0).count());
         Left();
         reactor->Finish(grpc::Status::OK);
       };

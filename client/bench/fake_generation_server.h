@@ -37,7 +37,8 @@ struct FakeServerOptions {
 /// call with max_tokens tokens on a schedule of injected delays (or at once),
 /// on gRPC's callback API (one timer thread; thousands of open streams).
 /// Usage equals the request (prompt_tokens = prompt ids, or bytes + 1 for
-/// text); Tokenize maps each byte to one id. Used to test llmserve-bench
+/// text); Timing.total_seconds is the call's start → its last token;
+/// Tokenize maps each byte to one id. Used to test llmserve-bench
 /// against known delays and to measure its own ceiling.
 class FakeGenerationServer {
  public:

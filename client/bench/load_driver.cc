@@ -95,6 +95,7 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
       record_.cached_prompt_tokens = static_cast<int>(message_.usage().cached_prompt_tokens());
       record_.server_queue_seconds = message_.timing().queue_seconds();
       record_.server_ttft_seconds = message_.timing().time_to_first_token_seconds();
+      record_.server_e2e_seconds = message_.timing().total_seconds();
     }
     StartRead(&message_);
   }
@@ -145,6 +146,7 @@ class LoadDriver::UnaryCall {
       record_.cached_prompt_tokens = static_cast<int>(response_.usage().cached_prompt_tokens());
       record_.server_queue_seconds = response_.timing().queue_seconds();
       record_.server_ttft_seconds = response_.timing().time_to_first_token_seconds();
+      record_.server_e2e_seconds = response_.timing().total_seconds();
     }
     driver_->Complete(std::move(record_));
     delete this;
@@ -227,7 +229,7 @@ absl::StatusOr<RunResult> LoadDriver::Run(const std::vector<BenchRequest>& workl
   {
     absl::MutexLock lock(&mu_);
     records_.clear();
-    records_.reserve(static_cast<size_t>(options.num_requests));
+    records_.reserve(static_cast<size_t>(std::min(options.num_requests, 100000)));
     in_flight_ = 0;
   }
   sent_ = 0;

@@ -56,7 +56,8 @@ ABSL_FLAG(double, request_rate, std::numeric_limits<double>::infinity(),
           "Open loop: requests per second (inf: all at once).");
 ABSL_FLAG(double, burstiness, 1.0,
           "Gamma shape of the inter-arrival gaps (1 = Poisson; < 1 burstier).");
-ABSL_FLAG(int, num_requests, 100, "Measured requests per run point.");
+ABSL_FLAG(int, num_requests, 0,
+          "Measured requests per run point (0: 100, or no limit with --duration).");
 ABSL_FLAG(double, duration, 0, "Stop sending after this many seconds (0: no limit).");
 ABSL_FLAG(int, warmup, 0, "Requests sent before each run point, excluded from the figures.");
 ABSL_FLAG(uint64_t, seed, 0, "Seed of the workload and the arrival process.");
@@ -98,6 +99,9 @@ int Fail(const absl::Status& status) {
   absl::FPrintF(stderr, "llmserve-bench: %s\n", status.message());
   return 1;
 }
+
+/// Workloads are cycled beyond this many distinct requests (--duration runs).
+constexpr int kMaxDistinctRequests = 100000;
 
 /// One point of a sweep.
 struct Point {
@@ -242,9 +246,10 @@ int main(int argc, char** argv) {
   if (!points.ok()) return Fail(points.status());
   absl::StatusOr<GoodputSlo> slo = ParseGoodput(absl::GetFlag(FLAGS_goodput));
   if (!slo.ok()) return Fail(slo.status());
-  const int num_requests = absl::GetFlag(FLAGS_num_requests);
+  int num_requests = absl::GetFlag(FLAGS_num_requests);
   const int warmup = absl::GetFlag(FLAGS_warmup);
-  if (num_requests <= 0) return Fail(absl::InvalidArgumentError("--num-requests must be > 0"));
+  if (num_requests < 0) return Fail(absl::InvalidArgumentError("--num-requests must be >= 0"));
+  if (num_requests == 0) num_requests = absl::GetFlag(FLAGS_duration) > 0 ? (1 << 30) : 100;
   if (warmup < 0) return Fail(absl::InvalidArgumentError("--warmup must be >= 0"));
   absl::StatusOr<std::string> auth_token =
       LoadAuthToken(absl::GetFlag(FLAGS_auth_token), absl::GetFlag(FLAGS_auth_token_file));
@@ -274,7 +279,7 @@ int main(int argc, char** argv) {
     }
   }
   absl::StatusOr<std::vector<BenchRequest>> workload =
-      BuildWorkload(*stub, info, *auth_token, num_requests + warmup);
+      BuildWorkload(*stub, info, *auth_token, std::min(num_requests, kMaxDistinctRequests) + warmup);
   if (!workload.ok()) return Fail(workload.status());
 
   LoadOptions base;
@@ -342,7 +347,7 @@ int main(int argc, char** argv) {
     config.model_id = info.model_name();
     config.endpoint = options.stream ? "GenerateStream" : "Generate";
     config.dataset_name = absl::GetFlag(FLAGS_workload);
-    config.num_prompts = num_requests;
+    config.num_prompts = static_cast<int>(run->records.size());
     config.request_rate = point.concurrency > 0 ? std::numeric_limits<double>::infinity() : point.rate;
     config.burstiness = options.burstiness;
     config.max_concurrency = point.concurrency;

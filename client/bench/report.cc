@@ -40,6 +40,7 @@ const std::vector<std::string>& RequiredResultFields() {
         "total_output_tokens", "total_cached_tokens", "request_throughput", "request_goodput",
         "good_requests", "goodput_slo", "output_throughput", "total_token_throughput",
         "max_output_tokens_per_s", "max_concurrent_requests", "achieved_concurrency",
+        "mean_server_ttft_ms", "mean_server_e2el_ms",
         "input_lens", "output_lens", "ttfts", "tpots", "itls", "e2els", "errors"};
     for (const char* metric : {"ttft", "tpot", "itl", "e2el"}) {
       for (const char* stat : {"mean", "median", "std", "p90", "p95", "p99"}) {
@@ -88,6 +89,8 @@ nlohmann::json RunResultJson(const RunConfig& config, const RunStats& stats,
   AddDistribution("tpot", stats.tpot_ms, &j);
   AddDistribution("itl", stats.itl_ms, &j);
   AddDistribution("e2el", stats.e2el_ms, &j);
+  j["mean_server_ttft_ms"] = stats.server_ttft_ms.mean;
+  j["mean_server_e2el_ms"] = stats.server_e2el_ms.mean;
   nlohmann::json input_lens = nlohmann::json::array(), output_lens = nlohmann::json::array(),
                  ttfts = nlohmann::json::array(), tpots = nlohmann::json::array(),
                  itls = nlohmann::json::array(), e2els = nlohmann::json::array(),
@@ -173,6 +176,12 @@ std::string FormatSummary(const RunConfig& config, const RunStats& s) {
   block("Time per Output Token (excl. 1st token)", "TPOT", s.tpot_ms);
   block("Inter-token Latency", "ITL", s.itl_ms);
   block("End-to-end Latency", "E2EL", s.e2el_ms);
+  if (s.server_e2el_ms.count > 0) {
+    header("Engine's own timing (same requests)");
+    line("Mean engine TTFT (ms):", number(s.server_ttft_ms.mean));
+    line("Mean engine E2EL (ms):", number(s.server_e2el_ms.mean));
+    line("Service overhead, mean E2EL (ms):", number(s.e2el_ms.mean - s.server_e2el_ms.mean));
+  }
   absl::StrAppend(&out, "==================================================\n");
   return out;
 }

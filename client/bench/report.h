@@ -35,7 +35,8 @@ struct RunConfig {
 /// input_lens, output_lens, ttfts, itls, errors, {mean,median,std,p90,p95,p99}
 /// _{ttft,tpot,itl,e2el}_ms); llmserve's own: endpoint, dataset_name,
 /// failures_by_code, good_requests, goodput_slo, achieved_concurrency,
-/// total_cached_tokens, warmup_requests, seed, tpots, e2els and
+/// total_cached_tokens, warmup_requests, seed, mean_server_{ttft,e2el}_ms
+/// (the engine's own Timing of the same requests), tpots, e2els and
 /// server_cross_check (when scraped). Per-request arrays are in send order,
 /// times in seconds; request_rate is the string "inf" when infinite.
 nlohmann::json RunResultJson(const RunConfig& config, const RunStats& stats,

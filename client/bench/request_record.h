@@ -38,6 +38,7 @@ struct RequestRecord {
   /// The server's own Timing (seconds; 0 when absent).
   double server_queue_seconds = 0;
   double server_ttft_seconds = 0;
+  double server_e2e_seconds = 0;  ///< Timing.total_seconds (engine arrival → finished)
   /// Unary call (no token timing).
   bool unary = false;
 

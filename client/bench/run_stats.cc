@@ -122,7 +122,7 @@ RunStats ComputeRunStats(const std::vector<RequestRecord>& records, double durat
   RunStats s;
   s.num_requests = static_cast<int>(records.size());
   s.duration_seconds = duration_seconds;
-  std::vector<double> ttft, tpot, itl, e2el;
+  std::vector<double> ttft, tpot, itl, e2el, server_ttft, server_e2el;
   double busy = 0;
   for (const RequestRecord& r : records) {
     busy += r.e2e_seconds;
@@ -140,6 +140,10 @@ RunStats ComputeRunStats(const std::vector<RequestRecord>& records, double durat
     if (const double t = r.TpotSeconds(); t >= 0) tpot.push_back(t * 1e3);
     for (double gap : r.itl_seconds) itl.push_back(gap * 1e3);
     e2el.push_back(r.e2e_seconds * 1e3);
+    if (r.server_e2e_seconds > 0) {
+      server_ttft.push_back(r.server_ttft_seconds * 1e3);
+      server_e2el.push_back(r.server_e2e_seconds * 1e3);
+    }
   }
   if (duration_seconds > 0) {
     s.request_throughput = s.completed / duration_seconds;
@@ -156,6 +160,8 @@ RunStats ComputeRunStats(const std::vector<RequestRecord>& records, double durat
   s.tpot_ms = Summarize(std::move(tpot), p);
   s.itl_ms = Summarize(std::move(itl), p);
   s.e2el_ms = Summarize(std::move(e2el), p);
+  s.server_ttft_ms = Summarize(std::move(server_ttft), p);
+  s.server_e2el_ms = Summarize(std::move(server_e2el), p);
   return s;
 }
 

@@ -72,6 +72,10 @@ struct RunStats {
   int peak_concurrency = 0;
   /// In milliseconds.
   Distribution ttft_ms, tpot_ms, itl_ms, e2el_ms;
+  /// The engine's own TTFT and e2e latency of the same (completed) requests,
+  /// from their Timing, in ms; the client's minus these is what the network,
+  /// gRPC and the service add (requests without server timing are left out).
+  Distribution server_ttft_ms, server_e2el_ms;
 };
 
 /// Computes the run's figures. `duration_seconds` is the measured span (> 0).

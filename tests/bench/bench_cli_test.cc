@@ -125,6 +125,19 @@ TEST_F(BenchCliTest, SweepWritesOneObjectPerPoint) {
   }
 }
 
+TEST_F(BenchCliTest, DurationBoundsTheRun) {
+  const std::string output = dir_ + "/duration.json";
+  // Each call takes >= 5 ms + 2 ms: 2 in flight for 0.3 s send at most 2 * (0.3 / 0.007 + 1).
+  auto result = Bench(absl::StrCat("--duration 0.3 --concurrency 2 --input-len 4 --output-len 3 ",
+                                   "--output ", output));
+  ASSERT_EQ(result.exit_code, 0) << result.out;
+  const nlohmann::json j = llmserve::testing::ReadJsonFile(output);
+  ExpectSchema(j);
+  EXPECT_GE(j["num_prompts"].get<int>(), 2);
+  EXPECT_LE(j["num_prompts"].get<int>(), 88);
+  EXPECT_EQ(j["completed"], j["num_prompts"]);
+}
+
 TEST_F(BenchCliTest, BadFlagsFailClearly) {
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"--goodput ttfb:3", "unknown metric"},
@@ -133,7 +146,7 @@ TEST_F(BenchCliTest, BadFlagsFailClearly) {
            {"--sweep-concurrency 0", "bad concurrency"},
            {"--workload nope", "not random, prefix or file"},
            {"--workload file", "needs --file"},
-           {"--num-requests 0", "--num-requests"},
+           {"--num-requests -1", "--num-requests"},
            {"--num-requests 1 --input-len 1048576 --output-len 1", "max_context"}}) {
     auto result = Bench(args);
     EXPECT_EQ(result.exit_code, 1) << args << "\n" << result.out;

@@ -81,7 +81,12 @@ TEST(LoadDriverTest, MeasuredLatenciesMatchInjectedDelays) {
     EXPECT_LE(sum / (kTokens - 1), kItl * 1.5 + 0.050 / (kTokens - 1));
     EXPECT_GE(r.TpotSeconds(), kItl - 0.050 / (kTokens - 1) - slack);
     EXPECT_LE(r.TpotSeconds(), kItl * 1.5 + 0.050 / (kTokens - 1));
+    // The server's span lies inside the client's.
+    EXPECT_GT(r.server_e2e_seconds, 0);
+    EXPECT_LE(r.server_e2e_seconds, r.e2e_seconds);
   }
+  EXPECT_EQ(s.server_e2el_ms.count, 8);
+  EXPECT_LE(s.server_e2el_ms.mean, s.e2el_ms.mean);
   EXPECT_NEAR(s.ttft_ms.median, kTtft * 1e3, kTtft * 1e3 * 0.5 + 50);
   EXPECT_NEAR(s.tpot_ms.mean, kItl * 1e3, kItl * 1e3 * 0.5 + 5);
   EXPECT_NEAR(s.itl_ms.median, kItl * 1e3, kItl * 1e3 * 0.5 + 5);
