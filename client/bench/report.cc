@@ -190,7 +190,9 @@ std::string FormatCrossCheck(const std::vector<CrossCheckLine>& lines) {
   std::string out = "---------- Server cross-check (/metrics delta) ----------\n";
   absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12s\n", "", "client", "server"));
   for (const CrossCheckLine& l : lines) {
-    absl::StrAppend(&out, absl::StrFormat("%-26s %12.6g %12.6g%s\n", l.name, l.client, l.server,
+    const std::string client =
+        std::isnan(l.client) ? std::string("-") : absl::StrFormat("%.6g", l.client);
+    absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12.6g%s\n", l.name, client, l.server,
                                           !l.checked  ? ""
                                           : l.agrees() ? "  ok"
                                                        : "  MISMATCH"));

@@ -1,5 +1,6 @@
 #include "client/bench/server_view.h"
 
+#include <limits>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -62,7 +63,7 @@ std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCount
   lines.push_back({"mean TTFT (ms)", client.ttft_ms.mean,
                    server.ttft_count > 0 ? server.ttft_sum / server.ttft_count * 1e3 : 0.0,
                    /*checked=*/false});
-  lines.push_back({"mean queue time (ms)", 0.0,
+  lines.push_back({"mean queue time (ms)", std::numeric_limits<double>::quiet_NaN(),
                    server.queue_count > 0 ? server.queue_sum / server.queue_count * 1e3 : 0.0,
                    /*checked=*/false});
   return lines;

@@ -33,6 +33,7 @@ struct CrossCheckLine {
   std::string name;  ///< e.g. "completed requests"
   double client = 0;
   double server = 0;
+  /// NaN when the client has no such figure (queue time).
   /// Whether the line must agree (counts); means (TTFT) are only shown.
   bool checked = true;
   bool agrees() const { return !checked || client == server; }

@@ -12,6 +12,7 @@
 #include "client/bench/report.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_process.h"
+#include "tests/bench/callback_queue_keepalive.h"
 #include "tests/test_util.h"
 
 namespace llmserve::bench {
@@ -24,6 +25,7 @@ using ::testing::HasSubstr;
 class BenchCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    llmserve::testing::KeepCallbackQueueAlive();
     FakeServerOptions options;
     options.ttft_seconds = 0.005;
     options.itl_seconds = 0.001;
