@@ -367,7 +367,7 @@ int main(int argc, char** argv) {
     results.push_back(RunResultJson(config, stats, run->records, cross_check));
     if (save_requests.is_open()) {
       for (const RequestRecord& r : run->records) {
-        nlohmann::json line = nlohmann::json::parse(RequestJsonLine(r));
+        nlohmann::json line = RequestJson(r);
         line["point"] = p;
         save_requests << line.dump() << "\n";
       }

@@ -200,7 +200,7 @@ std::string FormatCrossCheck(const std::vector<CrossCheckLine>& lines) {
   return out;
 }
 
-std::string RequestJsonLine(const RequestRecord& r) {
+nlohmann::json RequestJson(const RequestRecord& r) {
   nlohmann::json j = {{"index", r.index},
                       {"start_s", r.start_seconds},
                       {"ttft_s", r.ttft_seconds >= 0 ? nlohmann::json(r.ttft_seconds)
@@ -214,8 +214,9 @@ std::string RequestJsonLine(const RequestRecord& r) {
                       {"error", r.error},
                       {"finish_reason", r.finish_reason},
                       {"server_queue_s", r.server_queue_seconds},
-                      {"server_ttft_s", r.server_ttft_seconds}};
-  return j.dump();
+                      {"server_ttft_s", r.server_ttft_seconds},
+                      {"server_e2el_s", r.server_e2e_seconds}};
+  return j;
 }
 
 }  // namespace llmserve::bench

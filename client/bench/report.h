@@ -52,8 +52,10 @@ std::string FormatSummary(const RunConfig& config, const RunStats& stats);
 /// The client/server comparison table; disagreeing lines are flagged.
 std::string FormatCrossCheck(const std::vector<CrossCheckLine>& lines);
 
-/// One JSON line per request (index, start, ttft, itls, e2e, tokens, status).
-std::string RequestJsonLine(const RequestRecord& r);
+/// One request as a JSON object (--save-requests writes one per line):
+/// index, start_s, ttft_s, itl_s, e2el_s, token counts, status, error,
+/// finish_reason and the server's own queue / TTFT / e2e seconds.
+nlohmann::json RequestJson(const RequestRecord& r);
 
 }  // namespace llmserve::bench
 

@@ -110,7 +110,7 @@ TEST_F(BenchCliTest, ResultJsonHasTheDocumentedFields) {
 
 TEST_F(BenchCliTest, SweepWritesOneObjectPerPoint) {
   const std::string output = dir_ + "/sweep.json";
-  auto result = Bench(absl::StrCat("--sweep-rates 200,inf --num-requests 5 --input-len 4 ",
+  auto result = Bench(absl::StrCat("--sweep-rates 200,inf --num-requests 5 --input-len 4 --connections 3 ",
                                    "--output-len 3 --stream=false --output ", output));
   ASSERT_EQ(result.exit_code, 0) << result.out;
   const nlohmann::json j = llmserve::testing::ReadJsonFile(output);
@@ -158,6 +158,22 @@ TEST_F(BenchCliTest, BadFlagsFailClearly) {
       absl::StrCat(BuildPath("client/llmserve-bench"), " --address 127.0.0.1:1 2>&1"), 120);
   EXPECT_EQ(unreachable.exit_code, 1);
   EXPECT_THAT(unreachable.out, HasSubstr("GetModelInfo"));
+}
+
+TEST_F(BenchCliTest, FileWorkloadShareGpt) {
+  const std::string file = dir_ + "/sharegpt.json";
+  ASSERT_TRUE(llmserve::testing::WriteFile(file, R"([
+    {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "12345"}]},
+    {"conversations": [{"from": "human", "value": "abcd"}, {"from": "gpt", "value": "xyz"}]}])"));
+  const std::string output = dir_ + "/sharegpt-result.json";
+  auto result = Bench(absl::StrCat("--workload file --file ", file,
+                                   " --num-requests 2 --concurrency 2 --output ", output));
+  ASSERT_EQ(result.exit_code, 0) << result.out;
+  const nlohmann::json j = llmserve::testing::ReadJsonFile(output);
+  // Prompts as text (fake: bytes + BOS); max_tokens = the reply's tokens via
+  // the fake's Tokenize (one per byte, no BOS).
+  EXPECT_EQ(j["input_lens"], nlohmann::json({3, 5}));
+  EXPECT_EQ(j["output_lens"], nlohmann::json({5, 3}));
 }
 
 TEST_F(BenchCliTest, FileWorkloadJsonl) {

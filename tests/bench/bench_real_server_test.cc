@@ -5,6 +5,8 @@
 // failures with every call accounted for and nothing hung, and streaming and
 // unary runs of the same workload count the same tokens.
 
+#include <filesystem>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -65,6 +67,7 @@ class RealServerBenchTest : public ::testing::Test {
                              300);
     *exit_code = result.exit_code;
     *out = result.out;
+    if (!std::filesystem::exists(output)) return nlohmann::json();  // failed runs write none
     return llmserve::testing::ReadJsonFile(output);
   }
 };
@@ -113,6 +116,42 @@ TEST_F(RealServerBenchTest, CountsEqualTheServersCountersStreamingAndUnary) {
   EXPECT_EQ(results[0]["input_lens"], results[1]["input_lens"]);
   EXPECT_EQ(results[0]["output_lens"], results[1]["output_lens"]);
   EXPECT_EQ(results[0]["total_output_tokens"], results[1]["total_output_tokens"]);
+}
+
+TEST_F(RealServerBenchTest, PrefixWorkloadHitsThePrefixCache) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({}))) << server.error();
+  int exit_code = 0;
+  std::string out;
+  // 2 prefixes of 64 tokens (4 blocks of 16), 4 suffixes each, one at a time:
+  // every request after the first of its prefix reuses the prefix's blocks.
+  const nlohmann::json j = RunBench(server,
+                                    "--workload prefix --num-prefixes 2 --prefix-len 64 "
+                                    "--input-len 8 --output-len 4 --concurrency 1 --num-requests 8",
+                                    &exit_code, &out);
+  ASSERT_EQ(exit_code, 0) << out;
+  EXPECT_EQ(j["completed"], 8);
+  EXPECT_EQ(j["total_input_tokens"], 8 * 72);
+  EXPECT_GE(j["total_cached_tokens"].get<int>(), 6 * 64) << out;
+  EXPECT_TRUE(j["server_cross_check"]["all_agree"].get<bool>()) << j["server_cross_check"];
+}
+
+TEST_F(RealServerBenchTest, BearerTokenAuth) {
+  const std::string dir = llmserve::testing::MakeTempDir("llmserve_bench_auth");
+  ASSERT_TRUE(llmserve::testing::WriteFile(dir + "/token", "s3cret\n"));
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({"--auth-token-file", dir + "/token"}))) << server.error();
+  int exit_code = 0;
+  std::string out;
+  RunBench(server, "--num-requests 2 --input-len 4 --output-len 2", &exit_code, &out);
+  EXPECT_EQ(exit_code, 1);
+  EXPECT_THAT(out, HasSubstr("GetModelInfo"));
+  const nlohmann::json j =
+      RunBench(server, absl::StrCat("--num-requests 2 --input-len 4 --output-len 2 ",
+                                    "--auth-token-file ", dir, "/token"),
+               &exit_code, &out);
+  ASSERT_EQ(exit_code, 0) << out;
+  EXPECT_EQ(j["completed"], 2);
 }
 
 TEST_F(RealServerBenchTest, BurstBeyondTheQueueLimitIsRefusedNotHung) {
