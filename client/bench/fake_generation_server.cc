@@ -144,6 +144,10 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
     return options_.ttft_for ? options_.ttft_for(arrival) : options_.ttft_seconds;
   }
 
+  /// One GenerateStream call. Its state lives under `shared_->mu`; timer
+  /// events and the hold release hold `shared_` and touch the reactor only
+  /// while `done` is false (OnDone sets it, under the mutex, before deleting
+  /// the reactor), so a late event never sees a deleted reactor.
   class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
    public:
     StreamReactor(Impl* impl, const v1::GenerateRequest* request)
@@ -151,16 +155,19 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
           request_id_(request->request_id()),
           prompt_tokens_(PromptTokens(*request)),
           max_tokens_(std::max(1, MaxTokens(*request))) {
-      const Admission a =
-          impl_->Admit([this](Clock::time_point t0, int arrival) { Begin(t0, arrival); });
+      const Admission a = impl_->Admit(
+          [shared = shared_, this](Clock::time_point t0, int arrival) {
+            absl::MutexLock lock(&shared->mu);
+            if (!shared->done) BeginLocked(t0, arrival);
+          });
       if (!a.status.ok()) {
-        absl::MutexLock lock(&mu_);
+        absl::MutexLock lock(&shared_->mu);
         finished_ = true;
         Finish(a.status);
       }
     }
     void OnWriteDone(bool ok) override {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&shared_->mu);
       writing_ = false;
       if (finish_pending_) {
         Finish(finish_after_write_);
@@ -173,55 +180,50 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
       WriteLocked();
     }
     void OnCancel() override {
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&shared_->mu);
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     }
     void OnDone() override {
       impl_->Left();
-      bool last_reference;
       {
-        absl::MutexLock lock(&mu_);
-        done_ = true;
-        last_reference = !timer_pending_;
+        absl::MutexLock lock(&shared_->mu);
+        shared_->done = true;
       }
-      if (last_reference) delete this;
+      delete this;
     }
 
    private:
-    void Begin(Clock::time_point t0, int arrival) {
-      absl::MutexLock lock(&mu_);
+    /// What outlives the reactor: the mutex and whether the reactor is gone.
+    struct Shared {
+      absl::Mutex mu;
+      bool done = false;
+    };
+
+    void BeginLocked(Clock::time_point t0, int arrival) {
       t0_ = t0;
       arrival_ = arrival;
       ttft_ = impl_->Ttft(arrival);
       ScheduleLocked();
     }
     /// Schedules the next due token (or emits at once when no delay is injected).
-    void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    void ScheduleLocked() {
       if (finished_ || due_ >= max_tokens_) return;
       if (ttft_ <= 0 && impl_->options_.itl_seconds <= 0) {
         due_ = max_tokens_;
         WriteLocked();
         return;
       }
-      timer_pending_ = true;
       const Clock::time_point at = After(t0_, ttft_ + due_ * impl_->options_.itl_seconds);
-      impl_->timer_.At(at, [this] { Tick(); });
-    }
-    void Tick() {
-      mu_.Lock();
-      timer_pending_ = false;
-      if (done_) {
-        mu_.Unlock();
-        delete this;
-        return;
-      }
-      ++due_;
-      WriteLocked();
-      ScheduleLocked();
-      mu_.Unlock();
+      impl_->timer_.At(at, [shared = shared_, this] {
+        absl::MutexLock lock(&shared->mu);
+        if (shared->done) return;
+        ++due_;
+        WriteLocked();
+        ScheduleLocked();
+      });
     }
     /// Writes one message with one due token (the last carries finish and usage).
-    void WriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    void WriteLocked() {
       if (writing_ || finished_ || written_ >= due_) return;
       message_.Clear();
       message_.set_request_id(request_id_);
@@ -243,7 +245,7 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
         StartWrite(&message_);
       }
     }
-    void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    void FinishLocked(const grpc::Status& status) {
       if (finished_) return;
       finished_ = true;
       if (writing_) {
@@ -258,20 +260,20 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
     const std::string request_id_;
     const int prompt_tokens_;
     const int max_tokens_;
-    absl::Mutex mu_;
-    int arrival_ ABSL_GUARDED_BY(mu_) = 0;
-    Clock::time_point t0_ ABSL_GUARDED_BY(mu_);
-    double ttft_ ABSL_GUARDED_BY(mu_) = 0;
-    int due_ ABSL_GUARDED_BY(mu_) = 0;      ///< tokens whose time has come
-    int written_ ABSL_GUARDED_BY(mu_) = 0;  ///< tokens written
-    bool writing_ ABSL_GUARDED_BY(mu_) = false;
-    bool finished_ ABSL_GUARDED_BY(mu_) = false;
-    bool timer_pending_ ABSL_GUARDED_BY(mu_) = false;
-    bool done_ ABSL_GUARDED_BY(mu_) = false;
-    bool finish_pending_ ABSL_GUARDED_BY(mu_) = false;
-    grpc::Status finish_after_write_ ABSL_GUARDED_BY(mu_);
-    v1::GenerateStreamResponse message_ ABSL_GUARDED_BY(mu_);
+    const std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+    // Guarded by shared_->mu:
+    int arrival_ = 0;
+    Clock::time_point t0_;
+    double ttft_ = 0;
+    int due_ = 0;      ///< tokens whose time has come
+    int written_ = 0;  ///< tokens written
+    bool writing_ = false;
+    bool finished_ = false;
+    bool finish_pending_ = false;
+    grpc::Status finish_after_write_;
+    v1::GenerateStreamResponse message_;
   };
+
 
  public:
   grpc::ServerWriteReactor<v1::GenerateStreamResponse>* GenerateStream(
