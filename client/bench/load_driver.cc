@@ -1,0 +1,290 @@
+#include "client/bench/load_driver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/bench/arrival.h"
+
+namespace llmserve::bench {
+
+namespace v1 = llmserve::v1;
+
+namespace {
+
+/// Fills the request from the workload entry and the run's sampling parameters.
+void BuildRequest(const BenchRequest& source, const LoadOptions& options, int index,
+                  v1::GenerateRequest* request) {
+  request->set_request_id(absl::StrCat(options.request_id_prefix, index));
+  if (!source.token_ids.empty()) {
+    request->mutable_token_ids()->mutable_ids()->Add(source.token_ids.begin(),
+                                                     source.token_ids.end());
+  } else {
+    request->set_text(source.text);
+  }
+  *request->mutable_sampling_params() = options.sampling;
+  request->mutable_sampling_params()->set_max_tokens(source.max_tokens);
+}
+
+void PrepareContext(const LoadOptions& options, grpc::ClientContext* context) {
+  if (options.timeout_seconds > 0) {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::microseconds(
+                              static_cast<int64_t>(options.timeout_seconds * 1e6)));
+  }
+  if (!options.auth_token.empty()) {
+    context->AddMetadata("authorization", absl::StrCat("Bearer ", options.auth_token));
+  }
+}
+
+std::string FinishName(v1::FinishReason reason) {
+  switch (reason) {
+    case v1::FINISH_REASON_LENGTH: return "length";
+    case v1::FINISH_REASON_STOP: return "stop";
+    case v1::FINISH_REASON_EOS: return "eos";
+    case v1::FINISH_REASON_CANCELLED: return "cancelled";
+    case v1::FINISH_REASON_ERROR: return "error";
+    default: return "";
+  }
+}
+
+void FillFromStatus(const grpc::Status& status, RequestRecord* record) {
+  record->status = status.error_code();
+  if (!status.ok()) record->error = status.error_message();
+}
+
+}  // namespace
+
+/// A GenerateStream call: records the arrival time of every message carrying tokens.
+class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
+ public:
+  StreamCall(LoadDriver* driver, v1::Generation::Stub* stub, const BenchRequest& source,
+             const LoadOptions& options, int index)
+      : driver_(driver) {
+    BuildRequest(source, options, index, &request_);
+    PrepareContext(options, &context_);
+    record_.index = index;
+    stub->async()->GenerateStream(&context_, &request_, this);
+    StartRead(&message_);
+    start_ = Clock::now();
+    record_.start_seconds = driver_->SecondsSinceStart(start_);
+    last_ = start_;
+    StartCall();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone follows
+    const Clock::time_point now = Clock::now();
+    if (const int tokens = message_.token_ids_size(); tokens > 0) {
+      const double since_last = std::chrono::duration<double>(now - last_).count();
+      if (record_.ttft_seconds < 0) {
+        record_.ttft_seconds = since_last;
+      } else {
+        record_.itl_seconds.push_back(since_last);
+      }
+      last_ = now;
+      record_.output_tokens += tokens;
+      driver_->output_tokens_.fetch_add(tokens, std::memory_order_relaxed);
+    }
+    if (message_.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
+      record_.finish_reason = FinishName(message_.finish_reason());
+      record_.prompt_tokens = static_cast<int>(message_.usage().prompt_tokens());
+      record_.cached_prompt_tokens = static_cast<int>(message_.usage().cached_prompt_tokens());
+      record_.server_queue_seconds = message_.timing().queue_seconds();
+      record_.server_ttft_seconds = message_.timing().time_to_first_token_seconds();
+      record_.server_e2e_seconds = message_.timing().total_seconds();
+    }
+    StartRead(&message_);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    FillFromStatus(status, &record_);
+    driver_->Complete(std::move(record_));
+    delete this;
+  }
+
+ private:
+  LoadDriver* driver_;
+  grpc::ClientContext context_;
+  v1::GenerateRequest request_;
+  v1::GenerateStreamResponse message_;
+  RequestRecord record_;
+  Clock::time_point start_;
+  Clock::time_point last_;
+};
+
+/// A Generate call: the whole completion arrives at once (TTFT = e2e).
+class LoadDriver::UnaryCall {
+ public:
+  UnaryCall(LoadDriver* driver, v1::Generation::Stub* stub, const BenchRequest& source,
+            const LoadOptions& options, int index)
+      : driver_(driver) {
+    BuildRequest(source, options, index, &request_);
+    PrepareContext(options, &context_);
+    record_.index = index;
+    record_.unary = true;
+    start_ = Clock::now();
+    record_.start_seconds = driver_->SecondsSinceStart(start_);
+    stub->async()->Generate(&context_, &request_, &response_,
+                            [this](grpc::Status status) { Done(status); });
+  }
+
+ private:
+  void Done(const grpc::Status& status) {
+    record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    FillFromStatus(status, &record_);
+    if (status.ok()) {
+      record_.output_tokens = response_.token_ids_size();
+      if (record_.output_tokens > 0) record_.ttft_seconds = record_.e2e_seconds;
+      driver_->output_tokens_.fetch_add(record_.output_tokens, std::memory_order_relaxed);
+      record_.finish_reason = FinishName(response_.finish_reason());
+      record_.prompt_tokens = static_cast<int>(response_.usage().prompt_tokens());
+      record_.cached_prompt_tokens = static_cast<int>(response_.usage().cached_prompt_tokens());
+      record_.server_queue_seconds = response_.timing().queue_seconds();
+      record_.server_ttft_seconds = response_.timing().time_to_first_token_seconds();
+      record_.server_e2e_seconds = response_.timing().total_seconds();
+    }
+    driver_->Complete(std::move(record_));
+    delete this;
+  }
+
+  LoadDriver* driver_;
+  grpc::ClientContext context_;
+  v1::GenerateRequest request_;
+  v1::GenerateResponse response_;
+  RequestRecord record_;
+  Clock::time_point start_;
+};
+
+LoadDriver::LoadDriver(std::vector<std::shared_ptr<grpc::Channel>> channels) {
+  for (const auto& channel : channels) stubs_.push_back(v1::Generation::NewStub(channel));
+}
+
+LoadDriver::~LoadDriver() {
+  // Run returns only after every call completed, so no call outlives the driver.
+}
+
+double LoadDriver::SecondsSinceStart(Clock::time_point t) const {
+  return std::chrono::duration<double>(t - start_).count();
+}
+
+double LoadDriver::elapsed_seconds() const {
+  const int64_t start_ns = start_ns_.load(std::memory_order_relaxed);
+  const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             Clock::now().time_since_epoch())
+                             .count();
+  return start_ns == 0 ? 0 : (now_ns - start_ns) * 1e-9;
+}
+
+void LoadDriver::Launch(int index, const std::vector<BenchRequest>& workload,
+                        const LoadOptions& options) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++in_flight_;
+  }
+  sent_.fetch_add(1, std::memory_order_relaxed);
+  const BenchRequest& source =
+      workload[static_cast<size_t>(options.first_workload_index + index) % workload.size()];
+  v1::Generation::Stub* stub = stubs_[static_cast<size_t>(index) % stubs_.size()].get();
+  // Each call deletes itself when done.
+  if (options.stream) {
+    new StreamCall(this, stub, source, options, index);
+  } else {
+    new UnaryCall(this, stub, source, options, index);
+  }
+}
+
+void LoadDriver::Complete(RequestRecord record) {
+  absl::MutexLock lock(&mu_);
+  const size_t index = static_cast<size_t>(record.index);
+  if (records_.size() <= index) records_.resize(index + 1);
+  records_[index] = std::move(record);
+  --in_flight_;
+  last_finish_ = Clock::now();
+  finished_.fetch_add(1, std::memory_order_relaxed);
+}
+
+absl::StatusOr<RunResult> LoadDriver::Run(const std::vector<BenchRequest>& workload,
+                                          const LoadOptions& options) {
+  if (workload.empty()) return absl::InvalidArgumentError("the workload has no requests");
+  if (options.num_requests <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("number of requests must be > 0, got ", options.num_requests));
+  }
+  if (options.concurrency < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("concurrency must be >= 0, got ", options.concurrency));
+  }
+  std::optional<ArrivalProcess> arrivals;
+  if (options.concurrency == 0) {
+    absl::StatusOr<ArrivalProcess> process =
+        ArrivalProcess::Create(options.request_rate, options.burstiness, options.seed);
+    if (!process.ok()) return process.status();
+    arrivals.emplace(*std::move(process));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    records_.clear();
+    records_.reserve(static_cast<size_t>(std::min(options.num_requests, 100000)));
+    in_flight_ = 0;
+  }
+  sent_ = 0;
+  finished_ = 0;
+  output_tokens_ = 0;
+  start_ = Clock::now();
+  start_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(start_.time_since_epoch())
+                  .count();
+  const Clock::time_point stop_sending =
+      options.duration_seconds > 0
+          ? start_ + std::chrono::microseconds(static_cast<int64_t>(options.duration_seconds * 1e6))
+          : Clock::time_point::max();
+
+  int index = 0;
+  if (arrivals.has_value()) {
+    // Open loop: send at the arrival times, whatever is in flight.
+    double next = 0;
+    while (index < options.num_requests) {
+      const Clock::time_point due =
+          start_ + std::chrono::nanoseconds(static_cast<int64_t>(next * 1e9));
+      if (due >= stop_sending) break;
+      if (due > Clock::now()) std::this_thread::sleep_until(due);
+      Launch(index++, workload, options);
+      next += arrivals->NextGapSeconds();
+    }
+  } else {
+    // Closed loop: keep `concurrency` calls in flight.
+    while (index < options.num_requests && Clock::now() < stop_sending) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto has_room = [this, &options]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return in_flight_ < options.concurrency;
+        };
+        if (options.duration_seconds > 0) {
+          mu_.AwaitWithTimeout(absl::Condition(&has_room), absl::Milliseconds(50));
+          if (!has_room()) continue;
+        } else {
+          mu_.Await(absl::Condition(&has_room));
+        }
+      }
+      Launch(index++, workload, options);
+    }
+  }
+
+  RunResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    auto all_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+    mu_.Await(absl::Condition(&all_done));
+    result.records = std::move(records_);
+    records_.clear();
+    result.duration_seconds = std::chrono::duration<double>(last_finish_ - start_).count();
+  }
+  result.records.resize(static_cast<size_t>(index));
+  return result;
+}
+
+}  // namespace llmserve::bench

@@ -1,0 +1,59 @@
+#ifndef LLMSERVE_CLIENT_BENCH_REQUEST_RECORD_H_
+#define LLMSERVE_CLIENT_BENCH_REQUEST_RECORD_H_
+
+#include <string>
+#include <vector>
+
+#include <grpcpp/support/status_code_enum.h>
+
+namespace llmserve::bench {
+
+/// What the client observed of one request. Times are in seconds, measured
+/// with a monotonic clock on the client.
+struct RequestRecord {
+  /// Index in the run (0-based, in send order).
+  int index = 0;
+  /// Send time, from the start of the run.
+  double start_seconds = 0;
+  /// Send → first completion token received (streaming), or → the response
+  /// (unary: the first token arrives with the last). -1 if no token arrived.
+  double ttft_seconds = -1;
+  /// Gaps between consecutive stream messages carrying tokens (one per
+  /// message, as `vllm bench serve` records chunks); empty for unary calls.
+  std::vector<double> itl_seconds;
+  /// Send → call finished (status received).
+  double e2e_seconds = 0;
+  /// Prompt tokens (Usage.prompt_tokens of the final message; 0 if none).
+  int prompt_tokens = 0;
+  /// Completion tokens received (token ids counted by the client).
+  int output_tokens = 0;
+  /// Usage.cached_prompt_tokens (prefix-cache reuse).
+  int cached_prompt_tokens = 0;
+  /// The call's final status.
+  grpc::StatusCode status = grpc::StatusCode::OK;
+  /// The status message when not OK.
+  std::string error;
+  /// "length", "stop" or "eos" for a successful call.
+  std::string finish_reason;
+  /// The server's own Timing (seconds; 0 when absent).
+  double server_queue_seconds = 0;
+  double server_ttft_seconds = 0;
+  double server_e2e_seconds = 0;  ///< Timing.total_seconds (engine arrival → finished)
+  /// Unary call (no token timing).
+  bool unary = false;
+
+  bool ok() const { return status == grpc::StatusCode::OK; }
+  /// (e2e − TTFT) / (output tokens − 1), in seconds; -1 when undefined
+  /// (failed, unary, or fewer than 2 output tokens).
+  double TpotSeconds() const {
+    if (!ok() || unary || output_tokens < 2 || ttft_seconds < 0) return -1;
+    return (e2e_seconds - ttft_seconds) / (output_tokens - 1);
+  }
+};
+
+/// The gRPC code's canonical name, e.g. "RESOURCE_EXHAUSTED".
+std::string StatusCodeName(grpc::StatusCode code);
+
+}  // namespace llmserve::bench
+
+#endif  // LLMSERVE_CLIENT_BENCH_REQUEST_RECORD_H_

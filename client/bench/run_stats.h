@@ -1,0 +1,87 @@
+#ifndef LLMSERVE_CLIENT_BENCH_RUN_STATS_H_
+#define LLMSERVE_CLIENT_BENCH_RUN_STATS_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/bench/request_record.h"
+
+namespace llmserve::bench {
+
+/// Summary statistics of a sample (all in the sample's unit). Percentiles are
+/// linearly interpolated between closest ranks (numpy.percentile's default,
+/// which `vllm bench serve` uses); std is the population standard deviation
+/// (numpy.std). All 0 for an empty sample.
+struct Distribution {
+  int count = 0;
+  double mean = 0;
+  double median = 0;
+  double std = 0;
+  double min = 0;
+  double max = 0;
+  /// percentile (e.g. 99) → value
+  std::map<double, double> percentiles;
+};
+
+/// The percentiles reported for every metric: 90, 95, 99.
+const std::vector<double>& ReportedPercentiles();
+
+/// Distribution of `values` with the given percentiles (each in [0, 100]).
+Distribution Summarize(std::vector<double> values, const std::vector<double>& percentiles);
+
+/// Service-level objectives for goodput, in milliseconds; a request is good
+/// when it succeeded and meets every objective that is set.
+struct GoodputSlo {
+  std::optional<double> ttft_ms;
+  std::optional<double> tpot_ms;
+  std::optional<double> e2el_ms;
+  bool empty() const { return !ttft_ms && !tpot_ms && !e2el_ms; }
+};
+
+/// Parses "ttft:500,tpot:50,e2el:5000" (any subset, milliseconds, > 0).
+/// Errors: INVALID_ARGUMENT naming the bad item (unknown key, bad number, repeat).
+absl::StatusOr<GoodputSlo> ParseGoodput(const std::string& spec);
+
+/// True if `r` succeeded and meets every objective of `slo`. A request without
+/// a TPOT (one output token, or unary) meets any TPOT objective.
+bool MeetsSlo(const RequestRecord& r, const GoodputSlo& slo);
+
+/// The figures of one run point, from its measured requests.
+struct RunStats {
+  int num_requests = 0;   ///< requests sent (measured, warm-up excluded)
+  int completed = 0;      ///< status OK
+  int failed = 0;         ///< any other status
+  std::map<std::string, int> failures_by_code;  ///< status code name → count
+  double duration_seconds = 0;  ///< first send → last call finished
+  int64_t total_input_tokens = 0;    ///< prompt tokens of completed requests
+  int64_t total_output_tokens = 0;   ///< completion tokens of completed requests
+  int64_t total_cached_tokens = 0;   ///< cached prompt tokens of completed requests
+  double request_throughput = 0;     ///< completed / duration (requests/s)
+  double output_throughput = 0;      ///< output tokens / duration
+  double total_token_throughput = 0; ///< (input + output tokens) / duration
+  /// Most output tokens received in any whole second of the run.
+  double max_output_tokens_per_s = 0;
+  int good_requests = 0;             ///< completed and meeting the SLO (= completed without SLO)
+  double request_goodput = 0;        ///< good requests / duration
+  /// Mean requests in flight over the run (Little's law: sum of e2e / duration).
+  double achieved_concurrency = 0;
+  /// Most requests in flight at once.
+  int peak_concurrency = 0;
+  /// In milliseconds.
+  Distribution ttft_ms, tpot_ms, itl_ms, e2el_ms;
+  /// The engine's own TTFT and e2e latency of the same (completed) requests,
+  /// from their Timing, in ms; the client's minus these is what the network,
+  /// gRPC and the service add (requests without server timing are left out).
+  Distribution server_ttft_ms, server_e2el_ms;
+};
+
+/// Computes the run's figures. `duration_seconds` is the measured span (> 0).
+RunStats ComputeRunStats(const std::vector<RequestRecord>& records, double duration_seconds,
+                         const GoodputSlo& slo);
+
+}  // namespace llmserve::bench
+
+#endif  // LLMSERVE_CLIENT_BENCH_RUN_STATS_H_

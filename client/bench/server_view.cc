@@ -1,0 +1,87 @@
+#include "client/bench/server_view.h"
+
+#include <limits>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "client/bench/http_get.h"
+
+namespace llmserve::bench {
+
+ServerCounters ReadServerCounters(const std::vector<PromSample>& samples) {
+  ServerCounters c;
+  c.requests_success = SumSamples(samples, "llmserve_request_success_total");
+  for (const PromSample& s : samples) {
+    if (s.name != "llmserve_request_failure_total") continue;
+    auto code = s.labels.find("code");
+    c.failures_by_code[code == s.labels.end() ? "UNKNOWN" : code->second] += s.value;
+  }
+  c.prompt_tokens = SumSamples(samples, "llmserve_prompt_tokens_total");
+  c.generation_tokens = SumSamples(samples, "llmserve_generation_tokens_total");
+  c.ttft_sum = SumSamples(samples, "llmserve_time_to_first_token_seconds_sum");
+  c.ttft_count = SumSamples(samples, "llmserve_time_to_first_token_seconds_count");
+  c.queue_sum = SumSamples(samples, "llmserve_request_queue_time_seconds_sum");
+  c.queue_count = SumSamples(samples, "llmserve_request_queue_time_seconds_count");
+  return c;
+}
+
+ServerCounters Delta(const ServerCounters& after, const ServerCounters& before) {
+  ServerCounters d;
+  d.requests_success = after.requests_success - before.requests_success;
+  for (const auto& [code, n] : after.failures_by_code) {
+    auto it = before.failures_by_code.find(code);
+    const double diff = n - (it == before.failures_by_code.end() ? 0 : it->second);
+    if (diff != 0) d.failures_by_code[code] = diff;
+  }
+  d.prompt_tokens = after.prompt_tokens - before.prompt_tokens;
+  d.generation_tokens = after.generation_tokens - before.generation_tokens;
+  d.ttft_sum = after.ttft_sum - before.ttft_sum;
+  d.ttft_count = after.ttft_count - before.ttft_count;
+  d.queue_sum = after.queue_sum - before.queue_sum;
+  d.queue_count = after.queue_count - before.queue_count;
+  return d;
+}
+
+std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCounters& server) {
+  std::vector<CrossCheckLine> lines;
+  lines.push_back({"completed requests", static_cast<double>(client.completed),
+                   server.requests_success});
+  std::set<std::string> codes;
+  for (const auto& [code, n] : client.failures_by_code) codes.insert(code);
+  for (const auto& [code, n] : server.failures_by_code) codes.insert(code);
+  for (const std::string& code : codes) {
+    auto c = client.failures_by_code.find(code);
+    auto s = server.failures_by_code.find(code);
+    lines.push_back({absl::StrCat("failed ", code),
+                     c == client.failures_by_code.end() ? 0.0 : static_cast<double>(c->second),
+                     s == server.failures_by_code.end() ? 0.0 : s->second});
+  }
+  lines.push_back({"prompt tokens", static_cast<double>(client.total_input_tokens),
+                   server.prompt_tokens});
+  lines.push_back({"generation tokens", static_cast<double>(client.total_output_tokens),
+                   server.generation_tokens});
+  lines.push_back({"mean TTFT (ms)", client.ttft_ms.mean,
+                   server.ttft_count > 0 ? server.ttft_sum / server.ttft_count * 1e3 : 0.0,
+                   /*checked=*/false});
+  lines.push_back({"mean queue time (ms)", std::numeric_limits<double>::quiet_NaN(),
+                   server.queue_count > 0 ? server.queue_sum / server.queue_count * 1e3 : 0.0,
+                   /*checked=*/false});
+  return lines;
+}
+
+bool AllAgree(const std::vector<CrossCheckLine>& lines) {
+  for (const CrossCheckLine& line : lines) {
+    if (!line.agrees()) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<ServerCounters> ScrapeServerCounters(const std::string& url) {
+  absl::StatusOr<std::string> body = HttpGet(url);
+  if (!body.ok()) return body.status();
+  absl::StatusOr<std::vector<PromSample>> samples = ParsePromText(*body);
+  if (!samples.ok()) return samples.status();
+  return ReadServerCounters(*samples);
+}
+
+}  // namespace llmserve::bench

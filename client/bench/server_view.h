@@ -1,0 +1,55 @@
+#ifndef LLMSERVE_CLIENT_BENCH_SERVER_VIEW_H_
+#define LLMSERVE_CLIENT_BENCH_SERVER_VIEW_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/bench/prom_text.h"
+#include "client/bench/run_stats.h"
+
+namespace llmserve::bench {
+
+/// The server's own counters, from its /metrics (llmserve_* names, see
+/// docs/deployment.md), summed over label values.
+struct ServerCounters {
+  double requests_success = 0;   ///< llmserve_request_success_total
+  std::map<std::string, double> failures_by_code;  ///< llmserve_request_failure_total{code}
+  double prompt_tokens = 0;      ///< llmserve_prompt_tokens_total
+  double generation_tokens = 0;  ///< llmserve_generation_tokens_total
+  double ttft_sum = 0, ttft_count = 0;    ///< llmserve_time_to_first_token_seconds_{sum,count}
+  double queue_sum = 0, queue_count = 0;  ///< llmserve_request_queue_time_seconds_{sum,count}
+};
+
+/// Reads the counters from parsed samples (missing series count as 0).
+ServerCounters ReadServerCounters(const std::vector<PromSample>& samples);
+
+/// after − before, field by field (the run's traffic as the server saw it).
+ServerCounters Delta(const ServerCounters& after, const ServerCounters& before);
+
+/// One line of the comparison: a count seen by the client and by the server.
+struct CrossCheckLine {
+  std::string name;  ///< e.g. "completed requests"
+  double client = 0;
+  double server = 0;
+  /// NaN when the client has no such figure (queue time).
+  /// Whether the line must agree (counts); means (TTFT) are only shown.
+  bool checked = true;
+  bool agrees() const { return !checked || client == server; }
+};
+
+/// The client's figures next to the server's delta: completed requests,
+/// failures per status code, prompt and generation tokens (checked), and the
+/// mean TTFT and queue time in ms (shown only; the server's exclude the network).
+std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCounters& server);
+
+/// True if every checked line agrees.
+bool AllAgree(const std::vector<CrossCheckLine>& lines);
+
+/// Scrapes `url` (HTTP GET + parse). Errors: HttpGet's and ParsePromText's.
+absl::StatusOr<ServerCounters> ScrapeServerCounters(const std::string& url);
+
+}  // namespace llmserve::bench
+
+#endif  // LLMSERVE_CLIENT_BENCH_SERVER_VIEW_H_

@@ -1,0 +1,53 @@
+#ifndef LLMSERVE_TESTS_BENCH_BENCH_PROCESS_H_
+#define LLMSERVE_TESTS_BENCH_BENCH_PROCESS_H_
+
+// Running the llmserve and llmserve-bench binaries of this build tree from tests.
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace llmserve::testing {
+
+/// <build>/<relative> of this build tree, found from the test executable
+/// (<build>/tests/<test>).
+std::string BuildPath(const std::string& relative);
+
+/// The llmserve binary serving a model on 127.0.0.1 (free ports for gRPC and
+/// metrics), started by Start and stopped (SIGTERM, then SIGKILL after 30 s)
+/// by the destructor.
+class ServerProcess {
+ public:
+  /// Starts `<build>/server/llmserve --listen 127.0.0.1:0
+  /// --metrics-address 127.0.0.1:0 <extra_args>` and waits (up to 120 s) for
+  /// it to log its addresses. False (details in error()) if it did not.
+  bool Start(const std::vector<std::string>& extra_args);
+  ~ServerProcess();
+
+  const std::string& address() const { return address_; }
+  /// http://host:port/metrics
+  const std::string& metrics_url() const { return metrics_url_; }
+  /// Its stderr so far.
+  std::string log() const;
+  const std::string& error() const { return error_; }
+
+ private:
+  pid_t pid_ = -1;
+  std::string log_path_;
+  std::string address_;
+  std::string metrics_url_;
+  std::string error_;
+};
+
+/// The exit code and stdout of a shell command run through `timeout
+/// <seconds>` (exit code 124 if it had to be killed).
+struct BoundedCommandResult {
+  int exit_code = -1;
+  std::string out;
+};
+BoundedCommandResult RunBounded(const std::string& command, int timeout_seconds);
+
+}  // namespace llmserve::testing
+
+#endif  // LLMSERVE_TESTS_BENCH_BENCH_PROCESS_H_

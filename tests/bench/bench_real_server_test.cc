@@ -1,0 +1,183 @@
+// llmserve-bench against the real llmserve binary serving stories260K (short,
+// bounded runs): its completed requests and token counts equal the server's
+// Prometheus counters (scraped here independently, with the server tests'
+// parser), a burst beyond --max-queued-requests reports RESOURCE_EXHAUSTED
+// failures with every call accounted for and nothing hung, and streaming and
+// unary runs of the same workload count the same tokens.
+
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+#include "tests/bench/bench_process.h"
+#include "tests/server/metrics_scrape.h"
+#include "tests/test_util.h"
+
+namespace llmserve::bench {
+namespace {
+
+using ::llmserve::testing::BuildPath;
+using ::llmserve::testing::RunBounded;
+using ::llmserve::testing::Scrape;
+using ::llmserve::testing::ServerProcess;
+using ::testing::HasSubstr;
+
+/// The port of "http://127.0.0.1:PORT/metrics".
+int MetricsPort(const std::string& url) {
+  const size_t colon = url.rfind(':');
+  return std::stoi(url.substr(colon + 1, url.find('/', colon) - colon - 1));
+}
+
+Scrape ScrapeServer(const ServerProcess& server) {
+  const llmserve::testing::HttpResponse response =
+      llmserve::testing::HttpGet(MetricsPort(server.metrics_url()), "/metrics");
+  EXPECT_EQ(response.status, 200);
+  return Scrape(response.body);
+}
+
+/// Sum of every sample named `name` (over its labels).
+double Total(const Scrape& scrape, const std::string& name) {
+  double sum = 0;
+  for (const llmserve::testing::Sample& s : scrape.samples()) {
+    if (s.name == name) sum += s.value;
+  }
+  return sum;
+}
+
+std::vector<std::string> StoriesArgs(std::vector<std::string> extra) {
+  std::vector<std::string> args = {
+      "--model", llmserve::testing::SharedPath("models/stories260K/stories260K.bin"),
+      "--threads", "1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+class RealServerBenchTest : public ::testing::Test {
+ protected:
+  nlohmann::json RunBench(const ServerProcess& server, const std::string& args, int* exit_code,
+                          std::string* out) {
+    const std::string output = llmserve::testing::MakeTempDir("llmserve_bench_real") + "/r.json";
+    auto result = RunBounded(absl::StrCat(BuildPath("client/llmserve-bench"), " --address ",
+                                          server.address(), " --metrics-url ",
+                                          server.metrics_url(), " --timeout 120 --output ",
+                                          output, " ", args, " 2>&1"),
+                             300);
+    *exit_code = result.exit_code;
+    *out = result.out;
+    if (!std::filesystem::exists(output)) return nlohmann::json();  // failed runs write none
+    return llmserve::testing::ReadJsonFile(output);
+  }
+};
+
+TEST_F(RealServerBenchTest, CountsEqualTheServersCountersStreamingAndUnary) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({}))) << server.error();
+  const std::string workload =
+      "--num-requests 12 --input-len 16 --output-len 24 --range-ratio 0.5 --seed 5 --warmup 2";
+  nlohmann::json results[2];
+  for (int unary = 0; unary < 2; ++unary) {
+    SCOPED_TRACE(unary ? "unary" : "stream");
+    const Scrape before = ScrapeServer(server);
+    int exit_code = 0;
+    std::string out;
+    results[unary] = RunBench(server,
+                              absl::StrCat(workload, " --concurrency 4 --stream=",
+                                           unary ? "false" : "true"),
+                              &exit_code, &out);
+    ASSERT_EQ(exit_code, 0) << out << server.log();  // 2 = cross-check mismatch
+    EXPECT_THAT(out, HasSubstr("Server cross-check"));
+    EXPECT_THAT(out, ::testing::Not(HasSubstr("MISMATCH")));
+    const nlohmann::json& j = results[unary];
+    const Scrape after = ScrapeServer(server);
+    EXPECT_EQ(j["completed"], 12);
+    EXPECT_EQ(j["failed"], 0);
+    // Warm-up requests happen before the bench's own "before" scrape, but after ours.
+    EXPECT_EQ(j["completed"].get<double>() + 2,
+              Total(after, "llmserve_request_success_total") -
+                  Total(before, "llmserve_request_success_total"));
+    int64_t input = 0, output = 0;
+    for (int n : j["input_lens"]) input += n;
+    for (int n : j["output_lens"]) output += n;
+    EXPECT_EQ(j["total_input_tokens"], input);
+    EXPECT_EQ(j["total_output_tokens"], output);
+    EXPECT_TRUE(j["server_cross_check"]["all_agree"].get<bool>()) << j["server_cross_check"];
+    for (const nlohmann::json& line : j["server_cross_check"]["lines"]) {
+      if (line["checked"].get<bool>()) {
+        EXPECT_EQ(line["client"], line["server"]) << line;
+      }
+    }
+    // The random workload sends token ids: prompt tokens are exactly its lengths.
+    EXPECT_GE(input, 12 * 8);
+    EXPECT_LE(input, 12 * 24);
+  }
+  EXPECT_EQ(results[0]["input_lens"], results[1]["input_lens"]);
+  EXPECT_EQ(results[0]["output_lens"], results[1]["output_lens"]);
+  EXPECT_EQ(results[0]["total_output_tokens"], results[1]["total_output_tokens"]);
+}
+
+TEST_F(RealServerBenchTest, PrefixWorkloadHitsThePrefixCache) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({}))) << server.error();
+  int exit_code = 0;
+  std::string out;
+  // 2 prefixes of 64 tokens (4 blocks of 16), 4 suffixes each, one at a time:
+  // every request after the first of its prefix reuses the prefix's blocks.
+  const nlohmann::json j = RunBench(server,
+                                    "--workload prefix --num-prefixes 2 --prefix-len 64 "
+                                    "--input-len 8 --output-len 4 --concurrency 1 --num-requests 8",
+                                    &exit_code, &out);
+  ASSERT_EQ(exit_code, 0) << out;
+  EXPECT_EQ(j["completed"], 8);
+  EXPECT_EQ(j["total_input_tokens"], 8 * 72);
+  EXPECT_GE(j["total_cached_tokens"].get<int>(), 6 * 64) << out;
+  EXPECT_TRUE(j["server_cross_check"]["all_agree"].get<bool>()) << j["server_cross_check"];
+}
+
+TEST_F(RealServerBenchTest, BearerTokenAuth) {
+  const std::string dir = llmserve::testing::MakeTempDir("llmserve_bench_auth");
+  ASSERT_TRUE(llmserve::testing::WriteFile(dir + "/token", "s3cret\n"));
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({"--auth-token-file", dir + "/token"}))) << server.error();
+  int exit_code = 0;
+  std::string out;
+  RunBench(server, "--num-requests 2 --input-len 4 --output-len 2", &exit_code, &out);
+  EXPECT_EQ(exit_code, 1);
+  EXPECT_THAT(out, HasSubstr("GetModelInfo"));
+  const nlohmann::json j =
+      RunBench(server, absl::StrCat("--num-requests 2 --input-len 4 --output-len 2 ",
+                                    "--auth-token-file ", dir, "/token"),
+               &exit_code, &out);
+  ASSERT_EQ(exit_code, 0) << out;
+  EXPECT_EQ(j["completed"], 2);
+}
+
+TEST_F(RealServerBenchTest, BurstBeyondTheQueueLimitIsRefusedNotHung) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({"--max-queued-requests", "1", "--max-num-seqs", "1"})))
+      << server.error();
+  int exit_code = 0;
+  std::string out;
+  const nlohmann::json j = RunBench(
+      server, "--request-rate inf --num-requests 32 --input-len 8 --output-len 200", &exit_code,
+      &out);
+  ASSERT_NE(exit_code, 124) << "llmserve-bench hung";
+  ASSERT_EQ(exit_code, 0) << out << server.log();
+  EXPECT_EQ(j["completed"].get<int>() + j["failed"].get<int>(), 32);
+  EXPECT_GE(j["completed"].get<int>(), 1);
+  EXPECT_GE(j["failed"].get<int>(), 1) << out;
+  ASSERT_TRUE(j["failures_by_code"].contains("RESOURCE_EXHAUSTED")) << j["failures_by_code"];
+  EXPECT_EQ(j["failures_by_code"].size(), 1u) << j["failures_by_code"];
+  EXPECT_EQ(j["failures_by_code"]["RESOURCE_EXHAUSTED"], j["failed"]);
+  EXPECT_EQ(j["total_output_tokens"], j["completed"].get<int>() * 200);
+  EXPECT_TRUE(j["server_cross_check"]["all_agree"].get<bool>()) << j["server_cross_check"];
+  // The server is idle afterwards: nothing left running or waiting.
+  const Scrape after = ScrapeServer(server);
+  EXPECT_EQ(Total(after, "llmserve_num_requests_running"), 0);
+  EXPECT_EQ(Total(after, "llmserve_num_requests_waiting"), 0);
+}
+
+}  // namespace
+}  // namespace llmserve::bench
