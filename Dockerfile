@@ -35,9 +35,10 @@ ARG CMAKE_ARGS=""
 RUN --mount=type=cache,target=/root/.cache/ccache \
     cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
       -DLLMSERVE_BUILD_TESTS=OFF -DLLMSERVE_BUILD_BENCHMARKS=OFF ${CMAKE_ARGS} \
- && cmake --build /build -j"$(nproc)" --target llmserve llmserve-client llmserve-tools \
+ && cmake --build /build -j"$(nproc)" --target llmserve llmserve-client llmserve-bench llmserve-tools \
  && install -D -m 0755 -t /out/usr/local/bin \
-      /build/server/llmserve /build/client/llmserve-client /build/tools/llmserve-tools
+      /build/server/llmserve /build/client/llmserve-client /build/client/llmserve-bench \
+      /build/tools/llmserve-tools
 
 # ---------------------------------------------------------------------------
 FROM ${DEBIAN_IMAGE} AS runtime
@@ -47,18 +48,19 @@ FROM ${DEBIAN_IMAGE} AS runtime
 #   libgrpc++-dev → libgrpc++1.51      libprotobuf-dev    → libprotobuf32
 #   libdnnl-dev   → libdnnl2           libabsl-dev        → libabsl20220623
 #   libicu-dev    → libicu72           prometheus-cpp-dev → libprometheus-cpp-{core,pull}1.0
-#   OpenMP (g++)  → libgomp1
+#   OpenMP (g++)  → libgomp1          libcurl4-openssl-dev → libcurl4 (llmserve-bench)
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libdnnl2 libabsl20220623 libicu72 libgomp1 \
-      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libcurl4 \
  && rm -rf /var/lib/apt/lists/*
 
 COPY --from=build /out/ /
 
 # Fail the image build if any binary misses a shared library.
 RUN set -eu; \
-    ldd /usr/local/bin/llmserve /usr/local/bin/llmserve-client /usr/local/bin/llmserve-tools \
+    ldd /usr/local/bin/llmserve /usr/local/bin/llmserve-client /usr/local/bin/llmserve-bench \
+        /usr/local/bin/llmserve-tools \
       > /tmp/ldd.txt; \
     if grep -q 'not found' /tmp/ldd.txt; then cat /tmp/ldd.txt >&2; exit 1; fi; \
     rm /tmp/ldd.txt; \

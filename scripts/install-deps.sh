@@ -20,13 +20,16 @@ PACKAGES=(
   ocl-icd-opencl-dev opencl-c-headers
   # metrics, JSON
   prometheus-cpp-dev nlohmann-json3-dev
+  # llmserve-bench: HTTP GET of a server's /metrics
+  libcurl4-openssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # TLS test certificates
   openssl
 )
 if [ "${1:-}" = "--deploy" ]; then
-  PACKAGES+=(docker.io debootstrap nginx prometheus python3 python3-grpcio python3-protobuf)
+  PACKAGES+=(docker.io debootstrap nginx prometheus python3 python3-grpcio python3-protobuf
+             python3-matplotlib)
 fi
 
 missing=()
