@@ -14,7 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_format.h"
 #include "client/bench/fake_generation_server.h"
-#include "server/cli_flags.h"
+#include "cli/cli_flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "host:port to listen on (port 0: a free one).");
 ABSL_FLAG(double, ttft_ms, 0, "Injected time to first token, ms.");

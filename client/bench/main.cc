@@ -38,7 +38,7 @@
 #include "client/bench/server_view.h"
 #include "client/bench/workload.h"
 #include "llmserve/v1/generation.grpc.pb.h"
-#include "server/cli_flags.h"
+#include "cli/cli_flags.h"
 
 // Connection (as llmserve-client)
 ABSL_FLAG(std::string, address, "localhost:50051", "Server address, host:port.");
