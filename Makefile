@@ -6,6 +6,8 @@ FUZZ_DIR  ?= build-fuzz
 JOBS      ?= $(shell nproc)
 LISTEN    ?= localhost:50051
 MODEL     ?= models/stories260K/stories260K.bin
+# Extra llmserve flags for `make serve`, e.g. SERVE_FLAGS=--metrics-address=127.0.0.1:9191
+SERVE_FLAGS ?=
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 # ccache: paths relative to the checkout, so clones elsewhere share the cache.
@@ -31,7 +33,7 @@ models:
 
 ## Builds, fetches the default model and serves it on $(LISTEN).
 serve: build models
-	$(BUILD_DIR)/server/llmserve --model $(MODEL) --listen $(LISTEN)
+	$(BUILD_DIR)/server/llmserve --model $(MODEL) --listen $(LISTEN) $(SERVE_FLAGS)
 
 ## Builds and runs every test.
 test: build
