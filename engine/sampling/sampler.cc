@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace llmserve {
 
@@ -24,6 +25,10 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
                     SamplingRng& rng, std::vector<std::pair<float, int32_t>>& scratch) {
   const int32_t vocab = static_cast<int32_t>(logits.size());
   if (params.temperature == 0.0f || vocab == 1) return ArgMax(logits);
+  const int32_t best = ArgMax(logits);
+  // Every token banned (-inf): nothing to sample; validation prevents this,
+  // and argmax keeps the result defined.
+  if (!(logits[best] > -std::numeric_limits<float>::infinity())) return best;
 
   // Candidates as (scaled logit, id), most likely first; ties by lower id.
   auto more_likely = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
@@ -32,16 +37,26 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
   scratch.resize(static_cast<std::size_t>(vocab));
   // (logit - max) / T ≤ 0 stays finite or -inf however small T is (1/T could
   // overflow and turn the softmax into NaN).
-  const float raw_max = logits[ArgMax(logits)];
+  const float raw_max = logits[best];
   for (int32_t i = 0; i < vocab; ++i) scratch[i] = {(logits[i] - raw_max) / params.temperature, i};
   std::size_t n = scratch.size();
-  const bool restrict_k = params.top_k > 0 && params.top_k < vocab;
+  if (params.min_p > 0.0f) {
+    // Min-p: p_v / p_max = exp(scaled_v - scaled_max) = exp(scaled_v) here
+    // (scaled_max = 0); keep the tokens where it is >= min_p (the most likely
+    // always stays). Stable: the kept ids stay in ascending order.
+    auto kept = std::stable_partition(scratch.begin(), scratch.end(), [&](const auto& c) {
+      return std::exp(c.first) >= params.min_p;
+    });
+    n = static_cast<std::size_t>(kept - scratch.begin());
+  }
+  const bool restrict_k = params.top_k > 0 && static_cast<std::size_t>(params.top_k) < n;
   const bool restrict_p = params.top_p < 1.0f;
   if (restrict_k) {
+    std::partial_sort(scratch.begin(), scratch.begin() + params.top_k, scratch.begin() + n,
+                      more_likely);
     n = static_cast<std::size_t>(params.top_k);
-    std::partial_sort(scratch.begin(), scratch.begin() + n, scratch.end(), more_likely);
   } else if (restrict_p) {
-    std::sort(scratch.begin(), scratch.end(), more_likely);
+    std::sort(scratch.begin(), scratch.begin() + n, more_likely);
   }
   // Softmax over the first n candidates, max-subtracted.
   float max_logit = scratch[0].first;
