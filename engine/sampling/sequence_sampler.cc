@@ -21,8 +21,8 @@ SequenceSampler::SequenceSampler(const SamplingParams& params, absl::Span<const 
       rng_(params_),
       processor_(params_, prompt, vocab_size, eos_token_ids) {}
 
-SampledToken SequenceSampler::Sample(absl::Span<float> logits) {
-  SampledToken out;
+SampleResult SequenceSampler::Sample(absl::Span<float> logits) {
+  SampleResult out;
   // Logprobs need the raw row; the chosen token is known only after sampling,
   // so keep the raw values of what the logprobs need: the whole row when
   // processors will change it.

@@ -15,7 +15,7 @@
 namespace llmserve {
 
 /// The result of sampling one token.
-struct SampledToken {
+struct SampleResult {
   int32_t token_id = 0;
   /// Set when SamplingParams::logprobs is: the raw-distribution logprobs of
   /// `token_id` and the top `logprobs` alternatives.
@@ -42,7 +42,7 @@ class SequenceSampler {
 
   /// Picks the next token from the raw logits row [vocab_size]; `logits` is
   /// overwritten (processed in place). Records the token in the processors.
-  SampledToken Sample(absl::Span<float> logits);
+  SampleResult Sample(absl::Span<float> logits);
 
   const SamplingParams& params() const { return params_; }
 

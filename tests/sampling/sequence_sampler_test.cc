@@ -28,7 +28,7 @@ TEST(SequenceSamplerTest, LogprobsAreOfTheRawDistribution) {
   std::mt19937 gen(3);
   const std::vector<float> raw = Row(gen);
   std::vector<float> row = raw;
-  const SampledToken t = s.Sample(absl::MakeSpan(row));
+  const SampleResult t = s.Sample(absl::MakeSpan(row));
   EXPECT_EQ(t.token_id, 7);
   ASSERT_TRUE(t.logprobs.has_value());
   double z = 0;
