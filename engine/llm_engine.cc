@@ -16,11 +16,9 @@
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/loaders/model_loader.h"
 #include "engine/model_runner.h"
+#include "engine/output_processor.h"
 #include "engine/models/decoder_model.h"
-#include "engine/sampling/sampler.h"
 #include "engine/scheduler/scheduler.h"
-#include "engine/stop_checker.h"
-#include "engine/tokenizer/incremental_detokenizer.h"
 #include "engine/tokenizer/tokenizer_loader.h"
 
 namespace llmserve {
@@ -50,15 +48,6 @@ struct PendingRequest {
   absl::Time arrival;
 };
 
-// Per-request state kept by the engine thread beside the scheduler's Sequence.
-struct RequestState {
-  std::string request_id;
-  OutputCallback callback;
-  IncrementalDetokenizer detokenizer;
-  StopChecker stop;
-  SamplingRng rng;
-};
-
 class LLMEngineImpl final : public LLMEngine {
  public:
   LLMEngineImpl(EngineOptions options, EngineObserver* observer, std::unique_ptr<Tokenizer> tokenizer,
@@ -70,8 +59,8 @@ class LLMEngineImpl final : public LLMEngine {
         cache_(std::move(cache)),
         kv_(cache_->shape().num_blocks, options_.block_size, options_.enable_prefix_caching),
         scheduler_({options_.max_num_seqs, options_.max_num_batched_tokens}, &kv_),
-        runner_(model_.get(), cache_.get(), &kv_),
-        eos_ids_(model_->config().eos_token_ids.begin(), model_->config().eos_token_ids.end()) {
+        runner_(model_.get(), cache_.get()),
+        outputs_(*tokenizer_, model_->config().eos_token_ids, observer_) {
     stats_.num_kv_blocks_total = kv_.num_blocks();
     last_progress_ = absl::Now();
     thread_ = std::thread([this] { Loop(); });
@@ -100,14 +89,15 @@ class LLMEngineImpl final : public LLMEngine {
 
  private:
   void Loop();
+  // Registers an accepted request with the output processor and the scheduler.
   void Admit(PendingRequest pending);
-  void Step();
-  // Emits the final output of `seq_id` and forgets it.
-  void Finish(int64_t seq_id, FinishReason reason, absl::Status status, std::string text,
-              std::vector<int32_t> token_ids);
-  void FinishPending(PendingRequest& pending, absl::Status reason);
-  void PublishStats();
-  // Delivers finished_ (after PublishStats).
+  // Removes a request from the scheduler (freeing its blocks) and ends it.
+  void Cancel(int64_t seq_id, absl::Status reason);
+  // One engine step: schedule, run + sample, update, emit. Returns whether
+  // the step computed tokens.
+  bool Step();
+  void PublishStats(bool progressed);
+  // Delivers the final outputs of this iteration (after PublishStats).
   void DeliverFinished();
 
   const EngineOptions options_;
@@ -120,14 +110,8 @@ class LLMEngineImpl final : public LLMEngine {
   KVCacheManager kv_;
   Scheduler scheduler_;
   ModelRunner runner_;
-  const absl::flat_hash_set<int32_t> eos_ids_;
-  absl::flat_hash_map<int64_t, RequestState> requests_;
-  absl::flat_hash_map<std::string, int64_t> seq_of_request_;
+  OutputProcessor outputs_;
   int64_t next_seq_id_ = 0;
-  std::vector<std::pair<float, int32_t>> sampling_scratch_;
-  // Final outputs of this loop iteration, delivered after PublishStats so that
-  // a caller who sees a request finish also sees stats without it.
-  std::vector<std::pair<OutputCallback, RequestOutput>> finished_;
 
   // Shared with callers.
   mutable absl::Mutex mu_;
@@ -145,36 +129,7 @@ class LLMEngineImpl final : public LLMEngine {
 };
 
 absl::Status LLMEngineImpl::AddRequest(EngineRequest request, OutputCallback on_output) {
-  const ModelConfig& c = model_->config();
-  if (request.prompt_token_ids.empty()) {
-    return absl::InvalidArgumentError("prompt is empty: give prompt text or prompt_token_ids");
-  }
-  for (std::size_t i = 0; i < request.prompt_token_ids.size(); ++i) {
-    const int32_t id = request.prompt_token_ids[i];
-    if (id < 0 || id >= c.vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat("prompt_token_ids[", i, "] = ", id,
-                                                     " is outside the vocabulary [0, ",
-                                                     c.vocab_size, ")"));
-    }
-  }
-  if (auto s = request.sampling.Validate(); !s.ok()) return s;
-  const int64_t total =
-      static_cast<int64_t>(request.prompt_token_ids.size()) + request.sampling.max_tokens;
-  if (total > options_.max_context) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt (", request.prompt_token_ids.size(), " tokens) + max_tokens (",
-        request.sampling.max_tokens, ") = ", total, " exceeds the maximum context of ",
-        options_.max_context, " tokens"));
-  }
-  const int64_t blocks_needed = (total + options_.block_size - 1) / options_.block_size;
-  if (blocks_needed > kv_.num_blocks()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt + max_tokens = ", total, " tokens needs ", blocks_needed,
-        " KV-cache blocks but the whole cache has ", kv_.num_blocks()));
-  }
-  if (request.request_id.empty()) {
-    return absl::InvalidArgumentError("request_id must not be empty");
-  }
+  if (absl::Status s = ValidateRequest(request, request_limits()); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the engine is shutting down");
   if (active_ids_.contains(request.request_id)) {
@@ -236,23 +191,12 @@ void LLMEngineImpl::Shutdown(absl::Status reason) {
   if (thread_.joinable()) thread_.join();
 }
 
-void LLMEngineImpl::FinishPending(PendingRequest& pending, absl::Status reason) {
-  RequestOutput out;
-  out.request_id = pending.request.request_id;
-  out.finished = true;
-  out.finish_reason = FinishReason::kCancelled;
-  out.status = std::move(reason);
-  out.prompt_tokens = static_cast<int>(pending.request.prompt_token_ids.size());
-  out.timing.total_seconds = out.timing.queue_seconds = Seconds(absl::Now() - pending.arrival);
-  if (observer_ != nullptr) observer_->OnRequestFinished(out);
-  finished_.emplace_back(std::move(pending.callback), std::move(out));
-}
-
 void LLMEngineImpl::DeliverFinished() {
-  if (finished_.empty()) return;
+  std::vector<std::pair<OutputCallback, RequestOutput>> finished = outputs_.TakeFinished();
+  if (finished.empty()) return;
   {
     absl::MutexLock lock(&mu_);
-    for (const auto& finished : finished_) {
+    for (const auto& finished : finished) {
       const std::string& id = finished.second.request_id;
       active_ids_.erase(id);
       // An abort queued for a request that just finished must not hit a new
@@ -260,8 +204,7 @@ void LLMEngineImpl::DeliverFinished() {
       std::erase_if(aborts_, [&id](const auto& a) { return a.first == id; });
     }
   }
-  for (auto& [callback, out] : finished_) callback(std::move(out));
-  finished_.clear();
+  for (auto& [callback, out] : finished) callback(std::move(out));
 }
 
 void LLMEngineImpl::Loop() {
@@ -279,134 +222,77 @@ void LLMEngineImpl::Loop() {
           return stopping_ || !pending_.empty() || !aborts_.empty();
         };
         mu_.Await(absl::Condition(&ready));
+        // Idle until now: the stall clock starts with the new work.
+        last_progress_ = absl::Now();
       }
       pending.swap(pending_);
       aborts.swap(aborts_);
       stopping = stopping_;
       stop_reason = stop_reason_;
       has_work_ = true;
-      last_progress_ = absl::Now();
     }
     if (stopping) {
-      for (PendingRequest& p : pending) FinishPending(p, stop_reason);
-      for (int64_t seq_id : scheduler_.AllSequenceIds()) {
-        Finish(seq_id, FinishReason::kCancelled, stop_reason, "", {});
+      for (PendingRequest& p : pending) {
+        outputs_.FinishUnregistered(p.request, std::move(p.callback), p.arrival, stop_reason);
       }
-      PublishStats();
+      for (int64_t seq_id : scheduler_.AllSequenceIds()) Cancel(seq_id, stop_reason);
+      PublishStats(/*progressed=*/false);
       DeliverFinished();
       return;
     }
     for (PendingRequest& p : pending) Admit(std::move(p));
     for (auto& [request_id, reason] : aborts) {
-      if (auto it = seq_of_request_.find(request_id); it != seq_of_request_.end()) {
-        Finish(it->second, FinishReason::kCancelled, reason, "", {});
+      if (std::optional<int64_t> seq_id = outputs_.FindSequence(request_id)) {
+        Cancel(*seq_id, std::move(reason));
       }
     }
-    if (scheduler_.HasWork()) Step();
-    PublishStats();
+    const bool progressed = scheduler_.HasWork() && Step();
+    PublishStats(progressed);
     DeliverFinished();
   }
 }
 
 void LLMEngineImpl::Admit(PendingRequest pending) {
+  const int64_t seq_id = next_seq_id_++;
+  outputs_.AddRequest(seq_id, pending.request, std::move(pending.callback), pending.arrival);
   auto seq = std::make_unique<Sequence>();
-  seq->seq_id = next_seq_id_++;
-  seq->request_id = pending.request.request_id;
+  seq->seq_id = seq_id;
+  seq->request_id = std::move(pending.request.request_id);
   seq->tokens = std::move(pending.request.prompt_token_ids);
   seq->num_prompt_tokens = seq->num_tokens();
   seq->max_num_tokens = seq->num_prompt_tokens + pending.request.sampling.max_tokens;
-  seq->sampling = pending.request.sampling;
-  seq->arrival_time = pending.arrival;
-  RequestState state{seq->request_id, std::move(pending.callback),
-                     IncrementalDetokenizer(*tokenizer_, seq->tokens.back()),
-                     StopChecker(seq->sampling.stop), SamplingRng(seq->sampling)};
-  seq_of_request_[seq->request_id] = seq->seq_id;
-  requests_.emplace(seq->seq_id, std::move(state));
+  seq->sampling = std::move(pending.request.sampling);
   scheduler_.AddSequence(std::move(seq));
 }
 
-void LLMEngineImpl::Step() {
+void LLMEngineImpl::Cancel(int64_t seq_id, absl::Status reason) {
+  scheduler_.Remove(seq_id);
+  outputs_.Abort(seq_id, FinishReason::kCancelled, std::move(reason));
+}
+
+bool LLMEngineImpl::Step() {
   const absl::Time start = absl::Now();
   SchedulerOutput out = scheduler_.Schedule();
   if (out.scheduled.empty()) {
     // Nothing fits right now (cannot happen for validated requests unless the
     // cache is full of running sequences); yield instead of spinning.
     absl::SleepFor(absl::Milliseconds(1));
-    return;
+    return false;
   }
-  for (const ScheduledSequence& s : out.scheduled) {
-    if (!s.seq->scheduled_before) {
-      s.seq->scheduled_before = true;
-      s.seq->first_scheduled_time = start;
-      if (observer_ != nullptr) observer_->OnRequestScheduled(Seconds(start - s.seq->arrival_time));
-    }
-  }
+  outputs_.OnScheduled(out, start);
 
-  absl::Status status;
-  try {
-    status = runner_.Execute(out);
-  } catch (const std::exception& e) {
-    status = absl::InternalError(absl::StrCat("forward pass failed: ", e.what()));
-  }
-  if (!status.ok()) {
-    const absl::Status error = absl::InternalError(std::string(status.message()));
-    for (const ScheduledSequence& s : out.scheduled) {
-      Finish(s.seq->seq_id, FinishReason::kError, error, "", {});
+  absl::StatusOr<ModelRunnerOutput> sampled = runner_.Execute(out);
+  if (!sampled.ok()) {
+    const absl::Status error = absl::InternalError(std::string(sampled.status().message()));
+    for (int64_t seq_id : scheduler_.FailStep(out)) {
+      outputs_.Abort(seq_id, FinishReason::kError, error);
     }
-    return;
+    return false;
   }
-  scheduler_.OnStepComputed(out);
-
-  const int vocab = model_->config().vocab_size;
   const absl::Time now = absl::Now();
-  int row = 0;
-  for (const ScheduledSequence& s : out.scheduled) {
-    if (!s.samples) continue;
-    Sequence& seq = *s.seq;
-    RequestState& state = requests_.at(seq.seq_id);
-    const float* logits = runner_.logits() + static_cast<int64_t>(row++) * vocab;
-    const int32_t token =
-        SampleToken(absl::MakeConstSpan(logits, vocab), seq.sampling, state.rng, sampling_scratch_);
-    seq.tokens.push_back(token);
-    if (seq.num_output_tokens() == 1) {
-      seq.first_token_time = now;
-    } else if (observer_ != nullptr) {
-      observer_->OnInterTokenLatency(Seconds(now - seq.last_token_time));
-    }
-    seq.last_token_time = now;
-
-    FinishReason reason = FinishReason::kNone;
-    bool stopped = false;
-    std::string text = state.stop.Append(state.detokenizer.Push(token), &stopped);
-    if (stopped) {
-      reason = FinishReason::kStop;
-    } else if (!seq.sampling.ignore_eos && eos_ids_.contains(token)) {
-      reason = FinishReason::kEos;
-    } else if (seq.num_tokens() >= seq.max_num_tokens) {
-      reason = FinishReason::kLength;
-    }
-    if (reason == FinishReason::kNone) {
-      RequestOutput delta;
-      delta.request_id = state.request_id;
-      delta.token_ids = {token};
-      delta.text = std::move(text);
-      delta.prompt_tokens = seq.num_prompt_tokens;
-      delta.completion_tokens = seq.num_output_tokens();
-      delta.cached_prompt_tokens = seq.num_cached_prompt_tokens;
-      state.callback(std::move(delta));
-      continue;
-    }
-    if (reason != FinishReason::kStop) {
-      bool stopped_on_flush = false;
-      text += state.stop.Append(state.detokenizer.Flush(), &stopped_on_flush);
-      if (stopped_on_flush) {
-        reason = FinishReason::kStop;
-      } else {
-        text += state.stop.Flush();
-      }
-    }
-    Finish(seq.seq_id, reason, absl::OkStatus(), std::move(text), {token});
-  }
+  scheduler_.UpdateFromOutput(out, *sampled, [&](const SequenceUpdate& update) {
+    return outputs_.ProcessToken(update, now);
+  });
 
   if (observer_ != nullptr) {
     StepStats stats;
@@ -419,45 +305,10 @@ void LLMEngineImpl::Step() {
     stats.step_seconds = Seconds(absl::Now() - start);
     observer_->OnStep(stats);
   }
+  return true;
 }
 
-void LLMEngineImpl::Finish(int64_t seq_id, FinishReason reason, absl::Status status,
-                           std::string text, std::vector<int32_t> token_ids) {
-  std::unique_ptr<Sequence> seq = scheduler_.Remove(seq_id, reason == FinishReason::kError);
-  auto it = requests_.find(seq_id);
-  if (seq == nullptr || it == requests_.end()) return;
-  RequestState state = std::move(it->second);
-  requests_.erase(it);
-  seq_of_request_.erase(seq->request_id);
-
-  const absl::Time now = absl::Now();
-  RequestOutput out;
-  out.request_id = state.request_id;
-  out.token_ids = std::move(token_ids);
-  out.text = std::move(text);
-  out.finished = true;
-  out.finish_reason = reason;
-  out.status = std::move(status);
-  out.prompt_tokens = seq->num_prompt_tokens;
-  out.completion_tokens = seq->num_output_tokens();
-  out.cached_prompt_tokens = seq->num_cached_prompt_tokens;
-  RequestTiming& t = out.timing;
-  t.total_seconds = Seconds(now - seq->arrival_time);
-  if (seq->scheduled_before) {
-    t.queue_seconds = Seconds(seq->first_scheduled_time - seq->arrival_time);
-  } else {
-    t.queue_seconds = t.total_seconds;
-  }
-  if (seq->num_output_tokens() > 0) {
-    t.time_to_first_token_seconds = Seconds(seq->first_token_time - seq->arrival_time);
-    t.prefill_seconds = Seconds(seq->first_token_time - seq->first_scheduled_time);
-    t.decode_seconds = Seconds(now - seq->first_token_time);
-  }
-  if (observer_ != nullptr) observer_->OnRequestFinished(out);
-  finished_.emplace_back(std::move(state.callback), std::move(out));
-}
-
-void LLMEngineImpl::PublishStats() {
+void LLMEngineImpl::PublishStats(bool progressed) {
   absl::MutexLock lock(&mu_);
   stats_.num_running = scheduler_.num_running();
   scheduler_waiting_ = scheduler_.num_waiting();
@@ -469,11 +320,24 @@ void LLMEngineImpl::PublishStats() {
   stats_.num_preemptions = scheduler_.total_preemptions();
   stats_.prefix_cache_queries = kv_.prefix_cache_queries();
   stats_.prefix_cache_hits = kv_.prefix_cache_hits();
-  ++stats_.num_steps;
-  last_progress_ = absl::Now();
+  // Progress is a step that computed tokens; a loop pass that scheduled
+  // nothing (a stalled scheduler) is not, so the watchdog can see it.
+  if (progressed) {
+    ++stats_.num_steps;
+    last_progress_ = absl::Now();
+  }
 }
 
 }  // namespace
+
+RequestLimits LLMEngine::request_limits() const {
+  RequestLimits limits;
+  limits.vocab_size = model_config().vocab_size;
+  limits.max_context = options().max_context > 0 ? options().max_context : model_config().max_context;
+  limits.kv_cache_tokens = options().kv_cache_tokens;
+  limits.block_size = options().block_size;
+  return limits;
+}
 
 absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions& options,
                                                              EngineObserver* observer) {

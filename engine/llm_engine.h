@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/engine_observer.h"
 #include "engine/models/model_config.h"
 #include "engine/request.h"
+#include "engine/request_validator.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace llmserve {
@@ -60,9 +62,10 @@ class LLMEngine {
   /// Queues a request; `on_output` then receives its outputs on the engine
   /// thread, the last with finished == true (always exactly one, also on error
   /// and cancellation). On error nothing is queued and `on_output` is never called.
-  /// Errors: INVALID_ARGUMENT (bad sampling params, empty prompt, token id
-  /// outside the vocabulary, prompt + max_tokens beyond the context or the
-  /// whole KV cache, duplicate request_id), RESOURCE_EXHAUSTED (queue full),
+  /// Errors: INVALID_ARGUMENT from ValidateRequest(request, request_limits())
+  /// (bad sampling params, empty prompt, token id outside the vocabulary,
+  /// prompt + max_tokens beyond the context or the whole KV cache) or for a
+  /// duplicate in-flight request_id, RESOURCE_EXHAUSTED (queue full),
   /// UNAVAILABLE (engine shut down).
   virtual absl::Status AddRequest(EngineRequest request, OutputCallback on_output) = 0;
 
@@ -90,6 +93,13 @@ class LLMEngine {
   virtual int64_t weight_bytes_per_step() const { return 0; }
   /// Implementation of the linear layers (e.g. oneDNN "gemm:jit", "bf16:avx2").
   virtual std::string linear_implementation() const { return ""; }
+
+  /// What AddRequest checks requests against (vocabulary, context, KV-cache
+  /// size), from model_config() and options(); the server adds its own
+  /// max_prompt_tokens and calls ValidateRequest with it.
+  RequestLimits request_limits() const;
+  /// The token ids that end generation (unless ignore_eos): the model's EOS list.
+  const std::vector<int32_t>& eos_token_ids() const { return model_config().eos_token_ids; }
 
   virtual const ModelConfig& model_config() const = 0;
   virtual const Tokenizer& tokenizer() const = 0;

@@ -1,13 +1,42 @@
 #include "engine/model_runner.h"
 
 #include <algorithm>
+#include <exception>
+
+#include "absl/strings/str_cat.h"
 
 namespace llmserve {
 
-ModelRunner::ModelRunner(DecoderModel* model, KVCache* cache, const KVCacheManager* kv_manager)
-    : model_(model), cache_(cache), kv_manager_(kv_manager) {}
+ModelRunner::ModelRunner(DecoderModel* model, KVCache* cache)
+    : model_(model), cache_(cache), block_size_(cache->shape().block_size) {}
 
-absl::Status ModelRunner::Execute(const SchedulerOutput& output) {
+absl::Status ModelRunner::UpdateStates(const SchedulerOutput& output) {
+  for (const int64_t id : output.finished_seq_ids) states_.erase(id);
+  for (const ScheduledRequest& r : output.scheduled) {
+    auto it = states_.find(r.seq_id);
+    if (it == states_.end()) {
+      if (!r.sampling.has_value()) {
+        return absl::InternalError(absl::StrCat("model runner: sequence ", r.seq_id,
+                                                " scheduled without its sampling params"));
+      }
+      it = states_.try_emplace(r.seq_id, *r.sampling).first;
+    }
+    std::vector<int32_t>& table = it->second.block_table;
+    if (r.is_new) table.clear();
+    table.insert(table.end(), r.block_ids.begin(), r.block_ids.end());
+    if (int64_t{r.num_computed_tokens} + r.num_new_tokens() >
+        static_cast<int64_t>(table.size()) * block_size_) {
+      return absl::InternalError(absl::StrCat("model runner: sequence ", r.seq_id, " has ",
+                                              table.size(), " blocks for ",
+                                              r.num_computed_tokens + r.num_new_tokens(),
+                                              " tokens"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ModelRunnerOutput> ModelRunner::Execute(const SchedulerOutput& output) {
+  if (absl::Status s = UpdateStates(output); !s.ok()) return s;
   token_ids_.clear();
   positions_.clear();
   slot_mapping_.clear();
@@ -16,25 +45,25 @@ absl::Status ModelRunner::Execute(const SchedulerOutput& output) {
   logits_indices_.clear();
 
   std::size_t max_blocks = 0;
-  for (const ScheduledSequence& s : output.scheduled) {
-    max_blocks = std::max(max_blocks, kv_manager_->BlockTable(s.seq->seq_id).size());
+  for (const ScheduledRequest& r : output.scheduled) {
+    max_blocks = std::max(max_blocks, states_.at(r.seq_id).block_table.size());
   }
   block_tables_.assign(output.scheduled.size() * max_blocks, 0);
 
   for (std::size_t i = 0; i < output.scheduled.size(); ++i) {
-    const ScheduledSequence& s = output.scheduled[i];
-    const Sequence& seq = *s.seq;
-    const int start = seq.num_computed_tokens;
-    for (int p = start; p < start + s.num_new_tokens; ++p) {
-      token_ids_.push_back(seq.tokens[p]);
+    const ScheduledRequest& r = output.scheduled[i];
+    const std::vector<int32_t>& table = states_.at(r.seq_id).block_table;
+    const int start = r.num_computed_tokens;
+    for (int k = 0; k < r.num_new_tokens(); ++k) {
+      const int p = start + k;
+      token_ids_.push_back(r.token_ids[k]);
       positions_.push_back(p);
-      slot_mapping_.push_back(kv_manager_->Slot(seq.seq_id, p));
+      slot_mapping_.push_back(int64_t{table[p / block_size_]} * block_size_ + p % block_size_);
     }
     query_start_loc_.push_back(static_cast<int32_t>(token_ids_.size()));
-    context_lens_.push_back(start + s.num_new_tokens);
-    const auto table = kv_manager_->BlockTable(seq.seq_id);
+    context_lens_.push_back(start + r.num_new_tokens());
     std::copy(table.begin(), table.end(), block_tables_.begin() + i * max_blocks);
-    if (s.samples) logits_indices_.push_back(static_cast<int32_t>(token_ids_.size()) - 1);
+    if (r.samples) logits_indices_.push_back(static_cast<int32_t>(token_ids_.size()) - 1);
   }
 
   ForwardInput in;
@@ -49,8 +78,30 @@ absl::Status ModelRunner::Execute(const SchedulerOutput& output) {
   in.attention.block_table_stride = static_cast<int>(max_blocks);
   in.num_logits = static_cast<int>(logits_indices_.size());
   in.logits_indices = logits_indices_.data();
-  logits_.resize(logits_indices_.size() * static_cast<std::size_t>(model_->config().vocab_size));
-  return model_->Forward(in, *cache_, logits_.data());
+  const int vocab = model_->config().vocab_size;
+  logits_.resize(logits_indices_.size() * static_cast<std::size_t>(vocab));
+  absl::Status status;
+  try {
+    status = model_->Forward(in, *cache_, logits_.data());
+  } catch (const std::exception& e) {
+    status = absl::InternalError(absl::StrCat("forward pass failed: ", e.what()));
+  }
+  if (!status.ok()) return status;
+
+  ModelRunnerOutput result;
+  result.sampled.reserve(logits_indices_.size());
+  int row = 0;
+  for (const ScheduledRequest& r : output.scheduled) {
+    if (!r.samples) continue;
+    SequenceState& state = states_.at(r.seq_id);
+    const float* logits = logits_.data() + static_cast<int64_t>(row++) * vocab;
+    SampledToken sample;
+    sample.seq_id = r.seq_id;
+    sample.token_id = SampleToken(absl::MakeConstSpan(logits, vocab), state.sampling, state.rng,
+                                  sampling_scratch_);
+    result.sampled.push_back(sample);
+  }
+  return result;
 }
 
 }  // namespace llmserve

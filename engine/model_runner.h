@@ -4,38 +4,62 @@
 #include <cstdint>
 #include <vector>
 
-#include "absl/status/status.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
 #include "engine/kv_cache/kv_cache.h"
-#include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/models/decoder_model.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/sampling/sampler.h"
+#include "engine/sampling/sampling_params.h"
+#include "engine/scheduler/scheduler_output.h"
 
 namespace llmserve {
 
-/// Turns a scheduler step into one batched forward pass (vLLM's model runner):
-/// flattens the scheduled tokens of all sequences into token ids, positions
-/// and KV slot mapping, builds the attention metadata (query offsets, context
-/// lengths, block tables) and runs the model. Buffers are reused across steps.
+/// Turns a SchedulerOutput into one batched forward pass and samples the next
+/// tokens (vLLM's model runner). It keeps, per sequence, its own copy of the
+/// block table (updated from the output's block ids: replaced for new or
+/// resumed sequences, appended to for running ones), the sampling params and
+/// the request's RNG (which survive preemption), until the sequence is listed
+/// in SchedulerOutput::finished_seq_ids. It flattens the step into token ids,
+/// positions and KV slot mapping ([num_tokens] each), builds the attention
+/// metadata (query offsets, context lengths, block tables [num_seqs,
+/// max_blocks]) and runs the model. Buffers are reused across steps.
+/// Not thread-safe: used by the engine thread.
 class ModelRunner {
  public:
-  ModelRunner(DecoderModel* model, KVCache* cache, const KVCacheManager* kv_manager);
+  /// `model` and `cache` must outlive the runner.
+  ModelRunner(DecoderModel* model, KVCache* cache);
 
-  /// Runs the step. On success `logits()` holds one row [vocab] per scheduled
-  /// sequence with `samples` set, in the order of `output.scheduled`.
-  /// Errors: those of DecoderModel::Forward.
-  absl::Status Execute(const SchedulerOutput& output);
+  /// Runs the step and samples one token per scheduled request with
+  /// `samples` set, in order. Errors: those of DecoderModel::Forward
+  /// (exceptions from the model are turned into INTERNAL); INTERNAL when
+  /// the output refers to a sequence whose state the runner never received.
+  absl::StatusOr<ModelRunnerOutput> Execute(const SchedulerOutput& output);
 
   /// [num_sampling_seqs, vocab] next-token logits of the last Execute.
   const float* logits() const { return logits_.data(); }
+  /// Sequences the runner holds state for.
+  int num_sequences() const { return static_cast<int>(states_.size()); }
 
  private:
+  struct SequenceState {
+    SequenceState(const SamplingParams& params) : sampling(params), rng(params) {}
+    SamplingParams sampling;
+    SamplingRng rng;
+    std::vector<int32_t> block_table;
+  };
+
+  // Applies finished ids and block ids; error if a sequence is unknown.
+  absl::Status UpdateStates(const SchedulerOutput& output);
+
   DecoderModel* model_;
   KVCache* cache_;
-  const KVCacheManager* kv_manager_;
+  const int block_size_;
+  absl::flat_hash_map<int64_t, SequenceState> states_;
   std::vector<int32_t> token_ids_, positions_, query_start_loc_, context_lens_, block_tables_,
       logits_indices_;
   std::vector<int64_t> slot_mapping_;
   std::vector<float> logits_;
+  std::vector<std::pair<float, int32_t>> sampling_scratch_;
 };
 
 }  // namespace llmserve

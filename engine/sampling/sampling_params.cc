@@ -8,25 +8,31 @@ namespace llmserve {
 
 absl::Status SamplingParams::Validate() const {
   if (max_tokens <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("max_tokens must be > 0, got ", max_tokens));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling_params.max_tokens must be > 0, got ", max_tokens));
   }
   if (!(temperature >= 0.0f) || !std::isfinite(temperature)) {
-    return absl::InvalidArgumentError(absl::StrCat("temperature must be >= 0, got ", temperature));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling_params.temperature must be >= 0, got ", temperature));
   }
   if (top_k < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("top_k must be >= 0, got ", top_k));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling_params.top_k must be >= 0, got ", top_k));
   }
   if (!(top_p > 0.0f && top_p <= 1.0f)) {
-    return absl::InvalidArgumentError(absl::StrCat("top_p must be in (0, 1], got ", top_p));
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling_params.top_p must be in (0, 1], got ", top_p));
   }
   if (stop.size() > static_cast<std::size_t>(kMaxStopStrings)) {
-    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxStopStrings,
-                                                   " stop strings, got ", stop.size()));
+    return absl::InvalidArgumentError(absl::StrCat("sampling_params.stop: at most ",
+                                                   kMaxStopStrings, " stop strings, got ",
+                                                   stop.size()));
   }
   for (std::size_t i = 0; i < stop.size(); ++i) {
     if (stop[i].empty() || stop[i].size() > static_cast<std::size_t>(kMaxStopBytes)) {
-      return absl::InvalidArgumentError(absl::StrCat("stop[", i, "] must be 1..", kMaxStopBytes,
-                                                     " bytes, got ", stop[i].size()));
+      return absl::InvalidArgumentError(absl::StrCat("sampling_params.stop[", i, "] must be 1..",
+                                                     kMaxStopBytes, " bytes, got ",
+                                                     stop[i].size()));
     }
   }
   return absl::OkStatus();

@@ -12,6 +12,10 @@
 namespace llmserve {
 
 /// How the next token is chosen and when generation stops (OpenAI / vLLM semantics).
+/// The member initialisers are THE defaults of the API: the server applies
+/// them to fields a request leaves unset (generation.proto documents them).
+/// New options go here, with their check in Validate() (or, when the check needs
+/// the vocabulary or server limits, in ValidateGenerationControls).
 struct SamplingParams {
   /// Maximum completion tokens to generate (> 0).
   int max_tokens = 16;
@@ -75,7 +79,8 @@ struct SamplingParams {
   static constexpr int kMaxStopTokenIds = 64;
   static constexpr int kMaxBannedTokenIds = 65536;
 
-  /// Errors: INVALID_ARGUMENT naming the field ("max_tokens must be > 0, got 0").
+  /// Errors: INVALID_ARGUMENT naming the proto field
+  /// ("sampling_params.max_tokens must be > 0, got 0").
   absl::Status Validate() const;
 };
 

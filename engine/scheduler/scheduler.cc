@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/types/span.h"
 
 namespace llmserve {
 
@@ -38,20 +39,34 @@ void Scheduler::Preempt(Sequence* seq) {
   waiting_.push_front(seq);
 }
 
+void Scheduler::Add(Sequence* seq, int n, std::size_t first_block, bool is_new,
+                    SchedulerOutput& out) {
+  ScheduledRequest r;
+  r.seq_id = seq->seq_id;
+  r.is_new = is_new;
+  r.resumed_from_preemption = is_new && seq->scheduled_before;
+  if (is_new && !seq->scheduled_before) r.sampling = seq->sampling;
+  r.num_computed_tokens = seq->num_computed_tokens;
+  r.token_ids.assign(seq->tokens.begin() + seq->num_computed_tokens,
+                     seq->tokens.begin() + seq->num_computed_tokens + n);
+  const absl::Span<const int32_t> table = kv_->BlockTable(seq->seq_id);
+  r.block_ids.assign(table.begin() + std::min(first_block, table.size()), table.end());
+  r.samples = seq->num_computed_tokens + n == seq->num_tokens();
+  out.scheduled.push_back(std::move(r));
+  out.num_batched_tokens += n;
+  (n > 1 ? out.num_prefill_tokens : out.num_decode_tokens) += n;
+  if (seq->num_computed_tokens + n < seq->num_prompt_tokens) ++out.num_partial_prefills;
+}
+
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
+  out.finished_seq_ids = std::move(removed_since_schedule_);
+  removed_since_schedule_.clear();
   int budget = config_.max_num_batched_tokens;
   absl::flat_hash_set<Sequence*> scheduled;
 
-  auto add = [&](Sequence* seq, int n) {
-    ScheduledSequence s;
-    s.seq = seq;
-    s.num_new_tokens = n;
-    s.samples = seq->num_computed_tokens + n == seq->num_tokens();
-    out.scheduled.push_back(s);
-    out.num_batched_tokens += n;
-    (n > 1 ? out.num_prefill_tokens : out.num_decode_tokens) += n;
-    if (seq->num_computed_tokens + n < seq->num_prompt_tokens) ++out.num_partial_prefills;
+  auto add = [&](Sequence* seq, int n, std::size_t first_block, bool is_new) {
+    Add(seq, n, first_block, is_new, out);
     budget -= n;
     scheduled.insert(seq);
   };
@@ -66,6 +81,7 @@ SchedulerOutput Scheduler::Schedule() {
       continue;
     }
     bool preempted_self = false;
+    const std::size_t held = kv_->BlockTable(seq->seq_id).size();
     while (!kv_->AllocateSlots(seq->seq_id, seq->tokens, seq->num_computed_tokens, 1)) {
       Sequence* victim = nullptr;
       for (auto it = running_.rbegin(); it != running_.rend(); ++it) {
@@ -82,7 +98,7 @@ SchedulerOutput Scheduler::Schedule() {
       }
     }
     if (preempted_self) continue;  // running_[i] is now the next sequence
-    add(seq, 1);
+    add(seq, 1, held, /*is_new=*/false);
     ++i;
   }
 
@@ -92,7 +108,10 @@ SchedulerOutput Scheduler::Schedule() {
     if (budget <= 0) break;
     if (scheduled.contains(seq) || seq->num_uncomputed_tokens() <= 1) continue;
     const int n = std::min(seq->num_uncomputed_tokens(), budget);
-    if (kv_->AllocateSlots(seq->seq_id, seq->tokens, seq->num_computed_tokens, n)) add(seq, n);
+    const std::size_t held = kv_->BlockTable(seq->seq_id).size();
+    if (kv_->AllocateSlots(seq->seq_id, seq->tokens, seq->num_computed_tokens, n)) {
+      add(seq, n, held, /*is_new=*/false);
+    }
   }
 
   // 3. Waiting sequences in arrival order (preempted ones are at the front).
@@ -121,16 +140,39 @@ SchedulerOutput Scheduler::Schedule() {
       }
       seq->status = SequenceStatus::kRunning;
       running_.push_back(seq);
-      add(seq, n);
+      add(seq, n, 0, /*is_new=*/true);
+      seq->scheduled_before = true;
     }
   }
   return out;
 }
 
-void Scheduler::OnStepComputed(const SchedulerOutput& output) {
-  for (const ScheduledSequence& s : output.scheduled) {
-    s.seq->num_computed_tokens += s.num_new_tokens;
+void Scheduler::UpdateFromOutput(const SchedulerOutput& output,
+                                 const ModelRunnerOutput& runner_output, FinishVerdict verdict) {
+  for (const ScheduledRequest& r : output.scheduled) {
+    if (Sequence* seq = Find(r.seq_id); seq != nullptr) seq->num_computed_tokens += r.num_new_tokens();
   }
+  for (const SampledToken& sample : runner_output.sampled) {
+    Sequence* seq = Find(sample.seq_id);
+    if (seq == nullptr) continue;
+    seq->tokens.push_back(sample.token_id);
+    SequenceUpdate update;
+    update.seq_id = seq->seq_id;
+    update.sample = &sample;
+    update.num_prompt_tokens = seq->num_prompt_tokens;
+    update.num_output_tokens = seq->num_output_tokens();
+    update.num_cached_prompt_tokens = seq->num_cached_prompt_tokens;
+    update.reached_max_tokens = seq->num_tokens() >= seq->max_num_tokens;
+    if (verdict(update)) Remove(seq->seq_id);
+  }
+}
+
+std::vector<int64_t> Scheduler::FailStep(const SchedulerOutput& output) {
+  std::vector<int64_t> ids;
+  for (const ScheduledRequest& r : output.scheduled) {
+    if (Remove(r.seq_id, /*failed=*/true) != nullptr) ids.push_back(r.seq_id);
+  }
+  return ids;
 }
 
 std::unique_ptr<Sequence> Scheduler::Remove(int64_t seq_id, bool failed) {
@@ -146,6 +188,7 @@ std::unique_ptr<Sequence> Scheduler::Remove(int64_t seq_id, bool failed) {
     waiting_.erase(w);
   }
   seq->status = SequenceStatus::kFinished;
+  removed_since_schedule_.push_back(seq_id);
   if (blocked_head_ == seq.get()) blocked_head_ = nullptr;
   return seq;
 }

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "engine/kv_cache/kv_cache_manager.h"
+#include "engine/scheduler/scheduler_output.h"
 #include "engine/scheduler/sequence.h"
 
 namespace llmserve {
@@ -16,25 +18,6 @@ namespace llmserve {
 struct SchedulerConfig {
   int max_num_seqs = 64;              ///< sequences in one batch
   int max_num_batched_tokens = 512;   ///< tokens in one forward pass (token budget)
-};
-
-/// One sequence's share of a step.
-struct ScheduledSequence {
-  Sequence* seq = nullptr;
-  int num_new_tokens = 0;   ///< tokens [num_computed, num_computed + num_new_tokens) run this step
-  /// True when this step computes the sequence's last known token, so its
-  /// logits give the next token.
-  bool samples = false;
-};
-
-/// What to run in one step.
-struct SchedulerOutput {
-  std::vector<ScheduledSequence> scheduled;  ///< decodes first, then prefill chunks
-  int num_batched_tokens = 0;
-  int num_prefill_tokens = 0;   ///< tokens of sequences with more than one token this step
-  int num_decode_tokens = 0;
-  int num_partial_prefills = 0; ///< prefill chunks that stop short of the prompt's end (chunked prefill)
-  int num_preemptions = 0;      ///< sequences preempted to make room in this step
 };
 
 /// Iteration-level scheduler with continuous batching (Orca, Yu et al. OSDI'22;
@@ -51,6 +34,12 @@ struct SchedulerOutput {
 /// recomputation: its blocks are freed and it goes back to the front of the
 /// waiting queue. No waiting sequence is admitted in a step that preempted.
 ///
+/// The step's plan goes to the model runner as a SchedulerOutput (token
+/// spans and block ids, no pointers); the runner's sampled tokens come back
+/// through UpdateFromOutput, which advances the sequences and frees the
+/// finished ones. Callers follow no ordering rule beyond Schedule → run →
+/// UpdateFromOutput (or FailStep).
+///
 /// Not thread-safe: owned by the engine thread.
 class Scheduler {
  public:
@@ -62,9 +51,23 @@ class Scheduler {
   /// Plans the next step (allocating KV slots for every scheduled token).
   SchedulerOutput Schedule();
 
-  /// Records that the step ran: num_computed_tokens += num_new_tokens for each
-  /// scheduled sequence. Call before appending sampled tokens.
-  void OnStepComputed(const SchedulerOutput& output);
+  /// Decides whether a sequence finishes with the token just appended
+  /// (EOS, stop string, length); true: it is removed and its blocks freed.
+  using FinishVerdict = absl::FunctionRef<bool(const SequenceUpdate&)>;
+
+  /// Takes back a step that ran: every scheduled sequence's computed tokens
+  /// advance by its span, each sampled token is appended to its sequence, and
+  /// `verdict` is asked (once per sampled token, in order) whether the
+  /// sequence finishes; finished sequences are removed (blocks released,
+  /// reported in the next SchedulerOutput::finished_seq_ids).
+  /// `output` must be the result of the latest Schedule().
+  void UpdateFromOutput(const SchedulerOutput& output, const ModelRunnerOutput& runner_output,
+                        FinishVerdict verdict);
+
+  /// Takes back a step whose forward pass failed: removes every scheduled
+  /// sequence, dropping its blocks from the prefix cache too (their K/V may
+  /// be incomplete). Returns their ids, in order.
+  std::vector<int64_t> FailStep(const SchedulerOutput& output);
 
   /// Removes a sequence (finished, aborted or failed), releasing its blocks,
   /// and returns it; nullptr if unknown. `failed`: its last step did not
@@ -81,12 +84,16 @@ class Scheduler {
 
  private:
   void Preempt(Sequence* seq);
+  // Appends `seq`'s next `n` tokens to `out`, with the blocks of its table
+  // from index `first_block` on.
+  void Add(Sequence* seq, int n, std::size_t first_block, bool is_new, SchedulerOutput& out);
 
   SchedulerConfig config_;
   KVCacheManager* kv_;
   absl::flat_hash_map<int64_t, std::unique_ptr<Sequence>> sequences_;
   std::vector<Sequence*> running_;  ///< in admission order
   std::deque<Sequence*> waiting_;
+  std::vector<int64_t> removed_since_schedule_;  ///< for SchedulerOutput::finished_seq_ids
   int64_t total_preemptions_ = 0;
   // The waiting head that failed admission, and the free blocks at that time.
   const Sequence* blocked_head_ = nullptr;

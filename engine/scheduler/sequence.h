@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/time/time.h"
 #include "engine/sampling/sampling_params.h"
 
 namespace llmserve {
@@ -36,12 +35,10 @@ struct Sequence {
   /// Prompt tokens found in the prefix cache at first admission.
   int num_cached_prompt_tokens = 0;
   int num_preemptions = 0;
-  bool scheduled_before = false;  ///< admitted at least once (queue time recorded)
-
-  absl::Time arrival_time;
-  absl::Time first_scheduled_time;
-  absl::Time first_token_time;
-  absl::Time last_token_time;
+  bool scheduled_before = false;  ///< admitted at least once
+  /// Scheduling priority (lower runs first). Reserved for a priority policy:
+  /// the current policy is first come, first served and ignores it.
+  int priority = 0;
 
   int num_tokens() const { return static_cast<int>(tokens.size()); }
   int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }

@@ -252,7 +252,8 @@ TEST(EngineGoldenTest, InvalidRequestsAreRejectedUpFront) {
   EXPECT_EQ(add(r).code(), absl::StatusCode::kInvalidArgument);
   r = ok;
   r.prompt_token_ids = {1, 512};
-  EXPECT_NE(add(r).message().find("prompt_token_ids[1] = 512"), absl::string_view::npos);
+  // The message names the proto field (one validator for engine and server).
+  EXPECT_NE(add(r).message().find("prompt.token_ids[1] = 512"), absl::string_view::npos);
   r = ok;
   r.sampling.max_tokens = 0;
   EXPECT_NE(add(r).message().find("max_tokens"), absl::string_view::npos);

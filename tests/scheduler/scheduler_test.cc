@@ -43,6 +43,7 @@ void Simulate(const SimConfig& cfg, SimResult& result) {
   std::vector<int32_t> kv_store(static_cast<std::size_t>(cfg.num_blocks) * cfg.block_size, -1);
   const std::vector<std::vector<int32_t>> prefixes = {
       {7, 7, 7, 7, 8, 8, 8, 8, 9}, {1, 2, 3, 4, 5, 6, 7, 8}, {}};
+  std::map<int64_t, std::vector<int32_t>> runner_tables;  // what a model runner would keep
   int next_id = 0;
   int finished = 0;
   for (int step = 0; finished < cfg.num_requests; ++step) {
@@ -71,47 +72,66 @@ void Simulate(const SimConfig& cfg, SimResult& result) {
     EXPECT_LE(scheduler.num_running(), cfg.max_num_seqs);
     bool seen_prefill = false;
     int partial_in_step = 0;
-    for (const ScheduledSequence& s : out.scheduled) {
-      const Sequence& seq = *s.seq;
-      EXPECT_GT(s.num_new_tokens, 0);
+    // The finished ones are reported once, and never scheduled again.
+    for (const int64_t id : out.finished_seq_ids) {
+      EXPECT_EQ(runner_tables.erase(id), 1u) << "seq " << id;
+    }
+    ModelRunnerOutput sampled;
+    for (const ScheduledRequest& r : out.scheduled) {
+      // The test peeks at the sequence; the "runner" below uses only `r`.
+      const Sequence& seq = *scheduler.Find(r.seq_id);
+      EXPECT_GT(r.num_new_tokens(), 0);
+      EXPECT_EQ(r.num_computed_tokens, seq.num_computed_tokens);
       // Decodes (single-token continuations of running sequences) come first.
-      if (s.num_new_tokens > 1) seen_prefill = true;
-      if (s.num_new_tokens == 1 && seq.num_computed_tokens == seq.num_tokens() - 1 &&
+      if (r.num_new_tokens() > 1) seen_prefill = true;
+      if (r.num_new_tokens() == 1 && seq.num_computed_tokens == seq.num_tokens() - 1 &&
           seq.num_computed_tokens >= seq.num_prompt_tokens) {
         EXPECT_FALSE(seen_prefill) << "decode scheduled after a prefill chunk";
       }
-      const auto table = kv.BlockTable(seq.seq_id);
+      // The runner's block table, kept from the output's block ids alone,
+      // equals the manager's.
+      std::vector<int32_t>& table = runner_tables[r.seq_id];
+      if (r.is_new) table.clear();
+      table.insert(table.end(), r.block_ids.begin(), r.block_ids.end());
+      const auto kv_table = kv.BlockTable(seq.seq_id);
+      ASSERT_EQ(table, std::vector<int32_t>(kv_table.begin(), kv_table.end()));
       ASSERT_GE(static_cast<int>(table.size()) * cfg.block_size,
-                seq.num_computed_tokens + s.num_new_tokens);
+                r.num_computed_tokens + r.num_new_tokens());
+      auto slot = [&](int p) {
+        return static_cast<std::size_t>(table[p / cfg.block_size]) * cfg.block_size +
+               p % cfg.block_size;
+      };
       // The already-computed tokens (own or shared prefix blocks) are in place.
-      for (int p = 0; p < seq.num_computed_tokens; ++p) {
-        ASSERT_EQ(kv_store[kv.Slot(seq.seq_id, p)], seq.tokens[p])
-            << "seq " << seq.seq_id << " position " << p;
+      for (int p = 0; p < r.num_computed_tokens; ++p) {
+        ASSERT_EQ(kv_store[slot(p)], seq.tokens[p]) << "seq " << seq.seq_id << " position " << p;
       }
       // "Run the model": write this step's tokens.
-      for (int p = seq.num_computed_tokens; p < seq.num_computed_tokens + s.num_new_tokens; ++p) {
-        kv_store[kv.Slot(seq.seq_id, p)] = seq.tokens[p];
+      for (int k = 0; k < r.num_new_tokens(); ++k) {
+        EXPECT_EQ(r.token_ids[k], seq.tokens[r.num_computed_tokens + k]);
+        kv_store[slot(r.num_computed_tokens + k)] = r.token_ids[k];
       }
-      if (seq.num_computed_tokens + s.num_new_tokens < seq.num_prompt_tokens) {
+      if (r.num_computed_tokens + r.num_new_tokens() < seq.num_prompt_tokens) {
         ++result.chunked_prefill_steps;
         ++partial_in_step;
       }
+      if (r.samples) {
+        EXPECT_EQ(r.num_computed_tokens + r.num_new_tokens(), seq.num_tokens());
+        sampled.sampled.push_back({r.seq_id, NextToken(seq.tokens)});
+      }
     }
     EXPECT_EQ(out.num_partial_prefills, partial_in_step);
-    scheduler.OnStepComputed(out);
-    for (const ScheduledSequence& s : out.scheduled) {
-      if (!s.samples) continue;
-      Sequence& seq = *s.seq;
-      EXPECT_EQ(seq.num_computed_tokens, seq.num_tokens());
-      seq.tokens.push_back(NextToken(seq.tokens));
-      if (seq.num_tokens() >= seq.max_num_tokens) {
-        const int64_t id = seq.seq_id;
-        auto done = scheduler.Remove(id);
-        ASSERT_NE(done, nullptr);
-        result.outputs[id].assign(done->tokens.begin() + done->num_prompt_tokens, done->tokens.end());
-        ++finished;
-        EXPECT_TRUE(kv.BlockTable(id).empty());
-      }
+    scheduler.UpdateFromOutput(out, sampled, [&](const SequenceUpdate& u) {
+      const Sequence& seq = *scheduler.Find(u.seq_id);
+      EXPECT_EQ(seq.tokens.back(), u.sample->token_id);
+      EXPECT_EQ(seq.num_computed_tokens, seq.num_tokens() - 1);
+      if (!u.reached_max_tokens) return false;
+      result.outputs[u.seq_id].assign(seq.tokens.begin() + seq.num_prompt_tokens,
+                                      seq.tokens.end());
+      ++finished;
+      return true;
+    });
+    for (const SampledToken& t : sampled.sampled) {
+      if (result.outputs.contains(t.seq_id)) EXPECT_TRUE(kv.BlockTable(t.seq_id).empty());
     }
     EXPECT_EQ(kv.CheckInvariants(), "");
   }
@@ -172,22 +192,31 @@ TEST(SchedulerTest, AdmitsInArrivalOrderWithinLimits) {
   SchedulerOutput out = scheduler.Schedule();
   // Budget 10: seq 0 gets its whole 6-token prompt, seq 1 a 4-token chunk; seq 2 waits.
   ASSERT_EQ(out.scheduled.size(), 2u);
-  EXPECT_EQ(out.scheduled[0].seq->seq_id, 0);
-  EXPECT_EQ(out.scheduled[0].num_new_tokens, 6);
+  EXPECT_EQ(out.scheduled[0].seq_id, 0);
+  EXPECT_EQ(out.scheduled[0].num_new_tokens(), 6);
   EXPECT_TRUE(out.scheduled[0].samples);
-  EXPECT_EQ(out.scheduled[1].seq->seq_id, 1);
-  EXPECT_EQ(out.scheduled[1].num_new_tokens, 4);
+  EXPECT_TRUE(out.scheduled[0].is_new);
+  ASSERT_TRUE(out.scheduled[0].sampling.has_value());
+  EXPECT_EQ(out.scheduled[0].block_ids.size(), 2u);  // 6 tokens in blocks of 4
+  EXPECT_EQ(out.scheduled[1].seq_id, 1);
+  EXPECT_EQ(out.scheduled[1].num_new_tokens(), 4);
   EXPECT_FALSE(out.scheduled[1].samples);
   EXPECT_EQ(scheduler.num_waiting(), 1);
-  scheduler.OnStepComputed(out);
-  scheduler.Find(0)->tokens.push_back(42);
+  scheduler.UpdateFromOutput(out, ModelRunnerOutput{{{0, 42}}},
+                             [](const SequenceUpdate&) { return false; });
+  EXPECT_EQ(scheduler.Find(0)->tokens.back(), 42);
   out = scheduler.Schedule();
   // Decode of seq 0 first, then the rest of seq 1's prompt; max_num_seqs keeps seq 2 out.
   ASSERT_EQ(out.scheduled.size(), 2u);
-  EXPECT_EQ(out.scheduled[0].seq->seq_id, 0);
-  EXPECT_EQ(out.scheduled[0].num_new_tokens, 1);
-  EXPECT_EQ(out.scheduled[1].seq->seq_id, 1);
-  EXPECT_EQ(out.scheduled[1].num_new_tokens, 2);
+  EXPECT_EQ(out.scheduled[0].seq_id, 0);
+  EXPECT_EQ(out.scheduled[0].num_new_tokens(), 1);
+  EXPECT_EQ(out.scheduled[0].token_ids, std::vector<int32_t>{42});
+  EXPECT_EQ(out.scheduled[0].num_computed_tokens, 6);
+  EXPECT_FALSE(out.scheduled[0].is_new);
+  EXPECT_FALSE(out.scheduled[0].sampling.has_value());
+  EXPECT_TRUE(out.scheduled[0].block_ids.empty());  // position 6 is in its second block
+  EXPECT_EQ(out.scheduled[1].seq_id, 1);
+  EXPECT_EQ(out.scheduled[1].num_new_tokens(), 2);
   EXPECT_EQ(out.num_decode_tokens, 1);
   EXPECT_EQ(out.num_prefill_tokens, 2);
   EXPECT_EQ(scheduler.num_waiting(), 1);
@@ -207,14 +236,15 @@ TEST(SchedulerTest, PreemptsMostRecentlyAdmittedAndRequeuesItFirst) {
   }
   SchedulerOutput out = scheduler.Schedule();
   ASSERT_EQ(out.scheduled.size(), 2u);
-  scheduler.OnStepComputed(out);
-  scheduler.Find(0)->tokens.push_back(5);
-  scheduler.Find(1)->tokens.push_back(5);
+  scheduler.UpdateFromOutput(out, ModelRunnerOutput{{{0, 5}, {1, 5}}},
+                             [](const SequenceUpdate&) { return false; });
   out = scheduler.Schedule();
   // Seq 0 needs a fifth slot (a new block): seq 1, admitted later, is preempted.
   EXPECT_EQ(out.num_preemptions, 1);
   ASSERT_EQ(out.scheduled.size(), 1u);
-  EXPECT_EQ(out.scheduled[0].seq->seq_id, 0);
+  EXPECT_EQ(out.scheduled[0].seq_id, 0);
+  ASSERT_EQ(out.scheduled[0].block_ids.size(), 1u);  // the appended third block
+  EXPECT_EQ(out.scheduled[0].block_ids[0], kv.BlockTable(0)[2]);
   EXPECT_EQ(scheduler.num_waiting(), 1);
   const Sequence* preempted = scheduler.Find(1);
   EXPECT_EQ(preempted->status, SequenceStatus::kWaiting);
@@ -222,6 +252,18 @@ TEST(SchedulerTest, PreemptsMostRecentlyAdmittedAndRequeuesItFirst) {
   EXPECT_EQ(preempted->num_tokens(), 5);  // keeps its generated token for recomputation
   EXPECT_TRUE(kv.BlockTable(1).empty());
   EXPECT_EQ(scheduler.total_preemptions(), 1);
+  // Readmitted later: a new block table, prompt + its generated token recomputed.
+  scheduler.UpdateFromOutput(out, ModelRunnerOutput{{{0, 6}}},
+                             [](const SequenceUpdate& u) { return true; });  // seq 0 finishes
+  out = scheduler.Schedule();
+  EXPECT_EQ(out.finished_seq_ids, std::vector<int64_t>{0});
+  ASSERT_EQ(out.scheduled.size(), 1u);
+  EXPECT_EQ(out.scheduled[0].seq_id, 1);
+  EXPECT_TRUE(out.scheduled[0].is_new);
+  EXPECT_TRUE(out.scheduled[0].resumed_from_preemption);
+  EXPECT_FALSE(out.scheduled[0].sampling.has_value());  // the runner kept it
+  EXPECT_EQ(out.scheduled[0].token_ids, (std::vector<int32_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(out.scheduled[0].block_ids.size(), 3u);
 }
 
 }  // namespace
