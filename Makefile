@@ -12,7 +12,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build models serve test test-sanitize fuzz bench clean
+.PHONY: all deps configure build models serve test test-sanitize fuzz bench check-layering clean
 
 all: build
 
@@ -56,6 +56,10 @@ fuzz: deps
 ## Benchmarks (see docs/benchmarks.md).
 bench: build
 	scripts/bench.sh
+
+## Layering: no #include up the stack; every CMake library declares what it uses.
+check-layering:
+	@scripts/check-layering.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)

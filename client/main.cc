@@ -44,7 +44,7 @@
 #include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "llmserve/v1/generation.grpc.pb.h"
-#include "server/cli_flags.h"
+#include "cli/cli_flags.h"
 
 ABSL_FLAG(std::string, address, "localhost:50051", "Server address, host:port.");
 ABSL_FLAG(double, timeout, 0, "Deadline of the call, in seconds; 0 = none.");

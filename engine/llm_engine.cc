@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <thread>
 
@@ -13,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/kv_cache/kv_cache.h"
+#include "engine/kv_cache/kv_cache_config.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/loaders/model_loader.h"
 #include "engine/model_runner.h"
@@ -38,8 +40,6 @@ const char* FinishReasonName(FinishReason r) {
 
 namespace {
 
-constexpr int64_t kDefaultMaxKvCacheBytes = int64_t{2} << 30;
-
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
 // A request accepted by AddRequest, not yet seen by the engine thread.
@@ -49,6 +49,14 @@ struct PendingRequest {
   absl::Time arrival;
 };
 
+// The engine: caller-facing queues (pending requests, aborts, in-flight ids,
+// stats) under mu_, and one engine thread that runs the loop
+//   take new requests and aborts → Scheduler::Schedule → ModelRunner::Execute
+//   (forward + sample) → Scheduler::UpdateFromOutput with the
+//   OutputProcessor's verdict → publish stats → deliver final outputs.
+// Per-request state lives with its owner: the scheduler's Sequence (tokens,
+// KV progress), the runner's block table and RNG, the output processor's
+// detokenizer, stop checker and timing.
 class LLMEngineImpl final : public LLMEngine {
  public:
   LLMEngineImpl(EngineOptions options, EngineObserver* observer, std::unique_ptr<Tokenizer> tokenizer,
@@ -82,6 +90,7 @@ class LLMEngineImpl final : public LLMEngine {
     if (!has_work_ && pending_.empty()) return 0.0;
     return Seconds(absl::Now() - last_progress_);
   }
+  void SetSchedulingPausedForTesting(bool paused) override { scheduling_paused_ = paused; }
   int64_t weight_bytes_per_step() const override { return model_->weight_bytes_per_step(); }
   std::string linear_implementation() const override { return model_->linear_implementation(); }
   const ModelConfig& model_config() const override { return model_->config(); }
@@ -113,6 +122,7 @@ class LLMEngineImpl final : public LLMEngine {
   ModelRunner runner_;
   OutputProcessor outputs_;
   int64_t next_seq_id_ = 0;
+  std::atomic<bool> scheduling_paused_{false};
 
   // Shared with callers.
   mutable absl::Mutex mu_;
@@ -143,6 +153,8 @@ absl::Status LLMEngineImpl::AddRequest(EngineRequest request, OutputCallback on_
         "too many queued requests (limit ", options_.max_queued_requests, "); retry later"));
   }
   active_ids_.insert(request.request_id);
+  // Work arrives at an idle engine: the stall clock starts now.
+  if (!has_work_ && pending_.empty()) last_progress_ = absl::Now();
   pending_.push_back({std::move(request), std::move(on_output), absl::Now()});
   return absl::OkStatus();
 }
@@ -285,7 +297,7 @@ void LLMEngineImpl::Cancel(int64_t seq_id, absl::Status reason) {
 
 bool LLMEngineImpl::Step() {
   const absl::Time start = absl::Now();
-  SchedulerOutput out = scheduler_.Schedule();
+  SchedulerOutput out = scheduling_paused_ ? SchedulerOutput{} : scheduler_.Schedule();
   if (out.scheduled.empty()) {
     // Nothing fits right now (cannot happen for validated requests unless the
     // cache is full of running sequences); yield instead of spinning.
@@ -364,9 +376,6 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   if (*dtype == DType::kF16) {
     return absl::InvalidArgumentError("--dtype f16 is not supported; use f32 or bf16");
   }
-  if (opts.block_size <= 0 || opts.block_size > 1024) {
-    return absl::InvalidArgumentError(absl::StrCat("block_size must be in 1..1024, got ", opts.block_size));
-  }
   if (opts.max_num_seqs <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("max_num_seqs must be positive, got ", opts.max_num_seqs));
   }
@@ -412,29 +421,27 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
     model = *std::move(m);
   }
 
+  KVCacheSpec spec;
+  spec.num_layers = c.num_layers;
+  spec.num_kv_heads = c.num_kv_heads;
+  spec.head_dim = c.head_dim;
+  spec.dtype = DType::kF32;  // the storage of engine/kv_cache/kv_cache.h
+  KVCacheSizingOptions sizing;
+  sizing.block_size = opts.block_size;
+  sizing.num_bytes = opts.kv_cache_bytes;
+  sizing.num_tokens = opts.kv_cache_tokens;
+  sizing.max_context = opts.max_context;
+  sizing.max_num_seqs = opts.max_num_seqs;
+  absl::StatusOr<KVCacheConfig> kv_config = GetKVCacheConfig(spec, sizing);
+  if (!kv_config.ok()) return kv_config.status();
+  opts.kv_cache_bytes = kv_config->num_bytes();
+  opts.kv_cache_tokens = kv_config->num_tokens();
   KVCacheShape shape;
   shape.num_layers = c.num_layers;
   shape.num_kv_heads = c.num_kv_heads;
-  shape.block_size = opts.block_size;
+  shape.block_size = kv_config->block_size;
   shape.head_dim = c.head_dim;
-  int64_t num_blocks;
-  if (opts.kv_cache_bytes > 0) {
-    num_blocks = opts.kv_cache_bytes / shape.bytes_per_block();
-  } else if (opts.kv_cache_tokens > 0) {
-    num_blocks = (opts.kv_cache_tokens + opts.block_size - 1) / opts.block_size;
-  } else {
-    const int64_t blocks_per_seq = (opts.max_context + opts.block_size - 1) / opts.block_size;
-    num_blocks = std::min<int64_t>(blocks_per_seq * opts.max_num_seqs,
-                                   kDefaultMaxKvCacheBytes / shape.bytes_per_block());
-  }
-  if (num_blocks < 1 || num_blocks > (int64_t{1} << 30)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the KV cache would have ", num_blocks, " blocks of ", shape.bytes_per_block(),
-        " bytes; give a --kv-cache-bytes of at least one block"));
-  }
-  shape.num_blocks = static_cast<int>(num_blocks);
-  opts.kv_cache_bytes = num_blocks * shape.bytes_per_block();
-  opts.kv_cache_tokens = num_blocks * opts.block_size;
+  shape.num_blocks = kv_config->num_blocks;
   auto cache = KVCache::Create(shape);
   if (!cache.ok()) return cache.status();
 

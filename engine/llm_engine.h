@@ -92,6 +92,11 @@ class LLMEngine {
   /// (0 when idle or progressing); for a liveness watchdog.
   virtual double SecondsSinceProgress() const = 0;
 
+  /// Fault injection for tests: while paused the scheduler schedules nothing,
+  /// so accepted work stays pending without progress (a scheduling livelock,
+  /// as the watchdog must see it). Aborts and shutdown are still served.
+  virtual void SetSchedulingPausedForTesting(bool paused) {}
+
   /// Bytes of weights the forward pass reads per step (every linear layer
   /// incl. the LM head): the memory traffic that bounds batch-1 decode speed.
   virtual int64_t weight_bytes_per_step() const { return 0; }

@@ -45,7 +45,7 @@ bool ConstantTimeEquals(absl::string_view provided, absl::string_view expected) 
   return diff == 0;
 }
 
-grpc::Status CheckBearerToken(const grpc::ServerContext& context, absl::string_view token) {
+grpc::Status CheckBearerToken(const grpc::ServerContextBase& context, absl::string_view token) {
   bool found = false;
   bool ok = false;
   const auto range = context.client_metadata().equal_range("authorization");

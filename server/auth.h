@@ -30,7 +30,7 @@ bool ConstantTimeEquals(absl::string_view provided, absl::string_view expected);
 /// auth metadata processors on TLS credentials (setting one on insecure
 /// credentials aborts), and its C++ server interceptors cannot end a call with
 /// a status. Health and reflection are exempt by not calling it.
-grpc::Status CheckBearerToken(const grpc::ServerContext& context, absl::string_view token);
+grpc::Status CheckBearerToken(const grpc::ServerContextBase& context, absl::string_view token);
 
 }  // namespace llmserve::server
 

@@ -7,12 +7,12 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "engine/llm_engine.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "engine/llm_engine.h"
 #include "llmserve/v1/generation.grpc.pb.h"
-#include "server/engine_call.h"
 #include "server/metrics.h"
 #include "server/request_log.h"
 
@@ -20,9 +20,9 @@ namespace llmserve::server {
 
 /// Behaviour of the Generation service.
 struct GenerationServiceOptions {
-  /// Waiting for engine output and reacting to client cancellation.
-  EngineCallOptions call;
-  /// Receives one entry per Generate / GenerateStream call. Default: stderr.
+  /// Receives one entry per Generate / GenerateStream call, just before the
+  /// call's status is sent. May run on the engine thread: it must be quick.
+  /// Default: stderr.
   RequestLogger logger = StderrRequestLogger();
   /// Longest accepted prompt, in tokens (--max-prompt-tokens); 0 = the
   /// engine's maximum context.
@@ -32,12 +32,15 @@ struct GenerationServiceOptions {
   std::string auth_token;
 };
 
-/// llmserve.v1.Generation over an LLMEngine, on gRPC's synchronous API: each
-/// call runs on a gRPC handler thread that validates the request, submits it
-/// to the engine and waits on an EngineCall, so the engine thread never blocks
-/// on a client.
+/// llmserve.v1.Generation over an LLMEngine, on gRPC's callback API: no
+/// thread per call and no polling. Generate is a ServerUnaryReactor and
+/// GenerateStream a ServerWriteReactor (server/generate_reactors.h) fed by
+/// the engine's OutputCallback; their OnCancel aborts the engine request at
+/// once (client cancel, deadline, closed stream). The engine thread never
+/// blocks on a client: it only queues a write or a finish.
 ///
-/// Status mapping: validation failures → INVALID_ARGUMENT naming the field;
+/// Status mapping: validation failures → INVALID_ARGUMENT naming the field
+/// (the engine's ValidateRequest, with the server's max_prompt_tokens);
 /// AddRequest errors keep their code (INVALID_ARGUMENT, RESOURCE_EXHAUSTED,
 /// UNAVAILABLE); finish reason ERROR → INTERNAL with the engine's message;
 /// CANCELLED not caused by the client (drain, shutdown) → UNAVAILABLE; client
@@ -48,20 +51,23 @@ struct GenerationServiceOptions {
 ///
 /// Every Generate / GenerateStream call ends with exactly one
 /// Metrics::RecordOutcome and one request-log entry.
-class GenerationService final : public v1::Generation::Service {
+class GenerationService final : public v1::Generation::CallbackService {
  public:
   /// `engine` (and `metrics`, which may be null) must outlive the service.
   explicit GenerationService(LLMEngine* engine, GenerationServiceOptions options = {},
                              Metrics* metrics = nullptr);
 
-  grpc::Status Generate(grpc::ServerContext* context, const v1::GenerateRequest* request,
-                        v1::GenerateResponse* response) override;
-  grpc::Status GenerateStream(grpc::ServerContext* context, const v1::GenerateRequest* request,
-                              grpc::ServerWriter<v1::GenerateStreamResponse>* writer) override;
-  grpc::Status Tokenize(grpc::ServerContext* context, const v1::TokenizeRequest* request,
-                        v1::TokenizeResponse* response) override;
-  grpc::Status GetModelInfo(grpc::ServerContext* context, const v1::GetModelInfoRequest* request,
-                            v1::ModelInfo* response) override;
+  grpc::ServerUnaryReactor* Generate(grpc::CallbackServerContext* context,
+                                     const v1::GenerateRequest* request,
+                                     v1::GenerateResponse* response) override;
+  grpc::ServerWriteReactor<v1::GenerateStreamResponse>* GenerateStream(
+      grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const v1::TokenizeRequest* request,
+                                     v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const v1::GetModelInfoRequest* request,
+                                         v1::ModelInfo* response) override;
 
   /// From now on every new call is refused with UNAVAILABLE ("server
   /// draining"); calls already running go on. Irreversible.
@@ -71,22 +77,24 @@ class GenerationService final : public v1::Generation::Service {
   /// Calls currently running (admitted past auth and the draining check).
   int active_calls() const ABSL_LOCKS_EXCLUDED(mu_);
 
- private:
-  /// Admission of one call: registers it as active unless the server drains.
-  class CallScope;
+  // ---- For the reactors (server/generate_reactors.cc) ----
 
-  /// Auth, then the draining check; OK means `scope` holds an active call.
-  grpc::Status Admit(const grpc::ServerContext& context, CallScope& scope);
-  /// Validates `request` and starts it in the engine. On failure returns the
-  /// gRPC status (and `call` is not admitted). Fills log->request_id/prompt_tokens.
-  grpc::Status StartCall(const v1::GenerateRequest& request, EngineCall& call,
-                         RequestLogEntry* log);
-  /// The status of a call whose outputs ended (finished or client-cancelled).
-  grpc::Status EndStatus(grpc::ServerContext* context, const EngineCall& call) const;
-  /// Completes `log` from the call's end, emits it and records the outcome
-  /// in the metrics.
-  void Finish(const EngineCall& call, const grpc::Status& status, absl::Time start,
-              RequestLogEntry* log) const;
+  /// Auth, then the draining check; OK means the call is registered as
+  /// active and must be released with ReleaseCall.
+  grpc::Status AdmitCall(const grpc::ServerContextBase& context) ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseCall() ABSL_LOCKS_EXCLUDED(mu_);
+  /// Converts and validates `request` and submits it with `on_output`.
+  /// Fills log->request_id / prompt_tokens; `*request_id` is the id in the
+  /// engine. On failure nothing was submitted.
+  grpc::Status SubmitRequest(const v1::GenerateRequest& request, OutputCallback on_output,
+                             std::string* request_id, RequestLogEntry* log);
+  /// Completes `log` (from the final output, if any), emits it and records
+  /// the outcome in the metrics.
+  void RecordCall(const RequestOutput* final_output, const grpc::Status& status,
+                  absl::Time start, RequestLogEntry* log) const;
+  LLMEngine* engine() const { return engine_; }
+
+ private:
   /// A fresh server-assigned request id.
   std::string NextRequestId();
 

@@ -19,7 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "engine/llm_engine.h"
-#include "server/cli_flags.h"
+#include "cli/cli_flags.h"
 #include "server/metrics.h"
 #include "server/server_app.h"
 

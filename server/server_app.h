@@ -57,7 +57,7 @@ struct ServerOptions {
   /// PEM CA bundle: also require client certificates signed by it (mTLS).
   std::string tls_client_ca_file;
 
-  /// The Generation service's behaviour (polling, request log, limits).
+  /// The Generation service's behaviour (request log, limits, auth).
   /// service.auth_token is filled from auth_token_file.
   GenerationServiceOptions service;
 };
@@ -104,6 +104,8 @@ class ServerApp {
   const std::string& metrics_address() const { return metrics_address_; }
   LLMEngine& engine() { return *engine_; }
   Metrics& metrics() { return *metrics_; }
+  /// The Generation service (active calls, draining).
+  GenerationService* service() { return service_.get(); }
 
   /// What health reports: SERVING (true) or NOT_SERVING.
   bool serving() const ABSL_LOCKS_EXCLUDED(mu_);

@@ -448,6 +448,7 @@ TEST_F(GenerationServiceTest, GetModelInfo) {
   EXPECT_EQ(info.kv_cache_tokens(), 128u);
   EXPECT_EQ(info.bos_token_id(), 1);
   EXPECT_EQ(info.eos_token_id(), 2);
+  EXPECT_THAT(info.eos_token_ids(), ::testing::ElementsAre(2));  // what the engine stops on
 }
 
 }  // namespace

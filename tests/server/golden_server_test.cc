@@ -191,6 +191,10 @@ TEST_F(GoldenServerTest, HealthServingAndModelInfo) {
   EXPECT_EQ(info.model_max_context(), 512u);
   EXPECT_EQ(info.max_context(), 512u);
   EXPECT_EQ(info.dtype(), "f32");
+  // The ids generation stops on (llama2.c's run.c: BOS 1 and EOS 2), beside
+  // the tokenizer's single EOS.
+  EXPECT_THAT(info.eos_token_ids(), ::testing::ElementsAre(1, 2));
+  EXPECT_EQ(info.eos_token_id(), 2);
   EXPECT_EQ(info.num_threads(), 2u);
   EXPECT_GT(info.kv_cache_blocks(), 0u);
   EXPECT_EQ(info.kv_cache_tokens(), uint64_t{info.kv_cache_blocks()} * info.block_size());

@@ -1,0 +1,302 @@
+#include "server/generate_reactors.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/proto_convert.h"
+
+namespace llmserve::server {
+namespace {
+
+bool IsSuccess(FinishReason reason) {
+  return reason == FinishReason::kLength || reason == FinishReason::kStop ||
+         reason == FinishReason::kEos;
+}
+
+void AppendOutput(const RequestOutput& output, std::string* text,
+                  google::protobuf::RepeatedField<uint32_t>* token_ids) {
+  text->append(output.text);
+  for (int32_t id : output.token_ids) token_ids->Add(static_cast<uint32_t>(id));
+}
+
+}  // namespace
+
+// ---- GenerateCallBase ----
+
+GenerateCallBase::GenerateCallBase(GenerationService* service,
+                                   grpc::CallbackServerContext* context, const char* method)
+    : service_(service), context_(context) {
+  log_.method = method;
+}
+
+grpc::Status GenerateCallBase::Submit(const v1::GenerateRequest& request,
+                                      OutputCallback on_output) {
+  grpc::Status status = service_->AdmitCall(*context_);
+  if (!status.ok()) return status;
+  admitted_call_ = true;
+  std::string request_id;
+  status = service_->SubmitRequest(request, std::move(on_output), &request_id, &log_);
+  if (!status.ok()) return status;
+  bool abort = false;
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->admitted = true;
+    state_->request_id = request_id;
+    // Cancelled while submitting: abort now (OnCancel could not yet).
+    abort = state_->client_gone && !state_->final_output.has_value();
+  }
+  if (abort) {
+    service_->engine()->AbortRequest(request_id,
+                                     absl::CancelledError("client cancelled or deadline exceeded"));
+  }
+  return grpc::Status::OK;
+}
+
+void GenerateCallBase::AbortInEngine(absl::Status reason) {
+  std::string request_id;
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (!state_->admitted || state_->final_output.has_value()) return;
+    request_id = state_->request_id;
+  }
+  service_->engine()->AbortRequest(request_id, std::move(reason));
+}
+
+grpc::Status GenerateCallBase::ClientGoneStatus(const char* cancelled_message) const {
+  // The client's deadline runs ahead of the server's by the request's transit
+  // (and header-processing) time, so the client's cancel at its deadline can
+  // reach OnCancel just before the server's copy expires: a cancel this close
+  // to the deadline is the deadline.
+  constexpr auto kDeadlineSlack = std::chrono::milliseconds(50);
+  if (context_->deadline() <= std::chrono::system_clock::now() + kDeadlineSlack) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  }
+  return grpc::Status(grpc::StatusCode::CANCELLED, cancelled_message);
+}
+
+grpc::Status GenerateCallBase::EndStatus(const RequestOutput& final_output,
+                                         bool client_gone) const {
+  if (client_gone) return ClientGoneStatus("cancelled by the client");
+  switch (final_output.finish_reason) {
+    case FinishReason::kLength:
+    case FinishReason::kStop:
+    case FinishReason::kEos:
+      return grpc::Status::OK;
+    case FinishReason::kCancelled:
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrCat("request cancelled by the server: ",
+                                       final_output.status.message()));
+    case FinishReason::kError:
+      return grpc::Status(grpc::StatusCode::INTERNAL,
+                          final_output.status.ok() ? std::string("engine error")
+                                                   : std::string(final_output.status.message()));
+    case FinishReason::kNone:
+      break;
+  }
+  return grpc::Status(grpc::StatusCode::INTERNAL, "final output without a finish reason");
+}
+
+void GenerateCallBase::Record(const RequestOutput* final_output, const grpc::Status& status) {
+  service_->RecordCall(final_output, status, start_, &log_);
+}
+
+void GenerateCallBase::Release() {
+  if (admitted_call_) service_->ReleaseCall();
+}
+
+// ---- GenerateReactor ----
+
+GenerateReactor::GenerateReactor(GenerationService* service, grpc::CallbackServerContext* context,
+                                 v1::GenerateResponse* response)
+    : GenerateCallBase(service, context, "Generate"), response_(response) {}
+
+void GenerateReactor::Start(const v1::GenerateRequest& request) {
+  grpc::Status status = Submit(request, [this, state = state_](RequestOutput output) {
+    OnOutput(std::move(output));
+  });
+  if (!status.ok()) {
+    Record(nullptr, status);
+    Finish(status);
+    return;
+  }
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->started = true;
+  }
+  MaybeFinish();
+}
+
+void GenerateReactor::OnOutput(RequestOutput output) {
+  const bool finished = output.finished;
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (finished) {
+      state_->final_output = std::move(output);
+    } else {
+      state_->pending.push_back(std::move(output));
+    }
+  }
+  if (finished) MaybeFinish();
+}
+
+void GenerateReactor::MaybeFinish() {
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (!state_->started || !state_->final_output.has_value() || state_->finish_called) return;
+    state_->finish_called = true;
+    const RequestOutput& final_output = *state_->final_output;
+    status = EndStatus(final_output, state_->client_gone);
+    if (status.ok()) {
+      for (const RequestOutput& output : state_->pending) {
+        AppendOutput(output, response_->mutable_text(), response_->mutable_token_ids());
+      }
+      AppendOutput(final_output, response_->mutable_text(), response_->mutable_token_ids());
+      response_->set_request_id(state_->request_id);
+      response_->set_finish_reason(ToProto(final_output.finish_reason));
+      FillUsage(final_output, response_->mutable_usage());
+      FillTiming(final_output.timing, response_->mutable_timing());
+    } else {
+      response_->Clear();
+    }
+    state_->pending.clear();
+    Record(&final_output, status);
+  }
+  Finish(status);  // may run OnDone (delete this): the last action
+}
+
+void GenerateReactor::OnCancel() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->client_gone = true;
+  }
+  AbortInEngine(absl::CancelledError("client cancelled or deadline exceeded"));
+}
+
+void GenerateReactor::OnDone() {
+  Release();
+  delete this;
+}
+
+// ---- GenerateStreamReactor ----
+
+GenerateStreamReactor::GenerateStreamReactor(GenerationService* service,
+                                             grpc::CallbackServerContext* context)
+    : GenerateCallBase(service, context, "GenerateStream") {}
+
+void GenerateStreamReactor::Start(const v1::GenerateRequest& request) {
+  grpc::Status status = Submit(request, [this, state = state_](RequestOutput output) {
+    OnOutput(std::move(output));
+  });
+  if (!status.ok()) {
+    Record(nullptr, status);
+    Finish(status);
+    return;
+  }
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->started = true;
+  }
+  Pump();
+}
+
+void GenerateStreamReactor::OnOutput(RequestOutput output) {
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (output.finished) state_->final_output = output;
+    state_->pending.push_back(std::move(output));
+  }
+  Pump();
+}
+
+void GenerateStreamReactor::Pump() {
+  enum class Action { kNone, kWrite, kFinish } action = Action::kNone;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&state_->mu);
+    GenerateCallState& s = *state_;
+    if (!s.started || s.finish_called || s.write_in_flight) return;
+    if (s.write_failed || s.client_gone) {
+      // Nothing more is written; finish once the engine has let go.
+      if (!s.final_output.has_value()) return;
+      status = s.client_gone ? ClientGoneStatus("cancelled by the client")
+                             : ClientGoneStatus("client stream closed");
+      action = Action::kFinish;
+    } else if (!s.pending.empty()) {
+      // Everything that arrived since the last write goes into one message.
+      message_.Clear();
+      message_.set_request_id(s.request_id);
+      for (const RequestOutput& output : s.pending) {
+        AppendOutput(output, message_.mutable_text(), message_.mutable_token_ids());
+      }
+      const RequestOutput last = std::move(s.pending.back());
+      s.pending.clear();
+      if (last.finished) {
+        if (IsSuccess(last.finish_reason)) {
+          message_.set_finish_reason(ToProto(last.finish_reason));
+          FillUsage(last, message_.mutable_usage());
+          FillTiming(last.timing, message_.mutable_timing());
+          final_in_flight_ = true;
+          action = Action::kWrite;
+        } else {
+          status = EndStatus(last, /*client_gone=*/false);  // reported as the call's status
+          action = Action::kFinish;
+        }
+      } else if (!message_.text().empty() || !message_.token_ids().empty()) {
+        action = Action::kWrite;
+      }
+    }
+    if (action == Action::kWrite) s.write_in_flight = true;
+    if (action == Action::kFinish) {
+      s.finish_called = true;
+      Record(&*s.final_output, status);
+    }
+  }
+  if (action == Action::kWrite) StartWrite(&message_);
+  if (action == Action::kFinish) Finish(status);  // may delete this: the last action
+}
+
+void GenerateStreamReactor::OnWriteDone(bool ok) {
+  if (final_in_flight_) {
+    grpc::Status status;
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->write_in_flight = false;
+      state_->finish_called = true;
+      status = ok ? EndStatus(*state_->final_output, state_->client_gone)
+                  : ClientGoneStatus("client stream closed");
+      Record(&*state_->final_output, status);
+    }
+    Finish(status);
+    return;
+  }
+  bool abort = false;
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->write_in_flight = false;
+    if (!ok && !state_->write_failed) {
+      state_->write_failed = true;
+      state_->pending.clear();
+      abort = true;
+    }
+  }
+  if (abort) AbortInEngine(absl::CancelledError("client stream closed"));
+  Pump();
+}
+
+void GenerateStreamReactor::OnCancel() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->client_gone = true;
+  }
+  AbortInEngine(absl::CancelledError("client cancelled or deadline exceeded"));
+  Pump();
+}
+
+void GenerateStreamReactor::OnDone() {
+  Release();
+  delete this;
+}
+
+}  // namespace llmserve::server

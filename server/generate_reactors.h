@@ -1,0 +1,112 @@
+#ifndef LLMSERVE_SERVER_GENERATE_REACTORS_H_
+#define LLMSERVE_SERVER_GENERATE_REACTORS_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/request.h"
+#include "llmserve/v1/generation.grpc.pb.h"
+#include "server/generation_service.h"
+#include "server/request_log.h"
+
+namespace llmserve::server {
+
+/// What a Generate / GenerateStream reactor shares with the engine's
+/// OutputCallback: the outputs not yet handled and the call's flags. Held by
+/// shared_ptr so that its mutex outlives whichever side finishes last.
+struct GenerateCallState {
+  absl::Mutex mu;
+  std::vector<RequestOutput> pending ABSL_GUARDED_BY(mu);  ///< outputs not yet written
+  std::optional<RequestOutput> final_output ABSL_GUARDED_BY(mu);
+  bool started ABSL_GUARDED_BY(mu) = false;    ///< Start() returned (Finish may be called)
+  bool admitted ABSL_GUARDED_BY(mu) = false;   ///< the engine holds the request
+  bool client_gone ABSL_GUARDED_BY(mu) = false;  ///< OnCancel ran
+  bool write_failed ABSL_GUARDED_BY(mu) = false;
+  bool write_in_flight ABSL_GUARDED_BY(mu) = false;
+  bool finish_called ABSL_GUARDED_BY(mu) = false;
+  std::string request_id ABSL_GUARDED_BY(mu);
+};
+
+/// Shared parts of the two reactors: admission, submission with an
+/// OutputCallback, client-gone aborts, the end status and the call record.
+class GenerateCallBase {
+ protected:
+  GenerateCallBase(GenerationService* service, grpc::CallbackServerContext* context,
+                   const char* method);
+
+  /// Admits the call and submits the request; the engine's outputs go to
+  /// `on_output`. Returns the error that ends the call at once, or OK.
+  grpc::Status Submit(const v1::GenerateRequest& request, OutputCallback on_output);
+  /// The client is gone (`reason` for the engine): aborts the engine request
+  /// unless it has finished. Never blocks on the engine.
+  void AbortInEngine(absl::Status reason);
+  /// The status for a call whose final output is `final_output`.
+  grpc::Status EndStatus(const RequestOutput& final_output, bool client_gone) const;
+  /// CANCELLED, or DEADLINE_EXCEEDED when the deadline has passed (or is
+  /// less than 50 ms away: the client cancels at its own, earlier copy).
+  grpc::Status ClientGoneStatus(const char* cancelled_message) const;
+  void Record(const RequestOutput* final_output, const grpc::Status& status);
+  /// Releases the service's active-call count (from OnDone).
+  void Release();
+
+  GenerationService* const service_;
+  grpc::CallbackServerContext* const context_;
+  const std::shared_ptr<GenerateCallState> state_ = std::make_shared<GenerateCallState>();
+  const absl::Time start_ = absl::Now();
+  RequestLogEntry log_;
+  bool admitted_call_ = false;  ///< counted in the service's active calls
+};
+
+/// Generate: collects the engine's outputs and finishes with the whole
+/// completion when the final output arrives (on the engine thread).
+class GenerateReactor final : public grpc::ServerUnaryReactor, private GenerateCallBase {
+ public:
+  GenerateReactor(GenerationService* service, grpc::CallbackServerContext* context,
+                  v1::GenerateResponse* response);
+  /// Validates and submits; finishes at once on error. Call once, from the
+  /// method handler.
+  void Start(const v1::GenerateRequest& request);
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  void OnOutput(RequestOutput output);
+  // Finishes when Start has returned and the final output is in; last action.
+  void MaybeFinish();
+
+  v1::GenerateResponse* const response_;
+};
+
+/// GenerateStream: writes the engine's outputs as they arrive, coalescing
+/// whatever arrived during a write into the next message; one write in
+/// flight at a time; the final message carries finish reason, usage, timing.
+class GenerateStreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamResponse>,
+                                    private GenerateCallBase {
+ public:
+  GenerateStreamReactor(GenerationService* service, grpc::CallbackServerContext* context);
+  /// Validates and submits; finishes at once on error. Call once, from the
+  /// method handler.
+  void Start(const v1::GenerateRequest& request);
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  void OnOutput(RequestOutput output);
+  // Starts the next write or the finish, if any is due; last action.
+  void Pump();
+
+  v1::GenerateStreamResponse message_;  ///< the message in flight
+  bool final_in_flight_ = false;        ///< message_ is the final one
+};
+
+}  // namespace llmserve::server
+
+#endif  // LLMSERVE_SERVER_GENERATE_REACTORS_H_
