@@ -48,6 +48,11 @@ class OutputProcessor {
   /// kError / kCancelled and its status if any completion failed).
   void AddRequest(const std::vector<int64_t>& seq_ids, const EngineRequest& request,
                   OutputCallback callback, absl::Time arrival);
+  /// A request with a single completion, as sequence `seq_id`.
+  void AddRequest(int64_t seq_id, const EngineRequest& request, OutputCallback callback,
+                  absl::Time arrival) {
+    AddRequest(std::vector<int64_t>{seq_id}, request, std::move(callback), arrival);
+  }
 
   /// Prompt logprobs computed for a sequence (in position order); delivered
   /// with its next output.
@@ -73,6 +78,12 @@ class OutputProcessor {
 
   /// The sequences of an in-flight request (one per unfinished completion).
   std::vector<int64_t> FindSequences(const std::string& request_id) const;
+  /// The first of FindSequences, if any.
+  std::optional<int64_t> FindSequence(const std::string& request_id) const {
+    const std::vector<int64_t> ids = FindSequences(request_id);
+    if (ids.empty()) return std::nullopt;
+    return ids.front();
+  }
   /// Every registered request's sequence id.
   std::vector<int64_t> AllSequences() const;
 
