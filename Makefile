@@ -59,6 +59,7 @@ bench: build
 
 ## Layering: no #include up the stack; every CMake library declares what it uses.
 check-layering:
+	@scripts/check-layering.sh --self-test
 	@scripts/check-layering.sh
 
 clean:

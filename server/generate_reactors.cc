@@ -207,8 +207,8 @@ void GenerateStreamReactor::Pump() {
   enum class Action { kNone, kWrite, kFinish } action = Action::kNone;
   grpc::Status status;
   {
-    absl::MutexLock lock(&state_->mu);
     GenerateCallState& s = *state_;
+    absl::MutexLock lock(&s.mu);
     if (!s.started || s.finish_called || s.write_in_flight) return;
     if (s.write_failed || s.client_gone) {
       // Nothing more is written; finish once the engine has let go.
