@@ -19,8 +19,12 @@ void ProcessRow(float* __restrict x, int32_t n, const float* __restrict bias,
     float l = x[v];
     if constexpr (kBias) l += bias[v];
     if constexpr (kRepetition) {
+      // Both factors computed unconditionally so the select vectorizes (a
+      // conditional division would not be if-converted); l * (1/r) is within
+      // one rounding of l / r.
       const float r = repetition[v];
-      l = l > 0.0f ? l / r : l * r;
+      const float inv = 1.0f / r;
+      l *= l > 0.0f ? inv : r;
     }
     if constexpr (kCounts) {
       const float c = counts[v];
