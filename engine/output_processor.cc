@@ -138,6 +138,7 @@ void OutputProcessor::Finish(int64_t seq_id, FinishReason reason, absl::Status s
   requests_.erase(it);
   CompletionGroup& group = *state.group;
   const bool last = --group.num_unfinished == 0;
+  group.completion_tokens += state.num_output_tokens;
   if (last) {
     seqs_of_request_.erase(state.request_id);
   } else if (auto s = seqs_of_request_.find(state.request_id); s != seqs_of_request_.end()) {
@@ -184,6 +185,7 @@ void OutputProcessor::Finish(int64_t seq_id, FinishReason reason, absl::Status s
     out.finish_reason = group.failure;
     out.status = group.failure_status;
   }
+  out.completion_tokens = group.completion_tokens;  // every completion's tokens
   if (observer_ != nullptr) observer_->OnRequestFinished(out);
   finished_.emplace_back(std::move(state.callback), std::move(out));
 }

@@ -95,6 +95,7 @@ class OutputProcessor {
   // What the completions of one request share.
   struct CompletionGroup {
     int num_unfinished = 0;
+    int completion_tokens = 0;  // of the finished completions
     FinishReason failure = FinishReason::kNone;  // first kError / kCancelled
     absl::Status failure_status;
   };

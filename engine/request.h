@@ -55,7 +55,8 @@ struct RequestOutput {
   FinishReason finish_reason = FinishReason::kNone;
   absl::Status status;             ///< error detail when finish_reason == kError/kCancelled
   int prompt_tokens = 0;           ///< prompt length in tokens
-  int completion_tokens = 0;       ///< tokens generated so far in total
+  int completion_tokens = 0;       ///< tokens generated so far by this completion; in
+                                   ///< the request's final output: by all completions
   int cached_prompt_tokens = 0;    ///< prompt tokens served from the prefix cache
   RequestTiming timing;            ///< filled in the finished output
   /// Which of the request's SamplingParams::n completions this output belongs

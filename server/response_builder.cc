@@ -33,7 +33,6 @@ void ResponseBuilder::Append(const RequestOutput& output, std::string* text,
     AppendLogprobs(output.logprobs, state.last_token, tokenizer_, logprobs);
   }
   if (!output.token_ids.empty()) state.last_token = output.token_ids.back();
-  state.completion_tokens = output.completion_tokens;
   if (output.finish_reason != FinishReason::kNone) {
     state.proto.set_finish_reason(ToProto(output.finish_reason));
   }
@@ -43,12 +42,6 @@ void ResponseBuilder::Add(const RequestOutput& output) {
   CompletionState& state = State(output.index);
   Append(output, state.proto.mutable_text(), state.proto.mutable_token_ids(),
          state.proto.mutable_logprobs(), &prompt_logprobs_);
-}
-
-int ResponseBuilder::TotalCompletionTokens() const {
-  int total = 0;
-  for (const auto& [index, state] : completions_) total += state.completion_tokens;
-  return total;
 }
 
 void ResponseBuilder::FillResponse(const std::string& request_id, const RequestOutput& final_output,
@@ -63,8 +56,7 @@ void ResponseBuilder::FillResponse(const std::string& request_id, const RequestO
   if (completions_.size() > 1) {
     for (const auto& [index, state] : completions_) *response->add_completions() = state.proto;
   }
-  FillUsage(final_output, response->mutable_usage());
-  response->mutable_usage()->set_completion_tokens(static_cast<uint32_t>(TotalCompletionTokens()));
+  FillUsage(final_output, response->mutable_usage());  // counts every completion's tokens
   FillTiming(final_output.timing, response->mutable_timing());
 }
 
@@ -87,8 +79,7 @@ std::vector<v1::GenerateStreamResponse> ResponseBuilder::StreamMessages(
       open = false;  // a completion's final message
     }
     if (output.finished) {
-      FillUsage(output, m.mutable_usage());
-      m.mutable_usage()->set_completion_tokens(static_cast<uint32_t>(TotalCompletionTokens()));
+      FillUsage(output, m.mutable_usage());  // counts every completion's tokens
       FillTiming(output.timing, m.mutable_timing());
     }
   }

@@ -30,7 +30,8 @@ class ResponseBuilder {
   /// Unary: fills `response` from everything recorded, `final_output` being
   /// the request's last output (finished, successful). Top-level text,
   /// token_ids, finish_reason and logprobs are completion 0's; `completions`
-  /// lists all when there are several; usage counts all completions' tokens.
+  /// lists all when there are several; usage from `final_output` (whose
+  /// completion_tokens count all completions).
   void FillResponse(const std::string& request_id, const RequestOutput& final_output,
                     v1::GenerateResponse* response);
 
@@ -46,7 +47,6 @@ class ResponseBuilder {
   struct CompletionState {
     v1::Completion proto;
     int32_t last_token = -1;  // for pieces; the prompt's last token at first
-    int completion_tokens = 0;
   };
   CompletionState& State(int index);
   // Adds the output's text, ids, logprobs (and prompt logprobs) to `completion`/`prompt_logprobs`.
@@ -54,7 +54,6 @@ class ResponseBuilder {
               google::protobuf::RepeatedField<uint32_t>* token_ids,
               google::protobuf::RepeatedPtrField<v1::PositionLogprobs>* logprobs,
               google::protobuf::RepeatedPtrField<v1::PositionLogprobs>* prompt_logprobs);
-  int TotalCompletionTokens() const;
 
   const Tokenizer& tokenizer_;
   const std::vector<int32_t> prompt_;

@@ -238,10 +238,10 @@ TEST(GenerationFeaturesTest, NCompletionsEqualSeparateRequestsWithSeedPlusI) {
     }
     EXPECT_EQ(distinct.size(), 4u) << "distinct seeds gave equal completions";
     EXPECT_EQ(final_output.prompt_tokens, 40);
+    EXPECT_EQ(final_output.completion_tokens, total_tokens) << "the request's usage counts all";
     const EngineStats stats = (*engine)->GetStats();
     EXPECT_EQ(stats.kv_cache_usage, 0.0) << "KV blocks leaked";
     EXPECT_EQ(stats.num_running + stats.num_waiting, 0);
-    (void)total_tokens;
   }
 }
 

@@ -43,7 +43,7 @@ TEST(ResponseBuilderTest, UnaryResponseOfTwoCompletionsWithLogprobs) {
   b.Add(first);
   b.Add(Out(1, 'x', 1));
   b.Add(Out(1, 'y', 2, FinishReason::kStop));
-  const RequestOutput last = Out(0, 'b', 2, FinishReason::kLength, true);
+  const RequestOutput last = Out(0, 'b', 4, FinishReason::kLength, true);  // 4: all completions
   b.Add(last);
   v1::GenerateResponse r;
   b.FillResponse("r", last, &r);
@@ -89,7 +89,7 @@ TEST(ResponseBuilderTest, StreamMessagesSplitByCompletion) {
   EXPECT_EQ(m[1].index(), 1u);
   EXPECT_EQ(m[1].finish_reason(), v1::FINISH_REASON_STOP);
   EXPECT_FALSE(m[1].has_usage());
-  batch = {Out(0, 'c', 3, FinishReason::kLength, true)};
+  batch = {Out(0, 'c', 5, FinishReason::kLength, true)};
   m = b.StreamMessages("r", batch);
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0].finish_reason(), v1::FINISH_REASON_LENGTH);
