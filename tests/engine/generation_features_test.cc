@@ -29,6 +29,7 @@ struct Completion {
   std::string text;
   std::vector<PositionLogprobs> logprobs;
   FinishReason finish_reason = FinishReason::kNone;
+  int cached_prompt_tokens = 0;  ///< prompt tokens not computed for it (prefix cache / shared)
 };
 
 // Collects a request's outputs by completion index.
@@ -51,6 +52,7 @@ class Collector {
       c.text += out.text;
       c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
       c.finish_reason = out.finish_reason;
+      c.cached_prompt_tokens = out.cached_prompt_tokens;
       if (out.finished) {
         done_ = true;
         final_ = out;
@@ -237,6 +239,12 @@ TEST(GenerationFeaturesTest, NCompletionsEqualSeparateRequestsWithSeedPlusI) {
       distinct.insert(want.token_ids);
     }
     EXPECT_EQ(distinct.size(), 4u) << "distinct seeds gave equal completions";
+    if (!prefix_caching) {
+      // Completion 0 computed the 40-token prompt; the others reused its two
+      // full 16-token blocks (shared, not recomputed) and computed the rest.
+      EXPECT_EQ(got.at(0).cached_prompt_tokens, 0);
+      for (int i = 1; i < 4; ++i) EXPECT_EQ(got.at(i).cached_prompt_tokens, 32) << i;
+    }
     EXPECT_EQ(final_output.prompt_tokens, 40);
     EXPECT_EQ(final_output.completion_tokens, total_tokens) << "the request's usage counts all";
     const EngineStats stats = (*engine)->GetStats();
