@@ -55,17 +55,28 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
     std::partial_sort(scratch.begin(), scratch.begin() + params.top_k, scratch.begin() + n,
                       more_likely);
     n = static_cast<std::size_t>(params.top_k);
-  } else if (restrict_p) {
-    std::sort(scratch.begin(), scratch.begin() + n, more_likely);
   }
-  // Softmax over the first n candidates, max-subtracted.
+  // The softmax denominator over the n candidates (before any top-p cut).
   float max_logit = scratch[0].first;
   for (std::size_t i = 1; i < n; ++i) max_logit = std::max(max_logit, scratch[i].first);
   double total = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    scratch[i].first = std::exp(scratch[i].first - max_logit);
-    total += scratch[i].first;
+  for (std::size_t i = 0; i < n; ++i) total += std::exp(scratch[i].first - max_logit);
+  if (restrict_p && !restrict_k) {
+    // Order only as many candidates as the nucleus can need: grow k until the
+    // k most likely hold top_p of the mass (usually a few hundred of a large
+    // vocabulary instead of a full sort).
+    std::size_t k = std::min<std::size_t>(n, 256);
+    while (true) {
+      std::partial_sort(scratch.begin(), scratch.begin() + k, scratch.begin() + n, more_likely);
+      double mass = 0.0;
+      for (std::size_t i = 0; i < k; ++i) mass += std::exp(scratch[i].first - max_logit) / total;
+      if (mass >= params.top_p || k == n) break;
+      k = std::min(n, k * 8);
+    }
+    n = k;
   }
+  // Probabilities (unnormalized) of the first n candidates.
+  for (std::size_t i = 0; i < n; ++i) scratch[i].first = std::exp(scratch[i].first - max_logit);
   if (restrict_p) {
     // Sorted: keep the smallest prefix whose mass reaches top_p (at least one).
     double mass = 0.0;

@@ -99,6 +99,30 @@ TEST(MinPTest, OneKeepsOnlyTheMaximaAndGreedyIgnoresIt) {
   EXPECT_EQ(SampleToken(logits, greedy, rng, scratch), 1);
 }
 
+// Top-p orders only as many candidates as the nucleus needs (growing the
+// partial sort); a wide nucleus must still be exactly the smallest prefix.
+TEST(TopPTest, WideNucleusIsTheSmallestPrefixReachingP) {
+  std::vector<float> logits(5000, -50.0f);
+  for (int i = 0; i < 1000; ++i) logits[i] = 0.0f;  // 1000 equally likely tokens
+  SamplingParams p;
+  p.top_p = 0.5f;  // the 500 lowest ids of them (ties: lower id first)
+  p.seed = 4;
+  SamplingRng rng(p);
+  std::vector<std::pair<float, int32_t>> scratch;
+  std::vector<int> counts(5000, 0);
+  for (int i = 0; i < 20000; ++i) ++counts[SampleToken(logits, p, rng, scratch)];
+  int distinct = 0;
+  for (int id = 0; id < 5000; ++id) {
+    if (id >= 500) {
+      ASSERT_EQ(counts[id], 0) << "token " << id << " is outside the nucleus";
+    } else {
+      distinct += counts[id] > 0;
+      EXPECT_NEAR(counts[id], 40, 30) << id;  // uniform over the 500: 40 each
+    }
+  }
+  EXPECT_EQ(distinct, 500);
+}
+
 TEST(MinPTest, ZeroIsTheSameDrawsAsBefore) {
   // min_p = 0 must not change the RNG stream or candidate order.
   std::vector<float> logits = {0.1f, 0.3f, -0.2f, 0.25f, 0.0f};
