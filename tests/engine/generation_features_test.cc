@@ -321,7 +321,9 @@ TEST(GenerationFeaturesTest, StopTokenIdsAndMinTokens) {
   out = run(s);
   ASSERT_GE(out.token_ids.size(), static_cast<std::size_t>(first + 3));
   for (int j = 0; j < first + 3; ++j) EXPECT_NE(out.token_ids[j], stop_id) << j;
-  if (out.finish_reason == FinishReason::kStop) EXPECT_EQ(out.token_ids.back(), stop_id);
+  if (out.finish_reason == FinishReason::kStop) {
+    EXPECT_EQ(out.token_ids.back(), stop_id);
+  }
 }
 
 TEST(GenerationFeaturesTest, OutOfRangeValuesAreRejectedNamingTheField) {

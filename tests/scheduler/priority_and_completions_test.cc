@@ -27,7 +27,11 @@ std::unique_ptr<Sequence> Seq(int64_t id, std::vector<int32_t> prompt, int max_t
 void RunStep(Scheduler& s, const SchedulerOutput& out, bool finish) {
   ModelRunnerOutput sampled;
   for (const ScheduledRequest& r : out.scheduled) {
-    if (r.samples) sampled.sampled.push_back({r.seq_id, 7});
+    if (!r.samples) continue;
+    SampledToken t;
+    t.seq_id = r.seq_id;
+    t.token_id = 7;
+    sampled.sampled.push_back(t);
   }
   s.UpdateFromOutput(out, sampled,
                      [&](const SequenceUpdate& u) { return finish || u.reached_max_tokens; });
@@ -142,7 +146,9 @@ TEST(PromptLogprobsSchedulingTest, RowsCoverEveryPromptPositionOnceWithoutPrefix
   while (s.HasWork()) {
     const SchedulerOutput out = s.Schedule();
     for (const ScheduledRequest& r : out.scheduled) {
-      if (r.is_new) EXPECT_EQ(r.num_computed_tokens, 0) << "served from the prefix cache";
+      if (r.is_new) {
+        EXPECT_EQ(r.num_computed_tokens, 0) << "served from the prefix cache";
+      }
       for (int k = 0; k < r.num_prompt_logprobs; ++k) {
         const int p = r.prompt_logprobs_start + k;
         EXPECT_GE(p, r.num_computed_tokens);
