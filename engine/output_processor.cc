@@ -80,14 +80,11 @@ bool OutputProcessor::ProcessToken(const SequenceUpdate& update, absl::Time now)
   const bool stops_active = update.num_output_tokens >= state.min_tokens;
   std::string text;
   const bool stop_id = stops_active && state.stop_token_ids.contains(token);
-  if (stop_id) {
-    reason = FinishReason::kStop;
-  } else {
+  if (!stop_id) {
     text = stops_active ? state.stop.Append(state.detokenizer.Push(token), &stopped)
                         : state.detokenizer.Push(token);
   }
-  if (reason != FinishReason::kNone) {
-  } else if (stopped) {
+  if (stop_id || stopped) {
     reason = FinishReason::kStop;
   } else if (!state.ignore_eos && eos_ids_.contains(token)) {
     reason = FinishReason::kEos;
