@@ -2,7 +2,10 @@
 //
 //   llmserve-client generate --prompt "Once upon a time" [--stream] [--max-tokens N]
 //       [--temperature T] [--top-k K] [--top-p P] [--seed S] [--stop a,b] [--ignore-eos]
-//       [--prompt-token-ids 1,403,407]
+//       [--prompt-token-ids 1,403,407] [--min-p P] [--repetition-penalty R]
+//       [--presence-penalty A] [--frequency-penalty F] [--logit-bias ID:BIAS,...]
+//       [--banned-token-ids 1,2] [--stop-token-ids 3,4] [--min-tokens N] [--logprobs K]
+//       [--prompt-logprobs K] [--n N] [--priority P]
 //   llmserve-client tokenize --text "hello" [--noadd-bos]
 //   llmserve-client health [--service NAME]
 //   llmserve-client info
@@ -35,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -75,6 +79,31 @@ ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt, "generate: random seed (d
 ABSL_FLAG(std::vector<std::string>, stop, {},
           "generate: comma-separated stop strings (so none can contain a comma).");
 ABSL_FLAG(bool, ignore_eos, false, "generate: keep generating past end-of-sequence tokens.");
+ABSL_FLAG(std::optional<float>, min_p, std::nullopt,
+          "generate: min-p sampling in [0, 1] (server default 0 = disabled).");
+ABSL_FLAG(std::optional<float>, repetition_penalty, std::nullopt,
+          "generate: multiplicative repetition penalty over prompt and completion tokens "
+          "(server default 1 = disabled).");
+ABSL_FLAG(std::optional<float>, presence_penalty, std::nullopt,
+          "generate: additive presence penalty over completion tokens, in [-2, 2].");
+ABSL_FLAG(std::optional<float>, frequency_penalty, std::nullopt,
+          "generate: additive frequency penalty over completion tokens, in [-2, 2].");
+ABSL_FLAG(std::vector<std::string>, logit_bias, {},
+          "generate: comma-separated TOKEN_ID:BIAS pairs added to the logits, e.g. 13:-100,42:5.");
+ABSL_FLAG(std::vector<std::string>, banned_token_ids, {},
+          "generate: comma-separated token ids that are never generated.");
+ABSL_FLAG(std::vector<std::string>, stop_token_ids, {},
+          "generate: comma-separated token ids that end the completion (finish reason stop).");
+ABSL_FLAG(std::optional<int>, min_tokens, std::nullopt,
+          "generate: EOS, stop ids and stop strings cannot end the completion before this many "
+          "tokens.");
+ABSL_FLAG(std::optional<int>, logprobs, std::nullopt,
+          "generate: print each generated token's log-probability and its K most likely "
+          "alternatives.");
+ABSL_FLAG(std::optional<int>, prompt_logprobs, std::nullopt,
+          "generate: print each prompt token's log-probability and K alternatives.");
+ABSL_FLAG(std::optional<int>, n, std::nullopt, "generate: number of completions (default 1).");
+ABSL_FLAG(int, priority, 0, "generate: scheduling priority; lower is served first.");
 // tokenize
 ABSL_FLAG(std::string, text, "", "tokenize: the text.");
 ABSL_FLAG(bool, add_bos, true, "tokenize: prepend the BOS token.");
@@ -172,6 +201,20 @@ std::string FinishName(v1::FinishReason reason) {
   return absl::AsciiStrToLower(absl::StripPrefix(v1::FinishReason_Name(reason), "FINISH_REASON_"));
 }
 
+/// Parses comma-separated token ids into `out`; false (message on stderr) on a bad one.
+bool ParseIds(const std::vector<std::string>& ids, const char* flag,
+              google::protobuf::RepeatedField<uint32_t>* out) {
+  for (const std::string& s : ids) {
+    uint32_t id = 0;
+    if (!absl::SimpleAtoi(s, &id)) {
+      absl::FPrintF(stderr, "error: %s: not a token id: \"%s\"\n", flag, s);
+      return false;
+    }
+    out->Add(id);
+  }
+  return true;
+}
+
 /// Builds the GenerateRequest from the flags; false (message on stderr) on bad ids.
 bool BuildGenerateRequest(v1::GenerateRequest* request) {
   request->set_request_id(absl::GetFlag(FLAGS_request_id));
@@ -196,7 +239,50 @@ bool BuildGenerateRequest(v1::GenerateRequest* request) {
   p->set_top_k(absl::GetFlag(FLAGS_top_k));
   for (const std::string& s : absl::GetFlag(FLAGS_stop)) p->add_stop(s);
   p->set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
+  if (auto v = absl::GetFlag(FLAGS_min_p)) p->set_min_p(*v);
+  if (auto v = absl::GetFlag(FLAGS_repetition_penalty)) p->set_repetition_penalty(*v);
+  if (auto v = absl::GetFlag(FLAGS_presence_penalty)) p->set_presence_penalty(*v);
+  if (auto v = absl::GetFlag(FLAGS_frequency_penalty)) p->set_frequency_penalty(*v);
+  for (const std::string& pair : absl::GetFlag(FLAGS_logit_bias)) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits(':', 1));
+    uint32_t id = 0;
+    float bias = 0;
+    if (!absl::SimpleAtoi(kv.first, &id) || !absl::SimpleAtof(kv.second, &bias)) {
+      absl::FPrintF(stderr, "error: --logit_bias: not TOKEN_ID:BIAS: \"%s\"\n", pair);
+      return false;
+    }
+    (*p->mutable_logit_bias())[id] = bias;
+  }
+  if (!ParseIds(absl::GetFlag(FLAGS_banned_token_ids), "--banned_token_ids",
+                p->mutable_banned_token_ids()) ||
+      !ParseIds(absl::GetFlag(FLAGS_stop_token_ids), "--stop_token_ids",
+                p->mutable_stop_token_ids())) {
+    return false;
+  }
+  // Negative values are sent as huge unsigned ones, so the server rejects them.
+  if (auto v = absl::GetFlag(FLAGS_min_tokens)) p->set_min_tokens(static_cast<uint32_t>(*v));
+  if (auto v = absl::GetFlag(FLAGS_logprobs)) p->set_logprobs(static_cast<uint32_t>(*v));
+  if (auto v = absl::GetFlag(FLAGS_prompt_logprobs)) {
+    p->set_prompt_logprobs(static_cast<uint32_t>(*v));
+  }
+  if (auto v = absl::GetFlag(FLAGS_n)) p->set_n(static_cast<uint32_t>(*v));
+  request->set_priority(absl::GetFlag(FLAGS_priority));
   return true;
+}
+
+/// One line per position: "<label> <id> \"piece\" logprob=L rank=R top: id \"piece\" L | ...".
+void PrintLogprobs(const char* label,
+                   const google::protobuf::RepeatedPtrField<v1::PositionLogprobs>& positions) {
+  for (const v1::PositionLogprobs& pos : positions) {
+    std::vector<std::string> top;
+    for (const v1::TokenLogprob& t : pos.top()) {
+      top.push_back(absl::StrFormat("%d \"%s\" %.6f", t.token_id(), absl::CHexEscape(t.piece()),
+                                    t.logprob()));
+    }
+    absl::PrintF("%s %d \"%s\" logprob=%.6f rank=%d top: %s\n", label, pos.token().token_id(),
+                 absl::CHexEscape(pos.token().piece()), pos.token().logprob(), pos.rank(),
+                 absl::StrJoin(top, " | "));
+  }
 }
 
 /// The stderr summary of a finished generation.
@@ -225,7 +311,17 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel) {
     v1::GenerateResponse response;
     grpc::Status status = stub->Generate(&context, request, &response);
     if (!status.ok()) return Fail(status);
-    absl::PrintF("%s\n", response.text());
+    PrintLogprobs("prompt_logprob", response.prompt_logprobs());
+    if (response.completions_size() > 1) {
+      for (const v1::Completion& c : response.completions()) {
+        absl::PrintF("--- completion %d (%s) ---\n%s\n", c.index(), FinishName(c.finish_reason()),
+                     c.text());
+        PrintLogprobs("logprob", c.logprobs());
+      }
+    } else {
+      absl::PrintF("%s\n", response.text());
+      PrintLogprobs("logprob", response.logprobs());
+    }
     PrintSummary(response.request_id(), response.finish_reason(), response.usage(),
                  response.timing(), absl::ToDoubleSeconds(absl::Now() - start), -1);
     return 0;
@@ -235,17 +331,41 @@ int Generate(const std::shared_ptr<grpc::Channel>& channel) {
   v1::GenerateStreamResponse message;
   v1::GenerateStreamResponse last;
   double client_ttft = -1;
+  // With n > 1 the completions' messages interleave: print each one whole at
+  // the end. With n = 1 text is printed as it arrives; logprobs at the end.
+  const bool several = request.sampling_params().n() > 1;
+  std::vector<v1::Completion> completions;
+  google::protobuf::RepeatedPtrField<v1::PositionLogprobs> prompt_logprobs;
   while (reader->Read(&message)) {
     if (client_ttft < 0 && message.token_ids_size() > 0) {
       client_ttft = absl::ToDoubleSeconds(absl::Now() - start);
     }
-    std::fwrite(message.text().data(), 1, message.text().size(), stdout);
-    std::fflush(stdout);
+    if (completions.size() <= message.index()) completions.resize(message.index() + 1);
+    v1::Completion& c = completions[message.index()];
+    c.set_index(message.index());
+    c.mutable_text()->append(message.text());
+    c.mutable_logprobs()->MergeFrom(message.logprobs());
+    if (message.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
+      c.set_finish_reason(message.finish_reason());
+    }
+    prompt_logprobs.MergeFrom(message.prompt_logprobs());
+    if (!several) {
+      std::fwrite(message.text().data(), 1, message.text().size(), stdout);
+      std::fflush(stdout);
+    }
     last = message;
   }
   grpc::Status status = reader->Finish();
-  std::fputc('\n', stdout);
+  if (!several) std::fputc('\n', stdout);
   if (!status.ok()) return Fail(status);
+  PrintLogprobs("prompt_logprob", prompt_logprobs);
+  for (const v1::Completion& c : completions) {
+    if (several) {
+      absl::PrintF("--- completion %d (%s) ---\n%s\n", c.index(), FinishName(c.finish_reason()),
+                   c.text());
+    }
+    PrintLogprobs("logprob", c.logprobs());
+  }
   PrintSummary(last.request_id(), last.finish_reason(), last.usage(), last.timing(),
                absl::ToDoubleSeconds(absl::Now() - start), client_ttft);
   return 0;

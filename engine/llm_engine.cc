@@ -21,6 +21,7 @@
 #include "engine/model_runner.h"
 #include "engine/output_processor.h"
 #include "engine/models/decoder_model.h"
+#include "engine/sampling/sequence_sampler.h"
 #include "engine/scheduler/scheduler.h"
 #include "engine/tokenizer/tokenizer_loader.h"
 
@@ -261,9 +262,7 @@ void LLMEngineImpl::Loop() {
     }
     for (PendingRequest& p : pending) Admit(std::move(p));
     for (auto& [request_id, reason] : aborts) {
-      if (std::optional<int64_t> seq_id = outputs_.FindSequence(request_id)) {
-        Cancel(*seq_id, std::move(reason));
-      }
+      for (int64_t seq_id : outputs_.FindSequences(request_id)) Cancel(seq_id, reason);
     }
     const bool progressed = scheduler_.HasWork() && Step();
     PublishStats(progressed);
@@ -272,16 +271,30 @@ void LLMEngineImpl::Loop() {
 }
 
 void LLMEngineImpl::Admit(PendingRequest pending) {
-  const int64_t seq_id = next_seq_id_++;
-  outputs_.AddRequest(seq_id, pending.request, std::move(pending.callback), pending.arrival);
-  auto seq = std::make_unique<Sequence>();
-  seq->seq_id = seq_id;
-  seq->request_id = std::move(pending.request.request_id);
-  seq->tokens = std::move(pending.request.prompt_token_ids);
-  seq->num_prompt_tokens = seq->num_tokens();
-  seq->max_num_tokens = seq->num_prompt_tokens + pending.request.sampling.max_tokens;
-  seq->sampling = std::move(pending.request.sampling);
-  scheduler_.AddSequence(std::move(seq));
+  // One sequence per completion (SamplingParams::n): completion 0 computes the
+  // prompt, the others share its full prompt blocks (Sequence::parent_seq_id),
+  // draw from seed + i and skip prompt logprobs (completion 0 reports them).
+  const EngineRequest& request = pending.request;
+  const int n = std::max(1, request.sampling.n);
+  std::vector<int64_t> seq_ids;
+  for (int i = 0; i < n; ++i) seq_ids.push_back(next_seq_id_++);
+  outputs_.AddRequest(seq_ids, request, std::move(pending.callback), pending.arrival);
+  for (int i = 0; i < n; ++i) {
+    auto seq = std::make_unique<Sequence>();
+    seq->seq_id = seq_ids[i];
+    seq->request_id = request.request_id;
+    seq->tokens = request.prompt_token_ids;
+    seq->num_prompt_tokens = seq->num_tokens();
+    seq->max_num_tokens = seq->num_prompt_tokens + request.sampling.max_tokens;
+    seq->sampling = request.sampling;
+    seq->sampling.seed = CompletionSeed(request.sampling, i);
+    seq->priority = request.priority;
+    if (i > 0) {
+      seq->parent_seq_id = seq_ids[0];
+      seq->sampling.prompt_logprobs.reset();
+    }
+    scheduler_.AddSequence(std::move(seq));
+  }
 }
 
 void LLMEngineImpl::Cancel(int64_t seq_id, absl::Status reason) {
@@ -308,6 +321,7 @@ bool LLMEngineImpl::Step() {
     }
     return false;
   }
+  for (const PromptLogprobsChunk& chunk : sampled->prompt_logprobs) outputs_.AddPromptLogprobs(chunk);
   const absl::Time now = absl::Now();
   scheduler_.UpdateFromOutput(out, *sampled, [&](const SequenceUpdate& update) {
     return outputs_.ProcessToken(update, now);
@@ -355,6 +369,9 @@ RequestLimits LLMEngine::request_limits() const {
   limits.max_context = options().max_context > 0 ? options().max_context : model_config().max_context;
   limits.kv_cache_tokens = options().kv_cache_tokens;
   limits.block_size = options().block_size;
+  limits.max_logprobs = options().max_logprobs;
+  limits.max_n = options().max_n;
+  limits.eos_token_ids = model_config().eos_token_ids;
   return limits;
 }
 
@@ -383,6 +400,10 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
       opts.kv_cache_tokens < 0 || opts.max_queued_requests < 0) {
     return absl::InvalidArgumentError("threads, max_context, KV-cache size and queue limit must be >= 0");
   }
+  if (opts.max_logprobs < 0 || opts.max_n < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("max_logprobs must be >= 0 and max_n >= 1, got ",
+                                                   opts.max_logprobs, " and ", opts.max_n));
+  }
   if (opts.num_threads == 0) opts.num_threads = omp_get_num_procs();
 
   auto weights = LoadModelWeights(opts.model_path);
@@ -400,7 +421,8 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   DecoderModelOptions model_options;
   model_options.weight_dtype = *dtype;
   model_options.max_num_tokens = opts.max_num_batched_tokens;
-  model_options.max_num_logits = opts.max_num_seqs;
+  // Every token of a step may need logits (prompt logprobs), not only the last of each sequence.
+  model_options.max_num_logits = opts.max_num_batched_tokens;
   std::unique_ptr<DecoderModel> model;
   {
     // Weight packing runs oneDNN reorders with the configured thread count.

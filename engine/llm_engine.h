@@ -47,6 +47,10 @@ struct EngineOptions {
   int max_queued_requests = 0;
   /// Reuse KV blocks of identical prompt prefixes across requests.
   bool enable_prefix_caching = true;
+  /// Largest SamplingParams::logprobs / prompt_logprobs a request may ask for.
+  int max_logprobs = 20;
+  /// Largest SamplingParams::n a request may ask for.
+  int max_n = 16;
 };
 
 /// The inference engine: owns the model, the tokenizer, the paged KV cache and

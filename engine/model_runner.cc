@@ -19,7 +19,10 @@ absl::Status ModelRunner::UpdateStates(const SchedulerOutput& output) {
         return absl::InternalError(absl::StrCat("model runner: sequence ", r.seq_id,
                                                 " scheduled without its sampling params"));
       }
-      it = states_.try_emplace(r.seq_id, *r.sampling).first;
+      it = states_
+               .try_emplace(r.seq_id, *r.sampling, r.prompt_token_ids, model_->config().vocab_size,
+                            model_->config().eos_token_ids)
+               .first;
     }
     std::vector<int32_t>& table = it->second.block_table;
     if (r.is_new) table.clear();
@@ -63,6 +66,10 @@ absl::StatusOr<ModelRunnerOutput> ModelRunner::Execute(const SchedulerOutput& ou
     query_start_loc_.push_back(static_cast<int32_t>(token_ids_.size()));
     context_lens_.push_back(start + r.num_new_tokens());
     std::copy(table.begin(), table.end(), block_tables_.begin() + i * max_blocks);
+    const int first_row = query_start_loc_[i];
+    for (int k = 0; k < r.num_prompt_logprobs; ++k) {
+      logits_indices_.push_back(first_row + r.prompt_logprobs_start - start + k);
+    }
     if (r.samples) logits_indices_.push_back(static_cast<int32_t>(token_ids_.size()) - 1);
   }
 
@@ -92,14 +99,28 @@ absl::StatusOr<ModelRunnerOutput> ModelRunner::Execute(const SchedulerOutput& ou
   result.sampled.reserve(logits_indices_.size());
   int row = 0;
   for (const ScheduledRequest& r : output.scheduled) {
-    if (!r.samples) continue;
     SequenceState& state = states_.at(r.seq_id);
-    const float* logits = logits_.data() + static_cast<int64_t>(row++) * vocab;
+    if (r.num_prompt_logprobs > 0) {
+      PromptLogprobsChunk chunk;
+      chunk.seq_id = r.seq_id;
+      const int k = state.sampler.params().prompt_logprobs.value_or(0);
+      for (int j = 0; j < r.num_prompt_logprobs; ++j) {
+        const float* logits = logits_.data() + static_cast<int64_t>(row++) * vocab;
+        const int next = r.prompt_logprobs_start + j + 1;  // the prompt token it scores
+        const int32_t token = next < static_cast<int>(state.prompt.size()) ? state.prompt[next] : 0;
+        chunk.logprobs.push_back(
+            ComputeLogprobs(absl::MakeConstSpan(logits, vocab), token, k, logprobs_scratch_));
+      }
+      result.prompt_logprobs.push_back(std::move(chunk));
+    }
+    if (!r.samples) continue;
+    float* logits = logits_.data() + static_cast<int64_t>(row++) * vocab;
+    SampleResult s = state.sampler.Sample(absl::MakeSpan(logits, vocab));
     SampledToken sample;
     sample.seq_id = r.seq_id;
-    sample.token_id = SampleToken(absl::MakeConstSpan(logits, vocab), state.sampling, state.rng,
-                                  sampling_scratch_);
-    result.sampled.push_back(sample);
+    sample.token_id = s.token_id;
+    sample.logprobs = std::move(s.logprobs);
+    result.sampled.push_back(std::move(sample));
   }
   return result;
 }

@@ -8,7 +8,7 @@
 #include "absl/status/statusor.h"
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/models/decoder_model.h"
-#include "engine/sampling/sampler.h"
+#include "engine/sampling/sequence_sampler.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/scheduler/scheduler_output.h"
 
@@ -30,21 +30,27 @@ class ModelRunner {
   ModelRunner(DecoderModel* model, KVCache* cache);
 
   /// Runs the step and samples one token per scheduled request with
-  /// `samples` set, in order. Errors: those of DecoderModel::Forward
+  /// `samples` set, in order (SequenceSampler: logprobs of the raw row,
+  /// logits processors, sampling), and computes the prompt logprobs the
+  /// output asks for (ScheduledRequest::num_prompt_logprobs). Errors: those of DecoderModel::Forward
   /// (exceptions from the model are turned into INTERNAL); INTERNAL when
   /// the output refers to a sequence whose state the runner never received.
   absl::StatusOr<ModelRunnerOutput> Execute(const SchedulerOutput& output);
 
-  /// [num_sampling_seqs, vocab] next-token logits of the last Execute.
+  /// [num_logits_rows, vocab] logits of the last Execute (per request in
+  /// order: its prompt-logprob rows, then its sampling row), processed in
+  /// place by the samplers.
   const float* logits() const { return logits_.data(); }
   /// Sequences the runner holds state for.
   int num_sequences() const { return static_cast<int>(states_.size()); }
 
  private:
   struct SequenceState {
-    SequenceState(const SamplingParams& params) : sampling(params), rng(params) {}
-    SamplingParams sampling;
-    SamplingRng rng;
+    SequenceState(const SamplingParams& params, std::vector<int32_t> prompt_ids,
+                  int32_t vocab_size, absl::Span<const int32_t> eos_ids)
+        : prompt(std::move(prompt_ids)), sampler(params, prompt, vocab_size, eos_ids) {}
+    std::vector<int32_t> prompt;  ///< for prompt logprobs (the token each position scores)
+    SequenceSampler sampler;      ///< RNG and logits-processor state
     std::vector<int32_t> block_table;
   };
 
@@ -59,7 +65,7 @@ class ModelRunner {
       logits_indices_;
   std::vector<int64_t> slot_mapping_;
   std::vector<float> logits_;
-  std::vector<std::pair<float, int32_t>> sampling_scratch_;
+  std::vector<int32_t> logprobs_scratch_;
 };
 
 }  // namespace llmserve

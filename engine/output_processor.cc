@@ -9,8 +9,13 @@ double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
 OutputProcessor::RequestState::RequestState(const Tokenizer& tokenizer,
                                             const EngineRequest& request, OutputCallback cb,
-                                            absl::Time arrival_time)
-    : request_id(request.request_id),
+                                            absl::Time arrival_time, int completion_index,
+                                            std::shared_ptr<CompletionGroup> completion_group)
+    : index(completion_index),
+      group(std::move(completion_group)),
+      stop_token_ids(request.sampling.stop_token_ids.begin(), request.sampling.stop_token_ids.end()),
+      min_tokens(request.sampling.min_tokens),
+      request_id(request.request_id),
       callback(std::move(cb)),
       detokenizer(tokenizer, request.prompt_token_ids.back()),
       stop(request.sampling.stop),
@@ -24,10 +29,22 @@ OutputProcessor::OutputProcessor(const Tokenizer& tokenizer, std::vector<int32_t
       eos_ids_(eos_token_ids.begin(), eos_token_ids.end()),
       observer_(observer) {}
 
-void OutputProcessor::AddRequest(int64_t seq_id, const EngineRequest& request,
+void OutputProcessor::AddRequest(const std::vector<int64_t>& seq_ids, const EngineRequest& request,
                                  OutputCallback callback, absl::Time arrival) {
-  seq_of_request_[request.request_id] = seq_id;
-  requests_.try_emplace(seq_id, tokenizer_, request, std::move(callback), arrival);
+  seqs_of_request_[request.request_id] = seq_ids;
+  auto group = std::make_shared<CompletionGroup>();
+  group->num_unfinished = static_cast<int>(seq_ids.size());
+  for (std::size_t i = 0; i < seq_ids.size(); ++i) {
+    requests_.try_emplace(seq_ids[i], tokenizer_, request, callback, arrival, static_cast<int>(i),
+                          group);
+  }
+}
+
+void OutputProcessor::AddPromptLogprobs(const PromptLogprobsChunk& chunk) {
+  auto it = requests_.find(chunk.seq_id);
+  if (it == requests_.end()) return;
+  auto& pending = it->second.pending_prompt_logprobs;
+  pending.insert(pending.end(), chunk.logprobs.begin(), chunk.logprobs.end());
 }
 
 void OutputProcessor::OnScheduled(const SchedulerOutput& output, absl::Time now) {
@@ -57,26 +74,41 @@ bool OutputProcessor::ProcessToken(const SequenceUpdate& update, absl::Time now)
 
   FinishReason reason = FinishReason::kNone;
   bool stopped = false;
-  std::string text = state.stop.Append(state.detokenizer.Push(token), &stopped);
-  if (stopped) {
+  // Stop strings and stop ids end a completion only from min_tokens tokens
+  // on (vLLM); before that the text bypasses the stop-string checker. A stop
+  // id contributes no text (as EOS).
+  const bool stops_active = update.num_output_tokens >= state.min_tokens;
+  std::string text;
+  const bool stop_id = stops_active && state.stop_token_ids.contains(token);
+  if (!stop_id) {
+    text = stops_active ? state.stop.Append(state.detokenizer.Push(token), &stopped)
+                        : state.detokenizer.Push(token);
+  }
+  if (stop_id || stopped) {
     reason = FinishReason::kStop;
   } else if (!state.ignore_eos && eos_ids_.contains(token)) {
     reason = FinishReason::kEos;
   } else if (update.reached_max_tokens) {
     reason = FinishReason::kLength;
   }
+  std::vector<PositionLogprobs> logprobs;
+  if (update.sample->logprobs.has_value()) logprobs.push_back(*update.sample->logprobs);
   if (reason == FinishReason::kNone) {
     RequestOutput delta;
     delta.request_id = state.request_id;
+    delta.index = state.index;
     delta.token_ids = {token};
     delta.text = std::move(text);
+    delta.logprobs = std::move(logprobs);
+    delta.prompt_logprobs = std::move(state.pending_prompt_logprobs);
+    state.pending_prompt_logprobs.clear();
     delta.prompt_tokens = state.num_prompt_tokens;
     delta.completion_tokens = state.num_output_tokens;
     delta.cached_prompt_tokens = state.num_cached_prompt_tokens;
     state.callback(std::move(delta));
     return false;
   }
-  if (reason != FinishReason::kStop) {
+  if (reason != FinishReason::kStop || stop_id) {  // the text withheld so far is complete
     bool stopped_on_flush = false;
     text += state.stop.Append(state.detokenizer.Flush(), &stopped_on_flush);
     if (stopped_on_flush) {
@@ -85,7 +117,8 @@ bool OutputProcessor::ProcessToken(const SequenceUpdate& update, absl::Time now)
       text += state.stop.Flush();
     }
   }
-  Finish(update.seq_id, reason, absl::OkStatus(), std::move(text), {token}, now);
+  Finish(update.seq_id, reason, absl::OkStatus(), std::move(text), {token}, now,
+         std::move(logprobs));
   return true;
 }
 
@@ -94,18 +127,34 @@ void OutputProcessor::Abort(int64_t seq_id, FinishReason reason, absl::Status st
 }
 
 void OutputProcessor::Finish(int64_t seq_id, FinishReason reason, absl::Status status,
-                             std::string text, std::vector<int32_t> token_ids, absl::Time now) {
+                             std::string text, std::vector<int32_t> token_ids, absl::Time now,
+                             std::vector<PositionLogprobs> logprobs) {
   auto it = requests_.find(seq_id);
   if (it == requests_.end()) return;
   RequestState state = std::move(it->second);
   requests_.erase(it);
-  seq_of_request_.erase(state.request_id);
+  CompletionGroup& group = *state.group;
+  const bool last = --group.num_unfinished == 0;
+  group.completion_tokens += state.num_output_tokens;
+  if (last) {
+    seqs_of_request_.erase(state.request_id);
+  } else if (auto s = seqs_of_request_.find(state.request_id); s != seqs_of_request_.end()) {
+    std::erase(s->second, seq_id);
+  }
+  if ((reason == FinishReason::kError || reason == FinishReason::kCancelled) &&
+      group.failure == FinishReason::kNone) {
+    group.failure = reason;
+    group.failure_status = status;
+  }
 
   RequestOutput out;
   out.request_id = state.request_id;
+  out.index = state.index;
+  out.logprobs = std::move(logprobs);
+  out.prompt_logprobs = std::move(state.pending_prompt_logprobs);
   out.token_ids = std::move(token_ids);
   out.text = std::move(text);
-  out.finished = true;
+  out.finished = last;
   out.finish_reason = reason;
   out.status = std::move(status);
   out.prompt_tokens = state.num_prompt_tokens;
@@ -123,6 +172,17 @@ void OutputProcessor::Finish(int64_t seq_id, FinishReason reason, absl::Status s
     t.prefill_seconds = Seconds(state.first_token - *state.first_scheduled);
     t.decode_seconds = Seconds(now - state.first_token);
   }
+  if (!last) {
+    // Another completion of the request is still running: this one's final
+    // output is a regular one.
+    state.callback(std::move(out));
+    return;
+  }
+  if (group.failure != FinishReason::kNone) {
+    out.finish_reason = group.failure;
+    out.status = group.failure_status;
+  }
+  out.completion_tokens = group.completion_tokens;  // every completion's tokens
   if (observer_ != nullptr) observer_->OnRequestFinished(out);
   finished_.emplace_back(std::move(state.callback), std::move(out));
 }
@@ -140,9 +200,9 @@ void OutputProcessor::FinishUnregistered(const EngineRequest& request, OutputCal
   finished_.emplace_back(std::move(callback), std::move(out));
 }
 
-std::optional<int64_t> OutputProcessor::FindSequence(const std::string& request_id) const {
-  auto it = seq_of_request_.find(request_id);
-  if (it == seq_of_request_.end()) return std::nullopt;
+std::vector<int64_t> OutputProcessor::FindSequences(const std::string& request_id) const {
+  auto it = seqs_of_request_.find(request_id);
+  if (it == seqs_of_request_.end()) return {};
   return it->second;
 }
 

@@ -2,6 +2,7 @@
 #define LLMSERVE_ENGINE_OUTPUT_PROCESSOR_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,8 +23,10 @@ namespace llmserve {
 
 /// Turns sampled tokens into the requests' outputs (vLLM's output processor):
 /// per request an incremental detokenizer, the stop-string checker, the
-/// finish decision (stop string, EOS, length), usage counters and timing,
-/// and the observer events (scheduled, inter-token latency, finished).
+/// finish decision (stop string, stop token id, EOS, length; stop strings and
+/// stop ids only from min_tokens completion tokens on), usage counters and
+/// timing, logprobs, and the observer events (scheduled, inter-token latency,
+/// finished).
 ///
 /// Streaming outputs go to the request's callback at once; final outputs are
 /// collected and handed out by TakeFinished, so that the engine publishes its
@@ -38,9 +41,22 @@ class OutputProcessor {
   OutputProcessor(const Tokenizer& tokenizer, std::vector<int32_t> eos_token_ids,
                   EngineObserver* observer);
 
-  /// Registers an admitted request under `seq_id`.
+  /// Registers an admitted request: completion i (of SamplingParams::n) runs
+  /// as sequence seq_ids[i]. With several completions every completion's
+  /// outputs carry its index; a completion's last output has its finish
+  /// reason, and only the request's last output has finished == true (with
+  /// kError / kCancelled and its status if any completion failed).
+  void AddRequest(const std::vector<int64_t>& seq_ids, const EngineRequest& request,
+                  OutputCallback callback, absl::Time arrival);
+  /// A request with a single completion, as sequence `seq_id`.
   void AddRequest(int64_t seq_id, const EngineRequest& request, OutputCallback callback,
-                  absl::Time arrival);
+                  absl::Time arrival) {
+    AddRequest(std::vector<int64_t>{seq_id}, request, std::move(callback), arrival);
+  }
+
+  /// Prompt logprobs computed for a sequence (in position order); delivered
+  /// with its next output.
+  void AddPromptLogprobs(const PromptLogprobsChunk& chunk);
 
   /// Records the queue time of requests scheduled for the first time in `output`.
   void OnScheduled(const SchedulerOutput& output, absl::Time now);
@@ -60,8 +76,14 @@ class OutputProcessor {
   void FinishUnregistered(const EngineRequest& request, OutputCallback callback,
                           absl::Time arrival, absl::Status reason);
 
-  /// The sequence of an in-flight request, if any.
-  std::optional<int64_t> FindSequence(const std::string& request_id) const;
+  /// The sequences of an in-flight request (one per unfinished completion).
+  std::vector<int64_t> FindSequences(const std::string& request_id) const;
+  /// The first of FindSequences, if any.
+  std::optional<int64_t> FindSequence(const std::string& request_id) const {
+    const std::vector<int64_t> ids = FindSequences(request_id);
+    if (ids.empty()) return std::nullopt;
+    return ids.front();
+  }
   /// Every registered request's sequence id.
   std::vector<int64_t> AllSequences() const;
 
@@ -70,9 +92,23 @@ class OutputProcessor {
   std::vector<std::pair<OutputCallback, RequestOutput>> TakeFinished();
 
  private:
+  // What the completions of one request share.
+  struct CompletionGroup {
+    int num_unfinished = 0;
+    int completion_tokens = 0;  // of the finished completions
+    FinishReason failure = FinishReason::kNone;  // first kError / kCancelled
+    absl::Status failure_status;
+  };
+
   struct RequestState {
     RequestState(const Tokenizer& tokenizer, const EngineRequest& request, OutputCallback cb,
-                 absl::Time arrival_time);
+                 absl::Time arrival_time, int completion_index,
+                 std::shared_ptr<CompletionGroup> completion_group);
+    int index = 0;
+    std::shared_ptr<CompletionGroup> group;
+    absl::flat_hash_set<int32_t> stop_token_ids;
+    int min_tokens = 0;
+    std::vector<PositionLogprobs> pending_prompt_logprobs;
     std::string request_id;
     OutputCallback callback;
     IncrementalDetokenizer detokenizer;
@@ -89,13 +125,14 @@ class OutputProcessor {
 
   // Emits the final output of `seq_id` and forgets it.
   void Finish(int64_t seq_id, FinishReason reason, absl::Status status, std::string text,
-              std::vector<int32_t> token_ids, absl::Time now);
+              std::vector<int32_t> token_ids, absl::Time now,
+              std::vector<PositionLogprobs> logprobs = {});
 
   const Tokenizer& tokenizer_;
   const absl::flat_hash_set<int32_t> eos_ids_;
   EngineObserver* const observer_;
   absl::flat_hash_map<int64_t, RequestState> requests_;
-  absl::flat_hash_map<std::string, int64_t> seq_of_request_;
+  absl::flat_hash_map<std::string, std::vector<int64_t>> seqs_of_request_;
   std::vector<std::pair<OutputCallback, RequestOutput>> finished_;
 };
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/sampling/logprobs.h"
 #include "engine/sampling/sampling_params.h"
 
 namespace llmserve {
@@ -29,6 +30,9 @@ struct EngineRequest {
   std::string request_id;                ///< unique among in-flight requests
   std::vector<int32_t> prompt_token_ids; ///< non-empty, each < vocab size
   SamplingParams sampling;
+  /// Scheduling priority: lower is served first; ties in arrival order. The
+  /// lowest-priority (largest value) running sequence is preempted first.
+  int priority = 0;
 };
 
 /// Per-request latencies, in seconds, measured by the engine.
@@ -51,9 +55,21 @@ struct RequestOutput {
   FinishReason finish_reason = FinishReason::kNone;
   absl::Status status;             ///< error detail when finish_reason == kError/kCancelled
   int prompt_tokens = 0;           ///< prompt length in tokens
-  int completion_tokens = 0;       ///< tokens generated so far in total
+  int completion_tokens = 0;       ///< tokens generated so far by this completion; in
+                                   ///< the request's final output: by all completions
   int cached_prompt_tokens = 0;    ///< prompt tokens served from the prefix cache
   RequestTiming timing;            ///< filled in the finished output
+  /// Which of the request's SamplingParams::n completions this output belongs
+  /// to (0-based). With n > 1 a completion's last output has finish_reason set
+  /// and finished == false, except the request's very last output, which
+  /// finishes the request (finished == true) and its own completion.
+  int index = 0;
+  /// When SamplingParams::logprobs is set: one entry per token_ids entry.
+  std::vector<PositionLogprobs> logprobs;
+  /// When SamplingParams::prompt_logprobs is set, in the request's first
+  /// output: one entry per prompt token after the first (entry i is prompt
+  /// token i + 1 given tokens 0..i).
+  std::vector<PositionLogprobs> prompt_logprobs;
 };
 
 /// Receives a request's outputs. Runs on the engine thread: it must not block

@@ -1,6 +1,7 @@
 #include "engine/request_validator.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/sampling/sampling_validation.h"
 
 namespace llmserve {
 
@@ -14,6 +15,14 @@ absl::Status ValidateRequest(const EngineRequest& request, const RequestLimits& 
                                                    request.request_id.size()));
   }
   if (absl::Status s = request.sampling.Validate(); !s.ok()) return s;
+  GenerationLimits generation;
+  generation.vocab_size = limits.vocab_size;
+  generation.max_logprobs = limits.max_logprobs;
+  generation.max_n = limits.max_n;
+  if (absl::Status s = ValidateGenerationControls(request.sampling, generation, limits.eos_token_ids);
+      !s.ok()) {
+    return s;
+  }
 
   const std::vector<int32_t>& ids = request.prompt_token_ids;
   if (ids.empty()) {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "engine/request.h"
@@ -25,6 +26,12 @@ struct RequestLimits {
   int block_size = 0;
   /// Longest accepted request_id, in bytes.
   std::size_t max_request_id_bytes = 256;
+  /// Largest `sampling_params.logprobs` / `prompt_logprobs` (--max-logprobs).
+  int max_logprobs = 20;
+  /// Largest `sampling_params.n` (--max-n).
+  int max_n = 16;
+  /// The ids generation stops on (for the "nothing left to sample" check).
+  std::vector<int32_t> eos_token_ids;
 };
 
 /// The one check of a request before it enters the engine: LLMEngine::AddRequest
@@ -32,7 +39,10 @@ struct RequestLimits {
 /// converting the proto request. Errors: INVALID_ARGUMENT whose message
 /// starts with the offending field of llmserve.v1.GenerateRequest:
 ///  - `request_id` empty or longer than max_request_id_bytes;
-///  - `sampling_params.*` (see SamplingParams::Validate);
+///  - `sampling_params.*` (see SamplingParams::Validate and
+///    ValidateGenerationControls: min_p, penalties, logit_bias,
+///    banned/stop token ids, min_tokens, logprobs and prompt_logprobs above
+///    max_logprobs, n above max_n);
 ///  - `prompt.token_ids` empty, or `prompt.token_ids[i]` outside the vocabulary;
 ///  - `prompt` longer than max_prompt_tokens;
 ///  - `sampling_params.max_tokens` when prompt + max_tokens exceeds

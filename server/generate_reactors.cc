@@ -14,12 +14,6 @@ bool IsSuccess(FinishReason reason) {
          reason == FinishReason::kEos;
 }
 
-void AppendOutput(const RequestOutput& output, std::string* text,
-                  google::protobuf::RepeatedField<uint32_t>* token_ids) {
-  text->append(output.text);
-  for (int32_t id : output.token_ids) token_ids->Add(static_cast<uint32_t>(id));
-}
-
 }  // namespace
 
 // ---- GenerateCallBase ----
@@ -36,13 +30,16 @@ grpc::Status GenerateCallBase::Submit(const v1::GenerateRequest& request,
   if (!status.ok()) return status;
   admitted_call_ = true;
   std::string request_id;
-  status = service_->SubmitRequest(request, std::move(on_output), &request_id, &log_);
+  std::vector<int32_t> prompt;
+  status = service_->SubmitRequest(request, std::move(on_output), &request_id, &log_, &prompt);
   if (!status.ok()) return status;
   bool abort = false;
   {
     absl::MutexLock lock(&state_->mu);
     state_->admitted = true;
     state_->request_id = request_id;
+    state_->builder =
+        std::make_unique<ResponseBuilder>(service_->engine()->tokenizer(), std::move(prompt));
     // Cancelled while submitting: abort now (OnCancel could not yet).
     abort = state_->client_gone && !state_->final_output.has_value();
   }
@@ -149,14 +146,10 @@ void GenerateReactor::MaybeFinish() {
     const RequestOutput& final_output = *state_->final_output;
     status = EndStatus(final_output, state_->client_gone);
     if (status.ok()) {
-      for (const RequestOutput& output : state_->pending) {
-        AppendOutput(output, response_->mutable_text(), response_->mutable_token_ids());
-      }
-      AppendOutput(final_output, response_->mutable_text(), response_->mutable_token_ids());
-      response_->set_request_id(state_->request_id);
-      response_->set_finish_reason(ToProto(final_output.finish_reason));
-      FillUsage(final_output, response_->mutable_usage());
-      FillTiming(final_output.timing, response_->mutable_timing());
+      ResponseBuilder& builder = *state_->builder;
+      for (const RequestOutput& output : state_->pending) builder.Add(output);
+      builder.Add(final_output);
+      builder.FillResponse(state_->request_id, final_output, response_);
     } else {
       response_->Clear();
     }
@@ -223,27 +216,27 @@ void GenerateStreamReactor::Pump() {
       status = s.client_gone ? ClientGoneStatus("cancelled by the client")
                              : ClientGoneStatus("client stream closed");
       action = Action::kFinish;
-    } else if (!s.pending.empty()) {
-      // Everything that arrived since the last write goes into one message.
-      message_.Clear();
-      message_.set_request_id(s.request_id);
-      for (const RequestOutput& output : s.pending) {
-        AppendOutput(output, message_.mutable_text(), message_.mutable_token_ids());
-      }
-      const RequestOutput last = std::move(s.pending.back());
-      s.pending.clear();
-      if (last.finished) {
-        if (IsSuccess(last.finish_reason)) {
-          message_.set_finish_reason(ToProto(last.finish_reason));
-          FillUsage(last, message_.mutable_usage());
-          FillTiming(last.timing, message_.mutable_timing());
-          final_in_flight_ = true;
-          action = Action::kWrite;
-        } else {
+    } else {
+      if (!s.pending.empty()) {
+        // Everything that arrived since the last write: one message per run
+        // of outputs of the same completion.
+        const RequestOutput& last = s.pending.back();
+        if (last.finished && !IsSuccess(last.finish_reason)) {
           status = EndStatus(last, /*client_gone=*/false);  // reported as the call's status
           action = Action::kFinish;
+          queued_.clear();
+        } else {
+          for (auto& m : s.builder->StreamMessages(s.request_id, s.pending)) {
+            queued_.push_back(std::move(m));
+          }
+          final_queued_ = last.finished;
         }
-      } else if (!message_.text().empty() || !message_.token_ids().empty()) {
+        s.pending.clear();
+      }
+      if (action == Action::kNone && !queued_.empty()) {
+        message_ = std::move(queued_.front());
+        queued_.pop_front();
+        final_in_flight_ = final_queued_ && queued_.empty();
         action = Action::kWrite;
       }
     }

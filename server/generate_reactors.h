@@ -1,6 +1,7 @@
 #ifndef LLMSERVE_SERVER_GENERATE_REACTORS_H_
 #define LLMSERVE_SERVER_GENERATE_REACTORS_H_
 
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "server/generation_service.h"
 #include "server/request_log.h"
+#include "server/response_builder.h"
 
 namespace llmserve::server {
 
@@ -32,6 +34,8 @@ struct GenerateCallState {
   bool write_in_flight ABSL_GUARDED_BY(mu) = false;
   bool finish_called ABSL_GUARDED_BY(mu) = false;
   std::string request_id ABSL_GUARDED_BY(mu);
+  /// Turns outputs into messages (set before `started`).
+  std::unique_ptr<ResponseBuilder> builder ABSL_GUARDED_BY(mu);
 };
 
 /// Shared parts of the two reactors: admission, submission with an
@@ -85,8 +89,10 @@ class GenerateReactor final : public grpc::ServerUnaryReactor, private GenerateC
 };
 
 /// GenerateStream: writes the engine's outputs as they arrive, coalescing
-/// whatever arrived during a write into the next message; one write in
-/// flight at a time; the final message carries finish reason, usage, timing.
+/// whatever arrived during a write into the next message (one message per
+/// run of outputs of the same completion when SamplingParams::n > 1); one
+/// write in flight at a time; the final message carries finish reason,
+/// usage, timing.
 class GenerateStreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamResponse>,
                                     private GenerateCallBase {
  public:
@@ -104,6 +110,9 @@ class GenerateStreamReactor final : public grpc::ServerWriteReactor<v1::Generate
   void Pump();
 
   v1::GenerateStreamResponse message_;  ///< the message in flight
+  /// Messages built but not yet written (one per completion run; guarded by state_->mu).
+  std::deque<v1::GenerateStreamResponse> queued_;
+  bool final_queued_ = false;           ///< the last of queued_ is the final message
   bool final_in_flight_ = false;        ///< message_ is the final one
 };
 

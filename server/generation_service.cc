@@ -61,7 +61,8 @@ std::string GenerationService::NextRequestId() {
 
 grpc::Status GenerationService::SubmitRequest(const v1::GenerateRequest& request,
                                               OutputCallback on_output, std::string* request_id,
-                                              RequestLogEntry* log) {
+                                              RequestLogEntry* log,
+                                              std::vector<int32_t>* prompt_token_ids) {
   log->request_id = request.request_id();
   absl::StatusOr<EngineRequest> engine_request = ToEngineRequest(request, engine_->tokenizer());
   if (!engine_request.ok()) return ToGrpcStatus(engine_request.status());
@@ -72,6 +73,7 @@ grpc::Status GenerationService::SubmitRequest(const v1::GenerateRequest& request
   log->request_id = engine_request->request_id;
   log->prompt_tokens = static_cast<int>(engine_request->prompt_token_ids.size());
   *request_id = engine_request->request_id;
+  if (prompt_token_ids != nullptr) *prompt_token_ids = engine_request->prompt_token_ids;
   return ToGrpcStatus(engine_->AddRequest(*std::move(engine_request), std::move(on_output)));
 }
 

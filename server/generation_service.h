@@ -85,9 +85,11 @@ class GenerationService final : public v1::Generation::CallbackService {
   void ReleaseCall() ABSL_LOCKS_EXCLUDED(mu_);
   /// Converts and validates `request` and submits it with `on_output`.
   /// Fills log->request_id / prompt_tokens; `*request_id` is the id in the
-  /// engine. On failure nothing was submitted.
+  /// engine, `*prompt_token_ids` (if not null) the tokenized prompt. On
+  /// failure nothing was submitted.
   grpc::Status SubmitRequest(const v1::GenerateRequest& request, OutputCallback on_output,
-                             std::string* request_id, RequestLogEntry* log);
+                             std::string* request_id, RequestLogEntry* log,
+                             std::vector<int32_t>* prompt_token_ids = nullptr);
   /// Completes `log` (from the final output, if any), emits it and records
   /// the outcome in the metrics.
   void RecordCall(const RequestOutput* final_output, const grpc::Status& status,

@@ -51,6 +51,11 @@ ABSL_FLAG(int, max_queued_requests, 256,
 ABSL_FLAG(int, max_prompt_tokens, 0,
           "Longest accepted prompt in tokens (INVALID_ARGUMENT beyond); 0 = the maximum context.");
 ABSL_FLAG(bool, prefix_caching, true, "Reuse KV-cache blocks of identical prompt prefixes.");
+ABSL_FLAG(int, max_logprobs, 20,
+          "Largest sampling_params.logprobs / prompt_logprobs a request may ask for "
+          "(INVALID_ARGUMENT above).");
+ABSL_FLAG(int, max_n, 16,
+          "Largest sampling_params.n (completions per request) a request may ask for.");
 ABSL_FLAG(int, max_receive_message_bytes, 4 * 1024 * 1024,
           "Largest gRPC request message accepted, in bytes (RESOURCE_EXHAUSTED beyond).");
 ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
@@ -97,6 +102,8 @@ EngineOptions EngineOptionsFromFlags() {
   o.max_num_batched_tokens = absl::GetFlag(FLAGS_max_num_batched_tokens);
   o.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
   o.enable_prefix_caching = absl::GetFlag(FLAGS_prefix_caching);
+  o.max_logprobs = absl::GetFlag(FLAGS_max_logprobs);
+  o.max_n = absl::GetFlag(FLAGS_max_n);
   return o;
 }
 

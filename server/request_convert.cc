@@ -1,5 +1,7 @@
 #include "server/request_convert.h"
 
+#include <algorithm>
+
 #include <string>
 #include <utility>
 
@@ -48,6 +50,23 @@ SamplingParams ToSamplingParams(const v1::SamplingParams& params) {
   if (params.has_seed()) out.seed = params.seed();
   out.stop.assign(params.stop().begin(), params.stop().end());
   out.ignore_eos = params.ignore_eos();
+  // uint32 values beyond int32 wrap to negative ints, which validation rejects
+  // naming the field.
+  out.min_p = params.min_p();
+  if (params.has_repetition_penalty()) out.repetition_penalty = params.repetition_penalty();
+  out.presence_penalty = params.presence_penalty();
+  out.frequency_penalty = params.frequency_penalty();
+  for (const auto& [id, bias] : params.logit_bias()) {
+    out.logit_bias.emplace_back(static_cast<int32_t>(id), bias);
+  }
+  // A proto map has no order: sort so the request is the same however it arrived.
+  std::sort(out.logit_bias.begin(), out.logit_bias.end());
+  for (uint32_t id : params.banned_token_ids()) out.banned_token_ids.push_back(static_cast<int32_t>(id));
+  for (uint32_t id : params.stop_token_ids()) out.stop_token_ids.push_back(static_cast<int32_t>(id));
+  out.min_tokens = static_cast<int>(params.min_tokens());
+  if (params.has_logprobs()) out.logprobs = static_cast<int>(params.logprobs());
+  if (params.has_prompt_logprobs()) out.prompt_logprobs = static_cast<int>(params.prompt_logprobs());
+  if (params.has_n()) out.n = static_cast<int>(params.n());
   return out;
 }
 
@@ -56,6 +75,7 @@ absl::StatusOr<EngineRequest> ToEngineRequest(const v1::GenerateRequest& request
   EngineRequest out;
   out.request_id = request.request_id();
   out.sampling = ToSamplingParams(request.sampling_params());
+  out.priority = request.priority();
   absl::StatusOr<std::vector<int32_t>> ids = PromptTokens(request, tokenizer);
   if (!ids.ok()) return ids.status();
   out.prompt_token_ids = *std::move(ids);

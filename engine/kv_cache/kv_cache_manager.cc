@@ -132,6 +132,22 @@ bool KVCacheManager::AllocateSlots(int64_t seq_id, absl::Span<const int32_t> tok
   return true;
 }
 
+void KVCacheManager::ShareBlocks(int64_t seq_id, int64_t source_seq_id, int num_blocks) {
+  LLMSERVE_KV_CHECK(!seqs_.contains(seq_id), "seq ", seq_id, " already holds blocks");
+  if (num_blocks <= 0) return;
+  const auto src = seqs_.find(source_seq_id);
+  LLMSERVE_KV_CHECK(src != seqs_.end() &&
+                        static_cast<int>(src->second.blocks.size()) >= num_blocks,
+                    "seq ", source_seq_id, " holds fewer than ", num_blocks, " blocks to share");
+  // Copy first: try_emplace may rehash and move the source entry.
+  SeqBlocks shared;
+  shared.blocks.assign(src->second.blocks.begin(), src->second.blocks.begin() + num_blocks);
+  const std::size_t hashed = std::min<std::size_t>(src->second.hashes.size(), num_blocks);
+  shared.hashes.assign(src->second.hashes.begin(), src->second.hashes.begin() + hashed);
+  for (const int32_t id : shared.blocks) pool_.Touch(id);
+  seqs_.emplace(seq_id, std::move(shared));
+}
+
 void KVCacheManager::Free(int64_t seq_id, bool keep_cached) {
   const auto it = seqs_.find(seq_id);
   if (it == seqs_.end()) return;

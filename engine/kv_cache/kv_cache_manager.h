@@ -73,6 +73,14 @@ class KVCacheManager {
   bool AllocateSlots(int64_t seq_id, absl::Span<const int32_t> tokens, int num_computed,
                      int num_new_tokens, const ComputedBlocks& computed = {});
 
+  /// Makes the new sequence `seq_id` (holding no blocks) share the first
+  /// `num_blocks` blocks of `source_seq_id`'s table — full blocks whose K/V is
+  /// computed — by reference (counts + 1), as the `n` completions of one
+  /// prompt do. Afterwards `seq_id` is an existing sequence with
+  /// num_blocks × block_size computed tokens for AllocateSlots. Aborts if
+  /// `seq_id` has blocks or the source holds fewer than `num_blocks`.
+  void ShareBlocks(int64_t seq_id, int64_t source_seq_id, int num_blocks);
+
   /// Releases all blocks of `seq_id` (reference counts drop; cached blocks
   /// become evictable, others free). Unknown ids are ignored. With
   /// `keep_cached` false — a sequence whose last step failed, so blocks it

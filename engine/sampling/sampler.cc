@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace llmserve {
 
@@ -24,6 +25,10 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
                     SamplingRng& rng, std::vector<std::pair<float, int32_t>>& scratch) {
   const int32_t vocab = static_cast<int32_t>(logits.size());
   if (params.temperature == 0.0f || vocab == 1) return ArgMax(logits);
+  const int32_t best = ArgMax(logits);
+  // Every token banned (-inf): nothing to sample; validation prevents this,
+  // and argmax keeps the result defined.
+  if (!(logits[best] > -std::numeric_limits<float>::infinity())) return best;
 
   // Candidates as (scaled logit, id), most likely first; ties by lower id.
   auto more_likely = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
@@ -32,25 +37,46 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
   scratch.resize(static_cast<std::size_t>(vocab));
   // (logit - max) / T ≤ 0 stays finite or -inf however small T is (1/T could
   // overflow and turn the softmax into NaN).
-  const float raw_max = logits[ArgMax(logits)];
+  const float raw_max = logits[best];
   for (int32_t i = 0; i < vocab; ++i) scratch[i] = {(logits[i] - raw_max) / params.temperature, i};
   std::size_t n = scratch.size();
-  const bool restrict_k = params.top_k > 0 && params.top_k < vocab;
+  if (params.min_p > 0.0f) {
+    // Min-p: p_v / p_max = exp(scaled_v - scaled_max) = exp(scaled_v) here
+    // (scaled_max = 0); keep the tokens where it is >= min_p (the most likely
+    // always stays). Stable: the kept ids stay in ascending order.
+    auto kept = std::stable_partition(scratch.begin(), scratch.end(), [&](const auto& c) {
+      return std::exp(c.first) >= params.min_p;
+    });
+    n = static_cast<std::size_t>(kept - scratch.begin());
+  }
+  const bool restrict_k = params.top_k > 0 && static_cast<std::size_t>(params.top_k) < n;
   const bool restrict_p = params.top_p < 1.0f;
   if (restrict_k) {
+    std::partial_sort(scratch.begin(), scratch.begin() + params.top_k, scratch.begin() + n,
+                      more_likely);
     n = static_cast<std::size_t>(params.top_k);
-    std::partial_sort(scratch.begin(), scratch.begin() + n, scratch.end(), more_likely);
-  } else if (restrict_p) {
-    std::sort(scratch.begin(), scratch.end(), more_likely);
   }
-  // Softmax over the first n candidates, max-subtracted.
+  // The softmax denominator over the n candidates (before any top-p cut).
   float max_logit = scratch[0].first;
   for (std::size_t i = 1; i < n; ++i) max_logit = std::max(max_logit, scratch[i].first);
   double total = 0.0;
-  for (std::size_t i = 0; i < n; ++i) {
-    scratch[i].first = std::exp(scratch[i].first - max_logit);
-    total += scratch[i].first;
+  for (std::size_t i = 0; i < n; ++i) total += std::exp(scratch[i].first - max_logit);
+  if (restrict_p && !restrict_k) {
+    // Order only as many candidates as the nucleus can need: grow k until the
+    // k most likely hold top_p of the mass (usually a few hundred of a large
+    // vocabulary instead of a full sort).
+    std::size_t k = std::min<std::size_t>(n, 256);
+    while (true) {
+      std::partial_sort(scratch.begin(), scratch.begin() + k, scratch.begin() + n, more_likely);
+      double mass = 0.0;
+      for (std::size_t i = 0; i < k; ++i) mass += std::exp(scratch[i].first - max_logit) / total;
+      if (mass >= params.top_p || k == n) break;
+      k = std::min(n, k * 8);
+    }
+    n = k;
   }
+  // Probabilities (unnormalized) of the first n candidates.
+  for (std::size_t i = 0; i < n; ++i) scratch[i].first = std::exp(scratch[i].first - max_logit);
   if (restrict_p) {
     // Sorted: keep the smallest prefix whose mass reaches top_p (at least one).
     double mass = 0.0;

@@ -25,10 +25,14 @@ class SamplingRng {
 
 /// Picks the next token from one row of logits [vocab].
 ///  - temperature 0: argmax (the lowest id among equal maxima, as llama2.c).
-///  - otherwise: softmax(logits / temperature), restricted to the top_k most
-///    likely tokens (if top_k > 0) and then to the smallest most-likely set
-///    whose probability reaches top_p (nucleus sampling, Holtzman et al. 2019),
+///  - otherwise: softmax(logits / temperature), restricted to the tokens whose
+///    probability is >= min_p × the largest probability (min-p, if min_p > 0;
+///    vLLM / Hugging Face MinPLogitsWarper), then to the top_k most likely
+///    tokens (if top_k > 0), then to the smallest most-likely set whose
+///    probability reaches top_p (nucleus sampling, Holtzman et al. 2019),
 ///    renormalized, then sampled by inverse CDF with one uniform draw.
+/// `logits` are already processed (LogitsProcessor: penalties, bias); -inf
+/// entries are never drawn.
 /// `scratch` is reused between calls to avoid allocation.
 int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params,
                     SamplingRng& rng, std::vector<std::pair<float, int32_t>>& scratch);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,8 @@ namespace llmserve {
 /// How the next token is chosen and when generation stops (OpenAI / vLLM semantics).
 /// The member initialisers are THE defaults of the API: the server applies
 /// them to fields a request leaves unset (generation.proto documents them).
-/// New options go here, with their check in Validate().
+/// New options go here, with their check in Validate() (or, when the check needs
+/// the vocabulary or server limits, in ValidateGenerationControls).
 struct SamplingParams {
   /// Maximum completion tokens to generate (> 0).
   int max_tokens = 16;
@@ -35,6 +37,47 @@ struct SamplingParams {
   static constexpr int kMaxStopBytes = 256;
   /// Keep generating past EOS tokens (until max_tokens or a stop string).
   bool ignore_eos = false;
+
+  // --- Generation controls of issue #12 (defaults keep the behaviour above). ---
+  // Checked by ValidateGenerationControls (engine/sampling/sampling_validation.h).
+
+  /// Min-p sampling: drop tokens whose probability (after temperature) is below
+  /// min_p × the most likely token's probability; in [0, 1]; 0 = disabled.
+  float min_p = 0.0f;
+  /// Multiplicative repetition penalty (CTRL, Keskar et al. 2019; Hugging Face
+  /// RepetitionPenaltyLogitsProcessor; vLLM): every token that occurs in the
+  /// prompt or the completion so far has its logit divided by the penalty if
+  /// positive, multiplied by it if not. In [0.01, 100]; 1 = disabled.
+  float repetition_penalty = 1.0f;
+  /// Additive penalties (OpenAI's definition, as vLLM): a token generated c > 0
+  /// times in the completion so far (the prompt does not count) has its logit
+  /// lowered by frequency_penalty × c + presence_penalty. Each in [-2, 2]; 0 = disabled.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  /// Added to the logit of the given token ids (OpenAI logit_bias), each bias
+  /// in [-100, 100]; at most kMaxLogitBias entries; ids < vocab size.
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  /// Token ids that are never generated (logit set to -inf); ids < vocab size.
+  std::vector<int32_t> banned_token_ids;
+  /// Generation stops (finish reason kStop) after any of these token ids; the
+  /// token is part of the completion's token ids. At most kMaxStopTokenIds.
+  std::vector<int32_t> stop_token_ids;
+  /// EOS ids, stop_token_ids and stop strings are suppressed until this many
+  /// completion tokens exist; in [0, max_tokens].
+  int min_tokens = 0;
+  /// Log-probabilities of each generated token plus its `logprobs` most likely
+  /// alternatives (0: the chosen token only); unset: none. Computed from the
+  /// raw logits (before penalties, bias, temperature, top-k/top-p/min-p).
+  std::optional<int> logprobs;
+  /// The same for every prompt token after the first (which has no context).
+  std::optional<int> prompt_logprobs;
+  /// Number of completions generated for the prompt (sharing its KV blocks);
+  /// completion i uses seed + i when a seed is set. >= 1.
+  int n = 1;
+
+  static constexpr int kMaxLogitBias = 1024;
+  static constexpr int kMaxStopTokenIds = 64;
+  static constexpr int kMaxBannedTokenIds = 65536;
 
   /// Errors: INVALID_ARGUMENT naming the proto field
   /// ("sampling_params.max_tokens must be > 0, got 0").

@@ -10,11 +10,30 @@ namespace llmserve {
 Scheduler::Scheduler(const SchedulerConfig& config, KVCacheManager* kv_cache_manager)
     : config_(config), kv_(kv_cache_manager) {}
 
+namespace {
+
+// Waiting order: priority, then arrival (seq ids grow with arrival).
+bool WaitsBefore(const Sequence* a, const Sequence* b) {
+  return a->priority != b->priority ? a->priority < b->priority : a->seq_id < b->seq_id;
+}
+
+// Running order: priority, then admission; the last is the first preemption victim.
+bool RunsBefore(const Sequence* a, const Sequence* b) {
+  return a->priority != b->priority ? a->priority < b->priority
+                                    : a->admission_order < b->admission_order;
+}
+
+}  // namespace
+
 void Scheduler::AddSequence(std::unique_ptr<Sequence> seq) {
   seq->status = SequenceStatus::kWaiting;
   Sequence* raw = seq.get();
   sequences_[raw->seq_id] = std::move(seq);
-  waiting_.push_back(raw);
+  Enqueue(raw);
+}
+
+void Scheduler::Enqueue(Sequence* seq) {
+  waiting_.insert(std::upper_bound(waiting_.begin(), waiting_.end(), seq, WaitsBefore), seq);
 }
 
 Sequence* Scheduler::Find(int64_t seq_id) const {
@@ -36,7 +55,8 @@ void Scheduler::Preempt(Sequence* seq) {
   ++seq->num_preemptions;
   ++total_preemptions_;
   running_.erase(std::find(running_.begin(), running_.end(), seq));
-  waiting_.push_front(seq);
+  // Ahead of every later arrival of its priority (FCFS: the front of the queue).
+  Enqueue(seq);
 }
 
 void Scheduler::Add(Sequence* seq, int n, std::size_t first_block, bool is_new,
@@ -45,7 +65,19 @@ void Scheduler::Add(Sequence* seq, int n, std::size_t first_block, bool is_new,
   r.seq_id = seq->seq_id;
   r.is_new = is_new;
   r.resumed_from_preemption = is_new && seq->scheduled_before;
-  if (is_new && !seq->scheduled_before) r.sampling = seq->sampling;
+  if (is_new && !seq->scheduled_before) {
+    r.sampling = seq->sampling;
+    r.prompt_token_ids.assign(seq->tokens.begin(), seq->tokens.begin() + seq->num_prompt_tokens);
+  }
+  if (seq->needs_prompt_logprobs()) {
+    // Positions 0 .. P-2 score prompt tokens 1 .. P-1 (P-1's logits sample).
+    const int begin = std::max(seq->num_computed_tokens, seq->num_prompt_logprobs_done);
+    const int end = std::min(seq->num_computed_tokens + n, seq->num_prompt_tokens - 1);
+    if (end > begin) {
+      r.prompt_logprobs_start = begin;
+      r.num_prompt_logprobs = end - begin;
+    }
+  }
   r.num_computed_tokens = seq->num_computed_tokens;
   r.token_ids.assign(seq->tokens.begin() + seq->num_computed_tokens,
                      seq->tokens.begin() + seq->num_computed_tokens + n);
@@ -114,32 +146,64 @@ SchedulerOutput Scheduler::Schedule() {
     }
   }
 
-  // 3. Waiting sequences in arrival order (preempted ones are at the front).
+  // 3. Waiting sequences by priority, then arrival (preempted ones ahead of
+  // later arrivals of their priority).
   if (out.num_preemptions == 0) {
-    while (!waiting_.empty() && budget > 0 &&
-           static_cast<int>(running_.size()) < config_.max_num_seqs) {
-      Sequence* seq = waiting_.front();
+    for (std::size_t w = 0; w < waiting_.size() && budget > 0 &&
+                            static_cast<int>(running_.size()) < config_.max_num_seqs;) {
+      Sequence* seq = waiting_[w];
+      // Completions 1..n-1 share completion 0's full prompt blocks: they wait
+      // (without blocking others) until those are computed.
+      const Sequence* parent = nullptr;
+      int shared_blocks = 0;
+      if (seq->parent_seq_id >= 0 && !seq->scheduled_before) {
+        parent = Find(seq->parent_seq_id);
+        shared_blocks = (seq->num_prompt_tokens - 1) / kv_->block_size();
+        if (parent != nullptr && shared_blocks > 0 &&
+            (parent->status != SequenceStatus::kRunning ||
+             parent->num_computed_tokens < shared_blocks * kv_->block_size())) {
+          ++w;
+          continue;
+        }
+        if (parent == nullptr) shared_blocks = 0;  // gone: computes its prompt itself
+      }
       // A head that could not be admitted stays blocked until blocks are
       // freed: skip the lookup (it would hash the prompt again and count the
       // same prefix-cache query twice).
       if (seq == blocked_head_ && kv_->num_free_blocks() <= blocked_free_blocks_) break;
-      const ComputedBlocks computed = kv_->PeekComputedBlocks(seq->tokens);
-      const int n = std::min(seq->num_tokens() - computed.num_tokens, budget);
-      if (!kv_->AllocateSlots(seq->seq_id, seq->tokens, computed.num_tokens, n, computed)) {
+      int num_computed = 0;
+      int n = 0;
+      bool admitted = false;
+      if (shared_blocks > 0) {
+        kv_->ShareBlocks(seq->seq_id, parent->seq_id, shared_blocks);
+        num_computed = shared_blocks * kv_->block_size();
+        n = std::min(seq->num_tokens() - num_computed, budget);
+        admitted = kv_->AllocateSlots(seq->seq_id, seq->tokens, num_computed, n);
+        if (!admitted) kv_->Free(seq->seq_id);
+      } else {
+        // Prompt logprobs need every prompt position computed: no prefix reuse.
+        const ComputedBlocks computed =
+            seq->needs_prompt_logprobs() ? ComputedBlocks{} : kv_->PeekComputedBlocks(seq->tokens);
+        num_computed = computed.num_tokens;
+        n = std::min(seq->num_tokens() - num_computed, budget);
+        admitted = kv_->AllocateSlots(seq->seq_id, seq->tokens, num_computed, n, computed);
+        if (admitted && !seq->scheduled_before) {
+          // Counted once per request, at its first admission.
+          kv_->RecordPrefixCacheLookup(seq->num_tokens(), num_computed);
+        }
+      }
+      if (!admitted) {
         blocked_head_ = seq;
         blocked_free_blocks_ = kv_->num_free_blocks();
         break;  // first come, first served: later arrivals wait behind it
       }
       blocked_head_ = nullptr;
-      waiting_.pop_front();
-      seq->num_computed_tokens = computed.num_tokens;
-      if (!seq->scheduled_before) {
-        // Counted once per request, at its first admission.
-        seq->num_cached_prompt_tokens = computed.num_tokens;
-        kv_->RecordPrefixCacheLookup(seq->num_tokens(), computed.num_tokens);
-      }
+      waiting_.erase(waiting_.begin() + static_cast<std::ptrdiff_t>(w));
+      seq->num_computed_tokens = num_computed;
+      if (!seq->scheduled_before) seq->num_cached_prompt_tokens = num_computed;
       seq->status = SequenceStatus::kRunning;
-      running_.push_back(seq);
+      seq->admission_order = next_admission_order_++;
+      running_.insert(std::upper_bound(running_.begin(), running_.end(), seq, RunsBefore), seq);
       add(seq, n, 0, /*is_new=*/true);
       seq->scheduled_before = true;
     }
@@ -150,7 +214,13 @@ SchedulerOutput Scheduler::Schedule() {
 void Scheduler::UpdateFromOutput(const SchedulerOutput& output,
                                  const ModelRunnerOutput& runner_output, FinishVerdict verdict) {
   for (const ScheduledRequest& r : output.scheduled) {
-    if (Sequence* seq = Find(r.seq_id); seq != nullptr) seq->num_computed_tokens += r.num_new_tokens();
+    Sequence* seq = Find(r.seq_id);
+    if (seq == nullptr) continue;
+    seq->num_computed_tokens += r.num_new_tokens();
+    if (r.num_prompt_logprobs > 0) {
+      seq->num_prompt_logprobs_done = std::max(seq->num_prompt_logprobs_done,
+                                               r.prompt_logprobs_start + r.num_prompt_logprobs);
+    }
   }
   for (const SampledToken& sample : runner_output.sampled) {
     Sequence* seq = Find(sample.seq_id);

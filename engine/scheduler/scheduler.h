@@ -25,14 +25,28 @@ struct SchedulerConfig {
 ///
 /// Each step: every running sequence that needs a single token (a decode) is
 /// scheduled first, then running sequences in the middle of a chunked prefill,
-/// then waiting sequences in arrival order, while the token budget
-/// (max_num_batched_tokens) and max_num_seqs allow; a prompt longer than the
-/// remaining budget is prefilled in chunks over several steps. A waiting
-/// sequence is admitted only if its blocks can be allocated (reusing
-/// prefix-cached blocks). When a running decode needs a block and none is
-/// free, the most recently admitted running sequence is preempted by
-/// recomputation: its blocks are freed and it goes back to the front of the
-/// waiting queue. No waiting sequence is admitted in a step that preempted.
+/// then waiting sequences by priority (Sequence::priority, lower first) and
+/// arrival, while the token budget (max_num_batched_tokens) and max_num_seqs
+/// allow; a prompt longer than the remaining budget is prefilled in chunks
+/// over several steps. A waiting sequence is admitted only if its blocks can
+/// be allocated (reusing prefix-cached blocks); if it cannot, nothing behind
+/// it is admitted. Running sequences are kept by (priority, admission order):
+/// decodes get blocks in that order, and when a running decode needs a block
+/// and none is free, the last of them not yet scheduled in this step — the
+/// lowest priority, most recently admitted — is preempted by recomputation:
+/// its blocks are freed and it goes back to the waiting queue ahead of later
+/// arrivals of its priority. No waiting sequence is admitted in a step that
+/// preempted.
+///
+/// Priorities are strict, without aging (as vLLM's priority policy): while
+/// lower-value requests keep arriving, higher-value ones wait — starvation is
+/// the caller's choice of priorities.
+///
+/// Completions 1..n-1 of a request (Sequence::parent_seq_id) wait, without
+/// blocking others, until completion 0 has computed the prompt's full blocks,
+/// then share them by reference (KVCacheManager::ShareBlocks) and compute
+/// only the rest of the prompt (at least its last token, whose logits they
+/// sample). Sequences that need prompt logprobs are not served from the prefix cache.
 ///
 /// The step's plan goes to the model runner as a SchedulerOutput (token
 /// spans and block ids, no pointers); the runner's sampled tokens come back
@@ -84,6 +98,8 @@ class Scheduler {
 
  private:
   void Preempt(Sequence* seq);
+  // Inserts into waiting_ by (priority, seq_id).
+  void Enqueue(Sequence* seq);
   // Appends `seq`'s next `n` tokens to `out`, with the blocks of its table
   // from index `first_block` on.
   void Add(Sequence* seq, int n, std::size_t first_block, bool is_new, SchedulerOutput& out);
@@ -91,8 +107,9 @@ class Scheduler {
   SchedulerConfig config_;
   KVCacheManager* kv_;
   absl::flat_hash_map<int64_t, std::unique_ptr<Sequence>> sequences_;
-  std::vector<Sequence*> running_;  ///< in admission order
-  std::deque<Sequence*> waiting_;
+  std::vector<Sequence*> running_;  ///< by (priority, admission order)
+  std::deque<Sequence*> waiting_;   ///< by (priority, seq_id = arrival)
+  int64_t next_admission_order_ = 0;
   std::vector<int64_t> removed_since_schedule_;  ///< for SchedulerOutput::finished_seq_ids
   int64_t total_preemptions_ = 0;
   // The waiting head that failed admission, and the free blocks at that time.

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/sampling/logprobs.h"
 #include "engine/sampling/sampling_params.h"
 
 namespace llmserve {
@@ -27,6 +28,10 @@ struct ScheduledRequest {
   /// Set only at the request's first scheduling: how it samples. The runner
   /// keeps it (and the request's RNG) until the sequence is finished.
   std::optional<SamplingParams> sampling;
+  /// Set with `sampling` (first scheduling only): the prompt, which the
+  /// runner's sampler needs (repetition penalty, prompt logprobs) even when
+  /// part of it is served from the prefix cache or shared with a parent.
+  std::vector<int32_t> prompt_token_ids;
   /// Position of token_ids[0] in the sequence (= tokens already in the KV cache).
   int num_computed_tokens = 0;
   /// [num_new_tokens] the tokens computed this step, at positions
@@ -37,6 +42,12 @@ struct ScheduledRequest {
   /// True when this step computes the sequence's last known token, so its
   /// logits give the next token.
   bool samples = false;
+  /// Prompt logprobs to compute this step (SamplingParams::prompt_logprobs):
+  /// the logits at positions [prompt_logprobs_start, prompt_logprobs_start +
+  /// num_prompt_logprobs), inside this step's span, each scoring the prompt
+  /// token that follows it. 0 when none.
+  int prompt_logprobs_start = 0;
+  int num_prompt_logprobs = 0;
 
   int num_new_tokens() const { return static_cast<int>(token_ids.size()); }
 };
@@ -60,12 +71,23 @@ struct SchedulerOutput {
 struct SampledToken {
   int64_t seq_id = 0;
   int32_t token_id = 0;
+  /// When the request asked for logprobs: those of token_id and the top
+  /// alternatives, from the raw logits.
+  std::optional<PositionLogprobs> logprobs;
+};
+
+/// Prompt logprobs one sequence got in a step (ScheduledRequest::num_prompt_logprobs).
+struct PromptLogprobsChunk {
+  int64_t seq_id = 0;
+  std::vector<PositionLogprobs> logprobs;  ///< in position order
 };
 
 /// What a step produced: one SampledToken per ScheduledRequest with
 /// `samples` set, in the order of SchedulerOutput::scheduled.
 struct ModelRunnerOutput {
   std::vector<SampledToken> sampled;
+  /// One chunk per ScheduledRequest with num_prompt_logprobs > 0, in order.
+  std::vector<PromptLogprobsChunk> prompt_logprobs;
 };
 
 /// One sequence's new token as Scheduler::UpdateFromOutput reports it to the

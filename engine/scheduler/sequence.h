@@ -36,9 +36,24 @@ struct Sequence {
   int num_cached_prompt_tokens = 0;
   int num_preemptions = 0;
   bool scheduled_before = false;  ///< admitted at least once
-  /// Scheduling priority (lower runs first). Reserved for a priority policy:
-  /// the current policy is first come, first served and ignores it.
+  /// Scheduling priority (lower runs first; ties by seq_id, i.e. arrival).
   int priority = 0;
+  /// Position in the running list's order among equal priorities: set at each
+  /// admission (a readmitted sequence counts as the newest).
+  int64_t admission_order = 0;
+  /// For completions 1..n-1 of a request with SamplingParams::n > 1: the
+  /// sequence of completion 0, whose computed full prompt blocks this one
+  /// shares (KVCacheManager::ShareBlocks) at its first admission; -1 otherwise.
+  int64_t parent_seq_id = -1;
+  /// Prompt positions whose logprobs were already computed (prompt logprobs
+  /// cover positions 0 .. num_prompt_tokens - 2).
+  int num_prompt_logprobs_done = 0;
+
+  /// True while prompt logprobs are still to be computed.
+  bool needs_prompt_logprobs() const {
+    return sampling.prompt_logprobs.has_value() &&
+           num_prompt_logprobs_done < num_prompt_tokens - 1;
+  }
 
   int num_tokens() const { return static_cast<int>(tokens.size()); }
   int num_output_tokens() const { return num_tokens() - num_prompt_tokens; }
