@@ -110,9 +110,13 @@ GenerateReactor::GenerateReactor(GenerationService* service, grpc::CallbackServe
 
 void GenerateReactor::Start(const v1::GenerateRequest& request) {
   grpc::Status status = Submit(request, [this, state = state_](RequestOutput output) {
-    OnOutput(std::move(output));
+    OnOutput(this, *state, std::move(output));
   });
   if (!status.ok()) {
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->finish_called = true;
+    }
     Record(nullptr, status);
     Finish(status);
     return;
@@ -120,43 +124,46 @@ void GenerateReactor::Start(const v1::GenerateRequest& request) {
   {
     absl::MutexLock lock(&state_->mu);
     state_->started = true;
-  }
-  MaybeFinish();
-}
-
-void GenerateReactor::OnOutput(RequestOutput output) {
-  const bool finished = output.finished;
-  {
-    absl::MutexLock lock(&state_->mu);
-    if (finished) {
-      state_->final_output = std::move(output);
-    } else {
-      state_->pending.push_back(std::move(output));
-    }
-  }
-  if (finished) MaybeFinish();
-}
-
-void GenerateReactor::MaybeFinish() {
-  grpc::Status status;
-  {
-    absl::MutexLock lock(&state_->mu);
-    if (!state_->started || !state_->final_output.has_value() || state_->finish_called) return;
-    state_->finish_called = true;
-    const RequestOutput& final_output = *state_->final_output;
-    status = EndStatus(final_output, state_->client_gone);
-    if (status.ok()) {
-      ResponseBuilder& builder = *state_->builder;
-      for (const RequestOutput& output : state_->pending) builder.Add(output);
-      builder.Add(final_output);
-      builder.FillResponse(state_->request_id, final_output, response_);
-    } else {
-      response_->Clear();
-    }
-    state_->pending.clear();
-    Record(&final_output, status);
+    if (!PrepareFinishLocked(&status)) return;
   }
   Finish(status);  // may run OnDone (delete this): the last action
+}
+
+void GenerateReactor::OnOutput(GenerateReactor* self, GenerateCallState& s, RequestOutput output) {
+  // Engine thread. `self` may be deleted once another thread has called
+  // Finish (finish_called): it is only touched under s.mu while
+  // finish_called is false, and after this thread reserved the finish.
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&s.mu);
+    if (s.finish_called) return;
+    if (!output.finished) {
+      s.pending.push_back(std::move(output));
+      return;
+    }
+    s.final_output = std::move(output);
+    if (!self->PrepareFinishLocked(&status)) return;
+  }
+  self->Finish(status);  // may run OnDone (delete self): the last action
+}
+
+bool GenerateReactor::PrepareFinishLocked(grpc::Status* status) {
+  GenerateCallState& s = *state_;
+  if (!s.started || !s.final_output.has_value() || s.finish_called) return false;
+  s.finish_called = true;
+  const RequestOutput& final_output = *s.final_output;
+  *status = EndStatus(final_output, s.client_gone);
+  if (status->ok()) {
+    ResponseBuilder& builder = *s.builder;
+    for (const RequestOutput& output : s.pending) builder.Add(output);
+    builder.Add(final_output);
+    builder.FillResponse(s.request_id, final_output, response_);
+  } else {
+    response_->Clear();
+  }
+  s.pending.clear();
+  Record(&final_output, *status);
+  return true;
 }
 
 void GenerateReactor::OnCancel() {
@@ -180,9 +187,13 @@ GenerateStreamReactor::GenerateStreamReactor(GenerationService* service,
 
 void GenerateStreamReactor::Start(const v1::GenerateRequest& request) {
   grpc::Status status = Submit(request, [this, state = state_](RequestOutput output) {
-    OnOutput(std::move(output));
+    OnOutput(this, *state, std::move(output));
   });
   if (!status.ok()) {
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->finish_called = true;
+    }
     Record(nullptr, status);
     Finish(status);
     return;
@@ -194,60 +205,79 @@ void GenerateStreamReactor::Start(const v1::GenerateRequest& request) {
   Pump();
 }
 
-void GenerateStreamReactor::OnOutput(RequestOutput output) {
+void GenerateStreamReactor::OnOutput(GenerateStreamReactor* self, GenerateCallState& s,
+                                     RequestOutput output) {
+  // Engine thread. `self` may be deleted once another thread has called
+  // Finish (finish_called): it is only touched under s.mu while
+  // finish_called is false, and after this thread reserved a write or the
+  // finish (which keeps the call, and so the reactor, alive).
+  Action action = Action::kNone;
+  grpc::Status status;
   {
-    absl::MutexLock lock(&state_->mu);
-    if (output.finished) state_->final_output = output;
-    state_->pending.push_back(std::move(output));
+    absl::MutexLock lock(&s.mu);
+    if (s.finish_called) return;
+    if (output.finished) s.final_output = output;
+    s.pending.push_back(std::move(output));
+    action = self->NextActionLocked(&status);
   }
-  Pump();
+  self->Act(action, status);
 }
 
 void GenerateStreamReactor::Pump() {
-  enum class Action { kNone, kWrite, kFinish } action = Action::kNone;
+  Action action = Action::kNone;
   grpc::Status status;
   {
-    GenerateCallState& s = *state_;
-    absl::MutexLock lock(&s.mu);
-    if (!s.started || s.finish_called || s.write_in_flight) return;
-    if (s.write_failed || s.client_gone) {
-      // Nothing more is written; finish once the engine has let go.
-      if (!s.final_output.has_value()) return;
-      status = s.client_gone ? ClientGoneStatus("cancelled by the client")
-                             : ClientGoneStatus("client stream closed");
-      action = Action::kFinish;
-    } else {
-      if (!s.pending.empty()) {
-        // Everything that arrived since the last write: one message per run
-        // of outputs of the same completion.
-        const RequestOutput& last = s.pending.back();
-        if (last.finished && !IsSuccess(last.finish_reason)) {
-          status = EndStatus(last, /*client_gone=*/false);  // reported as the call's status
-          action = Action::kFinish;
-          queued_.clear();
-        } else {
-          for (auto& m : s.builder->StreamMessages(s.request_id, s.pending)) {
-            queued_.push_back(std::move(m));
-          }
-          final_queued_ = last.finished;
-        }
-        s.pending.clear();
-      }
-      if (action == Action::kNone && !queued_.empty()) {
-        message_ = std::move(queued_.front());
-        queued_.pop_front();
-        final_in_flight_ = final_queued_ && queued_.empty();
-        action = Action::kWrite;
-      }
-    }
-    if (action == Action::kWrite) s.write_in_flight = true;
-    if (action == Action::kFinish) {
-      s.finish_called = true;
-      Record(&*s.final_output, status);
-    }
+    absl::MutexLock lock(&state_->mu);
+    action = NextActionLocked(&status);
   }
+  Act(action, status);
+}
+
+void GenerateStreamReactor::Act(Action action, const grpc::Status& status) {
   if (action == Action::kWrite) StartWrite(&message_);
   if (action == Action::kFinish) Finish(status);  // may delete this: the last action
+}
+
+GenerateStreamReactor::Action GenerateStreamReactor::NextActionLocked(grpc::Status* status) {
+  GenerateCallState& s = *state_;
+  Action action = Action::kNone;
+  if (!s.started || s.finish_called || s.write_in_flight) return action;
+  if (s.write_failed || s.client_gone) {
+    // Nothing more is written; finish once the engine has let go.
+    if (!s.final_output.has_value()) return action;
+    *status = s.client_gone ? ClientGoneStatus("cancelled by the client")
+                            : ClientGoneStatus("client stream closed");
+    action = Action::kFinish;
+  } else {
+    if (!s.pending.empty()) {
+      // Everything that arrived since the last write: one message per run
+      // of outputs of the same completion.
+      const RequestOutput& last = s.pending.back();
+      if (last.finished && !IsSuccess(last.finish_reason)) {
+        *status = EndStatus(last, /*client_gone=*/false);  // reported as the call's status
+        action = Action::kFinish;
+        queued_.clear();
+      } else {
+        for (auto& m : s.builder->StreamMessages(s.request_id, s.pending)) {
+          queued_.push_back(std::move(m));
+        }
+        final_queued_ = last.finished;
+      }
+      s.pending.clear();
+    }
+    if (action == Action::kNone && !queued_.empty()) {
+      message_ = std::move(queued_.front());
+      queued_.pop_front();
+      final_in_flight_ = final_queued_ && queued_.empty();
+      action = Action::kWrite;
+    }
+  }
+  if (action == Action::kWrite) s.write_in_flight = true;
+  if (action == Action::kFinish) {
+    s.finish_called = true;
+    Record(&*s.final_output, *status);
+  }
+  return action;
 }
 
 void GenerateStreamReactor::OnWriteDone(bool ok) {

@@ -81,9 +81,15 @@ class GenerateReactor final : public grpc::ServerUnaryReactor, private GenerateC
   void OnDone() override;
 
  private:
-  void OnOutput(RequestOutput output);
-  // Finishes when Start has returned and the final output is in; last action.
-  void MaybeFinish();
+  /// The engine's OutputCallback (engine thread). Touches `self` only while
+  /// it is sure to be alive: under s.mu before anyone called Finish.
+  /// (`s` is *self->state_, which the thread-safety analysis cannot see.)
+  static void OnOutput(GenerateReactor* self, GenerateCallState& s, RequestOutput output)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  /// Under state_->mu: when Start has returned and the final output is in,
+  /// reserves the finish (finish_called), fills the response and returns
+  /// true; the caller then calls Finish(*status) as its last action.
+  bool PrepareFinishLocked(grpc::Status* status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu);
 
   v1::GenerateResponse* const response_;
 };
@@ -105,9 +111,21 @@ class GenerateStreamReactor final : public grpc::ServerWriteReactor<v1::Generate
   void OnDone() override;
 
  private:
-  void OnOutput(RequestOutput output);
-  // Starts the next write or the finish, if any is due; last action.
+  enum class Action { kNone, kWrite, kFinish };
+  /// The engine's OutputCallback (engine thread). Touches `self` only while
+  /// it is sure to be alive: under s.mu before anyone called Finish, and to
+  /// act on the write or finish it reserved.
+  /// (`s` is *self->state_, which the thread-safety analysis cannot see.)
+  static void OnOutput(GenerateStreamReactor* self, GenerateCallState& s, RequestOutput output)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  /// Starts the next write or the finish, if any is due; last action.
+  /// From gRPC's reactions only (they keep the call alive).
   void Pump();
+  /// Under state_->mu: decides and reserves the next action (write_in_flight
+  /// or finish_called); `*status` is the finish status.
+  Action NextActionLocked(grpc::Status* status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu);
+  /// Carries out a reserved action (outside the lock); may delete this.
+  void Act(Action action, const grpc::Status& status);
 
   v1::GenerateStreamResponse message_;  ///< the message in flight
   /// Messages built but not yet written (one per completion run; guarded by state_->mu).

@@ -92,8 +92,6 @@ void Scheduler::Add(Sequence* seq, int n, std::size_t first_block, bool is_new,
 
 SchedulerOutput Scheduler::Schedule() {
   SchedulerOutput out;
-  out.finished_seq_ids = std::move(removed_since_schedule_);
-  removed_since_schedule_.clear();
   int budget = config_.max_num_batched_tokens;
   absl::flat_hash_set<Sequence*> scheduled;
 
@@ -134,16 +132,27 @@ SchedulerOutput Scheduler::Schedule() {
     ++i;
   }
 
-  // 2. Running sequences in the middle of a chunked prefill. These never
-  // preempt others: if no block is free they wait for the next step.
-  for (Sequence* seq : running_) {
-    if (budget <= 0) break;
-    if (scheduled.contains(seq) || seq->num_uncomputed_tokens() <= 1) continue;
-    const int n = std::min(seq->num_uncomputed_tokens(), budget);
-    const std::size_t held = kv_->BlockTable(seq->seq_id).size();
-    if (kv_->AllocateSlots(seq->seq_id, seq->tokens, seq->num_computed_tokens, n)) {
-      add(seq, n, held, /*is_new=*/false);
+  // 2. Running sequences in the middle of a chunked prefill. These do not
+  // preempt others: if no block is free they wait for the next step...
+  auto schedule_partial_prefills = [&] {
+    for (Sequence* seq : running_) {
+      if (budget <= 0) break;
+      if (scheduled.contains(seq) || seq->num_uncomputed_tokens() <= 1) continue;
+      const int n = std::min(seq->num_uncomputed_tokens(), budget);
+      const std::size_t held = kv_->BlockTable(seq->seq_id).size();
+      if (kv_->AllocateSlots(seq->seq_id, seq->tokens, seq->num_computed_tokens, n)) {
+        add(seq, n, held, /*is_new=*/false);
+      }
     }
+  };
+  schedule_partial_prefills();
+  // ...unless every running sequence is such a prefill and none got a block:
+  // then no step would ever run and free one. Preempt the last in running
+  // order (lowest priority, most recently admitted) until another proceeds.
+  while (out.scheduled.empty() && running_.size() > 1) {
+    Preempt(running_.back());
+    ++out.num_preemptions;
+    schedule_partial_prefills();
   }
 
   // 3. Waiting sequences by priority, then arrival (preempted ones ahead of
@@ -207,6 +216,12 @@ SchedulerOutput Scheduler::Schedule() {
       add(seq, n, 0, /*is_new=*/true);
       seq->scheduled_before = true;
     }
+  }
+  // Reported with the next step that runs (an empty output never reaches the
+  // runner), so the runner always learns which sequences to forget.
+  if (!out.scheduled.empty()) {
+    out.finished_seq_ids = std::move(removed_since_schedule_);
+    removed_since_schedule_.clear();
   }
   return out;
 }
