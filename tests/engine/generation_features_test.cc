@@ -400,6 +400,9 @@ TEST(GenerationFeaturesTest, EveryOptionIsBatchInvariant) {
       results[i] = cols[i]->completions();
     }
     EXPECT_EQ((*engine)->GetStats().kv_cache_usage, 0.0);
+    if (options.kv_cache_tokens > 0) {
+      EXPECT_GT((*engine)->GetStats().num_preemptions, 0) << "the tight cache did not preempt";
+    }
     return results;
   };
   const auto alone = run(Stories260KOptions(), false);
