@@ -143,6 +143,7 @@ TEST_F(BenchCliTest, DurationBoundsTheRun) {
 TEST_F(BenchCliTest, BadFlagsFailClearly) {
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"--goodput ttfb:3", "unknown metric"},
+           {"--stream=false --goodput ttft:500,tpot:50", "tpot objective needs streamed calls"},
            {"--concurrency 2 --request-rate 5", "not both"},
            {"--sweep-rates 1 --sweep-concurrency 2", "not both"},
            {"--sweep-concurrency 0", "bad concurrency"},
