@@ -35,7 +35,7 @@ class BenchCliTest : public ::testing::Test {
     dir_ = llmserve::testing::MakeTempDir("llmserve_bench_cli");
   }
   /// Runs the bench against the fake with `args` (stderr merged into out).
-  llmserve::testing::BoundedCommandResult Bench(const std::string& args) {
+  llmserve::testing::CommandResult Bench(const std::string& args) {
     return RunBounded(absl::StrCat(BuildPath("client/llmserve-bench"), " --address ",
                                    server_->address(), " ", args, " 2>&1"),
                       300);
