@@ -25,6 +25,23 @@ bool WriteFile(const std::string& path, const std::string& bytes);
 /// Reads a whole file; empty string if unreadable.
 std::string ReadFile(const std::string& path);
 
+/// <build>/<relative> of this build tree (e.g. "client/llmserve-bench"),
+/// found from the test executable's location (<build>/tests/<test>).
+std::string BuildPath(const std::string& relative);
+
+/// The outcome of a shell command.
+struct CommandResult {
+  int exit_code = -1;  ///< the exit status, or -1 if it did not exit normally
+  std::string out;     ///< everything it wrote to stdout
+};
+
+/// Runs `command` with /bin/sh (popen), capturing stdout.
+CommandResult RunCommand(const std::string& command);
+
+/// RunCommand through `timeout <timeout_seconds>`: exit code 124 if it had to
+/// be killed, so a hung binary fails the test instead of hanging it.
+CommandResult RunBounded(const std::string& command, int timeout_seconds);
+
 }  // namespace llmserve::testing
 
 #endif  // LLMSERVE_TESTS_TEST_UTIL_H_

@@ -252,6 +252,9 @@ int main(int argc, char** argv) {
   if (!points.ok()) return Fail(points.status());
   absl::StatusOr<GoodputSlo> slo = ParseGoodput(absl::GetFlag(FLAGS_goodput));
   if (!slo.ok()) return Fail(slo.status());
+  if (absl::Status s = ValidateGoodputForCalls(*slo, absl::GetFlag(FLAGS_stream)); !s.ok()) {
+    return Fail(s);
+  }
   int num_requests = absl::GetFlag(FLAGS_num_requests);
   const int warmup = absl::GetFlag(FLAGS_warmup);
   if (num_requests < 0) return Fail(absl::InvalidArgumentError("--num-requests must be >= 0"));

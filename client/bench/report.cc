@@ -120,6 +120,7 @@ nlohmann::json RunResultJson(const RunConfig& config, const RunStats& stats,
                        {"client", line.client},
                        {"server", line.server},
                        {"checked", line.checked},
+                       {"note", line.note},
                        {"agrees", line.agrees()}});
     }
     j["server_cross_check"] = {{"lines", std::move(lines)}, {"all_agree", AllAgree(*cross_check)}};
@@ -192,10 +193,11 @@ std::string FormatCrossCheck(const std::vector<CrossCheckLine>& lines) {
   for (const CrossCheckLine& l : lines) {
     const std::string client =
         std::isnan(l.client) ? std::string("-") : absl::StrFormat("%.6g", l.client);
-    absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12.6g%s\n", l.name, client, l.server,
+    absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12.6g%s%s\n", l.name, client, l.server,
                                           !l.checked  ? ""
                                           : l.agrees() ? "  ok"
-                                                       : "  MISMATCH"));
+                                                       : "  MISMATCH",
+                                          l.note.empty() ? "" : absl::StrCat("  (", l.note, ")")));
   }
   return out;
 }

@@ -74,6 +74,15 @@ absl::StatusOr<GoodputSlo> ParseGoodput(const std::string& spec) {
   return slo;
 }
 
+absl::Status ValidateGoodputForCalls(const GoodputSlo& slo, bool stream) {
+  if (slo.tpot_ms.has_value() && !stream) {
+    return absl::InvalidArgumentError(
+        "--goodput: a tpot objective needs streamed calls; with --stream=false (unary Generate) "
+        "there is no per-token timing, so TPOT is undefined (use ttft or e2el, or stream)");
+  }
+  return absl::OkStatus();
+}
+
 bool MeetsSlo(const RequestRecord& r, const GoodputSlo& slo) {
   if (!r.ok()) return false;
   if (slo.ttft_ms && r.ttft_seconds * 1e3 > *slo.ttft_ms) return false;

@@ -45,8 +45,16 @@ struct GoodputSlo {
 /// Errors: INVALID_ARGUMENT naming the bad item (unknown key, bad number, repeat).
 absl::StatusOr<GoodputSlo> ParseGoodput(const std::string& spec);
 
+/// Checks that `slo` can be judged for the calls the run makes: a TPOT
+/// objective needs streamed calls (`stream`), since a unary call has no
+/// per-token timing (its TPOT is undefined and MeetsSlo would count every
+/// request as meeting it). TTFT and e2e latency are defined for both (a unary
+/// call's TTFT is its e2e latency). Errors: INVALID_ARGUMENT naming the flags.
+absl::Status ValidateGoodputForCalls(const GoodputSlo& slo, bool stream);
+
 /// True if `r` succeeded and meets every objective of `slo`. A request without
-/// a TPOT (one output token, or unary) meets any TPOT objective.
+/// a TPOT (one output token; unary calls, which ValidateGoodputForCalls keeps
+/// away from a TPOT objective) meets any TPOT objective.
 bool MeetsSlo(const RequestRecord& r, const GoodputSlo& slo);
 
 /// The figures of one run point, from its measured requests.

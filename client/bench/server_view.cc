@@ -45,7 +45,7 @@ ServerCounters Delta(const ServerCounters& after, const ServerCounters& before) 
 std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCounters& server) {
   std::vector<CrossCheckLine> lines;
   lines.push_back({"completed requests", static_cast<double>(client.completed),
-                   server.requests_success});
+                   server.requests_success, /*checked=*/true, /*note=*/""});
   std::set<std::string> codes;
   for (const auto& [code, n] : client.failures_by_code) codes.insert(code);
   for (const auto& [code, n] : server.failures_by_code) codes.insert(code);
@@ -54,18 +54,27 @@ std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCount
     auto s = server.failures_by_code.find(code);
     lines.push_back({absl::StrCat("failed ", code),
                      c == client.failures_by_code.end() ? 0.0 : static_cast<double>(c->second),
-                     s == server.failures_by_code.end() ? 0.0 : s->second});
+                     s == server.failures_by_code.end() ? 0.0 : s->second, /*checked=*/true,
+                     /*note=*/""});
   }
+  // Failed requests whose prefill ran: counted in the server's token counters only.
+  const double prefilled_failures = server.ttft_count - server.requests_success;
+  const bool tokens_comparable = client.failed == 0 || prefilled_failures <= 0;
+  const std::string token_note =
+      tokens_comparable
+          ? std::string()
+          : absl::StrCat("not comparable: the server also counts ", prefilled_failures,
+                         " failed request(s) whose prefill ran; the client only completed ones");
   lines.push_back({"prompt tokens", static_cast<double>(client.total_input_tokens),
-                   server.prompt_tokens});
+                   server.prompt_tokens, tokens_comparable, token_note});
   lines.push_back({"generation tokens", static_cast<double>(client.total_output_tokens),
-                   server.generation_tokens});
+                   server.generation_tokens, tokens_comparable, token_note});
   lines.push_back({"mean TTFT (ms)", client.ttft_ms.mean,
                    server.ttft_count > 0 ? server.ttft_sum / server.ttft_count * 1e3 : 0.0,
-                   /*checked=*/false});
+                   /*checked=*/false, /*note=*/""});
   lines.push_back({"mean queue time (ms)", std::numeric_limits<double>::quiet_NaN(),
                    server.queue_count > 0 ? server.queue_sum / server.queue_count * 1e3 : 0.0,
-                   /*checked=*/false});
+                   /*checked=*/false, /*note=*/""});
   return lines;
 }
 

@@ -18,7 +18,10 @@ struct ServerCounters {
   std::map<std::string, double> failures_by_code;  ///< llmserve_request_failure_total{code}
   double prompt_tokens = 0;      ///< llmserve_prompt_tokens_total
   double generation_tokens = 0;  ///< llmserve_generation_tokens_total
-  double ttft_sum = 0, ttft_count = 0;    ///< llmserve_time_to_first_token_seconds_{sum,count}
+  /// llmserve_time_to_first_token_seconds_{sum,count}. The server observes it
+  /// for every request whose prefill completed (a first token exists), failed
+  /// or not: the same set its prompt and generation token counters include.
+  double ttft_sum = 0, ttft_count = 0;
   double queue_sum = 0, queue_count = 0;  ///< llmserve_request_queue_time_seconds_{sum,count}
 };
 
@@ -36,12 +39,25 @@ struct CrossCheckLine {
   /// NaN when the client has no such figure (queue time).
   /// Whether the line must agree (counts); means (TTFT) are only shown.
   bool checked = true;
+  /// Why an unchecked count is not comparable (empty otherwise).
+  std::string note;
   bool agrees() const { return !checked || client == server; }
 };
 
 /// The client's figures next to the server's delta: completed requests,
-/// failures per status code, prompt and generation tokens (checked), and the
-/// mean TTFT and queue time in ms (shown only; the server's exclude the network).
+/// failures per status code, prompt and generation tokens, and the mean TTFT
+/// and queue time in ms (shown only; the server's exclude the network).
+///
+/// Counts are checked (must be equal), except prompt and generation tokens
+/// when some failed requests had their prefill run: the client counts the
+/// tokens of completed requests only, while the server's counters include
+/// every request whose prefill completed, failed (cancelled, deadline) or not
+/// (server/metrics.cc OnRequestFinished), and a failed call does not tell the
+/// client how far it got. Those requests are the server's TTFT observations
+/// beyond its successes (ttft_count − requests_success); when the client saw
+/// failures and that number is > 0, the two token lines are shown unchecked
+/// with a note. Failures refused before the engine (e.g. RESOURCE_EXHAUSTED
+/// at the queue limit) leave them checked.
 std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCounters& server);
 
 /// True if every checked line agrees.

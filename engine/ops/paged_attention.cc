@@ -350,9 +350,21 @@ void PagedAttentionWithIsa(Isa isa, const float* query, int64_t query_row_stride
 
 }  // namespace paged_attention_internal
 
-void WriteKVCache(const float* key, const float* value, int64_t row_stride, int num_tokens,
-                  const int64_t* slot_mapping, const AttentionDims& dims, uint16_t* key_pool,
-                  uint16_t* value_pool) {
+namespace {
+
+// One head's row of head_dim floats into a pool row of the pool's element type.
+inline void StoreRow(const float* src, int head_dim, float* dst) {
+  std::memcpy(dst, src, sizeof(float) * head_dim);
+}
+inline void StoreRow(const float* src, int head_dim, uint16_t* dst) {
+  FloatToBf16(src, head_dim, dst);  // round to nearest even
+}
+
+// WriteKVCache for a pool of element type T (float or bf16 bits), StoreRow<T> per row.
+template <typename T>
+void WriteKVCacheRows(const float* key, const float* value, int64_t row_stride, int num_tokens,
+                      const int64_t* slot_mapping, const AttentionDims& dims, T* key_pool,
+                      T* value_pool) {
   const int head_dim = dims.head_dim;
   const bool parallel = int64_t{num_tokens} * dims.num_kv_heads * head_dim >= int64_t{1} << 16;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -364,31 +376,24 @@ void WriteKVCache(const float* key, const float* value, int64_t row_stride, int 
     for (int h = 0; h < dims.num_kv_heads; ++h) {
       const int64_t dst = ((block * dims.num_kv_heads + h) * dims.block_size + offset) * head_dim;
       const int64_t src = t * row_stride + int64_t{h} * head_dim;
-      FloatToBf16(key + src, head_dim, key_pool + dst);
-      FloatToBf16(value + src, head_dim, value_pool + dst);
+      StoreRow(key + src, head_dim, key_pool + dst);
+      StoreRow(value + src, head_dim, value_pool + dst);
     }
   }
+}
+
+}  // namespace
+
+void WriteKVCache(const float* key, const float* value, int64_t row_stride, int num_tokens,
+                  const int64_t* slot_mapping, const AttentionDims& dims, uint16_t* key_pool,
+                  uint16_t* value_pool) {
+  WriteKVCacheRows(key, value, row_stride, num_tokens, slot_mapping, dims, key_pool, value_pool);
 }
 
 void WriteKVCache(const float* key, const float* value, int64_t row_stride, int num_tokens,
                   const int64_t* slot_mapping, const AttentionDims& dims, float* key_pool,
                   float* value_pool) {
-  const int head_dim = dims.head_dim;
-  const size_t row_bytes = sizeof(float) * head_dim;
-  const bool parallel = int64_t{num_tokens} * dims.num_kv_heads * head_dim >= int64_t{1} << 16;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int t = 0; t < num_tokens; ++t) {
-    const int64_t slot = slot_mapping[t];
-    if (slot < 0) continue;
-    const int64_t block = slot / dims.block_size;
-    const int64_t offset = slot % dims.block_size;
-    for (int h = 0; h < dims.num_kv_heads; ++h) {
-      const int64_t dst = ((block * dims.num_kv_heads + h) * dims.block_size + offset) * head_dim;
-      const int64_t src = t * row_stride + int64_t{h} * head_dim;
-      std::memcpy(key_pool + dst, key + src, row_bytes);
-      std::memcpy(value_pool + dst, value + src, row_bytes);
-    }
-  }
+  WriteKVCacheRows(key, value, row_stride, num_tokens, slot_mapping, dims, key_pool, value_pool);
 }
 
 void PagedAttention(const float* query, int64_t query_row_stride, const AttentionBatch& batch,

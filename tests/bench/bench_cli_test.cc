@@ -35,7 +35,7 @@ class BenchCliTest : public ::testing::Test {
     dir_ = llmserve::testing::MakeTempDir("llmserve_bench_cli");
   }
   /// Runs the bench against the fake with `args` (stderr merged into out).
-  llmserve::testing::BoundedCommandResult Bench(const std::string& args) {
+  llmserve::testing::CommandResult Bench(const std::string& args) {
     return RunBounded(absl::StrCat(BuildPath("client/llmserve-bench"), " --address ",
                                    server_->address(), " ", args, " 2>&1"),
                       300);
@@ -143,6 +143,7 @@ TEST_F(BenchCliTest, DurationBoundsTheRun) {
 TEST_F(BenchCliTest, BadFlagsFailClearly) {
   for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
            {"--goodput ttfb:3", "unknown metric"},
+           {"--stream=false --goodput ttft:500,tpot:50", "tpot objective needs streamed calls"},
            {"--concurrency 2 --request-rate 5", "not both"},
            {"--sweep-rates 1 --sweep-concurrency 2", "not both"},
            {"--sweep-concurrency 0", "bad concurrency"},

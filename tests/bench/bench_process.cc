@@ -5,9 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -15,11 +14,6 @@
 #include "tests/test_util.h"
 
 namespace llmserve::testing {
-
-std::string BuildPath(const std::string& relative) {
-  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
-  return (self.parent_path().parent_path() / relative).string();
-}
 
 namespace {
 
@@ -88,17 +82,5 @@ ServerProcess::~ServerProcess() {
 }
 
 std::string ServerProcess::log() const { return ReadFile(log_path_); }
-
-BoundedCommandResult RunBounded(const std::string& command, int timeout_seconds) {
-  BoundedCommandResult result;
-  FILE* pipe = popen(absl::StrCat("timeout ", timeout_seconds, " ", command).c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer;
-  size_t n;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  if (status != -1 && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  return result;
-}
 
 }  // namespace llmserve::testing

@@ -1,18 +1,17 @@
 #ifndef LLMSERVE_TESTS_BENCH_BENCH_PROCESS_H_
 #define LLMSERVE_TESTS_BENCH_BENCH_PROCESS_H_
 
-// Running the llmserve and llmserve-bench binaries of this build tree from tests.
+// Running the llmserve binary of this build tree from tests (BuildPath and
+// RunBounded, for llmserve-bench, come from tests/test_util.h).
 
 #include <sys/types.h>
 
 #include <string>
 #include <vector>
 
-namespace llmserve::testing {
+#include "tests/test_util.h"
 
-/// <build>/<relative> of this build tree, found from the test executable
-/// (<build>/tests/<test>).
-std::string BuildPath(const std::string& relative);
+namespace llmserve::testing {
 
 /// The llmserve binary serving a model on 127.0.0.1 (free ports for gRPC and
 /// metrics), started by Start and stopped (SIGTERM, then SIGKILL after 30 s)
@@ -39,14 +38,6 @@ class ServerProcess {
   std::string metrics_url_;
   std::string error_;
 };
-
-/// The exit code and stdout of a shell command run through `timeout
-/// <seconds>` (exit code 124 if it had to be killed).
-struct BoundedCommandResult {
-  int exit_code = -1;
-  std::string out;
-};
-BoundedCommandResult RunBounded(const std::string& command, int timeout_seconds);
 
 }  // namespace llmserve::testing
 

@@ -3,14 +3,23 @@
 // Prometheus counters (scraped here independently, with the server tests'
 // parser), a burst beyond --max-queued-requests reports RESOURCE_EXHAUSTED
 // failures with every call accounted for and nothing hung, and streaming and
-// unary runs of the same workload count the same tokens.
+// unary runs of the same workload count the same tokens. A request failed
+// after its prefill is in the server's token counters but not the client's:
+// the cross-check shows those lines as not comparable instead of a mismatch.
 
 #include <filesystem>
 
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/bench/report.h"
+#include "client/bench/run_stats.h"
+#include "client/bench/server_view.h"
+#include "llmserve/v1/generation.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tests/bench/bench_process.h"
 #include "tests/server/metrics_scrape.h"
@@ -173,10 +182,104 @@ TEST_F(RealServerBenchTest, BurstBeyondTheQueueLimitIsRefusedNotHung) {
   EXPECT_EQ(j["failures_by_code"]["RESOURCE_EXHAUSTED"], j["failed"]);
   EXPECT_EQ(j["total_output_tokens"], j["completed"].get<int>() * 200);
   EXPECT_TRUE(j["server_cross_check"]["all_agree"].get<bool>()) << j["server_cross_check"];
+  // Refused at admission, before any prefill: the token counts stay comparable.
+  for (const nlohmann::json& line : j["server_cross_check"]["lines"]) {
+    if (line["name"] == "prompt tokens" || line["name"] == "generation tokens") {
+      EXPECT_TRUE(line["checked"].get<bool>()) << line;
+      EXPECT_EQ(line["client"], line["server"]) << line;
+    }
+  }
   // The server is idle afterwards: nothing left running or waiting.
   const Scrape after = ScrapeServer(server);
   EXPECT_EQ(Total(after, "llmserve_num_requests_running"), 0);
   EXPECT_EQ(Total(after, "llmserve_num_requests_waiting"), 0);
+}
+
+/// What llmserve-bench records of a GenerateStream call read to the end
+/// (cancelled after its first message when `cancel_after_first`).
+RequestRecord StreamRecord(v1::Generation::Stub& stub, const v1::GenerateRequest& request,
+                           bool cancel_after_first) {
+  RequestRecord record;
+  grpc::ClientContext context;
+  auto reader = stub.GenerateStream(&context, request);
+  v1::GenerateStreamResponse message;
+  bool first = true;
+  while (reader->Read(&message)) {
+    record.output_tokens += message.token_ids_size();
+    if (message.has_usage()) record.prompt_tokens = static_cast<int>(message.usage().prompt_tokens());
+    if (first && cancel_after_first) context.TryCancel();
+    first = false;
+  }
+  const grpc::Status status = reader->Finish();
+  record.status = status.error_code();
+  record.error = status.error_message();
+  record.e2e_seconds = 0.001;
+  return record;
+}
+
+TEST_F(RealServerBenchTest, FailuresAfterPrefillMakeTokenCountsNotComparable) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({}))) << server.error();
+  absl::StatusOr<ServerCounters> before = ScrapeServerCounters(server.metrics_url());
+  ASSERT_TRUE(before.ok()) << before.status();
+  auto stub = v1::Generation::NewStub(
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  // The same prompt twice: one request completes, one is cancelled by the
+  // client after its first token (its prefill ran; 480 tokens would follow).
+  v1::GenerateRequest request;
+  request.set_text("Once upon a time");
+  request.mutable_sampling_params()->set_ignore_eos(true);
+  request.mutable_sampling_params()->set_max_tokens(8);
+  std::vector<RequestRecord> records;
+  records.push_back(StreamRecord(*stub, request, /*cancel_after_first=*/false));
+  request.mutable_sampling_params()->set_max_tokens(480);
+  records.push_back(StreamRecord(*stub, request, /*cancel_after_first=*/true));
+  ASSERT_TRUE(records[0].ok()) << records[0].error;
+  ASSERT_EQ(records[0].output_tokens, 8);
+  ASSERT_GT(records[0].prompt_tokens, 0);
+  ASSERT_EQ(records[1].status, grpc::StatusCode::CANCELLED) << records[1].error;
+  ASSERT_GE(records[1].output_tokens, 1);
+  const RunStats stats = ComputeRunStats(records, 1.0, GoodputSlo());
+  ASSERT_EQ(stats.completed, 1);
+  ASSERT_EQ(stats.failed, 1);
+
+  // The handlers record their outcome just before returning (possibly after
+  // the client saw the status): scrape until both are in (bounded).
+  ServerCounters delta;
+  for (int attempt = 0; attempt < 400; ++attempt) {
+    absl::StatusOr<ServerCounters> after = ScrapeServerCounters(server.metrics_url());
+    ASSERT_TRUE(after.ok()) << after.status();
+    delta = Delta(*after, *before);
+    if (delta.requests_success == 1 && delta.failures_by_code["CANCELLED"] == 1 &&
+        delta.ttft_count == 2) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  ASSERT_EQ(delta.requests_success, 1);
+  ASSERT_EQ(delta.failures_by_code["CANCELLED"], 1);
+  ASSERT_EQ(delta.ttft_count, 2) << "both prefills ran";
+  // The server counts the cancelled request's prompt too: comparing it with
+  // the client's (completed requests only) would report a mismatch.
+  EXPECT_EQ(delta.prompt_tokens, 2 * stats.total_input_tokens);
+  EXPECT_GT(delta.generation_tokens, stats.total_output_tokens);
+
+  const std::vector<CrossCheckLine> lines = CrossCheck(stats, delta);
+  EXPECT_TRUE(AllAgree(lines)) << FormatCrossCheck(lines);
+  int token_lines = 0, checked_counts = 0;
+  for (const CrossCheckLine& line : lines) {
+    if (line.name == "prompt tokens" || line.name == "generation tokens") {
+      ++token_lines;
+      EXPECT_FALSE(line.checked) << line.name;
+      EXPECT_THAT(line.note, HasSubstr("1 failed request")) << line.name;
+    } else if (line.name == "completed requests" || line.name == "failed CANCELLED") {
+      ++checked_counts;
+      EXPECT_TRUE(line.checked) << line.name;
+      EXPECT_EQ(line.client, line.server) << line.name;
+    }
+  }
+  EXPECT_EQ(token_lines, 2);
+  EXPECT_EQ(checked_counts, 2);
 }
 
 }  // namespace

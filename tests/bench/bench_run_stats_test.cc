@@ -118,6 +118,20 @@ TEST(RunStatsTest, CountsThroughputFailuresAndConcurrency) {
   EXPECT_LE(s.max_output_tokens_per_s, 60);
 }
 
+TEST(RunStatsTest, TpotObjectiveNeedsStreamedCalls) {
+  // A unary call has no TPOT: a tpot objective would count every request as good.
+  RequestRecord unary = Ok(0, 0, 1.0, 1.0, 10);
+  unary.unary = true;
+  EXPECT_EQ(unary.TpotSeconds(), -1);
+  const absl::Status rejected = ValidateGoodputForCalls(*ParseGoodput("ttft:500,tpot:50"), false);
+  EXPECT_EQ(rejected.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(rejected.message()), HasSubstr("tpot"));
+  EXPECT_THAT(std::string(rejected.message()), HasSubstr("--stream=false"));
+  EXPECT_TRUE(ValidateGoodputForCalls(*ParseGoodput("ttft:500,tpot:50"), true).ok());
+  EXPECT_TRUE(ValidateGoodputForCalls(*ParseGoodput("ttft:500,e2el:900"), false).ok());
+  EXPECT_TRUE(ValidateGoodputForCalls(GoodputSlo(), false).ok());
+}
+
 TEST(RunStatsTest, ParseGoodputRejectsBadSpecs) {
   EXPECT_TRUE(ParseGoodput("").ok());
   EXPECT_TRUE(ParseGoodput("").value().empty());

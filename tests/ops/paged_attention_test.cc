@@ -581,5 +581,55 @@ TEST(PagedAttentionBf16Test, WriteKVCacheRoundsEachElementToNearestEven) {
   }
 }
 
+TEST(PagedAttentionBf16Test, WriteKVCacheBothPoolTypesOnTheParallelPathTouchOnlyTheirSlots) {
+  // 512 tokens x 2 KV heads x 64 = 2^16 elements: the OpenMP-parallel branch.
+  // Both pool element types go through one template; each must write exactly
+  // the mapped rows (slots in reverse order, every 7th token skipped) and the
+  // bf16 pool must hold the f32 pool's values rounded.
+  const AttentionDims d = MakeDims(4, 2, 64, 16);
+  const int num_tokens = 512, num_blocks = num_tokens / 16 + 1;
+  const int64_t row_stride = int64_t{d.num_heads + 2 * d.num_kv_heads} * d.head_dim;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  std::vector<float> qkv(num_tokens * row_stride);
+  for (float& x : qkv) x = nd(rng);
+  std::vector<int64_t> slots(num_tokens);
+  int written_tokens = 0;
+  for (int t = 0; t < num_tokens; ++t) {
+    slots[t] = t % 7 == 3 ? -1 : num_blocks * d.block_size - 1 - t;
+    written_tokens += slots[t] >= 0 ? 1 : 0;
+  }
+  const int64_t pool_size = int64_t{num_blocks} * d.num_kv_heads * d.block_size * d.head_dim;
+  const float kSentinel32 = -7777.0f;
+  const uint16_t kSentinel16 = 0x7fc1;  // a NaN: never the rounding of a finite input
+  std::vector<float> key32(pool_size, kSentinel32), value32(pool_size, kSentinel32);
+  std::vector<uint16_t> key16(pool_size, kSentinel16), value16(pool_size, kSentinel16);
+  const float* key = qkv.data() + d.num_heads * d.head_dim;
+  const float* value = key + d.num_kv_heads * d.head_dim;
+  WriteKVCache(key, value, row_stride, num_tokens, slots.data(), d, key32.data(), value32.data());
+  WriteKVCache(key, value, row_stride, num_tokens, slots.data(), d, key16.data(), value16.data());
+  int64_t written = 0;
+  for (int t = 0; t < num_tokens; ++t) {
+    if (slots[t] < 0) continue;
+    const int64_t block = slots[t] / d.block_size, offset = slots[t] % d.block_size;
+    for (int h = 0; h < d.num_kv_heads; ++h) {
+      for (int e = 0; e < d.head_dim; ++e) {
+        const int64_t at = ((block * d.num_kv_heads + h) * d.block_size + offset) * d.head_dim + e;
+        const int64_t src = t * row_stride + h * d.head_dim + e;
+        ASSERT_EQ(key32[at], key[src]) << t;
+        ASSERT_EQ(value32[at], value[src]) << t;
+        ASSERT_EQ(key16[at], FloatToBFloat16(key[src])) << t;
+        ASSERT_EQ(value16[at], FloatToBFloat16(value[src])) << t;
+        ++written;
+      }
+    }
+  }
+  EXPECT_EQ(written, int64_t{written_tokens} * d.num_kv_heads * d.head_dim);
+  EXPECT_EQ(pool_size - std::count(key32.begin(), key32.end(), kSentinel32), written);
+  EXPECT_EQ(pool_size - std::count(value32.begin(), value32.end(), kSentinel32), written);
+  EXPECT_EQ(pool_size - std::count(key16.begin(), key16.end(), kSentinel16), written);
+  EXPECT_EQ(pool_size - std::count(value16.begin(), value16.end(), kSentinel16), written);
+}
+
 }  // namespace
 }  // namespace llmserve

@@ -7,9 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/common/cpu_isa.h"
@@ -203,52 +205,107 @@ TEST(LinearTest, Bf16StoresHalfTheBytesWithinBf16Precision) {
 }
 
 TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
-  // Exact-M primitives (<= 64), padded ones (65..512) and 512-row chunks.
+  // f32: exact-M primitives (<= 64), padded ones (65..512) and 512-row chunks.
+  // bf16: the small-batch rows 1..4 (the own GEMV on AVX512_BF16 hosts,
+  // oneDNN or the own f32 x bf16 kernel elsewhere), with bias and accumulate.
   const int64_t out = 40, in = 24;
   auto w = Random(out * in, 21, 0.2f), b = Random(out, 22);
-  for (bool accumulate : {false, true}) {
-    auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
-                              DType::kF32, accumulate);
-    ASSERT_TRUE(lin.ok()) << lin.status();
-    EXPECT_FALSE((*lin)->implementation().empty());
-    EXPECT_EQ((*lin)->implementation().rfind("f32xf32:", 0), 0u) << (*lin)->implementation();
-    for (int64_t m : {1, 2, 3, 4, 5, 63, 64, 65, 100, 512, 513, 1100}) {
-      auto x = Random(m * in, 23 + m);
-      auto y = Random(m * out, 24 + m);
-      const auto y0 = accumulate ? y : std::vector<float>();
-      (*lin)->Forward(x.data(), m, y.data());
-      const auto want = ReferenceLinear(x, w, b, y0, m, in, out);
-      for (std::size_t i = 0; i < want.size(); ++i) {
-        ASSERT_NEAR(y[i], want[i], 1e-4) << "m " << m << " acc " << accumulate << " i " << i;
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    for (bool accumulate : {false, true}) {
+      auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}),
+                                HostTensor::FromFloats(b, {out}), dt, accumulate);
+      ASSERT_TRUE(lin.ok()) << lin.status();
+      const std::string impl = (*lin)->implementation();
+      if (dt == DType::kF32) {
+        EXPECT_EQ(impl.rfind("f32xf32:", 0), 0u) << impl;
+      } else {
+        EXPECT_TRUE(impl.rfind("bf16xbf16:", 0) == 0 || impl.rfind("f32xbf16:", 0) == 0) << impl;
       }
-      EXPECT_FALSE((*lin)->ImplementationForRows(m).empty());
+      // The operands as the backend holds them: bf16 weights always rounded,
+      // activations too when the backend takes bf16 input.
+      std::vector<float> wr = w;
+      if (dt == DType::kBF16) {
+        for (float& v : wr) v = RoundBf16(v);
+      }
+      const bool bf16_input = (*lin)->input_dtype() == DType::kBF16;
+      const std::vector<int64_t> rows =
+          dt == DType::kF32 ? std::vector<int64_t>{1, 2, 3, 4, 5, 63, 64, 65, 100, 512, 513, 1100}
+                            : std::vector<int64_t>{1, 2, 3, 4};
+      for (int64_t m : rows) {
+        SCOPED_TRACE(::testing::Message() << DTypeName(dt) << " m " << m << " acc " << accumulate
+                                          << " " << (*lin)->ImplementationForRows(m));
+        auto x = Random(m * in, 23 + m);
+        auto y = Random(m * out, 24 + m);
+        const auto y0 = accumulate ? y : std::vector<float>();
+        (*lin)->Forward(x.data(), m, y.data());
+        std::vector<float> xr = x;
+        if (bf16_input) {
+          for (float& v : xr) v = RoundBf16(v);
+        }
+        const auto want = ReferenceLinear(xr, wr, b, y0, m, in, out);
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          if (dt == DType::kF32) {
+            ASSERT_NEAR(y[i], want[i], 1e-4) << "i " << i;
+            continue;
+          }
+          // bf16: the f64 reference on the rounded operands; what remains is
+          // f32 arithmetic: at most (in + 4) roundings of 2^-24 relative to
+          // the sum of |terms| (in products, bias, the accumulated y, and the
+          // f32 x bf16 product rounding of the own kernel).
+          const int64_t row = static_cast<int64_t>(i) / out, col = static_cast<int64_t>(i) % out;
+          double mag = std::abs(double{b[col]}) + (accumulate ? std::abs(double{y0[i]}) : 0.0);
+          for (int64_t k = 0; k < in; ++k) mag += std::abs(double{xr[row * in + k]} * wr[col * in + k]);
+          ASSERT_NEAR(y[i], want[i], (in + 4) * 0x1p-24 * mag + 1e-30) << "i " << i;
+        }
+        EXPECT_FALSE((*lin)->ImplementationForRows(m).empty());
+      }
     }
   }
 }
 
-TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatch) {
-  // Up to 4 rows run the own GEMV on AVX-512 (one accumulation chain per
-  // output): a row's result is bitwise the same alone or with 1-3 others.
+// Up to 4 rows run the own GEMV on AVX-512 (one accumulation chain per
+// output): a row's result is bitwise the same alone or with 1-3 others. The
+// GEMV must be chosen whenever the active ISA allows it (f32: avx512 or
+// above; bf16: also AVX512_BF16); only below that may the test skip.
+void ExpectGemvRowsIndependentOfTheBatch(DType dt) {
+  // LLMSERVE_LINEAR_GEMV=0 (an A/B switch) would keep oneDNN at small M.
+  unsetenv("LLMSERVE_LINEAR_GEMV");
   const int64_t out = 130, in = 70;
   auto w = Random(out * in, 51, 0.2f), b = Random(out, 52);
-  for (DType dt : {DType::kF32, DType::kBF16}) {
-    auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
-                              dt, false);
-    ASSERT_TRUE(lin.ok()) << lin.status();
-    if ((*lin)->ImplementationForRows(4).find("own_gemv") == std::string::npos) continue;
-    EXPECT_NE((*lin)->ImplementationForRows(1).find("own_gemv"), std::string::npos);
-    auto x = Random(4 * in, 53);
-    std::vector<float> all(4 * out);
-    (*lin)->Forward(x.data(), 4, all.data());
-    for (int64_t m = 1; m <= 4; ++m) {
-      for (int64_t r = 0; r < m; ++r) {
-        std::vector<float> some(m * out);
-        (*lin)->Forward(x.data(), m, some.data());
-        EXPECT_EQ(std::memcmp(some.data() + r * out, all.data() + r * out, out * sizeof(float)), 0)
-            << DTypeName(dt) << " m " << m << " row " << r;
-      }
+  auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
+                            dt, false);
+  ASSERT_TRUE(lin.ok()) << lin.status();
+  for (int64_t m = 1; m <= 4; ++m) {
+    EXPECT_NE((*lin)->ImplementationForRows(m).find("own_gemv"), std::string::npos)
+        << DTypeName(dt) << " m " << m << " on " << CpuIsaDescription() << ": "
+        << (*lin)->ImplementationForRows(m);
+  }
+  auto x = Random(4 * in, 53);
+  std::vector<float> all(4 * out);
+  (*lin)->Forward(x.data(), 4, all.data());
+  for (int64_t m = 1; m <= 4; ++m) {
+    std::vector<float> some(m * out);
+    (*lin)->Forward(x.data(), m, some.data());
+    for (int64_t r = 0; r < m; ++r) {
+      EXPECT_EQ(std::memcmp(some.data() + r * out, all.data() + r * out, out * sizeof(float)), 0)
+          << DTypeName(dt) << " m " << m << " row " << r;
     }
   }
+}
+
+TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchF32) {
+  if (!CpuIsaAtLeast(CpuIsa::kAvx512)) {
+    GTEST_SKIP() << "the own f32 GEMV needs CPU ISA >= avx512; active: " << CpuIsaDescription();
+  }
+  ExpectGemvRowsIndependentOfTheBatch(DType::kF32);
+}
+
+TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchBf16) {
+  if (!CpuHasAvx512Bf16()) {
+    GTEST_SKIP() << "the own bf16 GEMV needs CPU ISA >= avx512 with AVX512_BF16; active: "
+                 << CpuIsaDescription();
+  }
+  ExpectGemvRowsIndependentOfTheBatch(DType::kBF16);
 }
 
 TEST(LinearTest, PaddedRowsAreExactUpTo64ThenMultiplesOf64) {
