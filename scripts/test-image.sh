@@ -152,6 +152,7 @@ echo "test-image: docker stop: exit 0 after $(( t1 - t0 ))s (grace 30s); $(cat "
 $DOCKER logs "$container" 2>&1 | grep -E 'draining: [0-9]+ call\(s\) in flight' \
   || fail "no call was in flight at SIGTERM: the drain was not exercised"
 
+$DOCKER rm -f "$container" > /dev/null
 if [ "${KEEP:-0}" != 1 ]; then $DOCKER image rm llmserve:test > /dev/null; fi
 stage "done"
 echo "test-image: 1 passed, 0 failed"
