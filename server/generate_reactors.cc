@@ -42,6 +42,7 @@ grpc::Status GenerateCallBase::Submit(const v1::GenerateRequest& request,
         std::make_unique<ResponseBuilder>(service_->engine()->tokenizer(), std::move(prompt));
     // Cancelled while submitting: abort now (OnCancel could not yet).
     abort = state_->client_gone && !state_->final_output.has_value();
+    state_->abort_sent = abort;
   }
   if (abort) {
     service_->engine()->AbortRequest(request_id,
@@ -54,7 +55,9 @@ void GenerateCallBase::AbortInEngine(absl::Status reason) {
   std::string request_id;
   {
     absl::MutexLock lock(&state_->mu);
-    if (!state_->admitted || state_->final_output.has_value()) return;
+    // Once per call: a cancel and a failed write can both report the client gone.
+    if (!state_->admitted || state_->final_output.has_value() || state_->abort_sent) return;
+    state_->abort_sent = true;
     request_id = state_->request_id;
   }
   service_->engine()->AbortRequest(request_id, std::move(reason));

@@ -30,6 +30,7 @@ struct GenerateCallState {
   bool started ABSL_GUARDED_BY(mu) = false;    ///< Start() returned (Finish may be called)
   bool admitted ABSL_GUARDED_BY(mu) = false;   ///< the engine holds the request
   bool client_gone ABSL_GUARDED_BY(mu) = false;  ///< OnCancel ran
+  bool abort_sent ABSL_GUARDED_BY(mu) = false;   ///< the engine was asked to abort
   bool write_failed ABSL_GUARDED_BY(mu) = false;
   bool write_in_flight ABSL_GUARDED_BY(mu) = false;
   bool finish_called ABSL_GUARDED_BY(mu) = false;
