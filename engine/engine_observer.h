@@ -42,6 +42,10 @@ class EngineObserver {
   virtual void OnRequestScheduled(double queue_seconds) {}
   /// For every token generated after the first; `seconds` since the previous token.
   virtual void OnInterTokenLatency(double seconds) {}
+  /// When completion i > 0 of a request with SamplingParams::n > 1 generates
+  /// its first token (no inter-token latency: it starts a completion). The
+  /// request's own first token is in OnRequestFinished's final output.
+  virtual void OnExtraCompletionFirstToken() {}
   /// When a request finishes, with its final output (finish reason, usage, timing).
   virtual void OnRequestFinished(const RequestOutput& final_output) {}
 };

@@ -67,6 +67,7 @@ bool OutputProcessor::ProcessToken(const SequenceUpdate& update, absl::Time now)
   state.num_cached_prompt_tokens = update.num_cached_prompt_tokens;
   if (update.num_output_tokens == 1) {
     state.first_token = now;
+    if (state.index > 0 && observer_ != nullptr) observer_->OnExtraCompletionFirstToken();
   } else if (observer_ != nullptr) {
     observer_->OnInterTokenLatency(Seconds(now - state.last_token));
   }

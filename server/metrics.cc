@@ -211,6 +211,13 @@ void Metrics::OnInterTokenLatency(double seconds) {
   generation_tokens_total_->Increment();
 }
 
+void Metrics::OnExtraCompletionFirstToken() {
+  if (!recording()) return;
+  // The first token of completion i > 0 (n > 1): neither an inter-token gap
+  // nor the request's first token, which OnRequestFinished counts.
+  generation_tokens_total_->Increment();
+}
+
 void Metrics::OnRequestFinished(const RequestOutput& out) {
   if (!recording()) return;
   const RequestTiming& t = out.timing;

@@ -71,6 +71,7 @@ class Metrics final : public EngineObserver, public prometheus::Collectable {
   void OnStep(const StepStats& step) override;
   void OnRequestScheduled(double queue_seconds) override;
   void OnInterTokenLatency(double seconds) override;
+  void OnExtraCompletionFirstToken() override;
   void OnRequestFinished(const RequestOutput& final_output) override;
 
   /// prometheus::Collectable: refreshes the engine-sampled metrics, then

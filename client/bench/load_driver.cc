@@ -27,6 +27,7 @@ void BuildRequest(const BenchRequest& source, const LoadOptions& options, int in
   }
   *request->mutable_sampling_params() = options.sampling;
   request->mutable_sampling_params()->set_max_tokens(source.max_tokens);
+  request->set_priority(options.priority);
 }
 
 void PrepareContext(const LoadOptions& options, grpc::ClientContext* context) {
@@ -58,7 +59,11 @@ void FillFromStatus(const grpc::Status& status, RequestRecord* record) {
 
 }  // namespace
 
-/// A GenerateStream call: records the arrival time of every message carrying tokens.
+/// A GenerateStream call: records the arrival time of every message carrying
+/// tokens. With n > 1 the completions' messages interleave (field `index`):
+/// TTFT is the first token of any completion, ITL the gaps between
+/// token-carrying messages of all completions in arrival order, and
+/// output_tokens counts the tokens of every completion.
 class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
  public:
   StreamCall(LoadDriver* driver, v1::Generation::Stub* stub, const BenchRequest& source,
@@ -89,8 +94,13 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
       record_.output_tokens += tokens;
       driver_->output_tokens_.fetch_add(tokens, std::memory_order_relaxed);
     }
-    if (message_.finish_reason() != v1::FINISH_REASON_UNSPECIFIED) {
+    // With n > 1 every completion's last message has its finish reason; the
+    // record keeps completion 0's (as GenerateResponse.finish_reason does).
+    if (message_.finish_reason() != v1::FINISH_REASON_UNSPECIFIED && message_.index() == 0) {
       record_.finish_reason = FinishName(message_.finish_reason());
+    }
+    // Usage and timing come in the stream's last message only.
+    if (message_.has_usage()) {
       record_.prompt_tokens = static_cast<int>(message_.usage().prompt_tokens());
       record_.cached_prompt_tokens = static_cast<int>(message_.usage().cached_prompt_tokens());
       record_.server_queue_seconds = message_.timing().queue_seconds();
@@ -138,7 +148,14 @@ class LoadDriver::UnaryCall {
     record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     FillFromStatus(status, &record_);
     if (status.ok()) {
-      record_.output_tokens = response_.token_ids_size();
+      // With n > 1, token_ids are completions[0]'s: count every completion's.
+      if (response_.completions_size() > 0) {
+        for (const v1::Completion& c : response_.completions()) {
+          record_.output_tokens += c.token_ids_size();
+        }
+      } else {
+        record_.output_tokens = response_.token_ids_size();
+      }
       if (record_.output_tokens > 0) record_.ttft_seconds = record_.e2e_seconds;
       driver_->output_tokens_.fetch_add(record_.output_tokens, std::memory_order_relaxed);
       record_.finish_reason = FinishName(response_.finish_reason());

@@ -30,6 +30,8 @@ struct LoadOptions {
   /// Sampling parameters of every request; max_tokens is set per request
   /// from the workload.
   llmserve::v1::SamplingParams sampling;
+  /// GenerateRequest.priority of every request (lower is served first).
+  int priority = 0;
   /// Closed loop when > 0: this many requests in flight, a new one sent as
   /// soon as one finishes. 0: open loop at `request_rate`.
   int concurrency = 0;

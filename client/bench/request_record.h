@@ -17,15 +17,20 @@ struct RequestRecord {
   double start_seconds = 0;
   /// Send → first completion token received (streaming), or → the response
   /// (unary: the first token arrives with the last). -1 if no token arrived.
+  /// With n > 1 completions: the first token of any completion.
   double ttft_seconds = -1;
   /// Gaps between consecutive stream messages carrying tokens (one per
   /// message, as `vllm bench serve` records chunks); empty for unary calls.
+  /// With n > 1: over the messages of all completions in arrival order (the
+  /// request's token stream as the client receives it).
   std::vector<double> itl_seconds;
   /// Send → call finished (status received).
   double e2e_seconds = 0;
   /// Prompt tokens (Usage.prompt_tokens of the final message; 0 if none).
   int prompt_tokens = 0;
-  /// Completion tokens received (token ids counted by the client).
+  /// Completion tokens received (token ids counted by the client), summed
+  /// over all n completions (as the server's Usage.completion_tokens and its
+  /// generation-token counter).
   int output_tokens = 0;
   /// Usage.cached_prompt_tokens (prefix-cache reuse).
   int cached_prompt_tokens = 0;
@@ -33,7 +38,7 @@ struct RequestRecord {
   grpc::StatusCode status = grpc::StatusCode::OK;
   /// The status message when not OK.
   std::string error;
-  /// "length", "stop" or "eos" for a successful call.
+  /// "length", "stop" or "eos" for a successful call (completion 0's when n > 1).
   std::string finish_reason;
   /// The server's own Timing (seconds; 0 when absent).
   double server_queue_seconds = 0;
@@ -44,7 +49,9 @@ struct RequestRecord {
 
   bool ok() const { return status == grpc::StatusCode::OK; }
   /// (e2e − TTFT) / (output tokens − 1), in seconds; -1 when undefined
-  /// (failed, unary, or fewer than 2 output tokens).
+  /// (failed, unary, or fewer than 2 output tokens). With n > 1 the tokens of
+  /// all completions count, so this is the mean gap of the request's token
+  /// stream (≈ the mean ITL), not the time per token of one completion.
   double TpotSeconds() const {
     if (!ok() || unary || output_tokens < 2 || ttft_seconds < 0) return -1;
     return (e2e_seconds - ttft_seconds) / (output_tokens - 1);

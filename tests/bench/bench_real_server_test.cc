@@ -195,6 +195,90 @@ TEST_F(RealServerBenchTest, BurstBeyondTheQueueLimitIsRefusedNotHung) {
   EXPECT_EQ(Total(after, "llmserve_num_requests_waiting"), 0);
 }
 
+TEST_F(RealServerBenchTest, SeveralCompletionsWithLogprobsCountEveryCompletionsTokens) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({}))) << server.error();
+  // Every issue-#12 option at a value that leaves the lengths fixed (ignore_eos,
+  // no stop ids/strings that can match): each request yields n × output-len tokens.
+  const std::string workload =
+      "--num-requests 6 --input-len 12 --output-len 10 --seed 3 --concurrency 3 --n 2 "
+      "--logprobs 2 --prompt-logprobs 1 --min-p 0.05 --repetition-penalty 1.1 "
+      "--presence-penalty 0.5 --frequency-penalty 0.25 --logit-bias 5:1.5,7:-2 "
+      "--banned-token-ids 9 --min-tokens 2 --priority 1 --sampling-seed 11";
+  nlohmann::json results[2];
+  for (int unary = 0; unary < 2; ++unary) {
+    SCOPED_TRACE(unary ? "unary" : "stream");
+    const Scrape before = ScrapeServer(server);
+    int exit_code = 0;
+    std::string out;
+    results[unary] = RunBench(
+        server, absl::StrCat(workload, " --stream=", unary ? "false" : "true"), &exit_code, &out);
+    ASSERT_EQ(exit_code, 0) << out << server.log();  // 2 = cross-check mismatch
+    const nlohmann::json& j = results[unary];
+    EXPECT_EQ(j["completed"], 6);
+    EXPECT_EQ(j["failed"], 0);
+    EXPECT_EQ(j["total_output_tokens"], 6 * 2 * 10) << out;
+    for (int n : j["output_lens"]) EXPECT_EQ(n, 2 * 10);
+    EXPECT_TRUE(j["server_cross_check"]["all_agree"].get<bool>()) << j["server_cross_check"];
+    for (const nlohmann::json& line : j["server_cross_check"]["lines"]) {
+      if (line["name"] == "generation tokens" || line["name"] == "prompt tokens" ||
+          line["name"] == "completed requests") {
+        EXPECT_TRUE(line["checked"].get<bool>()) << line;
+        EXPECT_EQ(line["client"], line["server"]) << line;
+      }
+    }
+    // Our own scrape agrees too: the server generated n tokens per position.
+    const Scrape after = ScrapeServer(server);
+    EXPECT_EQ(Total(after, "llmserve_generation_tokens_total") -
+                  Total(before, "llmserve_generation_tokens_total"),
+              6 * 2 * 10);
+    if (!unary) {
+      // TTFT and ITL defined over the merged stream of both completions: one
+      // TTFT per request and at most 2 × 10 − 1 gaps, all >= 0.
+      ASSERT_EQ(j["ttfts"].size(), 6u) << j.dump();
+      for (const nlohmann::json& t : j["ttfts"]) EXPECT_GT(t.get<double>(), 0);
+      for (const nlohmann::json& gaps : j["itls"]) {
+        EXPECT_LE(gaps.size(), 19u);
+        for (const nlohmann::json& g : gaps) EXPECT_GE(g.get<double>(), 0);
+      }
+    }
+  }
+  EXPECT_EQ(results[0]["output_lens"], results[1]["output_lens"]);
+  EXPECT_EQ(results[0]["total_output_tokens"], results[1]["total_output_tokens"]);
+}
+
+TEST_F(RealServerBenchTest, InvalidGenerationOptionIsReportedAsInvalidArgument) {
+  ServerProcess server;
+  ASSERT_TRUE(server.Start(StoriesArgs({"--max-n", "2"}))) << server.error();
+  int exit_code = 0;
+  std::string out;
+  for (int unary = 0; unary < 2; ++unary) {
+    SCOPED_TRACE(unary ? "unary" : "stream");
+    const nlohmann::json j = RunBench(
+        server,
+        absl::StrCat("--num-requests 4 --input-len 4 --output-len 4 --n 3 --stream=",
+                     unary ? "false" : "true"),
+        &exit_code, &out);
+    ASSERT_NE(exit_code, 124) << "llmserve-bench hung";
+    ASSERT_EQ(exit_code, 0) << out << server.log();
+    EXPECT_EQ(j["completed"], 0);
+    EXPECT_EQ(j["failed"], 4);
+    ASSERT_TRUE(j["failures_by_code"].contains("INVALID_ARGUMENT")) << j["failures_by_code"];
+    EXPECT_EQ(j["failures_by_code"].size(), 1u) << j["failures_by_code"];
+    EXPECT_EQ(j["failures_by_code"]["INVALID_ARGUMENT"], 4);
+    for (const nlohmann::json& e : j["errors"]) {
+      EXPECT_THAT(e.get<std::string>(), HasSubstr("sampling_params.n")) << e;
+    }
+    EXPECT_EQ(j["total_output_tokens"], 0);
+    EXPECT_TRUE(j["server_cross_check"]["all_agree"].get<bool>()) << j["server_cross_check"];
+  }
+  // An unparsable option is a usage error before any request is sent.
+  RunBench(server, "--num-requests 1 --input-len 4 --output-len 4 --logit-bias 5", &exit_code,
+           &out);
+  EXPECT_EQ(exit_code, 1);
+  EXPECT_THAT(out, HasSubstr("--logit-bias"));
+}
+
 /// What llmserve-bench records of a GenerateStream call read to the end
 /// (cancelled after its first message when `cancel_after_first`).
 RequestRecord StreamRecord(v1::Generation::Stub& stub, const v1::GenerateRequest& request,
