@@ -28,28 +28,40 @@ __attribute__((target("avx512f"))) inline void Store(const __m512* acc, int64_t 
 // kRows rows at once, so each weight vector loaded feeds kRows FMAs. Per
 // output element one accumulator chain over k in order: the result of a row
 // does not depend on kRows.
+// One 64-column block b for kRows rows (the OpenMP loop lives in F32Rows:
+// clang does not carry a function's target attribute into the region it
+// outlines for `omp parallel`).
 template <int kRows>
-__attribute__((target("avx512f"))) void F32Rows(const float* x, const float* w, int64_t k,
-                                                int64_t padded_k, int64_t n, const float* bias,
-                                                bool accumulate, float* y) {
+__attribute__((target("avx512f"))) void F32Block(const float* x, const float* w, int64_t k,
+                                                 int64_t padded_k, int64_t n, const float* bias,
+                                                 bool accumulate, float* y, int64_t b) {
+  const float* wb = w + b * padded_k * kBlockN;
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) {
+    for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_setzero_ps();
+  }
+  for (int64_t kk = 0; kk < k; ++kk) {
+    const float* row = wb + (kk / 16) * 1024 + (kk % 16) * kBlockN;
+    __m512 wv[4];
+    for (int i = 0; i < 4; ++i) wv[i] = _mm512_loadu_ps(row + 16 * i);
+    for (int r = 0; r < kRows; ++r) {
+      const __m512 xv = _mm512_set1_ps(x[r * k + kk]);
+      for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_fmadd_ps(xv, wv[i], acc[r][i]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
+}
+
+// kRows rows at once, so each weight vector loaded feeds kRows FMAs. Per
+// output element one accumulator chain over k in order: the result of a row
+// does not depend on kRows.
+template <int kRows>
+void F32Rows(const float* x, const float* w, int64_t k, int64_t padded_k, int64_t n,
+             const float* bias, bool accumulate, float* y) {
   const int64_t blocks = (n + kBlockN - 1) / kBlockN;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    const float* wb = w + b * padded_k * kBlockN;
-    __m512 acc[kRows][4];
-    for (int r = 0; r < kRows; ++r) {
-      for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_setzero_ps();
-    }
-    for (int64_t kk = 0; kk < k; ++kk) {
-      const float* row = wb + (kk / 16) * 1024 + (kk % 16) * kBlockN;
-      __m512 wv[4];
-      for (int i = 0; i < 4; ++i) wv[i] = _mm512_loadu_ps(row + 16 * i);
-      for (int r = 0; r < kRows; ++r) {
-        const __m512 xv = _mm512_set1_ps(x[r * k + kk]);
-        for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_fmadd_ps(xv, wv[i], acc[r][i]);
-      }
-    }
-    for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
+    F32Block<kRows>(x, w, k, padded_k, n, bias, accumulate, y, b);
   }
 }
 
@@ -60,33 +72,40 @@ inline int PairBits(const uint16_t* x, int64_t k, int64_t p) {
   return static_cast<int>(bits);
 }
 
+// One 64-column block b for kRows bf16 rows (see F32Block).
 template <int kRows>
-__attribute__((target("avx512f,avx512bf16"))) void Bf16Rows(const uint16_t* x, const uint16_t* w,
-                                                            int64_t k, int64_t padded_k, int64_t n,
-                                                            const float* bias, bool accumulate,
-                                                            float* y) {
-  const int64_t blocks = (n + kBlockN - 1) / kBlockN;
+__attribute__((target("avx512f,avx512bf16"))) void Bf16Block(const uint16_t* x, const uint16_t* w,
+                                                             int64_t k, int64_t padded_k, int64_t n,
+                                                             const float* bias, bool accumulate,
+                                                             float* y, int64_t b) {
   const int64_t pairs = (k + 1) / 2;
+  const uint16_t* wb = w + b * padded_k * kBlockN;
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r) {
+    for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_setzero_ps();
+  }
+  // Pair p holds k = 2p, 2p + 1 for all 64 columns: 128 bf16 = 4 vectors.
+  for (int64_t p = 0; p < pairs; ++p) {
+    const uint16_t* row = wb + (p / 16) * 2048 + (p % 16) * 128;
+    __m512bh wv[4];
+    for (int i = 0; i < 4; ++i) {
+      wv[i] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(row + 32 * i));
+    }
+    for (int r = 0; r < kRows; ++r) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(PairBits(x + r * k, k, p)));
+      for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], xv, wv[i]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
+}
+
+template <int kRows>
+void Bf16Rows(const uint16_t* x, const uint16_t* w, int64_t k, int64_t padded_k, int64_t n,
+              const float* bias, bool accumulate, float* y) {
+  const int64_t blocks = (n + kBlockN - 1) / kBlockN;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    const uint16_t* wb = w + b * padded_k * kBlockN;
-    __m512 acc[kRows][4];
-    for (int r = 0; r < kRows; ++r) {
-      for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_setzero_ps();
-    }
-    // Pair p holds k = 2p, 2p + 1 for all 64 columns: 128 bf16 = 4 vectors.
-    for (int64_t p = 0; p < pairs; ++p) {
-      const uint16_t* row = wb + (p / 16) * 2048 + (p % 16) * 128;
-      __m512bh wv[4];
-      for (int i = 0; i < 4; ++i) {
-        wv[i] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(row + 32 * i));
-      }
-      for (int r = 0; r < kRows; ++r) {
-        const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_set1_epi32(PairBits(x + r * k, k, p)));
-        for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], xv, wv[i]);
-      }
-    }
-    for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
+    Bf16Block<kRows>(x, w, k, padded_k, n, bias, accumulate, y, b);
   }
 }
 
