@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/flags/commandlineflag.h"
+#include "absl/flags/parse.h"
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -73,6 +74,16 @@ inline std::vector<char*> ArgvPointers(std::vector<std::string>& args) {
   for (std::string& a : args) ptrs.push_back(a.data());
   ptrs.push_back(nullptr);
   return ptrs;
+}
+
+/// Parses the command line with Abseil (dashed flag names accepted, see
+/// UnderscoreFlagNames); exits on a bad flag or --help as Abseil does.
+/// Returns the positional arguments, argv[0] first.
+inline std::vector<std::string> ParseFlags(int argc, char** argv) {
+  std::vector<std::string> args = UnderscoreFlagNames(argc, argv);
+  std::vector<char*> ptrs = ArgvPointers(args);
+  std::vector<char*> positional = absl::ParseCommandLine(static_cast<int>(args.size()), ptrs.data());
+  return std::vector<std::string>(positional.begin(), positional.end());
 }
 
 }  // namespace llmserve::cli

@@ -423,10 +423,7 @@ int main(int argc, char** argv) {
       "  [--tls | --tls-ca CA.pem] [--tls-cert C.pem --tls-key K.pem] [--tls-server-name NAME]\n"
       "  [--auth-token-file FILE | --auth-token TOKEN] ...",
       "client/main.cc");
-  std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
-  std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
+  const std::vector<std::string> positional = llmserve::cli::ParseFlags(argc, argv);
   if (positional.size() != 2) {
     absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());
     return 1;

@@ -27,12 +27,21 @@ GenerateCallBase::GenerateCallBase(GenerationService* service,
 grpc::Status GenerateCallBase::Submit(const v1::GenerateRequest& request,
                                       OutputCallback on_output) {
   grpc::Status status = service_->AdmitCall(*context_);
-  if (!status.ok()) return status;
-  admitted_call_ = true;
   std::string request_id;
   std::vector<int32_t> prompt;
-  status = service_->SubmitRequest(request, std::move(on_output), &request_id, &log_, &prompt);
-  if (!status.ok()) return status;
+  if (status.ok()) {
+    admitted_call_ = true;
+    status = service_->SubmitRequest(request, std::move(on_output), &request_id, &log_, &prompt);
+  }
+  if (!status.ok()) {
+    // Refused: the caller finishes the call with `status` at once.
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->finish_called = true;
+    }
+    Record(nullptr, status);
+    return status;
+  }
   bool abort = false;
   {
     absl::MutexLock lock(&state_->mu);
@@ -116,12 +125,7 @@ void GenerateReactor::Start(const v1::GenerateRequest& request) {
     OnOutput(this, *state, std::move(output));
   });
   if (!status.ok()) {
-    {
-      absl::MutexLock lock(&state_->mu);
-      state_->finish_called = true;
-    }
-    Record(nullptr, status);
-    Finish(status);
+    Finish(status);  // refused: Submit recorded it
     return;
   }
   {
@@ -193,12 +197,7 @@ void GenerateStreamReactor::Start(const v1::GenerateRequest& request) {
     OnOutput(this, *state, std::move(output));
   });
   if (!status.ok()) {
-    {
-      absl::MutexLock lock(&state_->mu);
-      state_->finish_called = true;
-    }
-    Record(nullptr, status);
-    Finish(status);
+    Finish(status);  // refused: Submit recorded it
     return;
   }
   {

@@ -47,7 +47,8 @@ class GenerateCallBase {
                    const char* method);
 
   /// Admits the call and submits the request; the engine's outputs go to
-  /// `on_output`. Returns the error that ends the call at once, or OK.
+  /// `on_output`. Returns the error that ends the call at once (already
+  /// recorded; the caller only calls Finish with it), or OK.
   grpc::Status Submit(const v1::GenerateRequest& request, OutputCallback on_output);
   /// The client is gone (`reason` for the engine): aborts the engine request
   /// unless it has finished. Never blocks on the engine.

@@ -166,9 +166,7 @@ int main(int argc, char** argv) {
       "Serves a language model over gRPC.\n  llmserve --model=PATH [--listen=HOST:PORT] ...\n"
       "Flags may be spelled with dashes or underscores (--max-context, --max_context).",
       "server/main.cc");
-  std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
-  std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
-  absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
+  llmserve::cli::ParseFlags(argc, argv);
 
   // SIGINT/SIGTERM are handled by a dedicated thread (sigwait); block them
   // before any other thread starts so that every thread inherits the mask.

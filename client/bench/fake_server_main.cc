@@ -22,9 +22,7 @@ ABSL_FLAG(double, itl_ms, 0, "Injected gap between tokens, ms.");
 ABSL_FLAG(int, vocab_size, 32000, "ModelInfo.vocab_size.");
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
-  std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
-  absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
+  llmserve::cli::ParseFlags(argc, argv);
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);

@@ -320,10 +320,7 @@ int main(int argc, char** argv) {
       "llmserve-bench --address HOST:PORT [--concurrency N | --request-rate R] "
       "[--num-requests N] [--output result.json] ...",
       "client/bench/main.cc");
-  std::vector<std::string> args = llmserve::cli::UnderscoreFlagNames(argc, argv);
-  std::vector<char*> arg_ptrs = llmserve::cli::ArgvPointers(args);
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
+  const std::vector<std::string> positional = llmserve::cli::ParseFlags(argc, argv);
   if (positional.size() != 1) {
     absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());
     return 1;
