@@ -16,11 +16,6 @@ GenerationService::GenerationService(LLMEngine* engine, GenerationServiceOptions
                                      Metrics* metrics)
     : engine_(engine), options_(std::move(options)), metrics_(metrics) {}
 
-void GenerationService::StartDraining() {
-  absl::MutexLock lock(&mu_);
-  draining_ = true;
-}
-
 bool GenerationService::WaitForNoCalls(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return active_calls_ == 0; };
@@ -38,10 +33,6 @@ grpc::Status GenerationService::AdmitCall(const grpc::ServerContextBase& context
     if (!status.ok()) return status;
   }
   absl::MutexLock lock(&mu_);
-  if (draining_) {
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                        "server draining: not accepting new requests; retry on another replica");
-  }
   ++active_calls_;
   return grpc::Status::OK;
 }

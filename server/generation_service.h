@@ -46,8 +46,9 @@ struct GenerationServiceOptions {
 /// CANCELLED not caused by the client (drain, shutdown) → UNAVAILABLE; client
 /// cancel / deadline → CANCELLED / DEADLINE_EXCEEDED (after the request was
 /// aborted in the engine); missing or wrong bearer token (when
-/// options.auth_token is set) → UNAUTHENTICATED; any call while draining →
-/// UNAVAILABLE.
+/// options.auth_token is set) → UNAUTHENTICATED. (Draining refuses nothing
+/// here: ServerApp shuts the gRPC server down first, so every call that still
+/// reaches the service was accepted before the drain and is served.)
 ///
 /// Every Generate / GenerateStream call ends with exactly one
 /// Metrics::RecordOutcome and one request-log entry.
@@ -69,18 +70,15 @@ class GenerationService final : public v1::Generation::CallbackService {
                                          const v1::GetModelInfoRequest* request,
                                          v1::ModelInfo* response) override;
 
-  /// From now on every new call is refused with UNAVAILABLE ("server
-  /// draining"); calls already running go on. Irreversible.
-  void StartDraining() ABSL_LOCKS_EXCLUDED(mu_);
   /// Waits up to `timeout` until no call is running; true if none is.
   bool WaitForNoCalls(absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
-  /// Calls currently running (admitted past auth and the draining check).
+  /// Calls currently running (admitted past auth).
   int active_calls() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // ---- For the reactors (server/generate_reactors.cc) ----
 
-  /// Auth, then the draining check; OK means the call is registered as
-  /// active and must be released with ReleaseCall.
+  /// Auth; OK means the call is registered as active and must be released
+  /// with ReleaseCall.
   grpc::Status AdmitCall(const grpc::ServerContextBase& context) ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseCall() ABSL_LOCKS_EXCLUDED(mu_);
   /// Converts and validates `request` and submits it with `on_output`.
@@ -106,7 +104,6 @@ class GenerationService final : public v1::Generation::CallbackService {
   std::atomic<uint64_t> next_id_{1};
 
   mutable absl::Mutex mu_;
-  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   int active_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

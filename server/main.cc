@@ -220,7 +220,7 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&signals, &sig);
     absl::FPrintF(stderr,
-                  "llmserve: %s received; draining (health NOT_SERVING, new requests refused, "
+                  "llmserve: %s received; draining (health NOT_SERVING, listener closed, GOAWAY, "
                   "up to %d s for requests in flight)\n",
                   sig == SIGINT ? "SIGINT" : "SIGTERM", absl::GetFlag(FLAGS_drain_timeout));
     server->Shutdown();

@@ -13,9 +13,11 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_posix.h>
 #include <prometheus/exposer.h>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "server/auth.h"
@@ -23,6 +25,10 @@
 
 namespace llmserve::server {
 namespace {
+
+/// Between closing the listener and gRPC's GOAWAY when draining: calls on
+/// connections accepted just before the close arrive (and are served).
+constexpr absl::Duration kListenerSettle = absl::Milliseconds(200);
 
 /// `address` with its port replaced by `port` ("host:0" → "host:40123").
 std::string WithPort(const std::string& address, int port) {
@@ -139,12 +145,27 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(std::unique_ptr<LLME
   grpc::EnableDefaultHealthCheckService(true);
   if (o.enable_reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.listen_address, *credentials, &app->port_);
+  // Plaintext TCP: llmserve's own listener (see TcpListener: a drain then
+  // stops accepting before gRPC shuts down); TLS or unix: gRPC listens.
+  const bool own_listener =
+      o.tls_cert_file.empty() && !absl::StartsWith(o.listen_address, "unix:");
+  if (own_listener) {
+    absl::StatusOr<std::unique_ptr<TcpListener>> listener = TcpListener::Bind(o.listen_address);
+    if (!listener.ok()) return listener.status();
+    app->listener_ = *std::move(listener);
+    app->port_ = app->listener_->port();
+  } else {
+    builder.AddListeningPort(o.listen_address, *credentials, &app->port_);
+  }
   builder.SetMaxReceiveMessageSize(o.max_receive_message_bytes);
   builder.RegisterService(app->service_.get());
   app->server_ = builder.BuildAndStart();
   if (app->server_ == nullptr || app->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", o.listen_address));
+  }
+  if (own_listener) {
+    app->listener_->Start(
+        [server = app->server_.get()](int fd) { grpc::AddInsecureChannelFromFd(server, fd); });
   }
   app->address_ = WithPort(o.listen_address, app->port_);
 
@@ -207,40 +228,57 @@ void ServerApp::Shutdown(absl::Duration drain_timeout) {
       return;
     }
     draining_ = true;
-  }
-  // New calls are refused from now on (before health says so); running ones
-  // may finish.
-  if (service_ != nullptr) service_->StartDraining();
-  {
-    absl::MutexLock lock(&mu_);
-    stop_watchdog_ = true;
     UpdateHealthLocked();  // NOT_SERVING at once
   }
-  if (watchdog_.joinable()) watchdog_.join();
-  // GOAWAY now and stop listening: every balancer (nginx, Envoy, gRPC clients'
-  // round-robin) sends new calls to another replica at once — a refused
-  // connection is retried elsewhere, an UNAVAILABLE answer from a draining
-  // replica is not (nginx cannot retry on a gRPC status). Calls in flight keep
-  // their streams. grpc::Server::Shutdown blocks until they are done, so it
-  // runs beside the drain; its deadline (after the drain and the grace) only
+  // Stop listening before anything else: every balancer (nginx, Envoy, gRPC
+  // clients' round-robin) sends new calls to another replica at once — a
+  // refused connection is retried elsewhere, while an answer from a draining
+  // replica, even UNAVAILABLE, is not (nginx cannot retry on a gRPC status).
+  // Nothing refuses calls: every call that reaches the service is served.
+  // Connections accepted just before still deliver their calls during the
+  // settle time; then GOAWAY (grpc::Server::Shutdown), after which gRPC
+  // fails any new call on its own (CANCELLED) — hence the settle time, which
+  // deploy_test.py's drain test showed is needed behind nginx.
+  if (listener_ != nullptr) {
+    listener_->Close();
+    if (server_ != nullptr) {
+      absl::SleepFor(std::clamp(drain_timeout, absl::ZeroDuration(), kListenerSettle));
+    }
+  }
+  // grpc::Server::Shutdown returns once every call has finished, so it runs
+  // beside the drain; its deadline (after the drain and the grace) only
   // matters if a call outlives the engine's cancellation below.
   std::thread server_shutdown;
+  absl::Notification calls_done;
   if (server_ != nullptr) {
     const auto deadline =
         std::chrono::system_clock::now() +
         std::chrono::milliseconds(absl::ToInt64Milliseconds(
             std::max(drain_timeout, absl::ZeroDuration()) +
             std::max(options_.shutdown_grace, absl::ZeroDuration())));
-    server_shutdown = std::thread([this, deadline] { server_->Shutdown(deadline); });
+    server_shutdown = std::thread([this, deadline, &calls_done] {
+      server_->Shutdown(deadline);
+      calls_done.Notify();
+    });
+  } else {
+    calls_done.Notify();
   }
+  {
+    absl::MutexLock lock(&mu_);
+    stop_watchdog_ = true;
+  }
+  if (watchdog_.joinable()) watchdog_.join();
   if (service_ != nullptr) {
     if (const int active = service_->active_calls(); active > 0) {
       LogLine(absl::StrFormat("draining: %d call(s) in flight, up to %s", active,
                               absl::FormatDuration(drain_timeout)));
     }
-    if (!service_->WaitForNoCalls(drain_timeout)) {
-      LogLine(absl::StrFormat("drain timeout: cancelling %d call(s)", service_->active_calls()));
-    }
+  }
+  // Waits for gRPC's own count of calls (it includes calls accepted but not
+  // yet admitted by the service, which the service's count misses).
+  if (!calls_done.WaitForNotificationWithTimeout(std::max(drain_timeout, absl::ZeroDuration()))) {
+    LogLine(absl::StrFormat("drain timeout: cancelling %d call(s)",
+                            service_ != nullptr ? service_->active_calls() : 0));
   }
   // Cancels whatever is left: those calls end with UNAVAILABLE.
   if (engine_ != nullptr) engine_->Shutdown(absl::UnavailableError("server draining"));

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "engine/llm_engine.h"
 #include "server/generation_service.h"
+#include "server/tcp_listener.h"
 #include "server/metrics.h"
 
 namespace prometheus {
@@ -71,11 +72,13 @@ struct ServerOptions {
 ///    exporter listening → gRPC listening → health SERVING → watchdog running.
 ///  - Health: SERVING while not draining and the watchdog sees the engine
 ///    progressing; NOT_SERVING otherwise.
-///  - Shutdown (drain): health NOT_SERVING, and the gRPC server shuts down at
-///    once: GOAWAY to every connection and no more listening, so balancers
-///    and clients send new calls elsewhere (a call that still reaches the
-///    service gets UNAVAILABLE); running calls keep their streams and get up
-///    to drain_timeout to finish; then the engine is shut down, cancelling
+///  - Shutdown (drain): health NOT_SERVING and the listener closes at once
+///    (TcpListener: new connections are refused); after a short settle time
+///    (kListenerSettle) the gRPC server shuts down: GOAWAY to every
+///    connection, so balancers
+///    and clients send new calls elsewhere (gRPC serves nothing that arrives
+///    after it; every call accepted before is served, none is refused);
+///    running calls keep their streams and get up to drain_timeout to finish; then the engine is shut down, cancelling
 ///    what is left (those calls end with UNAVAILABLE); gRPC's own deadline is
 ///    drain_timeout + shutdown_grace. The exporter keeps serving /metrics
 ///    until the ServerApp is destroyed.
@@ -106,7 +109,7 @@ class ServerApp {
   const std::string& metrics_address() const { return metrics_address_; }
   LLMEngine& engine() { return *engine_; }
   Metrics& metrics() { return *metrics_; }
-  /// The Generation service (active calls, draining).
+  /// The Generation service (active calls).
   GenerationService* service() { return service_.get(); }
 
   /// What health reports: SERVING (true) or NOT_SERVING.
@@ -135,6 +138,9 @@ class ServerApp {
   std::unique_ptr<LLMEngine> engine_;
   std::unique_ptr<GenerationService> service_;
   std::unique_ptr<grpc::Server> server_;
+  /// The plaintext listener (null with TLS or a unix: address: then gRPC
+  /// listens itself). Closed first when draining.
+  std::unique_ptr<TcpListener> listener_;
   std::thread watchdog_;
   int port_ = 0;
   std::string address_;

@@ -161,6 +161,14 @@ class Nginx:
             self.proc.terminate()
             self.proc.wait()
 
+    def log_tail(self, n=20):
+        """The last `n` lines of nginx's error log (warnings and errors)."""
+        try:
+            with open(os.path.join(self.prefix, "error.log"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
 
 class Prometheus:
     """Prometheus scraping the replicas' /metrics every second, with the

@@ -45,6 +45,7 @@ class Call:
     def __init__(self, streaming):
         self.streaming = streaming
         self.code = None
+        self.details = ""  # the status message of a failed call
         self.tokens = 0  # completion tokens received
         self.started = self.ended = None
         self.first_token = None  # time.monotonic() of the first token, if any
@@ -68,6 +69,7 @@ def generate(stub, prompt, max_tokens, streaming, timeout_s=60.0):
         call.code = grpc.StatusCode.OK
     except grpc.RpcError as e:
         call.code = e.code()
+        call.details = e.details()
     call.ended = time.monotonic()
     return call
 
@@ -275,7 +277,8 @@ class DeployTest(unittest.TestCase):
         self.assertEqual(exit_code, 0, draining.log_tail())
         codes = [c.code for c in results]
         self.assertTrue(all(code == grpc.StatusCode.OK for code in codes),
-                        f"lost calls during drain: {[c for c in codes if c != grpc.StatusCode.OK]}")
+                        f"lost calls during drain: {[(c.code, c.details, c.tokens, c.started - term_time[0]) for c in results if c.code != grpc.StatusCode.OK]}\n"
+                        f"{self.nginx.log_tail()}\n{draining.log_tail()}")
         self.assertTrue(any(c.started < term_time[0] < c.ended for c in results),
                         "no stream was in flight at SIGTERM")
         during = [c for c in results if term_time[0] < c.started < exit_time]
