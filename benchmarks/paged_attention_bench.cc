@@ -23,11 +23,13 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 #include "engine/ops/paged_attention.h"
 #include "engine/ops/paged_attention_kernels.h"
+#include "engine/primitives/bf16_convert.h"
 
 namespace llmserve {
 namespace {
@@ -59,13 +61,15 @@ void FillRandom(std::vector<float>& v, uint64_t seed) {
   }
 }
 
-/// `layers` K/V pools plus a batch of sequences with `q_len` new tokens each,
-/// whose contexts (`context` tokens, new ones included) live in shuffled
-/// physical blocks (the same table for every layer, as in the engine).
+/// `layers` K/V pools (element type T: float, or uint16_t for a bf16 KV
+/// cache) plus a batch of sequences with `q_len` new tokens each, whose
+/// contexts (`context` tokens, new ones included) live in shuffled physical
+/// blocks (the same table for every layer, as in the engine).
+template <typename T = float>
 struct Workload {
   AttentionDims dims = Llama110mDims();
   int num_seqs = 0;
-  std::vector<std::vector<float>> key_pools, value_pools;
+  std::vector<std::vector<T>> key_pools, value_pools;
   std::vector<int32_t> query_start_loc, context_lens, block_tables;
   int block_table_stride = 0;
   std::vector<float> query, out;
@@ -82,10 +86,18 @@ struct Workload {
     context_lens.assign(batch, context);
     const size_t pool = size_t{static_cast<size_t>(num_blocks)} * kKvHeads * kBlockSize * kHeadDim;
     for (int l = 0; l < layers; ++l) {
-      key_pools.emplace_back(pool);
-      value_pools.emplace_back(pool);
-      FillRandom(key_pools.back(), 2 * l + 1);
-      FillRandom(value_pools.back(), 2 * l + 2);
+      std::vector<float> k(pool), v(pool);
+      FillRandom(k, 2 * l + 1);
+      FillRandom(v, 2 * l + 2);
+      if constexpr (std::is_same_v<T, float>) {
+        key_pools.push_back(std::move(k));
+        value_pools.push_back(std::move(v));
+      } else {
+        key_pools.emplace_back(pool);
+        value_pools.emplace_back(pool);
+        FloatToBf16(k.data(), static_cast<int64_t>(pool), key_pools.back().data());
+        FloatToBf16(v.data(), static_cast<int64_t>(pool), value_pools.back().data());
+      }
     }
     query.resize(size_t{static_cast<size_t>(batch)} * q_len * kHeads * kHeadDim);
     FillRandom(query, 99);
@@ -130,13 +142,15 @@ bool SkipUnsupported(benchmark::State& state, const Isa* isa) {
   return false;
 }
 
+template <typename T = float>
 void RunDecode(benchmark::State& state, int batch, int context, const Isa* isa) {
   if (SkipUnsupported(state, isa)) return;
-  Workload w(kLayers, batch, context, /*q_len=*/1);
+  Workload<T> w(kLayers, batch, context, /*q_len=*/1);
   for (auto _ : state) {
     for (int l = 0; l < kLayers; ++l) w.RunLayer(l, isa);
   }
-  const int64_t kv_bytes_per_layer = int64_t{batch} * context * kKvHeads * kHeadDim * 4 * 2;
+  const int64_t kv_bytes_per_layer =
+      int64_t{batch} * context * kKvHeads * kHeadDim * int64_t{sizeof(T)} * 2;
   state.SetBytesProcessed(state.iterations() * kLayers * kv_bytes_per_layer);
   state.counters["layer_time"] = benchmark::Counter(
       kLayers, benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
@@ -147,7 +161,7 @@ void RunDecode(benchmark::State& state, int batch, int context, const Isa* isa) 
 
 void RunPrefill(benchmark::State& state, int tokens, const Isa* isa) {
   if (SkipUnsupported(state, isa)) return;
-  Workload w(/*layers=*/1, /*batch=*/1, tokens, /*q_len=*/tokens);
+  Workload<> w(/*layers=*/1, /*batch=*/1, tokens, /*q_len=*/tokens);
   for (auto _ : state) w.RunLayer(0, isa);
   // q.k and p.v: 2 multiply-adds per (head, query, attended key, dim).
   const double flops = 4.0 * kHeads * kHeadDim * (static_cast<double>(tokens) * (tokens + 1) / 2);
@@ -164,6 +178,17 @@ void BM_DecodeAttention(benchmark::State& state) {
 BENCHMARK(BM_DecodeAttention)
     ->ArgNames({"batch", "context"})
     ->ArgsProduct({{1, 8, 32}, {128, 512, 1024}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+/// The same over a bf16 KV cache (half the bytes per position).
+void BM_DecodeAttentionBf16(benchmark::State& state) {
+  RunDecode<uint16_t>(state, static_cast<int>(state.range(0)), static_cast<int>(state.range(1)),
+                      nullptr);
+}
+BENCHMARK(BM_DecodeAttentionBf16)
+    ->ArgNames({"batch", "context"})
+    ->ArgsProduct({{1, 32}, {256, 1024}})
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
