@@ -55,13 +55,30 @@ __attribute__((target("avx512f"))) void F32Block(const float* x, const float* w,
 // kRows rows at once, so each weight vector loaded feeds kRows FMAs. Per
 // output element one accumulator chain over k in order: the result of a row
 // does not depend on kRows.
-template <int kRows>
-void F32Rows(const float* x, const float* w, int64_t k, int64_t padded_k, int64_t n,
+// Rows in groups of up to 4 per 64-column block: the block's weights come
+// from memory for the first group and from L2 (96–192 KiB) for the others.
+void F32Rows(const float* x, int rows, const float* w, int64_t k, int64_t padded_k, int64_t n,
              const float* bias, bool accumulate, float* y) {
   const int64_t blocks = (n + kBlockN - 1) / kBlockN;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    F32Block<kRows>(x, w, k, padded_k, n, bias, accumulate, y, b);
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+      const float* xr = x + r0 * k;
+      float* yr = y + r0 * n;
+      switch (rows - r0) {
+        case 1:
+          F32Block<1>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          break;
+        case 2:
+          F32Block<2>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          break;
+        case 3:
+          F32Block<3>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          break;
+        default:
+          F32Block<4>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+      }
+    }
   }
 }
 
@@ -99,13 +116,29 @@ __attribute__((target("avx512f,avx512bf16"))) void Bf16Block(const uint16_t* x, 
   for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
 }
 
-template <int kRows>
-void Bf16Rows(const uint16_t* x, const uint16_t* w, int64_t k, int64_t padded_k, int64_t n,
-              const float* bias, bool accumulate, float* y) {
+// As F32Rows.
+void Bf16Rows(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t padded_k,
+              int64_t n, const float* bias, bool accumulate, float* y) {
   const int64_t blocks = (n + kBlockN - 1) / kBlockN;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    Bf16Block<kRows>(x, w, k, padded_k, n, bias, accumulate, y, b);
+    for (int r0 = 0; r0 < rows; r0 += 4) {
+      const uint16_t* xr = x + r0 * k;
+      float* yr = y + r0 * n;
+      switch (rows - r0) {
+        case 1:
+          Bf16Block<1>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          break;
+        case 2:
+          Bf16Block<2>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          break;
+        case 3:
+          Bf16Block<3>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          break;
+        default:
+          Bf16Block<4>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+      }
+    }
   }
 }
 
@@ -113,30 +146,12 @@ void Bf16Rows(const uint16_t* x, const uint16_t* w, int64_t k, int64_t padded_k,
 
 void GemvBlockedF32(const float* x, int rows, const float* w, int64_t k, int64_t padded_k,
                     int64_t n, const float* bias, bool accumulate, float* y) {
-  switch (rows) {
-    case 1:
-      return F32Rows<1>(x, w, k, padded_k, n, bias, accumulate, y);
-    case 2:
-      return F32Rows<2>(x, w, k, padded_k, n, bias, accumulate, y);
-    case 3:
-      return F32Rows<3>(x, w, k, padded_k, n, bias, accumulate, y);
-    default:
-      return F32Rows<4>(x, w, k, padded_k, n, bias, accumulate, y);
-  }
+  F32Rows(x, rows, w, k, padded_k, n, bias, accumulate, y);
 }
 
 void GemvBlockedBf16(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t padded_k,
                      int64_t n, const float* bias, bool accumulate, float* y) {
-  switch (rows) {
-    case 1:
-      return Bf16Rows<1>(x, w, k, padded_k, n, bias, accumulate, y);
-    case 2:
-      return Bf16Rows<2>(x, w, k, padded_k, n, bias, accumulate, y);
-    case 3:
-      return Bf16Rows<3>(x, w, k, padded_k, n, bias, accumulate, y);
-    default:
-      return Bf16Rows<4>(x, w, k, padded_k, n, bias, accumulate, y);
-  }
+  Bf16Rows(x, rows, w, k, padded_k, n, bias, accumulate, y);
 }
 
 }  // namespace llmserve

@@ -6,10 +6,14 @@
 namespace llmserve {
 
 /// Few-row matmul y[r, n] (+)= sum_k x[r, k] · W[k, n] (+ bias[n]) for
-/// 1 ≤ rows ≤ kMaxGemvRows, straight from the weight layout oneDNN's brgemm
-/// matmul uses on AVX-512, so small-batch decode streams the weights once (each
-/// weight vector feeds every row) without a second copy. Measured to be faster
-/// than oneDNN 2.6's brgemm at M = 1 (docs/benchmarks.md).
+/// 1 ≤ rows ≤ kMaxGemvRowsF32 / kMaxGemvRowsBf16, straight from the weight
+/// layout oneDNN's brgemm matmul uses on AVX-512, so small-batch decode streams
+/// the weights once without a second copy: per 64-column block, rows in groups
+/// of 4 (each weight vector loaded feeds 4 rows), the block's weights from
+/// memory for the first group and from L2 for the next. Measured faster than
+/// oneDNN 2.6's brgemm inside the engine up to those row counts (Zen 4,
+/// docs/benchmarks.md), where brgemm streams the weights without overlapping
+/// the stream with its arithmetic as well.
 ///
 /// Layouts (oneDNN format tags for the [K, N] weight; K and N padded with
 /// zeros to the blocks, `padded_k` / `padded_n`):
@@ -18,9 +22,10 @@ namespace llmserve {
 ///                                   + (n%64)·2 + k%2
 /// x: [rows, k] (f32, or bf16 for the bf16 layout); y: [rows, n]. Each output
 /// is one accumulator chain over k in order, so a row's result does not depend
-/// on `rows` or the thread count. Parallel over 64-column blocks (OpenMP).
+/// on `rows` or the thread count (batch invariance up to these row counts). Parallel over 64-column blocks (OpenMP).
 /// Only call with the active CPU-ISA level ≥ avx512 (bf16: with AVX512_BF16).
-inline constexpr int kMaxGemvRows = 4;
+inline constexpr int kMaxGemvRowsF32 = 8;
+inline constexpr int kMaxGemvRowsBf16 = 16;
 void GemvBlockedF32(const float* x, int rows, const float* w, int64_t k, int64_t padded_k,
                     int64_t n, const float* bias, bool accumulate, float* y);
 void GemvBlockedBf16(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t padded_k,

@@ -49,6 +49,10 @@ struct Linear::Impl {
   mutable absl::flat_hash_map<int64_t, Entry> by_rows ABSL_GUARDED_BY(mu);
   // One-row matmuls on the blocked weights with the own GEMV (blocked_gemv.h).
   enum class Gemv { kNone, kF32, kBf16 } gemv = Gemv::kNone;
+  /// Rows up to which Run uses the own GEMV (0: never).
+  int64_t GemvMaxRows() const {
+    return gemv == Gemv::kBf16 ? kMaxGemvRowsBf16 : gemv == Gemv::kF32 ? kMaxGemvRowsF32 : 0;
+  }
   int64_t padded_k = 0;
   // kOwnBf16.
   std::unique_ptr<Bf16Matrix> bf16_weight;
@@ -106,7 +110,7 @@ memory::desc PaddedPlainLayout(const memory::desc& preferred, int64_t in, int64_
   return memory::desc({in, out}, preferred.data_type(), memory::dims{out + pad, 1});
 }
 
-// The own GEMV for M <= kMaxGemvRows when the weights are in the AVX-512 brgemm layout it
+// The own GEMV for M <= kMaxGemvRowsF32 / kMaxGemvRowsBf16 when the weights are in the AVX-512 brgemm layout it
 // reads (BA16a64b f32, BA16a64b2a bf16; see blocked_gemv.h) and the CPU-ISA
 // level allows it. LLMSERVE_LINEAR_GEMV=0 keeps oneDNN at small M (for A/B
 // measurements).
@@ -252,7 +256,10 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
   if (!impl.runtime_rows) {
     impl.gemv = static_cast<Impl::Gemv>(ChooseGemv(impl.weights_md, bf16));
     impl.padded_k = impl.weights_md.data.padded_dims[0];
-    if (impl.gemv != Impl::Gemv::kNone) linear->impl_ += bf16 ? " (M<=4: own_gemv_avx512_bf16)" : " (M<=4: own_gemv_avx512)";
+    if (impl.gemv != Impl::Gemv::kNone) {
+      linear->impl_ += bf16 ? absl::StrCat(" (M<=", kMaxGemvRowsBf16, ": own_gemv_avx512_bf16)")
+                            : absl::StrCat(" (M<=", kMaxGemvRowsF32, ": own_gemv_avx512)");
+    }
   }
 
   // Reorder the [out, in] user weight (= [in, out] with format `ba`) into the
@@ -277,7 +284,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
 std::string Linear::ImplementationForRows(int64_t rows) const {
   const Impl& impl = *impl_state_;
   if (backend_ == LinearBackend::kOwnBf16 || impl.runtime_rows) return impl_;
-  if (rows <= kMaxGemvRows && impl.gemv != Impl::Gemv::kNone) {
+  if (rows <= impl.GemvMaxRows()) {
     return impl.gemv == Impl::Gemv::kBf16 ? "bf16xbf16:own_gemv_avx512_bf16" : "f32xf32:own_gemv_avx512";
   }
   const Impl::Entry e = impl.ForRows(PaddedRows(std::min(rows, kMaxPrimitiveRows)), in_, out_);
@@ -325,7 +332,7 @@ void Linear::Run(const void* x, bool x_is_bf16, int64_t rows, float* y) const {
     stream.wait();
   };
 
-  if (rows <= kMaxGemvRows && impl.gemv != Impl::Gemv::kNone) {
+  if (rows <= impl.GemvMaxRows()) {
     const float* bias = impl.has_bias ? static_cast<const float*>(impl.bias.get_data_handle()) : nullptr;
     if (impl.gemv == Impl::Gemv::kF32) {
       GemvBlockedF32(static_cast<const float*>(x), static_cast<int>(rows),

@@ -16,6 +16,7 @@
 
 #include "engine/common/cpu_isa.h"
 #include "engine/primitives/bf16_convert.h"
+#include "engine/primitives/blocked_gemv.h"
 #include "engine/primitives/cpu_kernels.h"
 #include "engine/primitives/linear.h"
 
@@ -206,8 +207,9 @@ TEST(LinearTest, Bf16StoresHalfTheBytesWithinBf16Precision) {
 
 TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
   // f32: exact-M primitives (<= 64), padded ones (65..512) and 512-row chunks.
-  // bf16: the small-batch rows 1..4 (the own GEMV on AVX512_BF16 hosts,
-  // oneDNN or the own f32 x bf16 kernel elsewhere), with bias and accumulate.
+  // bf16: the small-batch rows 1..17 (the own GEMV up to 16 rows on
+  // AVX512_BF16 hosts, oneDNN beyond and elsewhere, or the own f32 x bf16
+  // kernel), with bias and accumulate. Both cross the GEMV limit (8 / 16).
   const int64_t out = 40, in = 24;
   auto w = Random(out * in, 21, 0.2f), b = Random(out, 22);
   for (DType dt : {DType::kF32, DType::kBF16}) {
@@ -229,8 +231,9 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
       }
       const bool bf16_input = (*lin)->input_dtype() == DType::kBF16;
       const std::vector<int64_t> rows =
-          dt == DType::kF32 ? std::vector<int64_t>{1, 2, 3, 4, 5, 63, 64, 65, 100, 512, 513, 1100}
-                            : std::vector<int64_t>{1, 2, 3, 4};
+          dt == DType::kF32
+              ? std::vector<int64_t>{1, 2, 3, 4, 5, 7, 8, 9, 63, 64, 65, 100, 512, 513, 1100}
+              : std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17};
       for (int64_t m : rows) {
         SCOPED_TRACE(::testing::Message() << DTypeName(dt) << " m " << m << " acc " << accumulate
                                           << " " << (*lin)->ImplementationForRows(m));
@@ -263,8 +266,9 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
   }
 }
 
-// Up to 4 rows run the own GEMV on AVX-512 (one accumulation chain per
-// output): a row's result is bitwise the same alone or with 1-3 others. The
+// Up to kMaxGemvRowsF32 / kMaxGemvRowsBf16 rows run the own GEMV on AVX-512
+// (one accumulation chain per output, rows in groups of 4): a row's result is
+// bitwise the same alone or in any batch up to that limit. The
 // GEMV must be chosen whenever the active ISA allows it (f32: avx512 or
 // above; bf16: also AVX512_BF16); only below that may the test skip.
 void ExpectGemvRowsIndependentOfTheBatch(DType dt) {
@@ -275,15 +279,17 @@ void ExpectGemvRowsIndependentOfTheBatch(DType dt) {
   auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
                             dt, false);
   ASSERT_TRUE(lin.ok()) << lin.status();
-  for (int64_t m = 1; m <= 4; ++m) {
+  const int64_t max_rows = dt == DType::kF32 ? kMaxGemvRowsF32 : kMaxGemvRowsBf16;
+  for (int64_t m = 1; m <= max_rows; ++m) {
     EXPECT_NE((*lin)->ImplementationForRows(m).find("own_gemv"), std::string::npos)
         << DTypeName(dt) << " m " << m << " on " << CpuIsaDescription() << ": "
         << (*lin)->ImplementationForRows(m);
   }
-  auto x = Random(4 * in, 53);
-  std::vector<float> all(4 * out);
-  (*lin)->Forward(x.data(), 4, all.data());
-  for (int64_t m = 1; m <= 4; ++m) {
+  EXPECT_EQ((*lin)->ImplementationForRows(max_rows + 1).find("own_gemv"), std::string::npos);
+  auto x = Random(max_rows * in, 53);
+  std::vector<float> all(max_rows * out);
+  (*lin)->Forward(x.data(), max_rows, all.data());
+  for (int64_t m = 1; m <= max_rows; ++m) {
     std::vector<float> some(m * out);
     (*lin)->Forward(x.data(), m, some.data());
     for (int64_t r = 0; r < m; ++r) {
