@@ -4,7 +4,7 @@
 # at concurrency 1..64, a 512-token prefill against the matmul peak, the kernels
 # and peak RSS (benchmarks/engine_throughput measures its own limits).
 # Usage: scripts/bench.sh [BUILD_DIR]   (writes models under $BENCH_MODELS, default build/bench-models)
-# Env: CONCURRENCY (default 1,2,4,8,16,32,64), PROMPT (128), GEN (32), REPEATS (2), LLMSERVE_CPU_ISA.
+# Env: CONCURRENCY (default 1,2,4,8,16,32,64), PROMPT (128), GEN (32), REPEATS (3), LLMSERVE_CPU_ISA.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${1:-$root/build}"
@@ -16,7 +16,7 @@ bench="$build/benchmarks/engine_throughput"
 levels="${CONCURRENCY:-1,2,4,8,16,32,64}"
 prompt="${PROMPT:-128}"
 gen="${GEN:-32}"
-repeats="${REPEATS:-2}"
+repeats="${REPEATS:-3}"
 
 [ -f "$models/llama110m.bin" ] || "$tools" make-random-model --preset llama-110m --out "$models/llama110m.bin"
 [ -f "$models/gpt2-124m/model.safetensors" ] || "$tools" make-random-model --preset gpt2-124m --out "$models/gpt2-124m"
