@@ -25,7 +25,6 @@
 #include <cstdio>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -116,21 +115,6 @@ std::unique_ptr<llmserve::Linear> ProbeLinear(const llmserve::ModelConfig& c, ll
   return *std::move(lin);
 }
 
-// Runs `fn` with `threads` OpenMP threads on a thread of its own, so that its
-// OpenMP team is gone when it returns: a second team left alive (the main
-// thread's) makes libgomp stop spinning between the engine's parallel
-// regions (see LLMEngine::Create).
-template <typename Fn>
-auto OnOwnThread(int threads, Fn fn) {
-  decltype(fn()) result{};
-  std::thread t([&] {
-    omp_set_num_threads(threads);
-    result = fn();
-  });
-  t.join();
-  return result;
-}
-
 // Matmul peak (GFLOP/s) of `lin` at `rows` rows: best of 7 timed calls (a
 // peak, so the best; the machine may be shared).
 double MatmulGflops(const llmserve::Linear& lin, int rows) {
@@ -207,7 +191,7 @@ int main(int argc, char** argv) {
   }
   const llmserve::ModelConfig& c = engine->model_config();
   const llmserve::EngineOptions& eo = engine->options();
-  const int nt = eo.num_threads;  // the probes run with the engine's thread count (OnOwnThread)
+  omp_set_num_threads(eo.num_threads);  // the probes run with the engine's thread count
   std::printf("model %s: hidden %d, layers %d, heads %d/%d, ffn %d, vocab %d; dtype %s, KV cache "
               "%s; threads %d\n",
               opts.model_path.c_str(), c.hidden_size, c.num_layers, c.num_heads, c.num_kv_heads,
@@ -218,15 +202,14 @@ int main(int argc, char** argv) {
   // Limits measured in this run.
   double bw = absl::GetFlag(FLAGS_bandwidth_gbs);
   const bool measure_bw = bw <= 0;
-  if (measure_bw) bw = OnOwnThread(nt, [] { return MeasureBandwidthGBs(5); });
+  if (measure_bw) bw = MeasureBandwidthGBs(5);
   const auto dt = llmserve::ParseDType(eo.dtype);
-  const llmserve::DType probe_dt = dt.ok() ? *dt : llmserve::DType::kF32;
-  auto probe = OnOwnThread(nt, [&] { return ProbeLinear(c, probe_dt); });
-  const double peak = OnOwnThread(nt, [&] { return MatmulGflops(*probe, 512); });
+  auto probe = ProbeLinear(c, dt.ok() ? *dt : llmserve::DType::kF32);
+  const double peak = MatmulGflops(*probe, 512);
   // 16 probes: 75 MB (bf16) / 150 MB (f32) at the GPT-2 shape, several
   // times any last-level cache of these machines.
   std::vector<std::unique_ptr<llmserve::Linear>> streamed;
-  for (int i = 0; i < 16; ++i) streamed.push_back(OnOwnThread(nt, [&] { return ProbeLinear(c, probe_dt); }));
+  for (int i = 0; i < 16; ++i) streamed.push_back(ProbeLinear(c, dt.ok() ? *dt : llmserve::DType::kF32));
   std::printf("memory bandwidth %.1f GB/s; matmul peak %.1f GFLOP/s ([512 x %d] x [%d x %d], %s)\n"
               "(both limits are measured again right after each concurrency level, so a shared "
               "machine's contention shows in them too)\n",
@@ -296,10 +279,10 @@ int main(int argc, char** argv) {
     // Contention on a shared machine only ever slows a run down, and the
     // limits are best-of measurements too: the best repeat's median step.
     const double step = *std::min_element(steps.begin(), steps.end());
-    const double level_bw = measure_bw ? OnOwnThread(nt, [] { return MeasureBandwidthGBs(3); }) : bw;
-    const double level_peak = OnOwnThread(nt, [&] { return MatmulGflops(*probe, 512); });
-    const double at_n = OnOwnThread(nt, [&] { return MatmulGflops(*probe, level); });
-    const double at_n_streamed = OnOwnThread(nt, [&] { return StreamedGflops(streamed, level); });
+    const double level_bw = measure_bw ? MeasureBandwidthGBs(3) : bw;
+    const double level_peak = MatmulGflops(*probe, 512);
+    const double at_n = MatmulGflops(*probe, level);
+    const double at_n_streamed = StreamedGflops(streamed, level);
     const double bytes = weight_bytes + level * mean_context * kv_bytes_per_position;
     const double flops = 2.0 * level * macs_per_token +
                          4.0 * level * mean_context * c.num_layers * q_size;  // QKᵀ and PV
@@ -323,7 +306,7 @@ int main(int argc, char** argv) {
       t.push_back(Seconds(t0));
     }
     const double secs = Median(t);
-    const double prefill_peak = std::max(peak, OnOwnThread(nt, [&] { return MatmulGflops(*probe, 512); }));
+    const double prefill_peak = std::max(peak, MatmulGflops(*probe, 512));
     const double flops = 2.0 * prefill_tokens * macs_per_token +
                          2.0 * prefill_tokens * prefill_tokens * c.num_layers * q_size;
     std::printf("\nprefill %d tokens: %.1f ms, %.1f GFLOP/s = %.0f%% of the matmul peak "

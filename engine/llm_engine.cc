@@ -425,18 +425,11 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   model_options.max_num_logits = opts.max_num_batched_tokens;
   std::unique_ptr<DecoderModel> model;
   {
-    // Weight packing runs oneDNN reorders with the configured thread count,
-    // on a thread of its own: libgomp keeps a thread's OpenMP team alive
-    // until that thread exits, and with more of its threads alive than CPUs
-    // it stops spinning between parallel regions (about 100 spins, then a
-    // futex sleep: ~100 context switches per decode step, measured). Only the
-    // engine loop's team may outlive Create.
-    absl::StatusOr<std::unique_ptr<DecoderModel>> m = absl::InternalError("not run");
-    std::thread packer([&] {
-      omp_set_num_threads(opts.num_threads);
-      m = DecoderModel::Create(*weights, model_options);
-    });
-    packer.join();
+    // Weight packing runs oneDNN reorders with the configured thread count.
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(opts.num_threads);
+    auto m = DecoderModel::Create(*weights, model_options);
+    omp_set_num_threads(saved);
     if (!m.ok()) return m.status();
     model = *std::move(m);
   }

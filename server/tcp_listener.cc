@@ -128,7 +128,12 @@ void TcpListener::AcceptLoop(std::function<void(int fd)> on_connection) {
       // sent a request on — nginx cannot replay a gRPC request it has sent.
       do {
         const int fd = accept4(polled[i].fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) break;  // queue empty, the peer gave up, or out of descriptors
+        if (fd < 0) {
+          // Out of descriptors: the connection stays queued; wait a little
+          // rather than spin on a listening socket that stays readable.
+          if (!closing && (errno == EMFILE || errno == ENFILE)) poll(nullptr, 0, 10);
+          break;  // queue empty, the peer gave up, or out of descriptors
+        }
         const int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         on_connection(fd);
