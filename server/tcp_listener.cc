@@ -70,13 +70,17 @@ absl::StatusOr<std::unique_ptr<TcpListener>> TcpListener::Bind(const std::string
   int count = 0;
   for (addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) ++count;
   absl::Status status;
+  absl::Status skipped;  // an address of a family this host lacks (no IPv6)
   for (addrinfo* ai = results; ai != nullptr && status.ok(); ai = ai->ai_next) {
     const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     if (fd < 0) {
+      if (errno == EAFNOSUPPORT && count > 1) {
+        skipped = Unavailable("socket", address);
+        continue;
+      }
       status = Unavailable("socket", address);
       break;
     }
-    listener->fds_.push_back(fd);
     const int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (ai->ai_family == AF_INET6) {
@@ -87,17 +91,26 @@ absl::StatusOr<std::unique_ptr<TcpListener>> TcpListener::Bind(const std::string
     }
     if (listener->port_ != 0) SetPort(ai->ai_addr, listener->port_);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      // "localhost" on a host without IPv6 also resolves to ::1: like gRPC's
+      // own listener, bind the addresses that exist.
+      if ((errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT) && count > 1) {
+        skipped = Unavailable("bind", address);
+        close(fd);
+        continue;
+      }
       status = Unavailable("bind", address);
     } else if (listen(fd, SOMAXCONN) != 0) {
       status = Unavailable("listen", address);
     } else if (listener->port_ == 0) {
       listener->port_ = BoundPort(fd);
     }
+    listener->fds_.push_back(fd);
   }
   freeaddrinfo(results);
   if (!status.ok()) return status;  // the destructor closes what was opened
   if (listener->fds_.empty() || listener->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    return skipped.ok() ? absl::UnavailableError(absl::StrCat("cannot listen on ", address))
+                        : skipped;
   }
   if (pipe2(listener->wake_fds_, O_CLOEXEC) != 0) return Unavailable("pipe", address);
   return listener;

@@ -25,7 +25,8 @@ namespace llmserve::server {
 class TcpListener {
  public:
   /// Binds and listens on `address`: "host:port", "[ipv6]:port" or ":port";
-  /// "localhost" binds every address it resolves to; port 0 picks a free port
+  /// "localhost" binds every address it resolves to (skipping a family the
+  /// host lacks, e.g. ::1 without IPv6); port 0 picks a free port
   /// (the same on every address). Errors: INVALID_ARGUMENT if the address is
   /// not host:port; UNAVAILABLE naming the address and errno text if it cannot
   /// be resolved, bound or listened on.

@@ -57,6 +57,29 @@ TEST(TcpListenerTest, UnresolvableHostAndPortInUseAreUnavailable) {
   EXPECT_THAT(second.status().message(), HasSubstr("bind"));
 }
 
+// "localhost" resolves to 127.0.0.1 (and ::1 where IPv6 is up): one port
+// for every address, reachable over IPv4; a wildcard host binds too.
+TEST(TcpListenerTest, LocalhostAndWildcardBindOnePort) {
+  for (const char* address : {"localhost:0", "0.0.0.0:0", ":0"}) {
+    auto listener = TcpListener::Bind(address);
+    ASSERT_TRUE(listener.ok()) << address << ": " << listener.status();
+    const int port = (*listener)->port();
+    EXPECT_GT(port, 0) << address;
+    std::atomic<int> accepted{0};
+    (*listener)->Start([&](int fd) {
+      ++accepted;
+      close(fd);
+    });
+    const int fd = ConnectLoopback(port);
+    EXPECT_GE(fd, 0) << address;
+    if (fd >= 0) close(fd);
+    for (int i = 0; i < 3000 && accepted == 0; ++i) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_EQ(accepted, 1) << address;
+    (*listener)->Close();
+    EXPECT_EQ(ConnectLoopback(port), -1) << address;
+  }
+}
+
 TEST(TcpListenerTest, HandsOverEveryConnectionAndRefusesAfterClose) {
   auto listener = TcpListener::Bind("127.0.0.1:0");
   ASSERT_TRUE(listener.ok()) << listener.status();
