@@ -131,7 +131,8 @@ void TcpListener::AcceptLoop(std::function<void(int fd)> on_connection) {
   while (true) {
     if (poll(polled.data(), polled.size(), -1) < 0) {
       if (errno == EINTR) continue;
-      return;
+      for (std::size_t i = 0; i + 1 < polled.size(); ++i) close(polled[i].fd);
+      return;  // cannot happen with valid descriptors; the sockets are closed either way
     }
     const bool closing = polled.back().revents != 0;
     for (std::size_t i = 0; i + 1 < polled.size(); ++i) {
@@ -151,6 +152,13 @@ void TcpListener::AcceptLoop(std::function<void(int fd)> on_connection) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         on_connection(fd);
       } while (closing);
+      // Close right after the queue ran dry: a connection completed between
+      // the last accept and the close is reset, so keep that gap to a system
+      // call (not a thread exit and a join, as closing in Close() would).
+      if (closing) {
+        close(polled[i].fd);
+        polled[i].fd = -1;
+      }
     }
     if (closing) return;
   }
@@ -162,8 +170,12 @@ void TcpListener::Close() {
     while (write(wake_fds_[1], &byte, 1) < 0 && errno == EINTR) {
     }
   }
-  if (thread_.joinable()) thread_.join();
-  for (int fd : fds_) close(fd);
+  // A started accept thread closes the listening sockets itself.
+  const bool started = thread_.joinable();
+  if (started) thread_.join();
+  if (!started) {
+    for (int fd : fds_) close(fd);
+  }
   fds_.clear();
   for (int& fd : wake_fds_) {
     if (fd >= 0) close(fd);
