@@ -143,10 +143,12 @@ void TcpListener::AcceptLoop(std::function<void(int fd)> on_connection) {
       do {
         const int fd = accept4(polled[i].fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
+          // A peer that gave up before its turn: the next one may be queued.
+          if (errno == ECONNABORTED || errno == EINTR) continue;
           // Out of descriptors: the connection stays queued; wait a little
           // rather than spin on a listening socket that stays readable.
           if (!closing && (errno == EMFILE || errno == ENFILE)) poll(nullptr, 0, 10);
-          break;  // queue empty, the peer gave up, or out of descriptors
+          break;  // queue empty or out of descriptors
         }
         const int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
