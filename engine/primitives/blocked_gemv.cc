@@ -7,6 +7,8 @@
 
 #include <immintrin.h>
 
+#include <type_traits>
+
 namespace llmserve {
 namespace {
 
@@ -28,9 +30,8 @@ __attribute__((target("avx512f"))) inline void Store(const __m512* acc, int64_t 
 // kRows rows at once, so each weight vector loaded feeds kRows FMAs. Per
 // output element one accumulator chain over k in order: the result of a row
 // does not depend on kRows.
-// One 64-column block b for kRows rows (the OpenMP loop lives in F32Rows:
-// clang does not carry a function's target attribute into the region it
-// outlines for `omp parallel`).
+// One 64-column block b for kRows rows (the OpenMP loop lives in
+// RowsInGroups).
 template <int kRows>
 __attribute__((target("avx512f"))) void F32Block(const float* x, const float* w, int64_t k,
                                                  int64_t padded_k, int64_t n, const float* bias,
@@ -50,36 +51,6 @@ __attribute__((target("avx512f"))) void F32Block(const float* x, const float* w,
     }
   }
   for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
-}
-
-// kRows rows at once, so each weight vector loaded feeds kRows FMAs. Per
-// output element one accumulator chain over k in order: the result of a row
-// does not depend on kRows.
-// Rows in groups of up to 4 per 64-column block: the block's weights come
-// from memory for the first group and from L2 (96–192 KiB) for the others.
-void F32Rows(const float* x, int rows, const float* w, int64_t k, int64_t padded_k, int64_t n,
-             const float* bias, bool accumulate, float* y) {
-  const int64_t blocks = (n + kBlockN - 1) / kBlockN;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    for (int r0 = 0; r0 < rows; r0 += 4) {
-      const float* xr = x + r0 * k;
-      float* yr = y + r0 * n;
-      switch (rows - r0) {
-        case 1:
-          F32Block<1>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
-          break;
-        case 2:
-          F32Block<2>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
-          break;
-        case 3:
-          F32Block<3>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
-          break;
-        default:
-          F32Block<4>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
-      }
-    }
-  }
 }
 
 // The bf16 pair (x[2p], x[2p + 1]) as one 32-bit lane (0 past k).
@@ -116,27 +87,32 @@ __attribute__((target("avx512f,avx512bf16"))) void Bf16Block(const uint16_t* x, 
   for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
 }
 
-// As F32Rows.
-void Bf16Rows(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t padded_k,
-              int64_t n, const float* bias, bool accumulate, float* y) {
+// All rows, in groups of up to 4 per 64-column block: the block's weights
+// come from memory for the first group and from L2 (96–192 KiB) for the
+// others. `block(std::integral_constant<int, R>, x_rows, y_rows, b)` runs one
+// group of R rows on block b (F32Block / Bf16Block). The OpenMP loop lives
+// here, outside the AVX-512 functions (clang does not carry a target
+// attribute into the region it outlines).
+template <typename T, typename BlockFn>
+void RowsInGroups(const T* x, int rows, int64_t k, int64_t n, float* y, BlockFn block) {
   const int64_t blocks = (n + kBlockN - 1) / kBlockN;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
     for (int r0 = 0; r0 < rows; r0 += 4) {
-      const uint16_t* xr = x + r0 * k;
+      const T* xr = x + r0 * k;
       float* yr = y + r0 * n;
       switch (rows - r0) {
         case 1:
-          Bf16Block<1>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          block(std::integral_constant<int, 1>(), xr, yr, b);
           break;
         case 2:
-          Bf16Block<2>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          block(std::integral_constant<int, 2>(), xr, yr, b);
           break;
         case 3:
-          Bf16Block<3>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          block(std::integral_constant<int, 3>(), xr, yr, b);
           break;
         default:
-          Bf16Block<4>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+          block(std::integral_constant<int, 4>(), xr, yr, b);
       }
     }
   }
@@ -146,12 +122,16 @@ void Bf16Rows(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t
 
 void GemvBlockedF32(const float* x, int rows, const float* w, int64_t k, int64_t padded_k,
                     int64_t n, const float* bias, bool accumulate, float* y) {
-  F32Rows(x, rows, w, k, padded_k, n, bias, accumulate, y);
+  RowsInGroups(x, rows, k, n, y, [&](auto r, const float* xr, float* yr, int64_t b) {
+    F32Block<decltype(r)::value>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+  });
 }
 
 void GemvBlockedBf16(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t padded_k,
                      int64_t n, const float* bias, bool accumulate, float* y) {
-  Bf16Rows(x, rows, w, k, padded_k, n, bias, accumulate, y);
+  RowsInGroups(x, rows, k, n, y, [&](auto r, const uint16_t* xr, float* yr, int64_t b) {
+    Bf16Block<decltype(r)::value>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
+  });
 }
 
 }  // namespace llmserve
