@@ -34,6 +34,7 @@
 #include "absl/synchronization/mutex.h"
 #include "engine/common/dtype.h"
 #include "engine/common/host_tensor.h"
+#include "engine/common/openmp_wait.h"
 #include "engine/llm_engine.h"
 #include "engine/primitives/linear.h"
 
@@ -152,6 +153,10 @@ double StreamedGflops(const std::vector<std::unique_ptr<llmserve::Linear>>& set,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As the server does: a bounded OpenMP spin, set before libgomp starts.
+  if (absl::Status s = llmserve::ReexecWithBoundedOpenMpWait(argv); !s.ok()) {
+    std::fprintf(stderr, "warning: %s\n", std::string(s.message()).c_str());
+  }
   absl::ParseCommandLine(argc, argv);
   StepRecorder recorder;
   llmserve::EngineOptions opts;
@@ -270,6 +275,9 @@ int main(int argc, char** argv) {
   };
 
   for (int level : levels) {
+    // The probes ran on this thread: its OpenMP team must not idle beside
+    // the engine's (engine/common/openmp_wait.h).
+    llmserve::ReleaseOpenMpTeamIfWaitBounded();
     std::vector<double> rates, steps;
     for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
       recorder.Take();

@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/common/cpu_isa.h"
+#include "engine/common/openmp_wait.h"
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/kv_cache/kv_cache_config.h"
 #include "engine/kv_cache/kv_cache_manager.h"
@@ -97,7 +98,8 @@ class LLMEngineImpl final : public LLMEngine {
   std::vector<std::string> kernel_names() const override {
     std::vector<std::string> lines = model_->DescribeKernels();
     lines.push_back(absl::StrCat("kv cache: ", std::string(DTypeName(cache_->dtype())), "; cpu isa: ",
-                                 CpuIsaDescription()));
+                                 CpuIsaDescription(), "; threads: ", options_.num_threads,
+                                 ", openmp wait: ", OpenMpWaitDescription()));
     return lines;
   }
   const ModelConfig& model_config() const override { return model_->config(); }
@@ -430,6 +432,9 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
     omp_set_num_threads(opts.num_threads);
     auto m = DecoderModel::Create(*weights, model_options);
     omp_set_num_threads(saved);
+    // The loading thread's OpenMP team would otherwise idle beside the engine
+    // thread's and throttle its spinning (engine/common/openmp_wait.h).
+    ReleaseOpenMpTeamIfWaitBounded();
     if (!m.ok()) return m.status();
     model = *std::move(m);
   }

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "engine/common/openmp_wait.h"
 #include "engine/llm_engine.h"
 #include "cli/cli_flags.h"
 #include "server/metrics.h"
@@ -162,6 +163,11 @@ void LogEngine(const LLMEngine& engine) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First, before any thread: libgomp reads its spin count once, at load
+  // (engine/common/openmp_wait.h); a failed re-exec only costs speed.
+  if (absl::Status s = llmserve::ReexecWithBoundedOpenMpWait(argv); !s.ok()) {
+    absl::FPrintF(stderr, "llmserve: warning: %s\n", s.message());
+  }
   llmserve::cli::SetUsage(
       "Serves a language model over gRPC.\n  llmserve --model=PATH [--listen=HOST:PORT] ...\n"
       "Flags may be spelled with dashes or underscores (--max-context, --max_context).",
