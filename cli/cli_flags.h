@@ -5,6 +5,7 @@
 // (link absl::flags_reflection).
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/commandlineflag.h"
@@ -56,15 +57,24 @@ inline std::vector<std::string> UnderscoreFlagNames(int argc, char** argv) {
 }
 
 /// Sets the program's usage message and makes --help list the flags defined
-/// in files whose path ends with `main_file` (e.g. "server/main.cc").
-inline void SetUsage(absl::string_view usage, std::string main_file) {
+/// in files whose path ends with one of `flag_files` (e.g. "server/main.cc",
+/// "client/generation_flags.cc").
+inline void SetUsage(absl::string_view usage, std::vector<std::string> flag_files) {
   absl::SetProgramUsageMessage(usage);
   absl::FlagsUsageConfig config;
-  config.contains_help_flags = [main_file](absl::string_view path) {
-    return absl::EndsWith(path, main_file);
+  config.contains_help_flags = [flag_files](absl::string_view path) {
+    for (const std::string& f : flag_files) {
+      if (absl::EndsWith(path, f)) return true;
+    }
+    return false;
   };
   config.contains_helpshort_flags = config.contains_help_flags;
   absl::SetFlagsUsageConfig(config);
+}
+
+/// SetUsage for a program whose flags are all defined in `main_file`.
+inline void SetUsage(absl::string_view usage, std::string main_file) {
+  SetUsage(usage, std::vector<std::string>{std::move(main_file)});
 }
 
 /// argv-style pointers into `args` (valid while `args` lives).

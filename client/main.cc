@@ -45,6 +45,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "cli/cli_flags.h"
+#include "client/generation_flags.h"
 
 ABSL_FLAG(std::string, address, "localhost:50051", "Server address, host:port.");
 ABSL_FLAG(double, timeout, 0, "Deadline of the call, in seconds; 0 = none.");
@@ -76,33 +77,7 @@ ABSL_FLAG(int, top_k, 0, "generate: top-k sampling, 0 = disabled.");
 ABSL_FLAG(std::optional<float>, top_p, std::nullopt,
           "generate: nucleus sampling in (0, 1] (server default 1.0 = disabled).");
 ABSL_FLAG(std::optional<uint64_t>, seed, std::nullopt, "generate: random seed (default random).");
-ABSL_FLAG(std::vector<std::string>, stop, {},
-          "generate: comma-separated stop strings (so none can contain a comma).");
 ABSL_FLAG(bool, ignore_eos, false, "generate: keep generating past end-of-sequence tokens.");
-ABSL_FLAG(std::optional<float>, min_p, std::nullopt,
-          "generate: min-p sampling in [0, 1] (server default 0 = disabled).");
-ABSL_FLAG(std::optional<float>, repetition_penalty, std::nullopt,
-          "generate: multiplicative repetition penalty over prompt and completion tokens "
-          "(server default 1 = disabled).");
-ABSL_FLAG(std::optional<float>, presence_penalty, std::nullopt,
-          "generate: additive presence penalty over completion tokens, in [-2, 2].");
-ABSL_FLAG(std::optional<float>, frequency_penalty, std::nullopt,
-          "generate: additive frequency penalty over completion tokens, in [-2, 2].");
-ABSL_FLAG(std::vector<std::string>, logit_bias, {},
-          "generate: comma-separated TOKEN_ID:BIAS pairs added to the logits, e.g. 13:-100,42:5.");
-ABSL_FLAG(std::vector<std::string>, banned_token_ids, {},
-          "generate: comma-separated token ids that are never generated.");
-ABSL_FLAG(std::vector<std::string>, stop_token_ids, {},
-          "generate: comma-separated token ids that end the completion (finish reason stop).");
-ABSL_FLAG(std::optional<int>, min_tokens, std::nullopt,
-          "generate: EOS, stop ids and stop strings cannot end the completion before this many "
-          "tokens.");
-ABSL_FLAG(std::optional<int>, logprobs, std::nullopt,
-          "generate: print each generated token's log-probability and its K most likely "
-          "alternatives.");
-ABSL_FLAG(std::optional<int>, prompt_logprobs, std::nullopt,
-          "generate: print each prompt token's log-probability and K alternatives.");
-ABSL_FLAG(std::optional<int>, n, std::nullopt, "generate: number of completions (default 1).");
 ABSL_FLAG(int, priority, 0, "generate: scheduling priority; lower is served first.");
 // tokenize
 ABSL_FLAG(std::string, text, "", "tokenize: the text.");
@@ -201,20 +176,6 @@ std::string FinishName(v1::FinishReason reason) {
   return absl::AsciiStrToLower(absl::StripPrefix(v1::FinishReason_Name(reason), "FINISH_REASON_"));
 }
 
-/// Parses comma-separated token ids into `out`; false (message on stderr) on a bad one.
-bool ParseIds(const std::vector<std::string>& ids, const char* flag,
-              google::protobuf::RepeatedField<uint32_t>* out) {
-  for (const std::string& s : ids) {
-    uint32_t id = 0;
-    if (!absl::SimpleAtoi(s, &id)) {
-      absl::FPrintF(stderr, "error: %s: not a token id: \"%s\"\n", flag, s);
-      return false;
-    }
-    out->Add(id);
-  }
-  return true;
-}
-
 /// Builds the GenerateRequest from the flags; false (message on stderr) on bad ids.
 bool BuildGenerateRequest(v1::GenerateRequest* request) {
   request->set_request_id(absl::GetFlag(FLAGS_request_id));
@@ -237,35 +198,11 @@ bool BuildGenerateRequest(v1::GenerateRequest* request) {
   if (auto v = absl::GetFlag(FLAGS_top_p)) p->set_top_p(*v);
   if (auto v = absl::GetFlag(FLAGS_seed)) p->set_seed(*v);
   p->set_top_k(absl::GetFlag(FLAGS_top_k));
-  for (const std::string& s : absl::GetFlag(FLAGS_stop)) p->add_stop(s);
   p->set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
-  if (auto v = absl::GetFlag(FLAGS_min_p)) p->set_min_p(*v);
-  if (auto v = absl::GetFlag(FLAGS_repetition_penalty)) p->set_repetition_penalty(*v);
-  if (auto v = absl::GetFlag(FLAGS_presence_penalty)) p->set_presence_penalty(*v);
-  if (auto v = absl::GetFlag(FLAGS_frequency_penalty)) p->set_frequency_penalty(*v);
-  for (const std::string& pair : absl::GetFlag(FLAGS_logit_bias)) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits(':', 1));
-    uint32_t id = 0;
-    float bias = 0;
-    if (!absl::SimpleAtoi(kv.first, &id) || !absl::SimpleAtof(kv.second, &bias)) {
-      absl::FPrintF(stderr, "error: --logit_bias: not TOKEN_ID:BIAS: \"%s\"\n", pair);
-      return false;
-    }
-    (*p->mutable_logit_bias())[id] = bias;
-  }
-  if (!ParseIds(absl::GetFlag(FLAGS_banned_token_ids), "--banned_token_ids",
-                p->mutable_banned_token_ids()) ||
-      !ParseIds(absl::GetFlag(FLAGS_stop_token_ids), "--stop_token_ids",
-                p->mutable_stop_token_ids())) {
+  if (absl::Status s = llmserve::client::ApplyGenerationFlags(p); !s.ok()) {
+    absl::FPrintF(stderr, "error: %s\n", s.message());
     return false;
   }
-  // Negative values are sent as huge unsigned ones, so the server rejects them.
-  if (auto v = absl::GetFlag(FLAGS_min_tokens)) p->set_min_tokens(static_cast<uint32_t>(*v));
-  if (auto v = absl::GetFlag(FLAGS_logprobs)) p->set_logprobs(static_cast<uint32_t>(*v));
-  if (auto v = absl::GetFlag(FLAGS_prompt_logprobs)) {
-    p->set_prompt_logprobs(static_cast<uint32_t>(*v));
-  }
-  if (auto v = absl::GetFlag(FLAGS_n)) p->set_n(static_cast<uint32_t>(*v));
   request->set_priority(absl::GetFlag(FLAGS_priority));
   return true;
 }
@@ -422,7 +359,7 @@ int main(int argc, char** argv) {
       "llmserve-client {generate|tokenize|health|info} [--address HOST:PORT] [--timeout S]\n"
       "  [--tls | --tls-ca CA.pem] [--tls-cert C.pem --tls-key K.pem] [--tls-server-name NAME]\n"
       "  [--auth-token-file FILE | --auth-token TOKEN] ...",
-      "client/main.cc");
+      std::vector<std::string>{"client/main.cc", "client/generation_flags.cc"});
   const std::vector<std::string> positional = llmserve::cli::ParseFlags(argc, argv);
   if (positional.size() != 2) {
     absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());

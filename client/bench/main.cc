@@ -44,6 +44,7 @@
 #include "client/bench/workload.h"
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "cli/cli_flags.h"
+#include "client/generation_flags.h"
 
 // Connection (as llmserve-client)
 ABSL_FLAG(std::string, address, "localhost:50051", "Server address, host:port.");
@@ -88,27 +89,6 @@ ABSL_FLAG(int, top_k, 0, "Top-k sampling (0 = disabled).");
 ABSL_FLAG(std::optional<float>, top_p, std::nullopt, "Nucleus sampling, in (0, 1].");
 ABSL_FLAG(std::optional<uint64_t>, sampling_seed, std::nullopt, "SamplingParams.seed.");
 // Generation options of issue #12 (names as `llmserve-client generate`).
-ABSL_FLAG(std::vector<std::string>, stop, {}, "Comma-separated stop strings.");
-ABSL_FLAG(std::optional<float>, min_p, std::nullopt, "Min-p sampling in [0, 1].");
-ABSL_FLAG(std::optional<float>, repetition_penalty, std::nullopt,
-          "Multiplicative repetition penalty (1 = disabled).");
-ABSL_FLAG(std::optional<float>, presence_penalty, std::nullopt, "Presence penalty in [-2, 2].");
-ABSL_FLAG(std::optional<float>, frequency_penalty, std::nullopt, "Frequency penalty in [-2, 2].");
-ABSL_FLAG(std::vector<std::string>, logit_bias, {},
-          "Comma-separated TOKEN_ID:BIAS pairs added to the logits, e.g. 13:-100,42:5.");
-ABSL_FLAG(std::vector<std::string>, banned_token_ids, {},
-          "Comma-separated token ids that are never generated.");
-ABSL_FLAG(std::vector<std::string>, stop_token_ids, {},
-          "Comma-separated token ids that end a completion.");
-ABSL_FLAG(std::optional<int>, min_tokens, std::nullopt,
-          "EOS, stop ids and stop strings cannot end a completion before this many tokens.");
-ABSL_FLAG(std::optional<int>, logprobs, std::nullopt,
-          "Request each generated token's log-probability and K alternatives.");
-ABSL_FLAG(std::optional<int>, prompt_logprobs, std::nullopt,
-          "Request each prompt token's log-probability and K alternatives.");
-ABSL_FLAG(std::optional<int>, n, std::nullopt,
-          "Completions per request (tokens of all are counted; TTFT/ITL over their merged "
-          "stream).");
 ABSL_FLAG(int, priority, 0, "GenerateRequest.priority of every request; lower is served first.");
 // Metrics and output
 ABSL_FLAG(std::string, goodput, "", "SLOs in ms, e.g. ttft:500,tpot:50,e2el:5000.");
@@ -134,57 +114,6 @@ int Fail(const absl::Status& status) {
   return 1;
 }
 
-/// Appends comma-separated token ids of `flag` to `out`; INVALID_ARGUMENT on a bad one.
-absl::Status ParseIds(const std::vector<std::string>& ids, const char* flag,
-                      google::protobuf::RepeatedField<uint32_t>* out) {
-  for (const std::string& s : ids) {
-    uint32_t id = 0;
-    if (!absl::SimpleAtoi(s, &id)) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, ": not a token id: \"", s, "\""));
-    }
-    out->Add(id);
-  }
-  return absl::OkStatus();
-}
-
-/// Sets the issue-#12 generation options of the flags in `p`; INVALID_ARGUMENT
-/// on an unparsable id or bias. Values are not range-checked here: the
-/// server's validator refuses bad ones (INVALID_ARGUMENT failures in the run).
-absl::Status ApplyGenerationFlags(v1::SamplingParams* p) {
-  for (const std::string& s : absl::GetFlag(FLAGS_stop)) p->add_stop(s);
-  if (auto v = absl::GetFlag(FLAGS_min_p)) p->set_min_p(*v);
-  if (auto v = absl::GetFlag(FLAGS_repetition_penalty)) p->set_repetition_penalty(*v);
-  if (auto v = absl::GetFlag(FLAGS_presence_penalty)) p->set_presence_penalty(*v);
-  if (auto v = absl::GetFlag(FLAGS_frequency_penalty)) p->set_frequency_penalty(*v);
-  for (const std::string& pair : absl::GetFlag(FLAGS_logit_bias)) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(pair, absl::MaxSplits(':', 1));
-    uint32_t id = 0;
-    float bias = 0;
-    if (!absl::SimpleAtoi(kv.first, &id) || !absl::SimpleAtof(kv.second, &bias)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--logit-bias: not TOKEN_ID:BIAS: \"", pair, "\""));
-    }
-    (*p->mutable_logit_bias())[id] = bias;
-  }
-  if (absl::Status s = ParseIds(absl::GetFlag(FLAGS_banned_token_ids), "--banned-token-ids",
-                                p->mutable_banned_token_ids());
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = ParseIds(absl::GetFlag(FLAGS_stop_token_ids), "--stop-token-ids",
-                                p->mutable_stop_token_ids());
-      !s.ok()) {
-    return s;
-  }
-  // Negative values are sent as huge unsigned ones, so the server refuses them.
-  if (auto v = absl::GetFlag(FLAGS_min_tokens)) p->set_min_tokens(static_cast<uint32_t>(*v));
-  if (auto v = absl::GetFlag(FLAGS_logprobs)) p->set_logprobs(static_cast<uint32_t>(*v));
-  if (auto v = absl::GetFlag(FLAGS_prompt_logprobs)) {
-    p->set_prompt_logprobs(static_cast<uint32_t>(*v));
-  }
-  if (auto v = absl::GetFlag(FLAGS_n)) p->set_n(static_cast<uint32_t>(*v));
-  return absl::OkStatus();
-}
 
 /// Workloads are cycled beyond this many distinct requests (--duration runs).
 constexpr int kMaxDistinctRequests = 100000;
@@ -319,7 +248,7 @@ int main(int argc, char** argv) {
   llmserve::cli::SetUsage(
       "llmserve-bench --address HOST:PORT [--concurrency N | --request-rate R] "
       "[--num-requests N] [--output result.json] ...",
-      "client/bench/main.cc");
+      std::vector<std::string>{"client/bench/main.cc", "client/generation_flags.cc"});
   const std::vector<std::string> positional = llmserve::cli::ParseFlags(argc, argv);
   if (positional.size() != 1) {
     absl::FPrintF(stderr, "usage: %s\n", absl::ProgramUsageMessage());
@@ -382,7 +311,7 @@ int main(int argc, char** argv) {
   if (auto p = absl::GetFlag(FLAGS_top_p)) sampling.set_top_p(*p);
   if (auto s = absl::GetFlag(FLAGS_sampling_seed)) sampling.set_seed(*s);
   sampling.set_top_k(absl::GetFlag(FLAGS_top_k));
-  if (absl::Status s = ApplyGenerationFlags(&sampling); !s.ok()) return Fail(s);
+  if (absl::Status s = llmserve::client::ApplyGenerationFlags(&sampling); !s.ok()) return Fail(s);
   base.priority = absl::GetFlag(FLAGS_priority);
   const std::string run_id = absl::StrFormat("bench-%08x", std::random_device()());
 

@@ -59,7 +59,7 @@ TEST_F(ClientGenerationFlagsTest, FlagsReachTheEngineRequest) {
   EXPECT_THAT(r.out, HasSubstr("sampling_params.presence_penalty"));
   r = RunCommand(absl::StrCat(base, " --logit-bias=oops 2>&1"));
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.out, HasSubstr("--logit_bias"));
+  EXPECT_THAT(r.out, HasSubstr("--logit-bias: not TOKEN_ID:BIAS"));
 }
 
 }  // namespace
