@@ -7,6 +7,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <type_traits>
 
 namespace llmserve {
@@ -14,11 +15,18 @@ namespace {
 
 constexpr int64_t kBlockN = 64;
 
-// Writes the 64 sums of one column block of one row (fewer at the last block).
-__attribute__((target("avx512f"))) inline void Store(const __m512* acc, int64_t n0, int64_t n,
-                                                     const float* bias, bool accumulate, float* y) {
-  alignas(64) float sums[kBlockN];
-  for (int i = 0; i < 4; ++i) _mm512_store_ps(sums + 16 * i, acc[i]);
+// With more than 4 rows, k runs in chunks of this many weight bytes per
+// block (16 KiB: 64 k of f32, 128 k of bf16): every row group runs on a
+// chunk while it is in L1, and all groups together prefetch the next chunk
+// into L2 (see Prefetch), so the weight stream from memory overlaps the
+// arithmetic of all groups. Without it the first group waited for memory and
+// the others computed while memory idled. Measured (Zen 4, docs/benchmarks.md
+// "Which kernel at which row count"): 8 and 32 KiB no better, 4 KiB worse.
+constexpr int64_t kChunkBytes = 16384;
+
+// Writes one row's 64 sums of column block n0 (fewer at the last block).
+inline void Store(const float* sums, int64_t n0, int64_t n, const float* bias, bool accumulate,
+                  float* y) {
   const int64_t cols = n - n0 < kBlockN ? n - n0 : kBlockN;
   for (int64_t j = 0; j < cols; ++j) {
     float v = sums[j];
@@ -27,22 +35,43 @@ __attribute__((target("avx512f"))) inline void Store(const __m512* acc, int64_t 
   }
 }
 
-// kRows rows at once, so each weight vector loaded feeds kRows FMAs. Per
-// output element one accumulator chain over k in order: the result of a row
-// does not depend on kRows.
-// One 64-column block b for kRows rows (the OpenMP loop lives in
-// RowsInGroups).
+// The part of the next chunk's weights one row group prefetches into L2:
+// `per_step` 64-byte lines at each of its steps (a k, or a bf16 pair), the
+// first `count` lines from `begin`. Spread evenly over all groups' steps so
+// that no burst of prefetches fills the L1 miss buffers. A prefetch past the
+// weights' end is harmless (it never faults).
+struct Prefetch {
+  const char* begin = nullptr;
+  int64_t count = 0;
+  int64_t per_step = 0;
+  inline void Issue(int64_t step) const {
+    for (int64_t j = 0; j < per_step; ++j) {
+      const int64_t line = step * per_step + j;
+      if (line < count) _mm_prefetch(begin + line * 64, _MM_HINT_T1);
+    }
+  }
+};
+
+// kRows rows at once, so each weight vector loaded feeds kRows FMAs, over k
+// in [k0, k1) of one 64-column block `wb` (its weights contiguous over k, 64
+// floats per k). The 4 accumulators of each row start from zero (k0 == 0) or
+// from `part` ([kRows, 64], where the previous chunk left them) and are
+// stored back there. Per output element one accumulator chain over k in
+// order: a row's result depends neither on kRows nor on the chunking.
+// `pf` prefetches part of the next chunk (see Prefetch).
 template <int kRows>
-__attribute__((target("avx512f"))) void F32Block(const float* x, const float* w, int64_t k,
-                                                 int64_t padded_k, int64_t n, const float* bias,
-                                                 bool accumulate, float* y, int64_t b) {
-  const float* wb = w + b * padded_k * kBlockN;
+__attribute__((target("avx512f"))) void F32Chunk(const float* x, int64_t k, const float* wb,
+                                                 int64_t k0, int64_t k1, const Prefetch& pf,
+                                                 float* part) {
   __m512 acc[kRows][4];
   for (int r = 0; r < kRows; ++r) {
-    for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      acc[r][i] = k0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(part + r * kBlockN + 16 * i);
+    }
   }
-  for (int64_t kk = 0; kk < k; ++kk) {
-    const float* row = wb + (kk / 16) * 1024 + (kk % 16) * kBlockN;
+  for (int64_t kk = k0; kk < k1; ++kk) {
+    const float* row = wb + kk * kBlockN;  // = (kk / 16)·1024 + (kk % 16)·64
+    pf.Issue(kk - k0);
     __m512 wv[4];
     for (int i = 0; i < 4; ++i) wv[i] = _mm512_loadu_ps(row + 16 * i);
     for (int r = 0; r < kRows; ++r) {
@@ -50,7 +79,9 @@ __attribute__((target("avx512f"))) void F32Block(const float* x, const float* w,
       for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_fmadd_ps(xv, wv[i], acc[r][i]);
     }
   }
-  for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
+  for (int r = 0; r < kRows; ++r) {
+    for (int i = 0; i < 4; ++i) _mm512_store_ps(part + r * kBlockN + 16 * i, acc[r][i]);
+  }
 }
 
 // The bf16 pair (x[2p], x[2p + 1]) as one 32-bit lane (0 past k).
@@ -60,21 +91,23 @@ inline int PairBits(const uint16_t* x, int64_t k, int64_t p) {
   return static_cast<int>(bits);
 }
 
-// One 64-column block b for kRows bf16 rows (see F32Block).
+// F32Chunk for bf16: k in [k0, k1) with k0 and k1 even (or k1 = k); pair p
+// holds k = 2p, 2p + 1 for all 64 columns, 128 bf16 = 4 vectors.
 template <int kRows>
-__attribute__((target("avx512f,avx512bf16"))) void Bf16Block(const uint16_t* x, const uint16_t* w,
-                                                             int64_t k, int64_t padded_k, int64_t n,
-                                                             const float* bias, bool accumulate,
-                                                             float* y, int64_t b) {
-  const int64_t pairs = (k + 1) / 2;
-  const uint16_t* wb = w + b * padded_k * kBlockN;
+__attribute__((target("avx512f,avx512bf16"))) void Bf16Chunk(const uint16_t* x, int64_t k,
+                                                             const uint16_t* wb, int64_t k0,
+                                                             int64_t k1, const Prefetch& pf,
+                                                             float* part) {
   __m512 acc[kRows][4];
   for (int r = 0; r < kRows; ++r) {
-    for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      acc[r][i] = k0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(part + r * kBlockN + 16 * i);
+    }
   }
-  // Pair p holds k = 2p, 2p + 1 for all 64 columns: 128 bf16 = 4 vectors.
-  for (int64_t p = 0; p < pairs; ++p) {
-    const uint16_t* row = wb + (p / 16) * 2048 + (p % 16) * 128;
+  const int64_t p1 = (k1 + 1) / 2;
+  for (int64_t p = k0 / 2; p < p1; ++p) {
+    const uint16_t* row = wb + p * 2 * kBlockN;  // = (p / 16)·2048 + (p % 16)·128
+    pf.Issue(p - k0 / 2);
     __m512bh wv[4];
     for (int i = 0; i < 4; ++i) {
       wv[i] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(row + 32 * i));
@@ -84,37 +117,65 @@ __attribute__((target("avx512f,avx512bf16"))) void Bf16Block(const uint16_t* x, 
       for (int i = 0; i < 4; ++i) acc[r][i] = _mm512_dpbf16_ps(acc[r][i], xv, wv[i]);
     }
   }
-  for (int r = 0; r < kRows; ++r) Store(acc[r], b * kBlockN, n, bias, accumulate, y + r * n);
+  for (int r = 0; r < kRows; ++r) {
+    for (int i = 0; i < 4; ++i) _mm512_store_ps(part + r * kBlockN + 16 * i, acc[r][i]);
+  }
 }
 
-// All rows, in groups of up to 4 per 64-column block: the block's weights
-// come from memory for the first group and from L2 (96–192 KiB) for the
-// others. `block(std::integral_constant<int, R>, x_rows, y_rows, b)` runs one
-// group of R rows on block b (F32Block / Bf16Block). The OpenMP loop lives
-// here, outside the AVX-512 functions (clang does not carry a target
+// All rows, per 64-column block, in groups of up to 4 (each weight vector
+// loaded feeds 4 rows). Up to 4 rows: one pass over the block's k. More:
+// k in chunks of kChunkBytes, all groups per chunk (see kChunkBytes).
+// `chunk(std::integral_constant<int, R>, x_rows, wb, k0, k1, pf,
+// part)` runs one group of R rows (F32Chunk / Bf16Chunk). The OpenMP loop
+// lives here, outside the AVX-512 functions (clang does not carry a target
 // attribute into the region it outlines).
-template <typename T, typename BlockFn>
-void RowsInGroups(const T* x, int rows, int64_t k, int64_t n, float* y, BlockFn block) {
+template <typename T, typename ChunkFn>
+void RowsInGroups(const T* x, int rows, const T* w, int64_t k, int64_t padded_k, int64_t n,
+                  const float* bias, bool accumulate, float* y, ChunkFn chunk) {
   const int64_t blocks = (n + kBlockN - 1) / kBlockN;
+  const bool chunked = rows > 4;
+  const int64_t chunk_k = chunked ? kChunkBytes / (kBlockN * static_cast<int64_t>(sizeof(T))) : k;
+  // Steps of one group on a full chunk (a step is a k for f32, a pair for bf16).
+  const int64_t steps = sizeof(T) == 2 ? chunk_k / 2 : chunk_k;
+  const int64_t groups = (rows + 3) / 4, lines = kChunkBytes / 64;
+  const int64_t per_step = chunked ? (lines + groups * steps - 1) / (groups * steps) : 0;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
-    for (int r0 = 0; r0 < rows; r0 += 4) {
-      const T* xr = x + r0 * k;
-      float* yr = y + r0 * n;
-      switch (rows - r0) {
-        case 1:
-          block(std::integral_constant<int, 1>(), xr, yr, b);
-          break;
-        case 2:
-          block(std::integral_constant<int, 2>(), xr, yr, b);
-          break;
-        case 3:
-          block(std::integral_constant<int, 3>(), xr, yr, b);
-          break;
-        default:
-          block(std::integral_constant<int, 4>(), xr, yr, b);
+    alignas(64) float part[kMaxGemvRowsBf16 > kMaxGemvRowsF32 ? kMaxGemvRowsBf16 : kMaxGemvRowsF32]
+                          [kBlockN];
+    if (k == 0) std::fill(&part[0][0], &part[0][0] + rows * kBlockN, 0.0f);
+    const T* wb = w + b * padded_k * kBlockN;
+    for (int64_t k0 = 0; k0 < k; k0 += chunk_k) {
+      const int64_t k1 = k - k0 < chunk_k ? k : k0 + chunk_k;
+      // The next kChunkBytes after this chunk: the next chunk of this block,
+      // or the start of the next block (blocks are contiguous).
+      const char* next = reinterpret_cast<const char*>(wb + k1 * kBlockN);
+      for (int r0 = 0; r0 < rows; r0 += 4) {
+        const T* xr = x + r0 * k;
+        float* pr = part[r0];
+        Prefetch pf;
+        if (chunked) {
+          const int64_t first = (r0 / 4) * steps * per_step;
+          pf.begin = next + first * 64;
+          pf.count = std::max<int64_t>(0, std::min(lines - first, steps * per_step));
+          pf.per_step = per_step;
+        }
+        switch (rows - r0) {
+          case 1:
+            chunk(std::integral_constant<int, 1>(), xr, wb, k0, k1, pf, pr);
+            break;
+          case 2:
+            chunk(std::integral_constant<int, 2>(), xr, wb, k0, k1, pf, pr);
+            break;
+          case 3:
+            chunk(std::integral_constant<int, 3>(), xr, wb, k0, k1, pf, pr);
+            break;
+          default:
+            chunk(std::integral_constant<int, 4>(), xr, wb, k0, k1, pf, pr);
+        }
       }
     }
+    for (int r = 0; r < rows; ++r) Store(part[r], b * kBlockN, n, bias, accumulate, y + r * n);
   }
 }
 
@@ -122,16 +183,20 @@ void RowsInGroups(const T* x, int rows, int64_t k, int64_t n, float* y, BlockFn 
 
 void GemvBlockedF32(const float* x, int rows, const float* w, int64_t k, int64_t padded_k,
                     int64_t n, const float* bias, bool accumulate, float* y) {
-  RowsInGroups(x, rows, k, n, y, [&](auto r, const float* xr, float* yr, int64_t b) {
-    F32Block<decltype(r)::value>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
-  });
+  RowsInGroups(x, rows, w, k, padded_k, n, bias, accumulate, y,
+               [k](auto r, const float* xr, const float* wb, int64_t k0, int64_t k1,
+                   const Prefetch& pf, float* part) {
+                 F32Chunk<decltype(r)::value>(xr, k, wb, k0, k1, pf, part);
+               });
 }
 
 void GemvBlockedBf16(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t padded_k,
                      int64_t n, const float* bias, bool accumulate, float* y) {
-  RowsInGroups(x, rows, k, n, y, [&](auto r, const uint16_t* xr, float* yr, int64_t b) {
-    Bf16Block<decltype(r)::value>(xr, w, k, padded_k, n, bias, accumulate, yr, b);
-  });
+  RowsInGroups(x, rows, w, k, padded_k, n, bias, accumulate, y,
+               [k](auto r, const uint16_t* xr, const uint16_t* wb, int64_t k0, int64_t k1,
+                   const Prefetch& pf, float* part) {
+                 Bf16Chunk<decltype(r)::value>(xr, k, wb, k0, k1, pf, part);
+               });
 }
 
 }  // namespace llmserve
