@@ -30,10 +30,10 @@ enum class LinearBackend {
 ///    reordered once into the blocked layout (`format_tag::any`) those kernels
 ///    share. Where oneDNN prefers a plain layout (GEMM-based implementations,
 ///    e.g. below AVX-512), one run-time-M primitive serves every M instead.
-///    Up to 8 (f32) / 16 (bf16) rows on AVX-512 run the own GEMV on those
-///    blocked weights instead (blocked_gemv.h; oneDNN 2.6's brgemm is slower
-///    there, streaming the weights); LLMSERVE_LINEAR_GEMV=0 disables it for
-///    A/B measurements.
+///    Up to kMaxGemvRowsF32 / kMaxGemvRowsBf16 (32) rows on AVX-512 run the
+///    own GEMV on those blocked weights instead (blocked_gemv.h; oneDNN 2.6's
+///    brgemm is slower there, streaming the weights before computing);
+///    LLMSERVE_LINEAR_GEMV=0 disables it for A/B measurements.
 ///  * kOwnBf16: bf16 rows for the AVX2 / scalar kernel.
 /// With `accumulate`, the result is added to the output (residual fusion).
 ///
