@@ -34,6 +34,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "benchmarks/read_bandwidth.h"
 #include "engine/common/dtype.h"
 #include "engine/common/host_tensor.h"
 #include "engine/common/openmp_wait.h"
@@ -84,23 +85,6 @@ double Median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
-}
-
-// Streams a 256 MiB buffer (every byte, all threads, vectorized XOR
-// reduction) to estimate the read bandwidth (GB/s) a decode step can use.
-// Best of `reps`.
-double MeasureBandwidthGBs(int reps) {
-  static std::vector<uint64_t> buf(static_cast<std::size_t>(256) << 20 >> 3, 0x0123456789abcdefULL);
-  double best = 0;
-  for (int r = 0; r < reps; ++r) {
-    const auto t0 = Clock::now();
-    uint64_t x = 0;
-#pragma omp parallel for reduction(^ : x) schedule(static)
-    for (std::size_t i = 0; i < buf.size(); ++i) x ^= buf[i];
-    best = std::max(best, buf.size() * 8.0 / Seconds(t0) / 1e9);
-    if (x == 42) std::printf(" ");
-  }
-  return best;
 }
 
 // A Linear of the model's MLP-up shape [hidden → ffn] in the weight dtype,
@@ -211,7 +195,7 @@ int main(int argc, char** argv) {
   // Limits measured in this run.
   double bw = absl::GetFlag(FLAGS_bandwidth_gbs);
   const bool measure_bw = bw <= 0;
-  if (measure_bw) bw = MeasureBandwidthGBs(5);
+  if (measure_bw) bw = llmserve::bench::MeasureReadBandwidthGBs(5);
   const auto dt = llmserve::ParseDType(eo.dtype);
   auto probe = ProbeLinear(c, dt.ok() ? *dt : llmserve::DType::kF32);
   const double peak = MatmulGflops(*probe, 512);
@@ -287,14 +271,14 @@ int main(int argc, char** argv) {
       // on the Zen 4 VM of docs/benchmarks.md), so each repeat is paired with
       // the bandwidth measured right before and after it; the higher of the
       // two is what the machine could do then.
-      const double bw_before = measure_bw ? MeasureBandwidthGBs(2) : bw;
+      const double bw_before = measure_bw ? llmserve::bench::MeasureReadBandwidthGBs(2) : bw;
       // The probes ran on this thread: its OpenMP team must not idle beside
       // the engine's (engine/common/openmp_wait.h).
       llmserve::ReleaseOpenMpTeamIfWaitBounded();
       recorder.Take();
       if (!submit(level, prompt_tokens, max_tokens, &rates)) return 1;
       steps.push_back(Median(recorder.Take()));
-      bws.push_back(std::max(bw_before, measure_bw ? MeasureBandwidthGBs(2) : bw));
+      bws.push_back(std::max(bw_before, measure_bw ? llmserve::bench::MeasureReadBandwidthGBs(2) : bw));
     }
     llmserve::ReleaseOpenMpTeamIfWaitBounded();
     const double level_peak = MatmulGflops(*probe, 512);
