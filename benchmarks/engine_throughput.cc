@@ -263,8 +263,6 @@ int main(int argc, char** argv) {
   };
 
   for (int level : levels) {
-    // The probes ran on this thread: its OpenMP team must not idle beside
-    // the engine's (engine/common/openmp_wait.h).
     std::vector<double> rates, steps, bws;
     for (int r = 0; r < absl::GetFlag(FLAGS_repeats); ++r) {
       // The read bandwidth of a shared VM swings (25–55 GB/s within minutes
@@ -280,7 +278,6 @@ int main(int argc, char** argv) {
       steps.push_back(Median(recorder.Take()));
       bws.push_back(std::max(bw_before, measure_bw ? llmserve::bench::MeasureReadBandwidthGBs(2) : bw));
     }
-    llmserve::ReleaseOpenMpTeamIfWaitBounded();
     const double level_peak = MatmulGflops(*probe, 512);
     const double at_n = MatmulGflops(*probe, level);
     const double at_n_streamed = StreamedGflops(streamed, level);

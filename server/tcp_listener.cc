@@ -173,9 +173,9 @@ void TcpListener::Close() {
     }
   }
   // A started accept thread closes the listening sockets itself.
-  const bool started = thread_.joinable();
-  if (started) thread_.join();
-  if (!started) {
+  if (thread_.joinable()) {
+    thread_.join();
+  } else {
     for (int fd : fds_) close(fd);
   }
   fds_.clear();

@@ -110,10 +110,10 @@ memory::desc PaddedPlainLayout(const memory::desc& preferred, int64_t in, int64_
   return memory::desc({in, out}, preferred.data_type(), memory::dims{out + pad, 1});
 }
 
-// The own GEMV for M <= kMaxGemvRowsF32 / kMaxGemvRowsBf16 when the weights are in the AVX-512 brgemm layout it
-// reads (BA16a64b f32, BA16a64b2a bf16; see blocked_gemv.h) and the CPU-ISA
-// level allows it. LLMSERVE_LINEAR_GEMV=0 keeps oneDNN at small M (for A/B
-// measurements).
+// The own GEMV for M <= kMaxGemvRowsF32 / kMaxGemvRowsBf16 when the weights
+// are in the AVX-512 brgemm layout it reads (BA16a64b f32, BA16a64b2a bf16;
+// see blocked_gemv.h) and the CPU-ISA level allows it. LLMSERVE_LINEAR_GEMV=0
+// keeps oneDNN at small M (for A/B measurements).
 int /*Impl::Gemv*/ ChooseGemv(const memory::desc& md, bool bf16) {
   if (const char* env = std::getenv("LLMSERVE_LINEAR_GEMV"); env != nullptr && env[0] == '0') {
     return 0;
