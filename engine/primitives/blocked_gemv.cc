@@ -15,6 +15,9 @@ namespace {
 
 constexpr int64_t kBlockN = 64;
 
+// A bf16 pair read as one 32-bit lane (the activations are bf16 arrays).
+typedef int32_t AliasedInt32 __attribute__((may_alias));
+
 // With more than 4 rows, k runs in chunks of this many weight bytes per
 // block (16 KiB: 64 k of f32, 128 k of bf16): every row group runs on a
 // chunk while it is in L1, and all groups together prefetch the next chunk
@@ -122,6 +125,100 @@ __attribute__((target("avx512f,avx512bf16"))) void Bf16Chunk(const uint16_t* x, 
   }
 }
 
+// Groups of 4 rows (every group of a chunked call but the last) with the
+// activation as the multiply-add's embedded broadcast operand ({1to16}, a
+// load µop only). GCC 12 instead emits a separate broadcast per row and step
+// (bf16: from a general register, after assembling the pair there), which
+// costs FP-pipe slots the multiply-adds need once the weights are in cache:
+// standalone, 32 rows in cache 400 -> 435 GFLOP/s bf16 (peak ~450) and
+// 205 -> 218 f32 (peak ~225), weights from memory 368 -> 396 / 181 -> 191
+// (Zen 4, docs/benchmarks.md "Which kernel at which row count"). Hence inline
+// assembly; the arithmetic is the intrinsic kernels' (multiplication
+// commutes, same accumulation order), bitwise.
+
+// a[i] += dot(w[i], pair at xa), b[i] += dot(w[i], pair at xb), i < 4.
+// (The assembler needs no compiler target for vdpbf16ps; callers run it only
+// on CPUs with AVX512_BF16.)
+__attribute__((target("avx512f"), always_inline)) inline void Bf16TwoRows(
+    __m512& a0, __m512& a1, __m512& a2, __m512& a3, __m512& b0, __m512& b1, __m512& b2, __m512& b3,
+    const __m512 (&w)[4], const AliasedInt32* xa, const AliasedInt32* xb) {
+  asm("vdpbf16ps %[xa]%{1to16%}, %[w0], %[a0]\n\t"
+      "vdpbf16ps %[xa]%{1to16%}, %[w1], %[a1]\n\t"
+      "vdpbf16ps %[xa]%{1to16%}, %[w2], %[a2]\n\t"
+      "vdpbf16ps %[xa]%{1to16%}, %[w3], %[a3]\n\t"
+      "vdpbf16ps %[xb]%{1to16%}, %[w0], %[b0]\n\t"
+      "vdpbf16ps %[xb]%{1to16%}, %[w1], %[b1]\n\t"
+      "vdpbf16ps %[xb]%{1to16%}, %[w2], %[b2]\n\t"
+      "vdpbf16ps %[xb]%{1to16%}, %[w3], %[b3]"
+      : [a0] "+v"(a0), [a1] "+v"(a1), [a2] "+v"(a2), [a3] "+v"(a3), [b0] "+v"(b0), [b1] "+v"(b1),
+        [b2] "+v"(b2), [b3] "+v"(b3)
+      :
+      [w0] "v"(w[0]), [w1] "v"(w[1]), [w2] "v"(w[2]), [w3] "v"(w[3]), [xa] "m"(*xa), [xb] "m"(*xb));
+}
+
+// a[i] += w[i] * x at xa, b[i] += w[i] * x at xb (fused), i < 4.
+__attribute__((target("avx512f"), always_inline)) inline void F32TwoRows(
+    __m512& a0, __m512& a1, __m512& a2, __m512& a3, __m512& b0, __m512& b1, __m512& b2, __m512& b3,
+    const __m512 (&w)[4], const float* xa, const float* xb) {
+  asm("vfmadd231ps %[xa]%{1to16%}, %[w0], %[a0]\n\t"
+      "vfmadd231ps %[xa]%{1to16%}, %[w1], %[a1]\n\t"
+      "vfmadd231ps %[xa]%{1to16%}, %[w2], %[a2]\n\t"
+      "vfmadd231ps %[xa]%{1to16%}, %[w3], %[a3]\n\t"
+      "vfmadd231ps %[xb]%{1to16%}, %[w0], %[b0]\n\t"
+      "vfmadd231ps %[xb]%{1to16%}, %[w1], %[b1]\n\t"
+      "vfmadd231ps %[xb]%{1to16%}, %[w2], %[b2]\n\t"
+      "vfmadd231ps %[xb]%{1to16%}, %[w3], %[b3]"
+      : [a0] "+v"(a0), [a1] "+v"(a1), [a2] "+v"(a2), [a3] "+v"(a3), [b0] "+v"(b0), [b1] "+v"(b1),
+        [b2] "+v"(b2), [b3] "+v"(b3)
+      :
+      [w0] "v"(w[0]), [w1] "v"(w[1]), [w2] "v"(w[2]), [w3] "v"(w[3]), [xa] "m"(*xa), [xb] "m"(*xb));
+}
+
+// Accumulator vector v (row v / 4, columns 16·(v % 4)..) of a group from
+// `part` ([4, 64]), or zero.
+__attribute__((target("avx512f"), always_inline)) inline __m512 LoadAcc(const float* part, int v,
+                                                                        bool zero) {
+  return zero ? _mm512_setzero_ps() : _mm512_load_ps(part + 16 * v);
+}
+
+// F32Chunk<4> / Bf16Chunk<4> (bf16: even k, so every pair is two bf16 in
+// memory) through F32TwoRows / Bf16TwoRows.
+template <typename T>
+__attribute__((target("avx512f"))) void FourRowsChunk(const T* x, int64_t k, const T* wb,
+                                                      int64_t k0, int64_t k1, const Prefetch& pf,
+                                                      float* part) {
+  // 16 named accumulators (an array would live in memory around the asm).
+  const bool zero = k0 == 0;
+  __m512 a00 = LoadAcc(part, 0, zero), a01 = LoadAcc(part, 1, zero), a02 = LoadAcc(part, 2, zero),
+         a03 = LoadAcc(part, 3, zero), a10 = LoadAcc(part, 4, zero), a11 = LoadAcc(part, 5, zero),
+         a12 = LoadAcc(part, 6, zero), a13 = LoadAcc(part, 7, zero), a20 = LoadAcc(part, 8, zero),
+         a21 = LoadAcc(part, 9, zero), a22 = LoadAcc(part, 10, zero), a23 = LoadAcc(part, 11, zero),
+         a30 = LoadAcc(part, 12, zero), a31 = LoadAcc(part, 13, zero),
+         a32 = LoadAcc(part, 14, zero), a33 = LoadAcc(part, 15, zero);
+  constexpr bool kBf16 = sizeof(T) == 2;
+  // A step is one k (f32) or one pair (bf16): 4 vectors of weights either way.
+  const int64_t s0 = kBf16 ? k0 / 2 : k0, s1 = kBf16 ? k1 / 2 : k1;
+  for (int64_t s = s0; s < s1; ++s) {
+    const char* row = reinterpret_cast<const char*>(wb) + s * 4 * 64;
+    pf.Issue(s - s0);
+    __m512 w[4];
+    for (int i = 0; i < 4; ++i) w[i] = _mm512_loadu_ps(row + 64 * i);
+    if constexpr (kBf16) {
+      const auto* x0 = reinterpret_cast<const AliasedInt32*>(x) + s;
+      const int64_t stride = k / 2;
+      Bf16TwoRows(a00, a01, a02, a03, a10, a11, a12, a13, w, x0, x0 + stride);
+      Bf16TwoRows(a20, a21, a22, a23, a30, a31, a32, a33, w, x0 + 2 * stride, x0 + 3 * stride);
+    } else {
+      const float* x0 = x + s;
+      F32TwoRows(a00, a01, a02, a03, a10, a11, a12, a13, w, x0, x0 + k);
+      F32TwoRows(a20, a21, a22, a23, a30, a31, a32, a33, w, x0 + 2 * k, x0 + 3 * k);
+    }
+  }
+  const __m512 acc[16] = {a00, a01, a02, a03, a10, a11, a12, a13,
+                          a20, a21, a22, a23, a30, a31, a32, a33};
+  for (int v = 0; v < 16; ++v) _mm512_store_ps(part + 16 * v, acc[v]);
+}
+
 // All rows, per 64-column block, in groups of up to 4 (each weight vector
 // loaded feeds 4 rows). Up to 4 rows: one pass over the block's k. More:
 // k in chunks of kChunkBytes, all groups per chunk (see kChunkBytes).
@@ -186,7 +283,11 @@ void GemvBlockedF32(const float* x, int rows, const float* w, int64_t k, int64_t
   RowsInGroups(x, rows, w, k, padded_k, n, bias, accumulate, y,
                [k](auto r, const float* xr, const float* wb, int64_t k0, int64_t k1,
                    const Prefetch& pf, float* part) {
-                 F32Chunk<decltype(r)::value>(xr, k, wb, k0, k1, pf, part);
+                 if constexpr (decltype(r)::value == 4) {
+                   FourRowsChunk(xr, k, wb, k0, k1, pf, part);
+                 } else {
+                   F32Chunk<decltype(r)::value>(xr, k, wb, k0, k1, pf, part);
+                 }
                });
 }
 
@@ -195,6 +296,9 @@ void GemvBlockedBf16(const uint16_t* x, int rows, const uint16_t* w, int64_t k, 
   RowsInGroups(x, rows, w, k, padded_k, n, bias, accumulate, y,
                [k](auto r, const uint16_t* xr, const uint16_t* wb, int64_t k0, int64_t k1,
                    const Prefetch& pf, float* part) {
+                 if constexpr (decltype(r)::value == 4) {
+                   if (k % 2 == 0) return FourRowsChunk(xr, k, wb, k0, k1, pf, part);
+                 }
                  Bf16Chunk<decltype(r)::value>(xr, k, wb, k0, k1, pf, part);
                });
 }

@@ -42,7 +42,8 @@ TEST(CpuKernelsTest, RmsNormMatchesReference) {
       for (int64_t j = 0; j < n; ++j) ss += double{x[r * n + j]} * x[r * n + j];
       const double inv = 1.0 / std::sqrt(ss / n + 1e-5);
       for (int64_t j = 0; j < n; ++j) {
-        EXPECT_NEAR(out[r * n + j], w[j] * x[r * n + j] * inv, 1e-5 * (1 + std::abs(w[j] * x[r * n + j] * inv)))
+        EXPECT_NEAR(out[r * n + j], w[j] * x[r * n + j] * inv,
+                    1e-5 * (1 + std::abs(w[j] * x[r * n + j] * inv)))
             << "n " << n;
       }
     }
@@ -61,7 +62,8 @@ TEST(CpuKernelsTest, LayerNormMatchesReference) {
     for (int64_t j = 0; j < n; ++j) var += (x[r * n + j] - mean) * (x[r * n + j] - mean);
     var /= n;
     for (int64_t j = 0; j < n; ++j) {
-      EXPECT_NEAR(out[r * n + j], (x[r * n + j] - mean) / std::sqrt(var + 1e-5) * w[j] + b[j], 1e-5);
+      EXPECT_NEAR(out[r * n + j], (x[r * n + j] - mean) / std::sqrt(var + 1e-5) * w[j] + b[j],
+                  1e-5);
     }
   }
 }
@@ -140,8 +142,8 @@ TEST(LinearTest, F32MatchesReferenceForEveryRowCountWithBiasAndAccumulate) {
     const int64_t in = 72;
     auto w = Random(out * in, 9, 0.1f), b = Random(out, 10);
     for (bool accumulate : {false, true}) {
-      auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
-                                DType::kF32, accumulate);
+      auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}),
+                                HostTensor::FromFloats(b, {out}), DType::kF32, accumulate);
       ASSERT_TRUE(lin.ok()) << lin.status();
       EXPECT_EQ((*lin)->in_features(), in);
       EXPECT_EQ((*lin)->out_features(), out);
@@ -166,7 +168,8 @@ TEST(LinearTest, Bf16StoresHalfTheBytesWithinBf16Precision) {
   const int64_t out = 47, in = 100;  // partial row, column and K tails
   auto w = Random(out * in, 13, 0.1f);
   auto f32 = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor(), DType::kF32, false);
-  auto bf16 = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor(), DType::kBF16, false);
+  auto bf16 =
+      Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor(), DType::kBF16, false);
   ASSERT_TRUE(f32.ok() && bf16.ok());
   EXPECT_LE((*bf16)->weight_bytes() * 2, (*f32)->weight_bytes() + 64 * in);
   // Below AVX-512 oneDNN 2.6 has no bf16 matmul: the own f32 x bf16 kernel runs.
@@ -210,57 +213,62 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
   // bf16: the small-batch rows 1..33 (the own GEMV up to 32 rows on
   // AVX512_BF16 hosts, oneDNN beyond and elsewhere, or the own f32 x bf16
   // kernel), with bias and accumulate. Both cross the GEMV limit (32) and its
-  // switch to k-chunks (more than 4 rows); in = 201 spans several chunks of
-  // either dtype and ends in half a bf16 pair.
-  const int64_t out = 40, in = 201;
-  auto w = Random(out * in, 21, 0.2f), b = Random(out, 22);
-  for (DType dt : {DType::kF32, DType::kBF16}) {
-    for (bool accumulate : {false, true}) {
-      auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}),
-                                HostTensor::FromFloats(b, {out}), dt, accumulate);
-      ASSERT_TRUE(lin.ok()) << lin.status();
-      const std::string impl = (*lin)->implementation();
-      if (dt == DType::kF32) {
-        EXPECT_EQ(impl.rfind("f32xf32:", 0), 0u) << impl;
-      } else {
-        EXPECT_TRUE(impl.rfind("bf16xbf16:", 0) == 0 || impl.rfind("f32xbf16:", 0) == 0) << impl;
-      }
-      // The operands as the backend holds them: bf16 weights always rounded,
-      // activations too when the backend takes bf16 input.
-      std::vector<float> wr = w;
-      if (dt == DType::kBF16) {
-        for (float& v : wr) v = RoundBf16(v);
-      }
-      const bool bf16_input = (*lin)->input_dtype() == DType::kBF16;
-      const std::vector<int64_t> rows =
-          dt == DType::kF32
-              ? std::vector<int64_t>{1, 2, 3, 4, 5, 7, 8, 9, 17, 31, 32, 33, 63, 64, 65, 100, 512,
-                                     513, 1100}
-              : std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33};
-      for (int64_t m : rows) {
-        SCOPED_TRACE(::testing::Message() << DTypeName(dt) << " m " << m << " acc " << accumulate
-                                          << " " << (*lin)->ImplementationForRows(m));
-        auto x = Random(m * in, 23 + m);
-        auto y = Random(m * out, 24 + m);
-        const auto y0 = accumulate ? y : std::vector<float>();
-        (*lin)->Forward(x.data(), m, y.data());
-        std::vector<float> xr = x;
-        if (bf16_input) {
-          for (float& v : xr) v = RoundBf16(v);
+  // switch to k-chunks (more than 4 rows); both in span several chunks of
+  // either dtype: 201 ends in half a bf16 pair, 258 (even) takes the
+  // embedded-broadcast kernel for full groups of 4 rows.
+  const int64_t out = 40;
+  for (int64_t in : {201, 258}) {
+    auto w = Random(out * in, 21, 0.2f), b = Random(out, 22);
+    for (DType dt : {DType::kF32, DType::kBF16}) {
+      for (bool accumulate : {false, true}) {
+        auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}),
+                                  HostTensor::FromFloats(b, {out}), dt, accumulate);
+        ASSERT_TRUE(lin.ok()) << lin.status();
+        const std::string impl = (*lin)->implementation();
+        if (dt == DType::kF32) {
+          EXPECT_EQ(impl.rfind("f32xf32:", 0), 0u) << impl;
+        } else {
+          EXPECT_TRUE(impl.rfind("bf16xbf16:", 0) == 0 || impl.rfind("f32xbf16:", 0) == 0) << impl;
         }
-        const auto want = ReferenceLinear(xr, wr, b, y0, m, in, out);
-        for (std::size_t i = 0; i < want.size(); ++i) {
-          // The f64 reference on the operands as held (bf16: rounded); what
-          // remains is f32 arithmetic: at most (in + 4) roundings of 2^-24
-          // relative to the sum of |terms| (in products, bias, the
-          // accumulated y, and the f32 x bf16 product rounding of the own
-          // kernel).
-          const int64_t row = static_cast<int64_t>(i) / out, col = static_cast<int64_t>(i) % out;
-          double mag = std::abs(double{b[col]}) + (accumulate ? std::abs(double{y0[i]}) : 0.0);
-          for (int64_t k = 0; k < in; ++k) mag += std::abs(double{xr[row * in + k]} * wr[col * in + k]);
-          ASSERT_NEAR(y[i], want[i], (in + 4) * 0x1p-24 * mag + 1e-30) << "i " << i;
+        // The operands as the backend holds them: bf16 weights always rounded,
+        // activations too when the backend takes bf16 input.
+        std::vector<float> wr = w;
+        if (dt == DType::kBF16) {
+          for (float& v : wr) v = RoundBf16(v);
         }
-        EXPECT_FALSE((*lin)->ImplementationForRows(m).empty());
+        const bool bf16_input = (*lin)->input_dtype() == DType::kBF16;
+        const std::vector<int64_t> rows =
+            dt == DType::kF32
+                ? std::vector<int64_t>{1,  2,  3,  4,  5,  7,   8,   9,   17,  31,
+                                       32, 33, 63, 64, 65, 100, 512, 513, 1100}
+                : std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33};
+        for (int64_t m : rows) {
+          SCOPED_TRACE(::testing::Message()
+                       << DTypeName(dt) << " in " << in << " m " << m << " acc " << accumulate
+                       << " " << (*lin)->ImplementationForRows(m));
+          auto x = Random(m * in, 23 + m);
+          auto y = Random(m * out, 24 + m);
+          const auto y0 = accumulate ? y : std::vector<float>();
+          (*lin)->Forward(x.data(), m, y.data());
+          std::vector<float> xr = x;
+          if (bf16_input) {
+            for (float& v : xr) v = RoundBf16(v);
+          }
+          const auto want = ReferenceLinear(xr, wr, b, y0, m, in, out);
+          for (std::size_t i = 0; i < want.size(); ++i) {
+            // The f64 reference on the operands as held (bf16: rounded); what
+            // remains is f32 arithmetic: at most (in + 4) roundings of 2^-24
+            // relative to the sum of |terms| (in products, bias, the
+            // accumulated y, and the f32 x bf16 product rounding of the own
+            // kernel).
+            const int64_t row = static_cast<int64_t>(i) / out, col = static_cast<int64_t>(i) % out;
+            double mag = std::abs(double{b[col]}) + (accumulate ? std::abs(double{y0[i]}) : 0.0);
+            for (int64_t k = 0; k < in; ++k)
+              mag += std::abs(double{xr[row * in + k]} * wr[col * in + k]);
+            ASSERT_NEAR(y[i], want[i], (in + 4) * 0x1p-24 * mag + 1e-30) << "i " << i;
+          }
+          EXPECT_FALSE((*lin)->ImplementationForRows(m).empty());
+        }
       }
     }
   }
@@ -271,12 +279,11 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
 // bitwise the same alone or in any batch up to that limit. The
 // GEMV must be chosen whenever the active ISA allows it (f32: avx512 or
 // above; bf16: also AVX512_BF16); only below that may the test skip.
-void ExpectGemvRowsIndependentOfTheBatch(DType dt) {
+void ExpectGemvRowsIndependentOfTheBatch(DType dt, int64_t in) {
   // LLMSERVE_LINEAR_GEMV=0 (an A/B switch) would keep oneDNN at small M.
   unsetenv("LLMSERVE_LINEAR_GEMV");
-  // in = 301: several k-chunks of either dtype (more than 4 rows run in
-  // chunks, up to 4 in one pass: both must give the same bits).
-  const int64_t out = 130, in = 301;
+  SCOPED_TRACE(::testing::Message() << "in " << in);
+  const int64_t out = 130;
   auto w = Random(out * in, 51, 0.2f), b = Random(out, 52);
   auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
                             dt, false);
@@ -305,7 +312,10 @@ TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchF32) {
   if (!CpuIsaAtLeast(CpuIsa::kAvx512)) {
     GTEST_SKIP() << "the own f32 GEMV needs CPU ISA >= avx512; active: " << CpuIsaDescription();
   }
-  ExpectGemvRowsIndependentOfTheBatch(DType::kF32);
+  // in = 301 and 302: several k-chunks of either dtype (more than 4 rows run
+  // in chunks, up to 4 in one pass; with an even k, full groups of 4 take the
+  // embedded-broadcast kernel, the rest the intrinsic one: all the same bits).
+  for (int64_t in : {301, 302}) ExpectGemvRowsIndependentOfTheBatch(DType::kF32, in);
 }
 
 TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchBf16) {
@@ -313,7 +323,10 @@ TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchBf16) {
     GTEST_SKIP() << "the own bf16 GEMV needs CPU ISA >= avx512 with AVX512_BF16; active: "
                  << CpuIsaDescription();
   }
-  ExpectGemvRowsIndependentOfTheBatch(DType::kBF16);
+  // in = 301 and 302: several k-chunks of either dtype (more than 4 rows run
+  // in chunks, up to 4 in one pass; with an even k, full groups of 4 take the
+  // embedded-broadcast kernel, the rest the intrinsic one: all the same bits).
+  for (int64_t in : {301, 302}) ExpectGemvRowsIndependentOfTheBatch(DType::kBF16, in);
 }
 
 TEST(LinearTest, PaddedRowsAreExactUpTo64ThenMultiplesOf64) {
@@ -325,16 +338,24 @@ TEST(LinearTest, PaddedRowsAreExactUpTo64ThenMultiplesOf64) {
 
 TEST(Bf16ConvertTest, MatchesScalarRoundingBitwiseOnEveryPath) {
   std::vector<float> x = Random(1000, 31, 10.0f);
-  const float specials[] = {0.0f, -0.0f, 1.0f, 1.00390625f /* tie: 1 + 2^-8 */, 1.01171875f,
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1.0f,
+                            1.00390625f /* tie: 1 + 2^-8 */,
+                            1.01171875f,
                             std::numeric_limits<float>::infinity(),
                             -std::numeric_limits<float>::infinity(),
                             std::numeric_limits<float>::quiet_NaN(),
-                            std::numeric_limits<float>::denorm_min(), 3.4e38f, -1e-40f};
+                            std::numeric_limits<float>::denorm_min(),
+                            3.4e38f,
+                            -1e-40f};
   x.insert(x.begin() + 3, std::begin(specials), std::end(specials));
-  for (int64_t n : {int64_t{0}, int64_t{7}, int64_t{16}, int64_t{17}, static_cast<int64_t>(x.size())}) {
+  for (int64_t n :
+       {int64_t{0}, int64_t{7}, int64_t{16}, int64_t{17}, static_cast<int64_t>(x.size())}) {
     std::vector<uint16_t> got(n + 1, 0xabcd);
     FloatToBf16(x.data(), n, got.data());
-    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(got[i], FloatToBFloat16(x[i])) << "n " << n << " i " << i;
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(got[i], FloatToBFloat16(x[i])) << "n " << n << " i " << i;
     EXPECT_EQ(got[n], 0xabcd) << "wrote past n";
   }
 }
@@ -369,10 +390,13 @@ TEST(CpuKernelsTest, Bf16OutputKernelsAreTheF32KernelsRounded) {
 
 TEST(LinearTest, RejectsBadShapes) {
   auto w = Random(12, 15);
-  EXPECT_FALSE(Linear::Create(HostTensor::FromFloats(w, {12}), HostTensor(), DType::kF32, false).ok());
-  EXPECT_FALSE(Linear::Create(HostTensor::FromFloats(w, {3, 4}), HostTensor::FromFloats({1, 2}, {2}),
-                              DType::kF32, false).ok());
-  EXPECT_FALSE(Linear::Create(HostTensor::FromFloats(w, {3, 4}), HostTensor(), DType::kF16, false).ok());
+  EXPECT_FALSE(
+      Linear::Create(HostTensor::FromFloats(w, {12}), HostTensor(), DType::kF32, false).ok());
+  EXPECT_FALSE(Linear::Create(HostTensor::FromFloats(w, {3, 4}),
+                              HostTensor::FromFloats({1, 2}, {2}), DType::kF32, false)
+                   .ok());
+  EXPECT_FALSE(
+      Linear::Create(HostTensor::FromFloats(w, {3, 4}), HostTensor(), DType::kF16, false).ok());
 }
 
 }  // namespace
