@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "engine/common/cpu_isa.h"
+
 namespace llmserve {
 namespace {
 
@@ -277,6 +279,11 @@ void RowsInGroups(const T* x, int rows, const T* w, int64_t k, int64_t padded_k,
 }
 
 }  // namespace
+
+int GemvMaxRows(bool bf16) {
+  if (!bf16) return kMaxGemvRowsF32;
+  return CpuIsaAtLeast(CpuIsa::kAmx) ? kMaxGemvRowsBf16Amx : kMaxGemvRowsBf16;
+}
 
 void GemvBlockedF32(const float* x, int rows, const float* w, int64_t k, int64_t padded_k,
                     int64_t n, const float* bias, bool accumulate, float* y) {

@@ -27,8 +27,19 @@ namespace llmserve {
 /// (batch invariance up to these row counts). Parallel over 64-column blocks
 /// (OpenMP). Only call with the active CPU-ISA level ≥ avx512 (bf16: with
 /// AVX512_BF16).
-inline constexpr int kMaxGemvRowsF32 = 32;
-inline constexpr int kMaxGemvRowsBf16 = 32;
+///
+/// Row limits: up to 64 rows the GEMV beats oneDNN 2.6's AVX-512 brgemm in the
+/// engine (Zen 4, docs/benchmarks.md "Which kernel at which row count"). With
+/// AMX, oneDNN's AMX brgemm computes ~8x faster than AVX-512 once the tiles
+/// are full, so bf16 keeps the GEMV only where every kernel is memory-bound
+/// (up to 8 rows, the switch point xFasterTransformer uses; not measured here,
+/// no AMX host in these sessions). GemvMaxRows picks by the active CPU ISA.
+inline constexpr int kMaxGemvRowsF32 = 64;
+inline constexpr int kMaxGemvRowsBf16 = 64;
+inline constexpr int kMaxGemvRowsBf16Amx = 8;
+/// The largest row count Linear runs on the GEMV: kMaxGemvRowsF32, or for bf16
+/// kMaxGemvRowsBf16 (kMaxGemvRowsBf16Amx when the active CPU ISA has AMX).
+int GemvMaxRows(bool bf16);
 void GemvBlockedF32(const float* x, int rows, const float* w, int64_t k, int64_t padded_k,
                     int64_t n, const float* bias, bool accumulate, float* y);
 void GemvBlockedBf16(const uint16_t* x, int rows, const uint16_t* w, int64_t k, int64_t padded_k,

@@ -51,7 +51,7 @@ struct Linear::Impl {
   enum class Gemv { kNone, kF32, kBf16 } gemv = Gemv::kNone;
   /// Rows up to which Run uses the own GEMV (0: never).
   int64_t GemvMaxRows() const {
-    return gemv == Gemv::kBf16 ? kMaxGemvRowsBf16 : gemv == Gemv::kF32 ? kMaxGemvRowsF32 : 0;
+    return gemv == Gemv::kNone ? 0 : llmserve::GemvMaxRows(gemv == Gemv::kBf16);
   }
   int64_t padded_k = 0;
   // kOwnBf16.
@@ -110,7 +110,7 @@ memory::desc PaddedPlainLayout(const memory::desc& preferred, int64_t in, int64_
   return memory::desc({in, out}, preferred.data_type(), memory::dims{out + pad, 1});
 }
 
-// The own GEMV for M <= kMaxGemvRowsF32 / kMaxGemvRowsBf16 when the weights
+// The own GEMV for M <= GemvMaxRows(bf16) when the weights
 // are in the AVX-512 brgemm layout it reads (BA16a64b f32, BA16a64b2a bf16;
 // see blocked_gemv.h) and the CPU-ISA level allows it. LLMSERVE_LINEAR_GEMV=0
 // keeps oneDNN at small M (for A/B measurements).
@@ -257,8 +257,8 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
     impl.gemv = static_cast<Impl::Gemv>(ChooseGemv(impl.weights_md, bf16));
     impl.padded_k = impl.weights_md.data.padded_dims[0];
     if (impl.gemv != Impl::Gemv::kNone) {
-      linear->impl_ += bf16 ? absl::StrCat(" (M<=", kMaxGemvRowsBf16, ": own_gemv_avx512_bf16)")
-                            : absl::StrCat(" (M<=", kMaxGemvRowsF32, ": own_gemv_avx512)");
+      linear->impl_ += absl::StrCat(" (M<=", GemvMaxRows(bf16),
+                                    bf16 ? ": own_gemv_avx512_bf16)" : ": own_gemv_avx512)");
     }
   }
 

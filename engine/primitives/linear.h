@@ -30,7 +30,7 @@ enum class LinearBackend {
 ///    reordered once into the blocked layout (`format_tag::any`) those kernels
 ///    share. Where oneDNN prefers a plain layout (GEMM-based implementations,
 ///    e.g. below AVX-512), one run-time-M primitive serves every M instead.
-///    Up to kMaxGemvRowsF32 / kMaxGemvRowsBf16 (32) rows on AVX-512 run the
+///    Up to GemvMaxRows (64; bf16 with AMX: 8) rows on AVX-512 run the
 ///    own GEMV on those blocked weights instead (blocked_gemv.h; oneDNN 2.6's
 ///    brgemm is slower there, streaming the weights before computing);
 ///    LLMSERVE_LINEAR_GEMV=0 disables it for A/B measurements.

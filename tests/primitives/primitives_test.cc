@@ -210,12 +210,12 @@ TEST(LinearTest, Bf16StoresHalfTheBytesWithinBf16Precision) {
 
 TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
   // f32: exact-M primitives (<= 64), padded ones (65..512) and 512-row chunks.
-  // bf16: the small-batch rows 1..33 (the own GEMV up to 32 rows on
-  // AVX512_BF16 hosts, oneDNN beyond and elsewhere, or the own f32 x bf16
-  // kernel), with bias and accumulate. Both cross the GEMV limit (32) and its
-  // switch to k-chunks (more than 4 rows); both in span several chunks of
-  // either dtype: 201 ends in half a bf16 pair, 258 (even) takes the
-  // embedded-broadcast kernel for full groups of 4 rows.
+  // bf16: the small-batch rows 1..65 (the own GEMV up to 64 rows on
+  // AVX512_BF16 hosts, 8 with AMX, oneDNN beyond and elsewhere, or the own
+  // f32 x bf16 kernel), with bias and accumulate. Both cross the GEMV limits
+  // (8 / 64) and its switch to k-chunks (more than 4 rows); both in span
+  // several chunks of either dtype: 201 ends in half a bf16 pair, 258 (even)
+  // takes the embedded-broadcast kernel for full groups of 4 rows.
   const int64_t out = 40;
   for (int64_t in : {201, 258}) {
     auto w = Random(out * in, 21, 0.2f), b = Random(out, 22);
@@ -241,7 +241,7 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
             dt == DType::kF32
                 ? std::vector<int64_t>{1,  2,  3,  4,  5,  7,   8,   9,   17,  31,
                                        32, 33, 63, 64, 65, 100, 512, 513, 1100}
-                : std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33};
+                : std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33, 48, 63, 64, 65};
         for (int64_t m : rows) {
           SCOPED_TRACE(::testing::Message()
                        << DTypeName(dt) << " in " << in << " m " << m << " acc " << accumulate
@@ -274,7 +274,7 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
   }
 }
 
-// Up to kMaxGemvRowsF32 / kMaxGemvRowsBf16 rows run the own GEMV on AVX-512
+// Up to GemvMaxRows rows run the own GEMV on AVX-512
 // (one accumulation chain per output, rows in groups of 4): a row's result is
 // bitwise the same alone or in any batch up to that limit. The
 // GEMV must be chosen whenever the active ISA allows it (f32: avx512 or
@@ -288,7 +288,7 @@ void ExpectGemvRowsIndependentOfTheBatch(DType dt, int64_t in) {
   auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor::FromFloats(b, {out}),
                             dt, false);
   ASSERT_TRUE(lin.ok()) << lin.status();
-  const int64_t max_rows = dt == DType::kF32 ? kMaxGemvRowsF32 : kMaxGemvRowsBf16;
+  const int64_t max_rows = GemvMaxRows(dt == DType::kBF16);
   for (int64_t m = 1; m <= max_rows; ++m) {
     EXPECT_NE((*lin)->ImplementationForRows(m).find("own_gemv"), std::string::npos)
         << DTypeName(dt) << " m " << m << " on " << CpuIsaDescription() << ": "
