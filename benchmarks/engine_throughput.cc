@@ -46,6 +46,7 @@ ABSL_FLAG(std::string, tokenizer, "", "tokenizer path (default: beside the model
 ABSL_FLAG(std::string, dtype, "f32", "weight dtype: f32 or bf16");
 ABSL_FLAG(std::string, kv_cache_dtype, "", "KV-cache dtype: f32 or bf16 (empty: as the weights)");
 ABSL_FLAG(int, threads, 0, "compute threads (0 = all cores)");
+ABSL_FLAG(int, block_size, 16, "tokens per KV-cache block");
 ABSL_FLAG(std::string, concurrency, "1,2,4,8,16,32,64", "comma-separated concurrency levels");
 ABSL_FLAG(int, prompt_tokens, 128, "prompt length in tokens");
 ABSL_FLAG(int, max_tokens, 32, "tokens generated per request");
@@ -70,15 +71,23 @@ class StepRecorder : public llmserve::EngineObserver {
   void OnStep(const llmserve::StepStats& s) override {
     absl::MutexLock lock(&mu_);
     if (s.num_prefill_tokens == 0) decode_steps_.push_back(s.step_seconds);
+    preemptions_ += s.num_preemptions;
   }
   std::vector<double> Take() {
     absl::MutexLock lock(&mu_);
     return std::exchange(decode_steps_, {});
   }
+  /// Sequences preempted since the last call (a level whose sequences do not
+  /// all fit the KV cache measures smaller batches than it names).
+  int64_t TakePreemptions() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(preemptions_, 0);
+  }
 
  private:
   absl::Mutex mu_;
   std::vector<double> decode_steps_;
+  int64_t preemptions_ = 0;
 };
 
 double Median(std::vector<double> v) {
@@ -153,6 +162,7 @@ int main(int argc, char** argv) {
   opts.dtype = absl::GetFlag(FLAGS_dtype);
   opts.kv_cache_dtype = absl::GetFlag(FLAGS_kv_cache_dtype);
   opts.num_threads = absl::GetFlag(FLAGS_threads);
+  opts.block_size = absl::GetFlag(FLAGS_block_size);
   std::vector<int> levels;
   for (absl::string_view s : absl::StrSplit(absl::GetFlag(FLAGS_concurrency), ',')) {
     int n;
@@ -169,8 +179,11 @@ int main(int argc, char** argv) {
   opts.max_num_seqs = max_level;
   opts.max_num_batched_tokens =
       std::max({absl::GetFlag(FLAGS_max_num_batched_tokens), max_level, prefill_tokens});
-  opts.kv_cache_tokens = std::max<int64_t>(int64_t{max_level} * (prompt_tokens + max_tokens + 16),
-                                           prefill_tokens + 32);
+  // Every sequence's blocks at its longest (rounded up to whole blocks), so
+  // that no level preempts.
+  const int64_t bs = opts.block_size;
+  const int64_t seq_tokens = (prompt_tokens + max_tokens + bs - 1) / bs * bs;
+  opts.kv_cache_tokens = std::max<int64_t>(int64_t{max_level} * seq_tokens, prefill_tokens + 32);
   opts.enable_prefix_caching = false;  // random prompts: measure compute, not cache hits
   auto engine_or = llmserve::LLMEngine::Create(opts, &recorder);
   if (!engine_or.ok()) {
@@ -274,8 +287,13 @@ int main(int argc, char** argv) {
       // the engine's (engine/common/openmp_wait.h).
       llmserve::ReleaseOpenMpTeamIfWaitBounded();
       recorder.Take();
+      recorder.TakePreemptions();
       if (!submit(level, prompt_tokens, max_tokens, &rates)) return 1;
       steps.push_back(Median(recorder.Take()));
+      if (const int64_t p = recorder.TakePreemptions(); p > 0) {
+        std::fprintf(stderr, "warning: %d sequences: %lld preemptions (KV cache too small); the "
+                     "decode steps had fewer sequences\n", level, static_cast<long long>(p));
+      }
       bws.push_back(std::max(bw_before, measure_bw ? llmserve::bench::MeasureReadBandwidthGBs(2) : bw));
     }
     const double level_peak = MatmulGflops(*probe, 512);
