@@ -26,6 +26,12 @@ LLMSERVE_AVX2 inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+/// Sum of the 4 double lanes, in the order (l0+l2) + (l1+l3).
+LLMSERVE_AVX2 inline double HorizontalSum(__m256d v) {
+  const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
 /// exp(x), Cephes expf: range reduction by ln 2, degree-5 polynomial, 2^n via
 /// the exponent bits; relative error ~1e-7. Inputs are clamped to ±88.38, so
 /// very negative x give (near) 0 and very large x give +inf.

@@ -95,8 +95,53 @@ void RmsNormRow(const float* xr, const float* weight, int64_t n, float eps, floa
   }
 }
 
+// LayerNormRow with the two reductions in 4 double lanes x 2 (the scalar
+// loops below are one serial chain of n double adds each: ~1.7 µs per
+// 768-wide row, 2 % of a 32-sequence GPT-2 decode step). Same formula: the
+// mean and the squared deviations (x - mean computed in f32, as below) are
+// summed in double, only in another order (differences of ~1e-16 relative,
+// below f32's resolution); the output loop is the scalar one's operations.
+LLMSERVE_AVX2 void LayerNormRowAvx2(const float* xr, const float* weight, const float* bias,
+                                    int64_t n, float eps, float* o) {
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm_loadu_ps(xr + j)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm_loadu_ps(xr + j + 4)));
+  }
+  double sum = avx2::HorizontalSum(_mm256_add_pd(s0, s1));
+  for (; j < n; ++j) sum += xr[j];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  const __m128 m4 = _mm_set1_ps(mean);
+  s0 = _mm256_setzero_pd();
+  s1 = _mm256_setzero_pd();
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256d d0 = _mm256_cvtps_pd(_mm_sub_ps(_mm_loadu_ps(xr + j), m4));
+    const __m256d d1 = _mm256_cvtps_pd(_mm_sub_ps(_mm_loadu_ps(xr + j + 4), m4));
+    s0 = _mm256_add_pd(s0, _mm256_mul_pd(d0, d0));
+    s1 = _mm256_add_pd(s1, _mm256_mul_pd(d1, d1));
+  }
+  double var = avx2::HorizontalSum(_mm256_add_pd(s0, s1));
+  for (; j < n; ++j) {
+    const double d = xr[j] - mean;
+    var += d * d;
+  }
+  const float inv = static_cast<float>(1.0 / std::sqrt(var / static_cast<double>(n) + eps));
+  const __m256 m8 = _mm256_set1_ps(mean), inv8 = _mm256_set1_ps(inv);
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256 t = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + j), m8), inv8);
+    _mm256_storeu_ps(o + j, _mm256_add_ps(_mm256_mul_ps(t, _mm256_loadu_ps(weight + j)),
+                                          _mm256_loadu_ps(bias + j)));
+  }
+  for (; j < n; ++j) o[j] = (xr[j] - mean) * inv * weight[j] + bias[j];
+}
+
 void LayerNormRow(const float* xr, const float* weight, const float* bias, int64_t n, float eps,
                   float* o) {
+  if (avx2::CpuHasAvx2Fma()) {
+    LayerNormRowAvx2(xr, weight, bias, n, eps, o);
+    return;
+  }
   double sum = 0.0;
   for (int64_t j = 0; j < n; ++j) sum += xr[j];
   const float mean = static_cast<float>(sum / static_cast<double>(n));
