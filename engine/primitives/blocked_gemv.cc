@@ -138,42 +138,30 @@ __attribute__((target("avx512f,avx512bf16"))) void Bf16Chunk(const uint16_t* x, 
 // assembly; the arithmetic is the intrinsic kernels' (multiplication
 // commutes, same accumulation order), bitwise.
 
-// a[i] += dot(w[i], pair at xa), b[i] += dot(w[i], pair at xb), i < 4.
-// (The assembler needs no compiler target for vdpbf16ps; callers run it only
-// on CPUs with AVX512_BF16.)
-__attribute__((target("avx512f"), always_inline)) inline void Bf16TwoRows(
+// a[i] += w[i] · x at xa, b[i] += w[i] · x at xb, i < 4: for f32 x a fused
+// multiply-add (vfmadd231ps), for a bf16 pair x (AliasedInt32) a pair dot
+// product (vdpbf16ps; the assembler needs no compiler target for it, callers
+// run it only on CPUs with AVX512_BF16). The macro only spells the one asm
+// statement for either instruction.
+template <typename X>
+__attribute__((target("avx512f"), always_inline)) inline void TwoRows(
     __m512& a0, __m512& a1, __m512& a2, __m512& a3, __m512& b0, __m512& b1, __m512& b2, __m512& b3,
-    const __m512 (&w)[4], const AliasedInt32* xa, const AliasedInt32* xb) {
-  asm("vdpbf16ps %[xa]%{1to16%}, %[w0], %[a0]\n\t"
-      "vdpbf16ps %[xa]%{1to16%}, %[w1], %[a1]\n\t"
-      "vdpbf16ps %[xa]%{1to16%}, %[w2], %[a2]\n\t"
-      "vdpbf16ps %[xa]%{1to16%}, %[w3], %[a3]\n\t"
-      "vdpbf16ps %[xb]%{1to16%}, %[w0], %[b0]\n\t"
-      "vdpbf16ps %[xb]%{1to16%}, %[w1], %[b1]\n\t"
-      "vdpbf16ps %[xb]%{1to16%}, %[w2], %[b2]\n\t"
-      "vdpbf16ps %[xb]%{1to16%}, %[w3], %[b3]"
-      : [a0] "+v"(a0), [a1] "+v"(a1), [a2] "+v"(a2), [a3] "+v"(a3), [b0] "+v"(b0), [b1] "+v"(b1),
-        [b2] "+v"(b2), [b3] "+v"(b3)
-      :
-      [w0] "v"(w[0]), [w1] "v"(w[1]), [w2] "v"(w[2]), [w3] "v"(w[3]), [xa] "m"(*xa), [xb] "m"(*xb));
-}
-
-// a[i] += w[i] * x at xa, b[i] += w[i] * x at xb (fused), i < 4.
-__attribute__((target("avx512f"), always_inline)) inline void F32TwoRows(
-    __m512& a0, __m512& a1, __m512& a2, __m512& a3, __m512& b0, __m512& b1, __m512& b2, __m512& b3,
-    const __m512 (&w)[4], const float* xa, const float* xb) {
-  asm("vfmadd231ps %[xa]%{1to16%}, %[w0], %[a0]\n\t"
-      "vfmadd231ps %[xa]%{1to16%}, %[w1], %[a1]\n\t"
-      "vfmadd231ps %[xa]%{1to16%}, %[w2], %[a2]\n\t"
-      "vfmadd231ps %[xa]%{1to16%}, %[w3], %[a3]\n\t"
-      "vfmadd231ps %[xb]%{1to16%}, %[w0], %[b0]\n\t"
-      "vfmadd231ps %[xb]%{1to16%}, %[w1], %[b1]\n\t"
-      "vfmadd231ps %[xb]%{1to16%}, %[w2], %[b2]\n\t"
-      "vfmadd231ps %[xb]%{1to16%}, %[w3], %[b3]"
-      : [a0] "+v"(a0), [a1] "+v"(a1), [a2] "+v"(a2), [a3] "+v"(a3), [b0] "+v"(b0), [b1] "+v"(b1),
-        [b2] "+v"(b2), [b3] "+v"(b3)
-      :
-      [w0] "v"(w[0]), [w1] "v"(w[1]), [w2] "v"(w[2]), [w3] "v"(w[3]), [xa] "m"(*xa), [xb] "m"(*xb));
+    const __m512 (&w)[4], const X* xa, const X* xb) {
+#define LLMSERVE_TWO_ROWS(op)                                                                    \
+  asm(op " %[xa]%{1to16%}, %[w0], %[a0]\n\t" op " %[xa]%{1to16%}, %[w1], %[a1]\n\t" op          \
+         " %[xa]%{1to16%}, %[w2], %[a2]\n\t" op " %[xa]%{1to16%}, %[w3], %[a3]\n\t" op           \
+         " %[xb]%{1to16%}, %[w0], %[b0]\n\t" op " %[xb]%{1to16%}, %[w1], %[b1]\n\t" op           \
+         " %[xb]%{1to16%}, %[w2], %[b2]\n\t" op " %[xb]%{1to16%}, %[w3], %[b3]"                   \
+      : [a0] "+v"(a0), [a1] "+v"(a1), [a2] "+v"(a2), [a3] "+v"(a3), [b0] "+v"(b0), [b1] "+v"(b1), \
+        [b2] "+v"(b2), [b3] "+v"(b3)                                                             \
+      : [w0] "v"(w[0]), [w1] "v"(w[1]), [w2] "v"(w[2]), [w3] "v"(w[3]), [xa] "m"(*xa),            \
+        [xb] "m"(*xb))
+  if constexpr (std::is_same_v<X, float>) {
+    LLMSERVE_TWO_ROWS("vfmadd231ps");
+  } else {
+    LLMSERVE_TWO_ROWS("vdpbf16ps");
+  }
+#undef LLMSERVE_TWO_ROWS
 }
 
 // Accumulator vector v (row v / 4, columns 16·(v % 4)..) of a group from
@@ -184,7 +172,7 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 LoadAcc(const fl
 }
 
 // F32Chunk<4> / Bf16Chunk<4> (bf16: even k, so every pair is two bf16 in
-// memory) through F32TwoRows / Bf16TwoRows.
+// memory) through TwoRows.
 template <typename T>
 __attribute__((target("avx512f"))) void FourRowsChunk(const T* x, int64_t k, const T* wb,
                                                       int64_t k0, int64_t k1, const Prefetch& pf,
@@ -208,12 +196,12 @@ __attribute__((target("avx512f"))) void FourRowsChunk(const T* x, int64_t k, con
     if constexpr (kBf16) {
       const auto* x0 = reinterpret_cast<const AliasedInt32*>(x) + s;
       const int64_t stride = k / 2;
-      Bf16TwoRows(a00, a01, a02, a03, a10, a11, a12, a13, w, x0, x0 + stride);
-      Bf16TwoRows(a20, a21, a22, a23, a30, a31, a32, a33, w, x0 + 2 * stride, x0 + 3 * stride);
+      TwoRows(a00, a01, a02, a03, a10, a11, a12, a13, w, x0, x0 + stride);
+      TwoRows(a20, a21, a22, a23, a30, a31, a32, a33, w, x0 + 2 * stride, x0 + 3 * stride);
     } else {
       const float* x0 = x + s;
-      F32TwoRows(a00, a01, a02, a03, a10, a11, a12, a13, w, x0, x0 + k);
-      F32TwoRows(a20, a21, a22, a23, a30, a31, a32, a33, w, x0 + 2 * k, x0 + 3 * k);
+      TwoRows(a00, a01, a02, a03, a10, a11, a12, a13, w, x0, x0 + k);
+      TwoRows(a20, a21, a22, a23, a30, a31, a32, a33, w, x0 + 2 * k, x0 + 3 * k);
     }
   }
   const __m512 acc[16] = {a00, a01, a02, a03, a10, a11, a12, a13,
