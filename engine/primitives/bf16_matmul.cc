@@ -21,20 +21,27 @@ Bf16Matrix Bf16Matrix::FromFloat(const float* values, int64_t rows, int64_t cols
 
 namespace {
 
-// Tiling: a tile is kRowTile rows of x × kColTile weight rows (output
-// features), kRowTile × kColTile accumulators, so each widened weight vector
-// feeds kRowTile FMAs and each x vector kColTile. Output features are taken in
-// blocks of kColBlock (kColBlock × K bf16 weights stay in L2 while every row
-// tile of x passes over them); blocks are spread over the OpenMP threads.
-// Every output element is one dot product summed in the same order whatever
-// the tiling, so a row's result does not depend on the batch.
+// Tiling: a tile is up to kRowTile rows of x × up to kMaxColTile weight rows
+// (output features), one accumulator each, so each widened weight vector
+// feeds the tile's rows and each x vector its columns. 1–2 rows take 4
+// columns, 3–4 rows take 2: every accumulator is one serial FMA chain, and
+// with 2 chains per tile (the former 1 × 2 tile) batch 1 was bound by the FMA
+// latency, not memory (14.5 GB/s of bf16 weights streamed where the read
+// bandwidth was 30; docs/benchmarks.md "AVX2 path"). Output features are
+// taken in blocks of kColBlock (kColBlock × K bf16 weights stay in L2 while
+// every row tile of x passes over them); blocks are spread over the OpenMP
+// threads. Every output element is one dot product summed in the same order
+// whatever the tiling, so a row's result does not depend on the batch.
 constexpr int kRowTile = 4;
-constexpr int kColTile = 2;
+constexpr int kMaxColTile = 4;
 constexpr int64_t kColBlock = 32;
+
+// Columns per tile for a tile of `rows` rows (≤ 13 of the 16 ymm registers).
+constexpr int ColTile(int rows) { return rows <= 2 ? 4 : 2; }
 
 // Portable kernel: 8 partial sums per output (the AVX2 path fuses
 // multiply-add and sums its lanes in another order, so the two may differ in
-// the last bits). out[r * kColTile + c] = x[r] · w[c].
+// the last bits). out[r * kMaxColTile + c] = x[r] · w[c].
 void DotTileGeneric(const float* x, int64_t k, int rows, const uint16_t* w, int cols,
                     float* out) {
   for (int r = 0; r < rows; ++r) {
@@ -48,7 +55,7 @@ void DotTileGeneric(const float* x, int64_t k, int rows, const uint16_t* w, int 
       }
       float tail = 0;
       for (; i < k; ++i) tail += xr[i] * BFloat16ToFloat(wc[i]);
-      out[r * kColTile + c] =
+      out[r * kMaxColTile + c] =
           ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
     }
   }
@@ -69,6 +76,12 @@ LLMSERVE_AVX2 void DotTileFixed(const float* x, int64_t k, const uint16_t* w, fl
   int64_t i = 0;
   for (; i + 8 <= k; i += 8) {
     __m256 wv[kCols];
+    // The next tile's weights (the kCols rows after these, contiguous), 16
+    // bytes per row and iteration, so the prefetch is spread over this
+    // tile's loop. Without it the kCols short interleaved row streams left
+    // the weights at ~15 GB/s from memory where the read bandwidth was 30
+    // (docs/benchmarks.md "AVX2 path"). A prefetch past the end is harmless.
+    _mm_prefetch(reinterpret_cast<const char*>(w + kCols * k) + i * 2 * kCols, _MM_HINT_T0);
     for (int c = 0; c < kCols; ++c) wv[c] = LoadBf16(w + c * k + i);
     for (int r = 0; r < kRows; ++r) {
       const __m256 xv = _mm256_loadu_ps(x + r * k + i);
@@ -79,20 +92,20 @@ LLMSERVE_AVX2 void DotTileFixed(const float* x, int64_t k, const uint16_t* w, fl
     for (int c = 0; c < kCols; ++c) {
       float tail = 0;
       for (int64_t j = i; j < k; ++j) tail += x[r * k + j] * BFloat16ToFloat(w[c * k + j]);
-      out[r * kColTile + c] = avx2::HorizontalSum(acc[r][c]) + tail;
+      out[r * kMaxColTile + c] = avx2::HorizontalSum(acc[r][c]) + tail;
     }
   }
 }
 
 LLMSERVE_AVX2 void DotTileAvx2(const float* x, int64_t k, int rows, const uint16_t* w, int cols,
                                float* out) {
-  static_assert(kRowTile == 4 && kColTile == 2, "dispatch below covers 1..4 × 1..2");
+  static_assert(kRowTile == 4 && kMaxColTile == 4, "dispatch below covers 1..4 × 1..4");
   using Fn = void (*)(const float*, int64_t, const uint16_t*, float*);
-  static constexpr Fn kTiles[kRowTile][kColTile] = {
-      {&DotTileFixed<1, 1>, &DotTileFixed<1, 2>},
-      {&DotTileFixed<2, 1>, &DotTileFixed<2, 2>},
-      {&DotTileFixed<3, 1>, &DotTileFixed<3, 2>},
-      {&DotTileFixed<4, 1>, &DotTileFixed<4, 2>}};
+  static constexpr Fn kTiles[kRowTile][kMaxColTile] = {
+      {&DotTileFixed<1, 1>, &DotTileFixed<1, 2>, &DotTileFixed<1, 3>, &DotTileFixed<1, 4>},
+      {&DotTileFixed<2, 1>, &DotTileFixed<2, 2>, &DotTileFixed<2, 3>, &DotTileFixed<2, 4>},
+      {&DotTileFixed<3, 1>, &DotTileFixed<3, 2>, nullptr, nullptr},
+      {&DotTileFixed<4, 1>, &DotTileFixed<4, 2>, nullptr, nullptr}};
   kTiles[rows - 1][cols - 1](x, k, w, out);
 }
 
@@ -114,15 +127,17 @@ void Bf16Matmul(const float* x, int64_t m, const Bf16Matrix& w, const float* bia
     const int64_t n_end = std::min(n_out, (block + 1) * kColBlock);
     for (int64_t i0 = 0; i0 < m; i0 += kRowTile) {
       const int rows = static_cast<int>(std::min<int64_t>(kRowTile, m - i0));
-      for (int64_t n = block * kColBlock; n < n_end; n += kColTile) {
-        const int cols = static_cast<int>(std::min<int64_t>(kColTile, n_end - n));
-        float out[kRowTile * kColTile];
+      const int col_tile = ColTile(rows);
+      for (int64_t n = block * kColBlock; n < n_end; n += col_tile) {
+        const int cols = static_cast<int>(std::min<int64_t>(col_tile, n_end - n));
+        float out[kRowTile * kMaxColTile];
         dot(x + i0 * k, k, rows, w.data.data() + n * k, cols, out);
         for (int r = 0; r < rows; ++r) {
           for (int c = 0; c < cols; ++c) {
             const float b = bias != nullptr ? bias[n + c] : 0.0f;
+            const float v = out[r * kMaxColTile + c];
             float* dst = y + (i0 + r) * n_out + n + c;
-            *dst = accumulate ? *dst + (out[r * kColTile + c] + b) : out[r * kColTile + c] + b;
+            *dst = accumulate ? *dst + (v + b) : v + b;
           }
         }
       }

@@ -16,6 +16,7 @@
 
 #include "engine/common/cpu_isa.h"
 #include "engine/primitives/bf16_convert.h"
+#include "engine/primitives/bf16_matmul.h"
 #include "engine/primitives/blocked_gemv.h"
 #include "engine/primitives/cpu_kernels.h"
 #include "engine/primitives/linear.h"
@@ -327,6 +328,36 @@ TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchBf16) {
   // in chunks, up to 4 in one pass; with an even k, full groups of 4 take the
   // embedded-broadcast kernel, the rest the intrinsic one: all the same bits).
   for (int64_t in : {301, 302}) ExpectGemvRowsIndependentOfTheBatch(DType::kBF16, in);
+}
+
+// The own f32 x bf16 kernel (the bf16 path below AVX-512): 1–2 rows run in
+// tiles of 4 output features, 3–4 rows in tiles of 2, but every output is the
+// same dot product in the same order, so a row's result is bitwise the same
+// alone or in any batch; and it matches the f64 reference on the bf16 weights.
+// Runs the kernel of the active ISA (AVX2 + FMA, or the portable one).
+TEST(Bf16MatmulTest, RowsDoNotDependOnTheBatchAndMatchTheReference) {
+  const int64_t out = 71, in = 203;  // a partial last block, tile and k tail
+  auto w = Random(out * in, 61, 0.2f), b = Random(out, 62);
+  const Bf16Matrix wb = Bf16Matrix::FromFloat(w.data(), out, in);
+  std::vector<float> wr = w;
+  for (float& v : wr) v = RoundBf16(v);
+  const int64_t max_rows = 9;
+  auto x = Random(max_rows * in, 63);
+  std::vector<float> all(max_rows * out);
+  Bf16Matmul(x.data(), max_rows, wb, b.data(), false, all.data());
+  const auto want = ReferenceLinear(x, wr, b, {}, max_rows, in, out);
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const int64_t row = static_cast<int64_t>(i) / out, col = static_cast<int64_t>(i) % out;
+    double mag = std::abs(double{b[col]});
+    for (int64_t k = 0; k < in; ++k) mag += std::abs(double{x[row * in + k]} * wr[col * in + k]);
+    ASSERT_NEAR(all[i], want[i], (in + 4) * 0x1p-24 * mag) << Bf16MatmulIsa() << " i " << i;
+  }
+  for (int64_t m = 1; m < max_rows; ++m) {
+    std::vector<float> some(m * out);
+    Bf16Matmul(x.data(), m, wb, b.data(), false, some.data());
+    EXPECT_EQ(std::memcmp(some.data(), all.data(), some.size() * sizeof(float)), 0)
+        << Bf16MatmulIsa() << " m " << m;
+  }
 }
 
 TEST(LinearTest, PaddedRowsAreExactUpTo64ThenMultiplesOf64) {
