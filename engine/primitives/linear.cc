@@ -14,6 +14,7 @@
 #include "engine/primitives/bf16_convert.h"
 #include "engine/common/cpu_isa.h"
 #include "engine/primitives/bf16_matmul.h"
+#include "engine/primitives/plain_gemv.h"
 #include "engine/primitives/blocked_gemv.h"
 #include "engine/primitives/dnnl_context.h"
 
@@ -41,6 +42,7 @@ struct Linear::Impl {
   bool accumulate = false;
   bool runtime_rows = false;  // plain layout: one primitive with a run-time M
   dnnl::matmul runtime_matmul;
+  std::string runtime_impl;  // its oneDNN impl_info_str
   mutable absl::Mutex mu;
   struct Entry {
     dnnl::matmul matmul;
@@ -48,12 +50,21 @@ struct Linear::Impl {
   };
   mutable absl::flat_hash_map<int64_t, Entry> by_rows ABSL_GUARDED_BY(mu);
   // One-row matmuls on the blocked weights with the own GEMV (blocked_gemv.h).
-  enum class Gemv { kNone, kF32, kBf16 } gemv = Gemv::kNone;
-  /// Rows up to which Run uses the own GEMV (0: never).
-  int64_t GemvMaxRows() const {
-    return gemv == Gemv::kNone ? 0 : llmserve::GemvMaxRows(gemv == Gemv::kBf16);
+  // kF32Plain: the AVX2 GEMV on the plain layout (plain_gemv.h).
+  enum class Gemv { kNone, kF32, kBf16, kF32Plain } gemv = Gemv::kNone;
+  /// True if Run uses the own GEMV for `rows` rows.
+  bool UsesGemv(int64_t rows) const {
+    if (gemv == Gemv::kF32Plain) return rows >= kMinPlainGemvRows && rows <= kMaxPlainGemvRows;
+    return gemv != Gemv::kNone && rows <= llmserve::GemvMaxRows(gemv == Gemv::kBf16);
+  }
+  /// GEMV implementation name ("f32xf32:own_gemv_avx512" ...).
+  const char* GemvName() const {
+    return gemv == Gemv::kBf16      ? "bf16xbf16:own_gemv_avx512_bf16"
+           : gemv == Gemv::kF32Plain ? "f32xf32:own_gemv_avx2"
+                                     : "f32xf32:own_gemv_avx512";
   }
   int64_t padded_k = 0;
+  int64_t plain_ld = 0;  // kF32Plain: the weight row stride in floats
   // kOwnBf16.
   std::unique_ptr<Bf16Matrix> bf16_weight;
   std::vector<float> bf16_bias;
@@ -134,6 +145,25 @@ int /*Impl::Gemv*/ ChooseGemv(const memory::desc& md, bool bf16) {
     return 2;
   }
   return 0;
+}
+
+// The AVX2 GEMV (plain_gemv.h) for kMinPlainGemvRows..kMaxPlainGemvRows rows
+// on the padded plain f32 layout of the GEMM-based implementations (below
+// AVX-512), whose run-time-M `gemm:jit` is slow there. Returns the row stride in floats
+// (0: not applicable). LLMSERVE_LINEAR_GEMV=0 keeps oneDNN.
+int64_t ChoosePlainGemv(const memory::desc& md, int64_t out) {
+  if (const char* env = std::getenv("LLMSERVE_LINEAR_GEMV"); env != nullptr && env[0] == '0') {
+    return 0;
+  }
+  if (!CpuIsaAtLeast(CpuIsa::kAvx2) || md.data_type() != memory::data_type::f32) return 0;
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.offset0 != 0 || d.format_desc.blocking.inner_nblks != 0 ||
+      d.format_desc.blocking.strides[1] != 1) {
+    return 0;
+  }
+  // The kernel reads whole 8-float vectors: the last one may run into the pad.
+  const int64_t ld = d.format_desc.blocking.strides[0];
+  return ld >= (out + 7) / 8 * 8 ? ld : 0;
 }
 
 bool IsPlainRowMajor(const memory::desc& md, int64_t out) {
@@ -247,12 +277,21 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
     }
     pd = rt;
     impl.runtime_matmul = dnnl::matmul(*pd);
+    impl.runtime_impl = pd->impl_info_str();
   } else {
     absl::MutexLock lock(&impl.mu);
     impl.by_rows.emplace(kReferenceRows, Impl::Entry{dnnl::matmul(*pd), pd->impl_info_str()});
   }
   impl.weights_md = pd->weights_desc();
   linear->impl_ = prefix + pd->impl_info_str();
+  if (impl.runtime_rows && !bf16) {
+    impl.plain_ld = ChoosePlainGemv(impl.weights_md, out);
+    if (impl.plain_ld > 0) {
+      impl.gemv = Impl::Gemv::kF32Plain;
+      linear->impl_ += absl::StrCat(" (", kMinPlainGemvRows, "<=M<=", kMaxPlainGemvRows,
+                                    ": own_gemv_avx2)");
+    }
+  }
   if (!impl.runtime_rows) {
     impl.gemv = static_cast<Impl::Gemv>(ChooseGemv(impl.weights_md, bf16));
     impl.padded_k = impl.weights_md.data.padded_dims[0];
@@ -283,9 +322,10 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
 
 std::string Linear::ImplementationForRows(int64_t rows) const {
   const Impl& impl = *impl_state_;
-  if (backend_ == LinearBackend::kOwnBf16 || impl.runtime_rows) return impl_;
-  if (rows <= impl.GemvMaxRows()) {
-    return impl.gemv == Impl::Gemv::kBf16 ? "bf16xbf16:own_gemv_avx512_bf16" : "f32xf32:own_gemv_avx512";
+  if (backend_ == LinearBackend::kOwnBf16) return impl_;
+  if (impl.UsesGemv(rows)) return impl.GemvName();
+  if (impl.runtime_rows) {
+    return (backend_ == LinearBackend::kDnnlBf16 ? "bf16xbf16:" : "f32xf32:") + impl.runtime_impl;
   }
   const Impl::Entry e = impl.ForRows(PaddedRows(std::min(rows, kMaxPrimitiveRows)), in_, out_);
   const std::string prefix = backend_ == LinearBackend::kDnnlBf16 ? "bf16xbf16:" : "f32xf32:";
@@ -332,8 +372,14 @@ void Linear::Run(const void* x, bool x_is_bf16, int64_t rows, float* y) const {
     stream.wait();
   };
 
-  if (rows <= impl.GemvMaxRows()) {
+  if (impl.UsesGemv(rows)) {
     const float* bias = impl.has_bias ? static_cast<const float*>(impl.bias.get_data_handle()) : nullptr;
+    if (impl.gemv == Impl::Gemv::kF32Plain) {
+      GemvPlainF32(static_cast<const float*>(x), static_cast<int>(rows),
+                   static_cast<const float*>(impl.weights.get_data_handle()), in_, impl.plain_ld,
+                   out_, bias, impl.accumulate, y);
+      return;
+    }
     if (impl.gemv == Impl::Gemv::kF32) {
       GemvBlockedF32(static_cast<const float*>(x), static_cast<int>(rows),
                      static_cast<const float*>(impl.weights.get_data_handle()), in_, impl.padded_k,

@@ -20,6 +20,7 @@
 #include "engine/primitives/blocked_gemv.h"
 #include "engine/primitives/cpu_kernels.h"
 #include "engine/primitives/linear.h"
+#include "engine/primitives/plain_gemv.h"
 
 namespace llmserve {
 namespace {
@@ -357,6 +358,42 @@ TEST(Bf16MatmulTest, RowsDoNotDependOnTheBatchAndMatchTheReference) {
     Bf16Matmul(x.data(), m, wb, b.data(), false, some.data());
     EXPECT_EQ(std::memcmp(some.data(), all.data(), some.size() * sizeof(float)), 0)
         << Bf16MatmulIsa() << " m " << m;
+  }
+}
+
+// The AVX2 GEMV on the plain [k, ld] layout: the f64 reference for every
+// row count it serves and beyond (k with a tail of 4, n with a partial last
+// vector read into the row padding), and each row bitwise the same alone or in
+// a batch (one multiply-add chain per output in k order).
+TEST(PlainGemvTest, MatchesReferenceAndRowsDoNotDependOnTheBatch) {
+  if (!CpuIsaAtLeast(CpuIsa::kAvx2)) {
+    GTEST_SKIP() << "the plain GEMV needs CPU ISA >= avx2; active: " << CpuIsaDescription();
+  }
+  const int64_t k = 203, n = 71, ld = n + 16;
+  auto wt = Random(n * k, 71, 0.2f), b = Random(n, 72);  // [n, k] for the reference
+  std::vector<float> w(k * ld, std::numeric_limits<float>::quiet_NaN());  // pad: never stored
+  for (int64_t o = 0; o < n; ++o) {
+    for (int64_t i = 0; i < k; ++i) w[i * ld + o] = wt[o * k + i];
+  }
+  const int max_rows = 17;
+  auto x = Random(max_rows * k, 73);
+  for (bool accumulate : {false, true}) {
+    auto all = Random(max_rows * n, 74);
+    const auto y0 = accumulate ? all : std::vector<float>();
+    GemvPlainF32(x.data(), max_rows, w.data(), k, ld, n, b.data(), accumulate, all.data());
+    const auto want = ReferenceLinear(x, wt, b, y0, max_rows, k, n);
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      const int64_t row = static_cast<int64_t>(i) / n, col = static_cast<int64_t>(i) % n;
+      double mag = std::abs(double{b[col]}) + (accumulate ? std::abs(double{y0[i]}) : 0.0);
+      for (int64_t j = 0; j < k; ++j) mag += std::abs(double{x[row * k + j]} * wt[col * k + j]);
+      ASSERT_NEAR(all[i], want[i], (k + 4) * 0x1p-24 * mag) << "acc " << accumulate << " i " << i;
+    }
+    for (int m = 1; m < max_rows; ++m) {
+      auto some = Random(m * n, 74);
+      GemvPlainF32(x.data(), m, w.data(), k, ld, n, b.data(), accumulate, some.data());
+      EXPECT_EQ(std::memcmp(some.data(), all.data(), some.size() * sizeof(float)), 0)
+          << "acc " << accumulate << " m " << m;
+    }
   }
 }
 
