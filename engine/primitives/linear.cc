@@ -49,8 +49,8 @@ struct Linear::Impl {
     std::string impl;  // oneDNN's impl_info_str
   };
   mutable absl::flat_hash_map<int64_t, Entry> by_rows ABSL_GUARDED_BY(mu);
-  // One-row matmuls on the blocked weights with the own GEMV (blocked_gemv.h).
-  // kF32Plain: the AVX2 GEMV on the plain layout (plain_gemv.h).
+  // Few-row matmuls with an own GEMV: kF32 / kBf16 on the AVX-512 blocked
+  // weights (blocked_gemv.h), kF32Plain on the plain layout (plain_gemv.h).
   enum class Gemv { kNone, kF32, kBf16, kF32Plain } gemv = Gemv::kNone;
   /// True if Run uses the own GEMV for `rows` rows.
   bool UsesGemv(int64_t rows) const {
@@ -149,8 +149,8 @@ int /*Impl::Gemv*/ ChooseGemv(const memory::desc& md, bool bf16) {
 
 // The AVX2 GEMV (plain_gemv.h) for kMinPlainGemvRows..kMaxPlainGemvRows rows
 // on the padded plain f32 layout of the GEMM-based implementations (below
-// AVX-512), whose run-time-M `gemm:jit` is slow there. Returns the row stride in floats
-// (0: not applicable). LLMSERVE_LINEAR_GEMV=0 keeps oneDNN.
+// AVX-512), whose run-time-M `gemm:jit` is slow there. Returns the row stride
+// in floats (0: not applicable). LLMSERVE_LINEAR_GEMV=0 keeps oneDNN.
 int64_t ChoosePlainGemv(const memory::desc& md, int64_t out) {
   if (const char* env = std::getenv("LLMSERVE_LINEAR_GEMV"); env != nullptr && env[0] == '0') {
     return 0;

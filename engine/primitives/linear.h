@@ -29,11 +29,12 @@ enum class LinearBackend {
 ///    brgemm / AMX kernels, which it does not for a run-time M; the weights are
 ///    reordered once into the blocked layout (`format_tag::any`) those kernels
 ///    share. Where oneDNN prefers a plain layout (GEMM-based implementations,
-///    e.g. below AVX-512), one run-time-M primitive serves every M instead.
-///    Up to GemvMaxRows (64; bf16 with AMX: 8) rows on AVX-512 run the
-///    own GEMV on those blocked weights instead (blocked_gemv.h; oneDNN 2.6's
-///    brgemm is slower there, streaming the weights before computing);
-///    LLMSERVE_LINEAR_GEMV=0 disables it for A/B measurements.
+///    e.g. below AVX-512), one run-time-M primitive serves every M instead,
+///    except 2–8 f32 rows on AVX2, which run an own GEMV on that plain layout
+///    (plain_gemv.h). Up to GemvMaxRows (64; bf16 with AMX: 8) rows on AVX-512
+///    run the own GEMV on the blocked weights instead (blocked_gemv.h; oneDNN
+///    2.6's brgemm is slower there, streaming the weights before computing);
+///    LLMSERVE_LINEAR_GEMV=0 disables both for A/B measurements.
 ///  * kOwnBf16: bf16 rows for the AVX2 / scalar kernel.
 /// With `accumulate`, the result is added to the output (residual fusion).
 ///
