@@ -24,7 +24,8 @@ namespace {
 // Tiling: a tile is up to kRowTile rows of x × up to kMaxColTile weight rows
 // (output features), one accumulator each, so each widened weight vector
 // feeds the tile's rows and each x vector its columns. 1–2 rows take 4
-// columns, 3–4 rows take 2: every accumulator is one serial FMA chain, and
+// columns, 3–4 rows 2 (3 from 16 rows, see ColTile): every accumulator is one
+// serial FMA chain, and
 // with 2 chains per tile (the former 1 × 2 tile) batch 1 was bound by the FMA
 // latency, not memory (14.5 GB/s of bf16 weights streamed where the read
 // bandwidth was 30; docs/benchmarks.md "AVX2 path"). Output features are
@@ -36,8 +37,13 @@ constexpr int kRowTile = 4;
 constexpr int kMaxColTile = 4;
 constexpr int64_t kColBlock = 32;
 
-// Columns per tile for a tile of `rows` rows (≤ 13 of the 16 ymm registers).
-constexpr int ColTile(int rows) { return rows <= 2 ? 4 : 2; }
+// Columns per tile for a tile of `rows` rows of an m-row matmul (at most 15
+// of the 16 ymm registers: accumulators + widened weights + one x vector).
+// From 16 rows the kernel is compute-bound and 4 × 3 tiles (12 FMA chains
+// instead of 8, which only just cover the FMA latency) run faster: standalone,
+// weights in cache, 64 rows 101 -> 144 GFLOP/s, 16 rows 132 -> 149; below, the
+// 4 × 2 tiles stream the weights better (4 rows: 85-103 against 75-83).
+constexpr int ColTile(int rows, int64_t m) { return rows <= 2 ? 4 : m >= 16 ? 3 : 2; }
 
 // Portable kernel: 8 partial sums per output (the AVX2 path fuses
 // multiply-add and sums its lanes in another order, so the two may differ in
@@ -104,8 +110,8 @@ LLMSERVE_AVX2 void DotTileAvx2(const float* x, int64_t k, int rows, const uint16
   static constexpr Fn kTiles[kRowTile][kMaxColTile] = {
       {&DotTileFixed<1, 1>, &DotTileFixed<1, 2>, &DotTileFixed<1, 3>, &DotTileFixed<1, 4>},
       {&DotTileFixed<2, 1>, &DotTileFixed<2, 2>, &DotTileFixed<2, 3>, &DotTileFixed<2, 4>},
-      {&DotTileFixed<3, 1>, &DotTileFixed<3, 2>, nullptr, nullptr},
-      {&DotTileFixed<4, 1>, &DotTileFixed<4, 2>, nullptr, nullptr}};
+      {&DotTileFixed<3, 1>, &DotTileFixed<3, 2>, &DotTileFixed<3, 3>, nullptr},
+      {&DotTileFixed<4, 1>, &DotTileFixed<4, 2>, &DotTileFixed<4, 3>, nullptr}};
   kTiles[rows - 1][cols - 1](x, k, w, out);
 }
 
@@ -127,7 +133,7 @@ void Bf16Matmul(const float* x, int64_t m, const Bf16Matrix& w, const float* bia
     const int64_t n_end = std::min(n_out, (block + 1) * kColBlock);
     for (int64_t i0 = 0; i0 < m; i0 += kRowTile) {
       const int rows = static_cast<int>(std::min<int64_t>(kRowTile, m - i0));
-      const int col_tile = ColTile(rows);
+      const int col_tile = ColTile(rows, m);
       for (int64_t n = block * kColBlock; n < n_end; n += col_tile) {
         const int cols = static_cast<int>(std::min<int64_t>(col_tile, n_end - n));
         float out[kRowTile * kMaxColTile];
