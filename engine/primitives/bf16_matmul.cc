@@ -24,7 +24,7 @@ namespace {
 // Tiling: a tile is up to kRowTile rows of x × up to kMaxColTile weight rows
 // (output features), one accumulator each, so each widened weight vector
 // feeds the tile's rows and each x vector its columns. 1–2 rows take 4
-// columns, 3–4 rows 2 (3 from 16 rows, see ColTile): every accumulator is one
+// columns, 3–4 rows 2 (3 from 8 rows, see ColTile): every accumulator is one
 // serial FMA chain, and
 // with 2 chains per tile (the former 1 × 2 tile) batch 1 was bound by the FMA
 // latency, not memory (14.5 GB/s of bf16 weights streamed where the read
@@ -39,11 +39,14 @@ constexpr int64_t kColBlock = 32;
 
 // Columns per tile for a tile of `rows` rows of an m-row matmul (at most 15
 // of the 16 ymm registers: accumulators + widened weights + one x vector).
-// From 16 rows the kernel is compute-bound and 4 × 3 tiles (12 FMA chains
+// From 8 rows the kernel is compute-bound and 4 × 3 tiles (12 FMA chains
 // instead of 8, which only just cover the FMA latency) run faster: standalone,
-// weights in cache, 64 rows 101 -> 144 GFLOP/s, 16 rows 132 -> 149; below, the
-// 4 × 2 tiles stream the weights better (4 rows: 85-103 against 75-83).
-constexpr int ColTile(int rows, int64_t m) { return rows <= 2 ? 4 : m >= 16 ? 3 : 2; }
+// weights in cache, 64 rows 101 -> 144 GFLOP/s, 16 rows 132 -> 149; decode
+// step (LLMSERVE_CPU_ISA=avx2, bf16 GPT-2 shape) 8 sequences 23.7, 26.5, 22.9
+// -> 22.3, 20.4, 21.2 ms, 12: 38.9, 33.3, 33.9 -> 29.9, 29.8, 31.6. Below, the
+// 4 × 2 tiles stream the weights better (4 sequences 10.5, 12.7, 12.3 ms
+// against 14.6, 13.4, 13.6 with 4 × 3).
+constexpr int ColTile(int rows, int64_t m) { return rows <= 2 ? 4 : m >= 8 ? 3 : 2; }
 
 // Portable kernel: 8 partial sums per output (the AVX2 path fuses
 // multiply-add and sums its lanes in another order, so the two may differ in

@@ -332,7 +332,7 @@ TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchBf16) {
 }
 
 // The own f32 x bf16 kernel (the bf16 path below AVX-512): 1–2 rows run in
-// tiles of 4 output features, 3–4 rows in tiles of 2 (3 in matmuls of 16 rows
+// tiles of 4 output features, 3–4 rows in tiles of 2 (3 in matmuls of 8 rows
 // or more), but every output is the
 // same dot product in the same order, so a row's result is bitwise the same
 // alone or in any batch; and it matches the f64 reference on the bf16 weights.
