@@ -6,8 +6,9 @@
 //    (each layer its own K/V pools, like the engine), `batch` sequences of
 //    `context` cached tokens with shuffled physical blocks. bytes_per_second is
 //    the K+V bytes read; layer_time the time of one layer's attention (s).
-//  * BM_MemoryReadBandwidth/<MiB>: an OpenMP streaming read of a buffer, the
-//    ceiling the decode figure should be compared with.
+//  * BM_MemoryReadBandwidth: the 256 MiB all-threads streaming read of
+//    benchmarks/read_bandwidth.h, the ceiling the decode figure should be
+//    compared with.
 //  * BM_PrefillAttention/<tokens>: one layer's causal attention of a prompt.
 //  * *_Isa variants: the same with a forced kernel ISA (0 scalar, 1 AVX2,
 //    2 AVX-512; skipped when unsupported).
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "benchmarks/read_bandwidth.h"
 #include "engine/ops/paged_attention.h"
 #include "engine/ops/paged_attention_kernels.h"
 #include "engine/primitives/bf16_convert.h"
@@ -222,32 +224,15 @@ BENCHMARK(BM_PrefillAttention_Isa)
     ->UseRealTime();
 
 /// Streaming read of a `MiB`-sized buffer on all OpenMP threads.
+// The same 256 MiB all-threads read the other benchmarks use as their memory
+// limit (benchmarks/read_bandwidth.h), one read per iteration.
 void BM_MemoryReadBandwidth(benchmark::State& state) {
-  std::vector<float> buffer(static_cast<size_t>(state.range(0)) << 18);
-  FillRandom(buffer, 5);
-  const int64_t n = static_cast<int64_t>(buffer.size());
-  const float* data = buffer.data();
-  for (auto _ : state) {
-    float total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
-    for (int64_t i = 0; i < n; i += 16) {
-      float partial[16];
-      for (int k = 0; k < 16; ++k) partial[k] = data[i + k];
-      for (int k = 8; k > 0; k /= 2) {
-        for (int m = 0; m < k; ++m) partial[m] += partial[m + k];
-      }
-      total += partial[0];
-    }
-    benchmark::DoNotOptimize(total);
-  }
-  state.SetBytesProcessed(state.iterations() * n * int64_t{sizeof(float)});
+  constexpr double kBytes = double{std::size_t{256} << 20};
+  for (auto _ : state) state.SetIterationTime(kBytes / (bench::MeasureReadBandwidthGBs(1) * 1e9));
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kBytes));
   state.SetLabel(std::to_string(omp_get_max_threads()) + " threads");
 }
-BENCHMARK(BM_MemoryReadBandwidth)
-    ->ArgName("MiB")
-    ->Arg(256)
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(BM_MemoryReadBandwidth)->Unit(benchmark::kMillisecond)->UseManualTime();
 
 }  // namespace
 }  // namespace llmserve

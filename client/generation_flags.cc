@@ -83,7 +83,9 @@ absl::Status ApplyGenerationFlags(v1::SamplingParams* p) {
   // Negative values are sent as huge unsigned ones, so the server refuses them.
   if (auto v = absl::GetFlag(FLAGS_min_tokens)) p->set_min_tokens(static_cast<uint32_t>(*v));
   if (auto v = absl::GetFlag(FLAGS_logprobs)) p->set_logprobs(static_cast<uint32_t>(*v));
-  if (auto v = absl::GetFlag(FLAGS_prompt_logprobs)) p->set_prompt_logprobs(static_cast<uint32_t>(*v));
+  if (auto v = absl::GetFlag(FLAGS_prompt_logprobs)) {
+    p->set_prompt_logprobs(static_cast<uint32_t>(*v));
+  }
   if (auto v = absl::GetFlag(FLAGS_n)) p->set_n(static_cast<uint32_t>(*v));
   return absl::OkStatus();
 }

@@ -88,7 +88,8 @@ ABSL_FLAG(std::optional<float>, temperature, std::nullopt, "Sampling temperature
 ABSL_FLAG(int, top_k, 0, "Top-k sampling (0 = disabled).");
 ABSL_FLAG(std::optional<float>, top_p, std::nullopt, "Nucleus sampling, in (0, 1].");
 ABSL_FLAG(std::optional<uint64_t>, sampling_seed, std::nullopt, "SamplingParams.seed.");
-// Generation options of issue #12 (names as `llmserve-client generate`).
+// The other generation options (--stop, --min-p, penalties, ids, logprobs, --n)
+// are client/generation_flags.h's, shared with `llmserve-client generate`.
 ABSL_FLAG(int, priority, 0, "GenerateRequest.priority of every request; lower is served first.");
 // Metrics and output
 ABSL_FLAG(std::string, goodput, "", "SLOs in ms, e.g. ttft:500,tpot:50,e2el:5000.");
@@ -113,7 +114,6 @@ int Fail(const absl::Status& status) {
   absl::FPrintF(stderr, "llmserve-bench: %s\n", status.message());
   return 1;
 }
-
 
 /// Workloads are cycled beyond this many distinct requests (--duration runs).
 constexpr int kMaxDistinctRequests = 100000;

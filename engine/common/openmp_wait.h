@@ -74,7 +74,8 @@ absl::Status ReexecWithBoundedOpenMpWait(char** argv);
 /// configured. Must not be called inside a parallel region.
 bool ReleaseOpenMpTeamIfWaitBounded();
 
-/// One line for logs, e.g. "GOMP_SPINCOUNT=2000 (bounded)".
+/// One line for logs, e.g. "GOMP_SPINCOUNT=2000 (bounded: one team)" or
+/// "libgomp default wait (unbounded: throttled)".
 std::string OpenMpWaitDescription();
 
 }  // namespace llmserve
