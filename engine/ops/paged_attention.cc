@@ -44,8 +44,11 @@ namespace llmserve {
 namespace paged_attention_internal {
 namespace {
 
-/// Query rows (tokens x heads of one KV group) per work item.
+/// Query rows (tokens x heads of one KV group) per prefill work item.
 constexpr int kTargetRows = 16;
+/// Positions per piece of a decode's scores, each piece prefetching as many
+/// positions of the next unit (AttendTile).
+constexpr int kPrefetchStep = 8;
 /// Below this many multiply-adds (q.k plus p.v) a call runs on one thread.
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 
@@ -73,11 +76,21 @@ struct Scratch {
   std::vector<float> scores;  // [rows, kChunk]
   std::vector<float*> acc_ptr;
   std::vector<const float*> p_ptr;
-  // K/V row pointers of the current and the next chunk (double buffered).
-  const T* keys[2][kChunk];
-  const T* values[2][kChunk];
+  // K/V row pointers of the current and the next chunk (double buffered) per
+  // KV head of the tile: [2][heads][kChunk], see Keys() / Values().
+  std::vector<const T*> keys;
+  std::vector<const T*> values;
+  int heads = 0;
 
-  void Reserve(int num_rows, int acc_stride) {
+  const T** Keys(int buf, int head) { return keys.data() + (buf * heads + head) * kChunk; }
+  const T** Values(int buf, int head) { return values.data() + (buf * heads + head) * kChunk; }
+
+  void Reserve(int num_rows, int acc_stride, int num_heads) {
+    heads = num_heads;
+    if (keys.size() < static_cast<size_t>(2 * num_heads * kChunk)) {
+      keys.resize(2 * num_heads * kChunk);
+      values.resize(2 * num_heads * kChunk);
+    }
     if (rows.size() < static_cast<size_t>(num_rows)) {
       rows.resize(num_rows);
       acc_ptr.resize(num_rows);
@@ -90,8 +103,12 @@ struct Scratch {
 };
 
 /// One work item: `num_tokens` consecutive query tokens of one sequence (the
-/// first at absolute position `first_pos`) for the query heads of KV head
-/// `kv_head`. `query` / `out` point at the first token's first head of the group.
+/// first at absolute position `first_pos`) for the query heads of KV heads
+/// [kv_head, kv_head + num_kv_heads). `query` / `out` point at the first
+/// token's first query head of KV head `kv_head`. Prefill tiles have one KV
+/// head; a decode tile (one token) takes several, so that one item walks each
+/// K/V block across its heads (one contiguous run per block) and can prefetch
+/// a head's next chunk a whole round of heads ahead.
 struct Tile {
   const float* query;
   int64_t query_stride;
@@ -99,6 +116,7 @@ struct Tile {
   int64_t out_stride;
   const int32_t* block_table;
   int kv_head;
+  int num_kv_heads;
   int first_pos;
   int num_tokens;
 };
@@ -120,6 +138,17 @@ inline void Accumulate(const Kernels& k, int rows, float* const* acc, const floa
   k.accumulate_bf16(rows, acc, p, values, j0, j1, hd);
 }
 
+/// Starts loading positions' K/V rows into L2 (`n` row pointers each).
+template <typename T>
+inline void PrefetchRows(const T* const* keys, const T* const* values, int n, int head_dim) {
+  for (int j = 0; j < n; ++j) {
+    for (int d = 0; d < head_dim; d += 64 / static_cast<int>(sizeof(T))) {
+      __builtin_prefetch(keys[j] + d, 0, 2);
+      __builtin_prefetch(values[j] + d, 0, 2);
+    }
+  }
+}
+
 template <typename T>
 void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_pool,
                 const T* value_pool, const Tile& tile) {
@@ -127,21 +156,26 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_
   using Row = typename Scratch<T>::Row;
   const int group = dims.num_heads / dims.num_kv_heads;
   const int head_dim = dims.head_dim;
-  const int num_rows = tile.num_tokens * group;
+  const int heads = tile.num_kv_heads;
+  const int rows_per_head = tile.num_tokens * group;
+  const int num_rows = rows_per_head * heads;
   const int acc_stride = (head_dim + 15) / 16 * 16;
-  scratch.Reserve(num_rows, acc_stride);
+  scratch.Reserve(num_rows, acc_stride, heads);
   Row* rows = scratch.rows.data();
-  for (int t = 0; t < tile.num_tokens; ++t) {
-    for (int g = 0; g < group; ++g) {
-      const int r = t * group + g;
-      Row& row = rows[r];
-      row.q = tile.query + t * tile.query_stride + g * head_dim;
-      row.out = tile.out + t * tile.out_stride + g * head_dim;
-      row.pos = tile.first_pos + t;
-      row.max = -std::numeric_limits<float>::infinity();
-      row.sum = 0.0f;
-      scratch.acc_ptr[r] = scratch.acc.data() + static_cast<size_t>(r) * acc_stride;
-      scratch.p_ptr[r] = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
+  for (int h = 0; h < heads; ++h) {
+    for (int t = 0; t < tile.num_tokens; ++t) {
+      for (int g = 0; g < group; ++g) {
+        const int r = h * rows_per_head + t * group + g;
+        const int64_t col = int64_t{h * group + g} * head_dim;
+        Row& row = rows[r];
+        row.q = tile.query + t * tile.query_stride + col;
+        row.out = tile.out + t * tile.out_stride + col;
+        row.pos = tile.first_pos + t;
+        row.max = -std::numeric_limits<float>::infinity();
+        row.sum = 0.0f;
+        scratch.acc_ptr[r] = scratch.acc.data() + static_cast<size_t>(r) * acc_stride;
+        scratch.p_ptr[r] = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
+      }
     }
   }
   std::fill_n(scratch.acc.data(), static_cast<size_t>(num_rows) * acc_stride, 0.0f);
@@ -149,27 +183,23 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_
   const int block_size = dims.block_size;
   const int64_t tile_elements = int64_t{block_size} * head_dim;
   const int64_t block_elements = tile_elements * dims.num_kv_heads;
-  const int64_t head_offset = tile_elements * tile.kv_head;
   const int last_pos = tile.first_pos + tile.num_tokens - 1;
 
   // Gathers the K/V row pointers of positions [base, base + kChunk) ∩ [0,
-  // last_pos] through the block table into buffer `buf`; with `prefetch`,
-  // also starts loading those rows (the next chunk's, while this one computes).
-  const auto gather = [&](int base, int buf, bool prefetch) {
+  // last_pos] of the tile's KV head `h` through the block table into buffer
+  // `buf`.
+  const auto gather = [&](int base, int buf, int h) {
     const int num_keys = std::min(kChunk, last_pos + 1 - base);
+    const int64_t head_offset = tile_elements * (tile.kv_head + h);
+    const T** keys = scratch.Keys(buf, h);
+    const T** values = scratch.Values(buf, h);
     int logical_block = base / block_size;
     int offset = base % block_size;
     for (int j = 0; j < num_keys; ++j) {
       const int64_t e = tile.block_table[logical_block] * block_elements + head_offset +
                         int64_t{offset} * head_dim;
-      scratch.keys[buf][j] = key_pool + e;
-      scratch.values[buf][j] = value_pool + e;
-      if (prefetch) {
-        for (int d = 0; d < head_dim; d += 64 / static_cast<int>(sizeof(T))) {
-          __builtin_prefetch(key_pool + e + d, 0, 2);
-          __builtin_prefetch(value_pool + e + d, 0, 2);
-        }
-      }
+      keys[j] = key_pool + e;
+      values[j] = value_pool + e;
       if (++offset == block_size) {
         offset = 0;
         ++logical_block;
@@ -177,54 +207,98 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_
     }
   };
 
-  // Decodes stream every K/V row once and gain from the prefetch; the rows of
-  // a multi-token tile are re-read by many queries and mostly cached, where
-  // prefetching only displaces the current chunk. The prefetch goes to L2
-  // (prefetcht1): into L1 (prefetcht0) a chunk's burst of 4 lines per
-  // position stalls on the L1 miss buffers. paged_attention_bench, 32
-  // sequences, bf16 KV, Zen 4, 2 threads: 12.8 GB/s with t0, 20.5 GB/s with t1
-  // (streaming read: 26 GB/s).
+  // Decodes stream every K/V row once and gain from a software prefetch; the
+  // rows of a multi-token tile are re-read by many queries and mostly cached,
+  // where prefetching only displaces the current chunk. A decode tile works
+  // in units of (chunk, KV head), heads inner, and while one unit computes
+  // its scores it prefetches the next unit's K/V rows, 8 positions per 8 it
+  // scores, so the loads stream beside the arithmetic instead of in a burst
+  // (a burst of a whole chunk stalls on the miss buffers). The prefetch goes
+  // to L2 (prefetcht1; into L1 a burst of 4 lines per position stalls).
+  // paged_attention_bench, 32 sequences, Zen 4, 2 threads: bf16 KV at 256
+  // positions 2.27-2.35k -> 2.50-2.71k tokens/s, f32 at 128 2.02-2.12k ->
+  // 2.43-2.77k (~27 GB/s, the streaming read) against one head per item and
+  // the next chunk prefetched at once.
   const bool prefetch = tile.num_tokens == 1;
-  gather(0, 0, /*prefetch=*/false);
+  for (int h = 0; h < heads; ++h) gather(0, 0, h);
   for (int base = 0, buf = 0; base <= last_pos; base += kChunk, buf ^= 1) {
-    if (base + kChunk <= last_pos) gather(base + kChunk, buf ^ 1, prefetch);
-    const T* const* keys = scratch.keys[buf];
-    const T* const* values = scratch.values[buf];
-
-    // Rows whose token reaches this chunk: tokens with position >= base.
-    const int first_row = std::max(0, base - tile.first_pos) * group;
-    for (int r = first_row; r < num_rows; ++r) {
-      Row& row = rows[r];
-      row.n = std::min(kChunk, row.pos + 1 - base);
-      float* s = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
-      const float chunk_max = Scores(kernels, row.q, keys, row.n, head_dim, dims.scale, s);
-      const float new_max = std::max(row.max, chunk_max);
-      const float alpha = std::exp(row.max - new_max);  // 0 on the first chunk
-      const float chunk_sum = kernels.exp_sum(s, row.n, new_max);
-      row.sum = row.sum * alpha + chunk_sum;
-      row.max = new_max;
-      if (alpha != 1.0f) {
-        float* a = scratch.acc_ptr[r];
-        for (int d = 0; d < head_dim; ++d) a[d] *= alpha;
-      }
+    const bool has_next = base + kChunk <= last_pos;
+    if (has_next) {
+      for (int h = 0; h < heads; ++h) gather(base + kChunk, buf ^ 1, h);
     }
+    const int chunk_keys = std::min(kChunk, last_pos + 1 - base);
+    const int next_keys = has_next ? std::min(kChunk, last_pos + 1 - base - kChunk) : 0;
+    for (int h = 0; h < heads; ++h) {
+      // The unit after this one: (this chunk, head h + 1) or (next chunk, head 0).
+      const T* const* next_k = nullptr;
+      const T* const* next_v = nullptr;
+      int next_n = 0;
+      if (prefetch && h + 1 < heads) {
+        next_k = scratch.Keys(buf, h + 1);
+        next_v = scratch.Values(buf, h + 1);
+        next_n = chunk_keys;
+      } else if (prefetch && has_next) {
+        next_k = scratch.Keys(buf ^ 1, 0);
+        next_v = scratch.Values(buf ^ 1, 0);
+        next_n = next_keys;
+      }
+      const T* const* keys = scratch.Keys(buf, h);
+      const T* const* values = scratch.Values(buf, h);
 
-    // acc += P V, up to 4 rows at a time over the positions they all attend
-    // to, then each row alone over the rest (same per-lane order either way).
-    for (int r = first_row; r < num_rows;) {
-      const int left = num_rows - r;
-      const int rows_in_group = left >= 4 ? 4 : (left >= 2 ? 2 : 1);
-      int common = kChunk;
-      for (int i = r; i < r + rows_in_group; ++i) common = std::min(common, rows[i].n);
-      Accumulate(kernels, rows_in_group, &scratch.acc_ptr[r], &scratch.p_ptr[r], values, 0, common,
-                 head_dim);
-      for (int i = r; i < r + rows_in_group; ++i) {
-        if (rows[i].n > common) {
-          Accumulate(kernels, 1, &scratch.acc_ptr[i], &scratch.p_ptr[i], values, common, rows[i].n,
-                     head_dim);
+      // Rows of this head whose token reaches this chunk: position >= base.
+      const int head_first = h * rows_per_head;
+      const int head_end = head_first + rows_per_head;
+      const int first_row = head_first + std::max(0, base - tile.first_pos) * group;
+      for (int r = first_row; r < head_end; ++r) {
+        Row& row = rows[r];
+        row.n = std::min(kChunk, row.pos + 1 - base);
+        float* s = scratch.scores.data() + static_cast<size_t>(r) * kChunk;
+        float chunk_max = -std::numeric_limits<float>::infinity();
+        // Scores in pieces of kPrefetchStep positions (each score is one dot
+        // product, so the pieces give the same values), with the first row
+        // prefetching the next unit's rows piece by piece.
+        const bool spread = next_n > 0 && r == first_row;
+        const int step = spread ? kPrefetchStep : kChunk;
+        for (int j = 0; j < row.n; j += step) {
+          if (spread && j < next_n) {
+            PrefetchRows(next_k + j, next_v + j, std::min(step, next_n - j), head_dim);
+          }
+          chunk_max = std::max(chunk_max, Scores(kernels, row.q, keys + j, std::min(step, row.n - j),
+                                                 head_dim, dims.scale, s + j));
+        }
+        if (spread) {
+          for (int j = row.n; j < next_n; j += step) {
+            PrefetchRows(next_k + j, next_v + j, std::min(step, next_n - j), head_dim);
+          }
+        }
+        const float new_max = std::max(row.max, chunk_max);
+        const float alpha = std::exp(row.max - new_max);  // 0 on the first chunk
+        const float chunk_sum = kernels.exp_sum(s, row.n, new_max);
+        row.sum = row.sum * alpha + chunk_sum;
+        row.max = new_max;
+        if (alpha != 1.0f) {
+          float* a = scratch.acc_ptr[r];
+          for (int d = 0; d < head_dim; ++d) a[d] *= alpha;
         }
       }
-      r += rows_in_group;
+
+      // acc += P V, up to 4 rows at a time over the positions they all attend
+      // to, then each row alone over the rest (same per-lane order either way).
+      for (int r = first_row; r < head_end;) {
+        const int left = head_end - r;
+        const int rows_in_group = left >= 4 ? 4 : (left >= 2 ? 2 : 1);
+        int common = kChunk;
+        for (int i = r; i < r + rows_in_group; ++i) common = std::min(common, rows[i].n);
+        Accumulate(kernels, rows_in_group, &scratch.acc_ptr[r], &scratch.p_ptr[r], values, 0,
+                   common, head_dim);
+        for (int i = r; i < r + rows_in_group; ++i) {
+          if (rows[i].n > common) {
+            Accumulate(kernels, 1, &scratch.acc_ptr[i], &scratch.p_ptr[i], values, common,
+                       rows[i].n, head_dim);
+          }
+        }
+        r += rows_in_group;
+      }
     }
   }
 
@@ -235,7 +309,6 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_
     for (int d = 0; d < head_dim; ++d) o[d] = a[d] / sum;
   }
 }
-
 }  // namespace
 
 const char* IsaName(Isa isa) {
@@ -281,6 +354,21 @@ const Kernels& KernelsFor(Isa isa) {
 
 namespace {
 
+/// One parallel work item of RunPagedAttention: tokens [t0, t0 + num_tokens)
+/// of sequence `seq`'s new tokens, KV heads [kv_head, kv_head + num_kv_heads).
+struct WorkItem {
+  int seq;
+  int t0;
+  int num_tokens;
+  int kv_head;
+  int num_kv_heads;
+};
+
+/// Decode items per thread the KV heads of decode sequences are split into
+/// (enough for dynamic scheduling to balance; fewer heads per item would
+/// shorten the prefetch distance, see AttendTile).
+constexpr int kDecodeItemsPerThread = 8;
+
 template <typename T>
 void RunPagedAttention(Isa isa, const float* query, int64_t query_row_stride,
                        const AttentionBatch& batch, const AttentionDims& dims, const T* key_pool,
@@ -293,47 +381,64 @@ void RunPagedAttention(Isa isa, const float* query, int64_t query_row_stride,
   const int group = dims.num_heads / dims.num_kv_heads;
   const int tile_tokens = std::max(1, kTargetRows / group);
 
-  // tile_start[s] = index of the first tile of sequence s (tiles of all
-  // sequences numbered consecutively). Reused per calling thread.
-  thread_local std::vector<int32_t> tile_start_storage;
-  if (tile_start_storage.size() < static_cast<size_t>(batch.num_seqs) + 1) {
-    tile_start_storage.resize(batch.num_seqs + 1);
-  }
-  int32_t* tile_start = tile_start_storage.data();
-  tile_start[0] = 0;
   int64_t work = 0;
+  int num_decodes = 0;
   for (int s = 0; s < batch.num_seqs; ++s) {
     const int q_len = batch.query_start_loc[s + 1] - batch.query_start_loc[s];
     assert(q_len >= 0 && q_len <= batch.context_lens[s]);
-    tile_start[s + 1] = tile_start[s] + (q_len + tile_tokens - 1) / tile_tokens;
     work += int64_t{q_len} * batch.context_lens[s];
+    num_decodes += q_len == 1;
   }
   work *= int64_t{2} * dims.num_heads * dims.head_dim;
-  const int64_t num_items = int64_t{tile_start[batch.num_seqs]} * dims.num_kv_heads;
-  const int64_t out_stride = int64_t{dims.num_heads} * dims.head_dim;
+  const bool parallel = work >= kParallelMinWork;
+  const int threads = parallel ? omp_get_max_threads() : 1;
+  // A decode sequence's KV heads in `splits` items of up to `decode_heads`.
+  const int splits =
+      num_decodes == 0
+          ? 1
+          : std::clamp((kDecodeItemsPerThread * threads + num_decodes - 1) / num_decodes, 1,
+                       dims.num_kv_heads);
+  const int decode_heads = (dims.num_kv_heads + splits - 1) / splits;
 
-#pragma omp parallel for schedule(dynamic, 1) if (work >= kParallelMinWork && num_items > 1)
-  for (int64_t item = 0; item < num_items; ++item) {
+  // The items, reused per calling thread: a decode's head groups; a prefill's
+  // tiles of tile_tokens tokens x one KV head each.
+  thread_local std::vector<WorkItem> items;
+  items.clear();
+  for (int s = 0; s < batch.num_seqs; ++s) {
+    const int q_len = batch.query_start_loc[s + 1] - batch.query_start_loc[s];
+    if (q_len == 1) {
+      for (int h = 0; h < dims.num_kv_heads; h += decode_heads) {
+        items.push_back({s, 0, 1, h, std::min(decode_heads, dims.num_kv_heads - h)});
+      }
+      continue;
+    }
+    for (int t0 = 0; t0 < q_len; t0 += tile_tokens) {
+      for (int h = 0; h < dims.num_kv_heads; ++h) {
+        items.push_back({s, t0, std::min(tile_tokens, q_len - t0), h, 1});
+      }
+    }
+  }
+  const int64_t num_items = static_cast<int64_t>(items.size());
+  const int64_t out_stride = int64_t{dims.num_heads} * dims.head_dim;
+  const WorkItem* item_data = items.data();
+
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && num_items > 1)
+  for (int64_t i = 0; i < num_items; ++i) {
     // Reverse order: the last tiles of a prefill attend to the most positions.
-    const int64_t reversed = num_items - 1 - item;
-    const int tile_index = static_cast<int>(reversed / dims.num_kv_heads);
-    const int kv_head = static_cast<int>(reversed % dims.num_kv_heads);
-    const int s = static_cast<int>(
-        std::upper_bound(tile_start, tile_start + batch.num_seqs + 1, tile_index) - tile_start - 1);
-    const int q_begin = batch.query_start_loc[s];
-    const int q_len = batch.query_start_loc[s + 1] - q_begin;
-    const int t0 = (tile_index - tile_start[s]) * tile_tokens;
-    const int first_token = q_begin + t0;
-    const int64_t head_offset = int64_t{kv_head} * group * dims.head_dim;
+    const WorkItem& item = item_data[num_items - 1 - i];
+    const int q_len = batch.query_start_loc[item.seq + 1] - batch.query_start_loc[item.seq];
+    const int first_token = batch.query_start_loc[item.seq] + item.t0;
+    const int64_t head_offset = int64_t{item.kv_head} * group * dims.head_dim;
     Tile tile;
     tile.query = query + first_token * query_row_stride + head_offset;
     tile.query_stride = query_row_stride;
     tile.out = out + first_token * out_stride + head_offset;
     tile.out_stride = out_stride;
-    tile.block_table = batch.block_tables + int64_t{s} * batch.block_table_stride;
-    tile.kv_head = kv_head;
-    tile.first_pos = batch.context_lens[s] - q_len + t0;
-    tile.num_tokens = std::min(tile_tokens, q_len - t0);
+    tile.block_table = batch.block_tables + int64_t{item.seq} * batch.block_table_stride;
+    tile.kv_head = item.kv_head;
+    tile.num_kv_heads = item.num_kv_heads;
+    tile.first_pos = batch.context_lens[item.seq] - q_len + item.t0;
+    tile.num_tokens = item.num_tokens;
     AttendTile(kernels, dims, key_pool, value_pool, tile);
   }
 }

@@ -412,6 +412,22 @@ void ExpectBitwiseEqual(const std::vector<float>& a, const std::vector<float>& b
   EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what;
 }
 
+/// Sequence `s` of `p` run as a batch of one (same pools, its own rows).
+std::vector<float> RunSequenceAlone(const Problem& p, size_t s, Isa isa) {
+  const int first = p.query_start_loc[s], q_len = p.seqs[s].q_len;
+  const int32_t qsl[2] = {0, q_len};
+  AttentionBatch alone;
+  alone.num_seqs = 1;
+  alone.query_start_loc = qsl;
+  alone.context_lens = &p.context_lens[s];
+  alone.block_tables = &p.block_tables[s * p.block_table_stride];
+  alone.block_table_stride = p.block_table_stride;
+  std::vector<float> out(int64_t{q_len} * p.row_width(), kNaN);
+  PagedAttentionWithIsa(isa, p.query.data() + first * p.query_row_stride, p.query_row_stride,
+                        alone, p.dims, p.key_pool.data(), p.value_pool.data(), out.data());
+  return out;
+}
+
 TEST(PagedAttentionTest, SequenceAloneEqualsSequenceInBatchBitwise) {
   for (const HeadConfig hc : {HeadConfig{4, 4}, HeadConfig{8, 2}, HeadConfig{12, 1}}) {
     for (int head_dim : {20, 64}) {
@@ -421,22 +437,43 @@ TEST(PagedAttentionTest, SequenceAloneEqualsSequenceInBatchBitwise) {
       for (Isa isa : SupportedIsas()) {
         const std::vector<float> batched = RunAttention(p, isa);
         for (size_t s = 0; s < p.seqs.size(); ++s) {
-          // The same sequence as a batch of one (same pools, own rows).
-          const int first = p.query_start_loc[s], q_len = p.seqs[s].q_len;
-          const int32_t qsl[2] = {0, q_len};
-          AttentionBatch alone;
-          alone.num_seqs = 1;
-          alone.query_start_loc = qsl;
-          alone.context_lens = &p.context_lens[s];
-          alone.block_tables = &p.block_tables[s * p.block_table_stride];
-          alone.block_table_stride = p.block_table_stride;
-          std::vector<float> out(int64_t{q_len} * p.row_width(), kNaN);
-          PagedAttentionWithIsa(isa, p.query.data() + first * p.query_row_stride,
-                                p.query_row_stride, alone, p.dims, p.key_pool.data(),
-                                p.value_pool.data(), out.data());
-          ExpectBitwiseEqual(out, Rows(batched, p.row_width(), first, q_len),
+          ExpectBitwiseEqual(RunSequenceAlone(p, s, isa),
+                             Rows(batched, p.row_width(), p.query_start_loc[s], p.seqs[s].q_len),
                              std::string(IsaName(isa)) + " seq " + std::to_string(s) +
                                  " head_dim " + std::to_string(head_dim));
+        }
+      }
+    }
+  }
+}
+
+// A large decode batch: each work item then covers several (up to all) KV
+// heads of a sequence and prefetches across them (alone, a sequence's heads
+// are separate items). Against the float64 reference, and bitwise against
+// each sequence alone.
+TEST(PagedAttentionTest, LargeDecodeBatchMatchesReferenceAndSequencesAlone) {
+  uint32_t seed = 300;
+  for (const HeadConfig hc : {HeadConfig{12, 12}, HeadConfig{8, 4}, HeadConfig{6, 3}}) {
+    for (int num_decodes : {9, 40}) {
+      for (int head_dim : {20, 64}) {
+        std::mt19937 rng(seed);
+        std::vector<SeqSpec> seqs;
+        for (int i = 0; i < num_decodes; ++i) seqs.push_back({RandInt(rng, 1, 150), 1});
+        seqs.push_back({50, 20});  // a chunked prefill in the same step
+        const Problem p = MakeProblem(MakeDims(hc.num_heads, hc.num_kv_heads, head_dim, 16), seqs,
+                                      seed++);
+        SCOPED_TRACE("heads " + std::to_string(hc.num_heads) + "/" +
+                     std::to_string(hc.num_kv_heads) + " decodes " + std::to_string(num_decodes) +
+                     " head_dim " + std::to_string(head_dim));
+        const std::vector<double> ref = Reference(p);
+        for (Isa isa : SupportedIsas()) {
+          ExpectMatchesReference(p, ref, isa);
+          const std::vector<float> batched = RunAttention(p, isa);
+          for (size_t s = 0; s < p.seqs.size(); ++s) {
+            ExpectBitwiseEqual(RunSequenceAlone(p, s, isa),
+                               Rows(batched, p.row_width(), p.query_start_loc[s], p.seqs[s].q_len),
+                               std::string(IsaName(isa)) + " seq " + std::to_string(s));
+          }
         }
       }
     }
