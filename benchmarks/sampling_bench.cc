@@ -1,6 +1,7 @@
 // Cost of the per-token sampling work on one logits row at GPT-2's vocabulary
 // (50,257): the logits-processor pass (bias + repetition + presence/frequency),
-// the raw-row logprobs (log-softmax + top-5), and sampling with top-p.
+// the raw-row logprobs (log-softmax + top-5), sampling with top-p, and the
+// greedy argmax (once per sequence per decode step).
 // The processor pass streams 4 rows of 4 bytes per token (logits read+write,
 // bias, repetition factor, counts): ~1 MB, so it is memory-bound at a few
 // tens of µs; logprobs are bound by one exp per token.
@@ -63,6 +64,13 @@ void BM_SampleTopP(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(SampleToken(row, p, rng, scratch));
 }
 BENCHMARK(BM_SampleTopP);
+
+void BM_ArgMax(benchmark::State& state) {
+  const std::vector<float> row = Row();
+  for (auto _ : state) benchmark::DoNotOptimize(ArgMax(row));
+  state.SetBytesProcessed(state.iterations() * int64_t{kVocab} * 4);
+}
+BENCHMARK(BM_ArgMax);
 
 }  // namespace
 }  // namespace llmserve

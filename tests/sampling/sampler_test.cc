@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
+#include <random>
+#include <vector>
 
 namespace llmserve {
 namespace {
@@ -20,6 +23,50 @@ TEST(SamplerTest, GreedyIsArgmaxWithLowestIdOnTies) {
   std::vector<std::pair<float, int32_t>> scratch;
   EXPECT_EQ(SampleToken(Logits(), p, rng, scratch), 1);
   EXPECT_EQ(ArgMax(std::vector<float>{-5.0f, -2.0f, -3.0f}), 1);
+}
+
+/// The sequential definition ArgMax vectorizes: best moves to i whenever
+/// values[i] > values[best].
+int32_t SequentialArgMax(const std::vector<float>& v) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < static_cast<int32_t>(v.size()); ++i) {
+    if (v[i] > v[best]) best = i;
+  }
+  return best;
+}
+
+TEST(SamplerTest, ArgMaxEqualsTheSequentialDefinitionOnTiesNaNsZerosAndInfinities) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  // Values from a small set, so ties, signed zeros, NaN and infinities meet
+  // at every position relative to the 32-value blocks.
+  const float pool[] = {-2.0f, -1.0f, -0.0f, 0.0f, 1.0f, 3.0f, nan, -inf, inf};
+  std::mt19937 rng(7);
+  int checked = 0;
+  for (int n : {1, 2, 31, 32, 33, 63, 64, 65, 100, 50257}) {
+    for (int trial = 0; trial < 200; ++trial) {
+      // Each trial draws from a random subset of the pool (often no inf or NaN).
+      std::vector<float> allowed;
+      for (float x : pool) {
+        if (rng() % 2 == 0) allowed.push_back(x);
+      }
+      if (allowed.empty()) allowed.push_back(-1.0f);
+      std::vector<float> v(n);
+      for (float& x : v) x = allowed[rng() % allowed.size()];
+      ASSERT_EQ(ArgMax(v), SequentialArgMax(v)) << "n " << n << " trial " << trial;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 10 * 200);
+  // Fixed cases: the maximum in the tail after the last full block, NaN first,
+  // a NaN before the maximum, -0 before +0, all -inf.
+  std::vector<float> tail(70, -1.0f);
+  tail[69] = 2.0f;
+  EXPECT_EQ(ArgMax(tail), 69);
+  EXPECT_EQ(ArgMax(std::vector<float>{nan, 5.0f, 6.0f}), 0);
+  EXPECT_EQ(ArgMax(std::vector<float>{1.0f, nan, 6.0f, 6.0f}), 2);
+  EXPECT_EQ(ArgMax(std::vector<float>{-1.0f, -0.0f, 0.0f}), 1);
+  EXPECT_EQ(ArgMax(std::vector<float>(40, -inf)), 0);
 }
 
 TEST(SamplerTest, TinyTemperatureIsNearGreedyNotNaN) {
