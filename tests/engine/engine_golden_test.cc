@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/llm_engine.h"
 #include "tests/engine/engine_test_util.h"
@@ -20,18 +21,37 @@ using ::llmserve::testing::LoadGoldenCases;
 using ::llmserve::testing::OutputCollector;
 using ::llmserve::testing::Stories260KOptions;
 
-// Counts what the scheduler did.
+// Counts what the scheduler did. With HoldAfterFirstStep(), the engine
+// thread waits after its first step until Release(): requests submitted
+// meanwhile join a batch already running, however fast the steps are or
+// however loaded the machine (without it, on a busy CI host the first
+// requests could finish before the last arrived).
 class StepCounter : public EngineObserver {
  public:
   void OnStep(const StepStats& s) override {
+    bool hold = false;
+    {
+      absl::MutexLock lock(&mu_);
+      max_tokens_per_step = std::max(max_tokens_per_step, s.num_tokens);
+      max_seqs_per_step = std::max(max_seqs_per_step, s.num_seqs);
+      preemptions += s.num_preemptions;
+      partial_prefills += s.num_partial_prefills;
+      if (s.num_prefill_tokens > 0 && s.num_decode_tokens > 0) ++mixed_steps;
+      hold = hold_ && ++steps_ == 1;
+    }
+    if (hold) release_.WaitForNotification();
+  }
+  void HoldAfterFirstStep() {
     absl::MutexLock lock(&mu_);
-    max_tokens_per_step = std::max(max_tokens_per_step, s.num_tokens);
-    max_seqs_per_step = std::max(max_seqs_per_step, s.num_seqs);
-    preemptions += s.num_preemptions;
-    partial_prefills += s.num_partial_prefills;
-    if (s.num_prefill_tokens > 0 && s.num_decode_tokens > 0) ++mixed_steps;
+    hold_ = true;
+  }
+  void Release() {
+    if (!release_.HasBeenNotified()) release_.Notify();
   }
   absl::Mutex mu_;
+  absl::Notification release_;
+  bool hold_ = false;
+  int steps_ = 0;
   int max_tokens_per_step = 0;
   int max_seqs_per_step = 0;
   int preemptions = 0;
@@ -89,16 +109,27 @@ TEST(EngineGoldenTest, EveryReferenceCaseAloneMatchesExactly) {
 }
 
 void RunConcurrent(const EngineOptions& options, int num_requests, StepCounter* counter) {
+  counter->HoldAfterFirstStep();
+  // Declared after the engine, so destroyed before it: releases the engine
+  // thread on every path out of here (an ASSERT included) before the
+  // engine's destructor joins it.
+  struct Releaser {
+    StepCounter* counter;
+    ~Releaser() { counter->Release(); }
+  };
   auto engine = LLMEngine::Create(options, counter);
   ASSERT_TRUE(engine.ok()) << engine.status();
+  Releaser releaser{counter};
   std::vector<KnownRequest> requests = MakeKnownRequests(LoadGoldenCases(), num_requests);
   std::vector<std::unique_ptr<OutputCollector>> collectors;
   for (std::size_t i = 0; i < requests.size(); ++i) {
     collectors.push_back(std::make_unique<OutputCollector>());
     ASSERT_TRUE((*engine)->AddRequest(requests[i].request, collectors[i]->Callback()).ok());
-    // Arrivals spread over time, so requests join a batch already running.
+    // Arrivals spread over time, so requests join a batch already running
+    // (the engine holds after its first step until all have arrived).
     if (i % 3 == 2) absl::SleepFor(absl::Milliseconds(2));
   }
+  counter->Release();
   for (std::size_t i = 0; i < requests.size(); ++i) {
     const RequestOutput out = collectors[i]->Wait();
     EXPECT_EQ(out.token_ids, requests[i].expected) << requests[i].request.request_id;
