@@ -2,12 +2,14 @@
 // Kwon et al. 2023) with a flash-attention style online softmax (Dao et al.
 // 2022; Milakov & Gimelshein 2018).
 //
-// Work decomposition. A work item is (sequence s, KV head h, query tile):
-// a tile is up to kTargetRows / G consecutive query tokens of s (G = query
-// heads per KV head), i.e. up to T x G query rows that share every K/V vector
-// loaded. A decode is one tile per (s, h); a long prefill is many, so both
-// decode batches and single long prefills spread over all OpenMP threads
-// (schedule(dynamic), heaviest items — the latest tiles — first).
+// Work decomposition. A prefill work item is (sequence s, KV head h, query
+// tile): a tile is up to kTargetRows / G consecutive query tokens of s (G =
+// query heads per KV head), i.e. up to T x G query rows that share every K/V
+// vector loaded; a long prefill is many. A decode work item is one token of s
+// and a range of its KV heads: all of them in a large batch, down to one head
+// per item at batch 1, so that decode batches and single long prefills alike
+// spread over all OpenMP threads (schedule(dynamic), heaviest items — the
+// latest tiles — first).
 //
 // Per tile (AttendTile): for each logical chunk of kChunk positions up to the
 // tile's last position, gather the chunk's K/V row pointers through the block
@@ -106,9 +108,9 @@ struct Scratch {
 /// first at absolute position `first_pos`) for the query heads of KV heads
 /// [kv_head, kv_head + num_kv_heads). `query` / `out` point at the first
 /// token's first query head of KV head `kv_head`. Prefill tiles have one KV
-/// head; a decode tile (one token) takes several, so that one item walks each
-/// K/V block across its heads (one contiguous run per block) and can prefetch
-/// a head's next chunk a whole round of heads ahead.
+/// head; a decode tile (one token) may take several, walking each chunk of
+/// positions head by head and prefetching the next head's (or the next
+/// chunk's) K/V rows while it computes (AttendTile).
 struct Tile {
   const float* query;
   int64_t query_stride;
@@ -263,8 +265,10 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_
           if (spread && j < next_n) {
             PrefetchRows(next_k + j, next_v + j, std::min(step, next_n - j), head_dim);
           }
-          chunk_max = std::max(chunk_max, Scores(kernels, row.q, keys + j, std::min(step, row.n - j),
-                                                 head_dim, dims.scale, s + j));
+          const int piece = std::min(step, row.n - j);
+          const float piece_max =
+              Scores(kernels, row.q, keys + j, piece, head_dim, dims.scale, s + j);
+          chunk_max = std::max(chunk_max, piece_max);
         }
         if (spread) {
           for (int j = row.n; j < next_n; j += step) {
@@ -309,6 +313,7 @@ void AttendTile(const Kernels& kernels, const AttentionDims& dims, const T* key_
     for (int d = 0; d < head_dim; ++d) o[d] = a[d] / sum;
   }
 }
+
 }  // namespace
 
 const char* IsaName(Isa isa) {
