@@ -30,9 +30,21 @@ typedef int32_t AliasedInt32 __attribute__((may_alias));
 constexpr int64_t kChunkBytes = 16384;
 
 // Writes one row's 64 sums of column block n0 (fewer at the last block).
-inline void Store(const float* sums, int64_t n0, int64_t n, const float* bias, bool accumulate,
-                  float* y) {
-  const int64_t cols = n - n0 < kBlockN ? n - n0 : kBlockN;
+// Full blocks in four 16-float vectors: a generic loop became a memcpy call
+// per row and block (~1 % of a 32-sequence decode step, 25,000 calls for
+// GPT-2's LM head alone).
+__attribute__((target("avx512f"))) void Store(const float* sums, int64_t n0, int64_t n,
+                                              const float* bias, bool accumulate, float* y) {
+  if (n - n0 >= kBlockN) {
+    for (int i = 0; i < kBlockN / 16; ++i) {
+      __m512 v = _mm512_loadu_ps(sums + 16 * i);
+      if (bias != nullptr) v = _mm512_add_ps(v, _mm512_loadu_ps(bias + n0 + 16 * i));
+      float* out = y + n0 + 16 * i;
+      _mm512_storeu_ps(out, accumulate ? _mm512_add_ps(_mm512_loadu_ps(out), v) : v);
+    }
+    return;
+  }
+  const int64_t cols = n - n0;
   for (int64_t j = 0; j < cols; ++j) {
     float v = sums[j];
     if (bias != nullptr) v += bias[n0 + j];
