@@ -294,7 +294,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "warning: %d sequences: %lld preemptions (KV cache too small); the "
                      "decode steps had fewer sequences\n", level, static_cast<long long>(p));
       }
-      bws.push_back(std::max(bw_before, measure_bw ? llmserve::bench::MeasureReadBandwidthGBs(2) : bw));
+      const double bw_after = measure_bw ? llmserve::bench::MeasureReadBandwidthGBs(2) : bw;
+      bws.push_back(std::max(bw_before, bw_after));
     }
     const double level_peak = MatmulGflops(*probe, 512);
     const double at_n = MatmulGflops(*probe, level);

@@ -223,7 +223,6 @@ BENCHMARK(BM_PrefillAttention_Isa)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
-/// Streaming read of a `MiB`-sized buffer on all OpenMP threads.
 // The same 256 MiB all-threads read the other benchmarks use as their memory
 // limit (benchmarks/read_bandwidth.h), one read per iteration.
 void BM_MemoryReadBandwidth(benchmark::State& state) {

@@ -284,15 +284,14 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
   }
   impl.weights_md = pd->weights_desc();
   linear->impl_ = prefix + pd->impl_info_str();
-  if (impl.runtime_rows && !bf16) {
-    impl.plain_ld = ChoosePlainGemv(impl.weights_md, out);
+  if (impl.runtime_rows) {
+    impl.plain_ld = bf16 ? 0 : ChoosePlainGemv(impl.weights_md, out);
     if (impl.plain_ld > 0) {
       impl.gemv = Impl::Gemv::kF32Plain;
       linear->impl_ += absl::StrCat(" (", kMinPlainGemvRows, "<=M<=", kMaxPlainGemvRows,
                                     ": own_gemv_avx2)");
     }
-  }
-  if (!impl.runtime_rows) {
+  } else {
     impl.gemv = static_cast<Impl::Gemv>(ChooseGemv(impl.weights_md, bf16));
     impl.padded_k = impl.weights_md.data.padded_dims[0];
     if (impl.gemv != Impl::Gemv::kNone) {

@@ -138,6 +138,26 @@ std::vector<double> ReferenceLinear(const std::vector<float>& x, const std::vect
   return y;
 }
 
+/// Asserts y ([m, out]) equals ReferenceLinear on the same operands (as the
+/// backend holds them: bf16 ones rounded) up to f32 arithmetic: at most
+/// (in + 4) roundings of 2^-24 relative to the sum of |terms| (in products,
+/// bias, the accumulated y0, and the f32 x bf16 product rounding of the own
+/// kernels). `what` names the case in a failure.
+void ExpectNearReferenceLinear(const std::vector<float>& y, const std::vector<float>& x,
+                               const std::vector<float>& w, const std::vector<float>& b,
+                               const std::vector<float>& y0, int64_t m, int64_t in, int64_t out,
+                               const std::string& what) {
+  const auto want = ReferenceLinear(x, w, b, y0, m, in, out);
+  ASSERT_EQ(y.size(), want.size()) << what;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const int64_t row = static_cast<int64_t>(i) / out, col = static_cast<int64_t>(i) % out;
+    double mag = b.empty() ? 0.0 : std::abs(double{b[col]});
+    if (!y0.empty()) mag += std::abs(double{y0[i]});
+    for (int64_t k = 0; k < in; ++k) mag += std::abs(double{x[row * in + k]} * w[col * in + k]);
+    ASSERT_NEAR(y[i], want[i], (in + 4) * 0x1p-24 * mag + 1e-30) << what << " i " << i;
+  }
+}
+
 TEST(LinearTest, F32MatchesReferenceForEveryRowCountWithBiasAndAccumulate) {
   // out = 256 takes the padded-row-stride layout; 100 does not.
   for (int64_t out : {100, 256}) {
@@ -243,7 +263,8 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
             dt == DType::kF32
                 ? std::vector<int64_t>{1,  2,  3,  4,  5,  7,   8,   9,   17,  31,
                                        32, 33, 63, 64, 65, 100, 512, 513, 1100}
-                : std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33, 48, 63, 64, 65};
+                : std::vector<int64_t>{1,  2,  3,  4,  5,  6,  7,  8,  9, 13,
+                                       16, 17, 31, 32, 33, 48, 63, 64, 65};
         for (int64_t m : rows) {
           SCOPED_TRACE(::testing::Message()
                        << DTypeName(dt) << " in " << in << " m " << m << " acc " << accumulate
@@ -256,19 +277,7 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
           if (bf16_input) {
             for (float& v : xr) v = RoundBf16(v);
           }
-          const auto want = ReferenceLinear(xr, wr, b, y0, m, in, out);
-          for (std::size_t i = 0; i < want.size(); ++i) {
-            // The f64 reference on the operands as held (bf16: rounded); what
-            // remains is f32 arithmetic: at most (in + 4) roundings of 2^-24
-            // relative to the sum of |terms| (in products, bias, the
-            // accumulated y, and the f32 x bf16 product rounding of the own
-            // kernel).
-            const int64_t row = static_cast<int64_t>(i) / out, col = static_cast<int64_t>(i) % out;
-            double mag = std::abs(double{b[col]}) + (accumulate ? std::abs(double{y0[i]}) : 0.0);
-            for (int64_t k = 0; k < in; ++k)
-              mag += std::abs(double{xr[row * in + k]} * wr[col * in + k]);
-            ASSERT_NEAR(y[i], want[i], (in + 4) * 0x1p-24 * mag + 1e-30) << "i " << i;
-          }
+          ASSERT_NO_FATAL_FAILURE(ExpectNearReferenceLinear(y, xr, wr, b, y0, m, in, out, ""));
           EXPECT_FALSE((*lin)->ImplementationForRows(m).empty());
         }
       }
@@ -281,7 +290,7 @@ TEST(LinearTest, EveryRowCountRegimeMatchesReference) {
 // bitwise the same alone or in any batch up to that limit. The
 // GEMV must be chosen whenever the active ISA allows it (f32: avx512 or
 // above; bf16: also AVX512_BF16); only below that may the test skip.
-void ExpectGemvRowsIndependentOfTheBatch(DType dt, int64_t in) {
+void ExpectGemvRowsIndependentOfTheBatchAtK(DType dt, int64_t in) {
   // LLMSERVE_LINEAR_GEMV=0 (an A/B switch) would keep oneDNN at small M.
   unsetenv("LLMSERVE_LINEAR_GEMV");
   SCOPED_TRACE(::testing::Message() << "in " << in);
@@ -310,14 +319,18 @@ void ExpectGemvRowsIndependentOfTheBatch(DType dt, int64_t in) {
   }
 }
 
+// in = 301 and 302: several k-chunks of either dtype (more than 4 rows run in
+// chunks, up to 4 in one pass; with an even k, full groups of 4 take the
+// embedded-broadcast kernel, the rest the intrinsic one: all the same bits).
+void ExpectGemvRowsIndependentOfTheBatch(DType dt) {
+  for (int64_t in : {301, 302}) ExpectGemvRowsIndependentOfTheBatchAtK(dt, in);
+}
+
 TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchF32) {
   if (!CpuIsaAtLeast(CpuIsa::kAvx512)) {
     GTEST_SKIP() << "the own f32 GEMV needs CPU ISA >= avx512; active: " << CpuIsaDescription();
   }
-  // in = 301 and 302: several k-chunks of either dtype (more than 4 rows run
-  // in chunks, up to 4 in one pass; with an even k, full groups of 4 take the
-  // embedded-broadcast kernel, the rest the intrinsic one: all the same bits).
-  for (int64_t in : {301, 302}) ExpectGemvRowsIndependentOfTheBatch(DType::kF32, in);
+  ExpectGemvRowsIndependentOfTheBatch(DType::kF32);
 }
 
 TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchBf16) {
@@ -325,10 +338,7 @@ TEST(LinearTest, SmallBatchGemvRowsDoNotDependOnTheBatchBf16) {
     GTEST_SKIP() << "the own bf16 GEMV needs CPU ISA >= avx512 with AVX512_BF16; active: "
                  << CpuIsaDescription();
   }
-  // in = 301 and 302: several k-chunks of either dtype (more than 4 rows run
-  // in chunks, up to 4 in one pass; with an even k, full groups of 4 take the
-  // embedded-broadcast kernel, the rest the intrinsic one: all the same bits).
-  for (int64_t in : {301, 302}) ExpectGemvRowsIndependentOfTheBatch(DType::kBF16, in);
+  ExpectGemvRowsIndependentOfTheBatch(DType::kBF16);
 }
 
 // The own f32 x bf16 kernel (the bf16 path below AVX-512): 1–2 rows run in
@@ -347,13 +357,8 @@ TEST(Bf16MatmulTest, RowsDoNotDependOnTheBatchAndMatchTheReference) {
   auto x = Random(max_rows * in, 63);
   std::vector<float> all(max_rows * out);
   Bf16Matmul(x.data(), max_rows, wb, b.data(), false, all.data());
-  const auto want = ReferenceLinear(x, wr, b, {}, max_rows, in, out);
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    const int64_t row = static_cast<int64_t>(i) / out, col = static_cast<int64_t>(i) % out;
-    double mag = std::abs(double{b[col]});
-    for (int64_t k = 0; k < in; ++k) mag += std::abs(double{x[row * in + k]} * wr[col * in + k]);
-    ASSERT_NEAR(all[i], want[i], (in + 4) * 0x1p-24 * mag) << Bf16MatmulIsa() << " i " << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectNearReferenceLinear(all, x, wr, b, {}, max_rows, in, out, Bf16MatmulIsa()));
   for (int64_t m = 1; m < max_rows; ++m) {
     std::vector<float> some(m * out);
     Bf16Matmul(x.data(), m, wb, b.data(), false, some.data());
@@ -382,13 +387,8 @@ TEST(PlainGemvTest, MatchesReferenceAndRowsDoNotDependOnTheBatch) {
     auto all = Random(max_rows * n, 74);
     const auto y0 = accumulate ? all : std::vector<float>();
     GemvPlainF32(x.data(), max_rows, w.data(), k, ld, n, b.data(), accumulate, all.data());
-    const auto want = ReferenceLinear(x, wt, b, y0, max_rows, k, n);
-    for (std::size_t i = 0; i < want.size(); ++i) {
-      const int64_t row = static_cast<int64_t>(i) / n, col = static_cast<int64_t>(i) % n;
-      double mag = std::abs(double{b[col]}) + (accumulate ? std::abs(double{y0[i]}) : 0.0);
-      for (int64_t j = 0; j < k; ++j) mag += std::abs(double{x[row * k + j]} * wt[col * k + j]);
-      ASSERT_NEAR(all[i], want[i], (k + 4) * 0x1p-24 * mag) << "acc " << accumulate << " i " << i;
-    }
+    ASSERT_NO_FATAL_FAILURE(ExpectNearReferenceLinear(
+        all, x, wt, b, y0, max_rows, k, n, accumulate ? "acc 1" : "acc 0"));
     for (int m = 1; m < max_rows; ++m) {
       auto some = Random(m * n, 74);
       GemvPlainF32(x.data(), m, w.data(), k, ld, n, b.data(), accumulate, some.data());

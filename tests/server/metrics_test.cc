@@ -326,7 +326,8 @@ TEST_F(MetricsTest, FailuresAreCountedByCodeAndFreeTheKvCache) {
   // The only successes: the timing runs.
   for (const testing::Sample& s : scrape.samples()) {
     if (s.name == "llmserve_request_success_total") {
-      const bool length = s.labels.count("finish_reason") && s.labels.at("finish_reason") == "length";
+      const bool length =
+          s.labels.count("finish_reason") && s.labels.at("finish_reason") == "length";
       EXPECT_EQ(s.value, length ? kTimingRuns : 0);
     }
   }
