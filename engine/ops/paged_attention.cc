@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "engine/common/cpu_isa.h"
+#include "engine/common/prefetch.h"
 #include "engine/ops/paged_attention_kernels.h"
 #include "engine/primitives/bf16_convert.h"
 
@@ -145,8 +146,8 @@ template <typename T>
 inline void PrefetchRows(const T* const* keys, const T* const* values, int n, int head_dim) {
   for (int j = 0; j < n; ++j) {
     for (int d = 0; d < head_dim; d += 64 / static_cast<int>(sizeof(T))) {
-      __builtin_prefetch(keys[j] + d, 0, 2);
-      __builtin_prefetch(values[j] + d, 0, 2);
+      PrefetchL2(keys[j] + d);
+      PrefetchL2(values[j] + d);
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/common/dtype.h"
+#include "engine/common/prefetch.h"
 #include "engine/primitives/avx2_math.h"
 
 namespace llmserve {
@@ -90,7 +91,7 @@ LLMSERVE_AVX2 void DotTileFixed(const float* x, int64_t k, const uint16_t* w, fl
     // tile's loop. Without it the kCols short interleaved row streams left
     // the weights at ~15 GB/s from memory where the read bandwidth was 30
     // (docs/benchmarks.md "AVX2 path"). A prefetch past the end is harmless.
-    _mm_prefetch(reinterpret_cast<const char*>(w + kCols * k) + i * 2 * kCols, _MM_HINT_T0);
+    PrefetchL1(reinterpret_cast<const char*>(w + kCols * k) + i * 2 * kCols);
     for (int c = 0; c < kCols; ++c) wv[c] = LoadBf16(w + c * k + i);
     for (int r = 0; r < kRows; ++r) {
       const __m256 xv = _mm256_loadu_ps(x + r * k + i);

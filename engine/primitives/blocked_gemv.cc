@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "engine/common/cpu_isa.h"
+#include "engine/common/prefetch.h"
 
 namespace llmserve {
 namespace {
@@ -64,7 +65,7 @@ struct Prefetch {
   inline void Issue(int64_t step) const {
     for (int64_t j = 0; j < per_step; ++j) {
       const int64_t line = step * per_step + j;
-      if (line < count) _mm_prefetch(begin + line * 64, _MM_HINT_T1);
+      if (line < count) PrefetchL2(begin + line * 64);
     }
   }
 };

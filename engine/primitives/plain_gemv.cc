@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "engine/common/prefetch.h"
 #include "engine/primitives/avx2_math.h"
 
 namespace llmserve {
@@ -27,7 +28,7 @@ LLMSERVE_AVX2 void Columns(const float* x, int rows, const float* w, int64_t k, 
     for (int64_t j = 0; j < nv; ++j) {
       if ((j & 1) == 0) {
         for (int i = 0; i < 4; ++i) {
-          _mm_prefetch(reinterpret_cast<const char*>(next + i * ld + j * 8), _MM_HINT_T0);
+          PrefetchL1(next + i * ld + j * 8);
         }
       }
       const __m256 wv0 = _mm256_loadu_ps(w0 + j * 8);
