@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "engine/common/cpu_isa.h"
+#include "engine/common/huge_page_buffer.h"
 #include "engine/common/openmp_wait.h"
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/kv_cache/kv_cache_config.h"
@@ -99,7 +100,8 @@ class LLMEngineImpl final : public LLMEngine {
     std::vector<std::string> lines = model_->DescribeKernels();
     lines.push_back(absl::StrCat("kv cache: ", std::string(DTypeName(cache_->dtype())), "; cpu isa: ",
                                  CpuIsaDescription(), "; threads: ", options_.num_threads,
-                                 ", openmp wait: ", OpenMpWaitDescription()));
+                                 ", openmp wait: ", OpenMpWaitDescription(),
+                                 "; weights: ", HugePagesDescription()));
     return lines;
   }
   const ModelConfig& model_config() const override { return model_->config(); }
