@@ -284,15 +284,20 @@ void SiluAndMulToBf16(const float* gate_up, int64_t rows, int64_t ffn, uint16_t*
   }
 }
 
+// GELU runs on both threads from 2 chunks (8,192 values: 3 rows of GPT-2's
+// 3,072): at 8 and 16 decode rows (24,576 / 49,152 values) one thread had
+// computed it alone while the other waited (until 65,536), ~20-40 µs a layer;
+// decode step at 8 / 16 sequences 3-9 % faster (docs/benchmarks.md, sixth
+// session). Per value the same arithmetic: results unchanged.
 void GeluTanh(float* x, int64_t n) {
   constexpr int64_t kChunk = 4096;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 8192)
   for (int64_t i = 0; i < n; i += kChunk) GeluTanhChunk(x + i, std::min(kChunk, n - i));
 }
 
 void GeluTanhToBf16(const float* x, int64_t n, uint16_t* out) {
   constexpr int64_t kChunk = 4096;
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > 8192)
   for (int64_t i = 0; i < n; i += kChunk) {
     const int64_t len = std::min(kChunk, n - i);
     float* chunk = RowBuffer(len);
