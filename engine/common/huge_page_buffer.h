@@ -14,10 +14,10 @@ namespace llmserve {
 /// /sys/kernel/mm/transparent_hugepage/enabled is `always` or `madvise`).
 /// The mapping ends at the size rounded up to 4 KiB, so a partial last 2 MiB
 /// extent stays in 4 KiB pages and nothing beyond the request is backed.
-/// Why: the blocked GEMV streams its weights in 16 KiB chunks per 64-column
-/// block; in 4 KiB pages each chunk crosses pages the hardware prefetchers do
-/// not cross, and every page costs a TLB miss (measured in
-/// docs/benchmarks.md, "Weights in 2 MiB pages").
+/// Why: with the packed weights in 4 KiB pages the streamed GEMV ran 3-8 %
+/// slower standalone and batch-1 decode steps 4-13 % slower
+/// (docs/benchmarks.md, "Weights in 2 MiB pages"); every 4 KiB of the stream
+/// is a TLB entry and a boundary the hardware prefetchers stop at.
 /// `LLMSERVE_HUGE_PAGES=0` in the environment skips the advice (4 KiB pages).
 /// Move-only; unmaps on destruction.
 class HugePageBuffer {
