@@ -27,9 +27,11 @@ struct Family {
   std::vector<std::string> patterns;  // substrings of mangled function names
 };
 
-/// Prefetch instructions per family in the disassembly of this executable.
-std::map<std::string, int> CountPrefetches(const std::vector<Family>& families) {
+/// Prefetch instructions per family in the disassembly of this executable;
+/// `functions` counts the function headers seen (0: objdump failed).
+std::map<std::string, int> CountPrefetches(const std::vector<Family>& families, int* functions) {
   std::map<std::string, int> counts;
+  *functions = 0;
   for (const Family& f : families) counts[f.name] = 0;
   // /proc/self/exe names this binary only here, not in the objdump child.
   char exe[4096];
@@ -46,6 +48,7 @@ std::map<std::string, int> CountPrefetches(const std::vector<Family>& families) 
     if (open != std::string::npos && close != std::string::npos && close > open &&
         line.find('\t') == std::string::npos) {
       function = line.substr(open + 2, close - open - 2);
+      ++*functions;
       continue;
     }
     if (line.find("prefetch") == std::string::npos) continue;
@@ -78,7 +81,9 @@ TEST(PrefetchEmittedTest, EveryStreamingKernelIssuesPrefetches) {
       {"f32 x bf16 matmul (AVX2)", {"Bf16Matmul", "DotTile"}},
       {"paged attention", {"PagedAttention"}},
   };
-  const std::map<std::string, int> counts = CountPrefetches(families);
+  int functions = 0;
+  const std::map<std::string, int> counts = CountPrefetches(families, &functions);
+  ASSERT_GT(functions, 100) << "objdump (binutils) produced no disassembly of this binary";
   for (const Family& f : families) {
     EXPECT_GT(counts.at(f.name), 0) << f.name << ": no prefetch instruction in its functions";
   }
