@@ -68,8 +68,10 @@ std::map<std::string, int> CountPrefetches(const std::vector<Family>& families, 
 TEST(PrefetchEmittedTest, EveryStreamingKernelIssuesPrefetches) {
   // Taking the entry points' addresses links their object files in.
   const void* volatile keep[] = {
-      reinterpret_cast<const void*>(&GemvBlockedBf16), reinterpret_cast<const void*>(&GemvBlockedF32),
-      reinterpret_cast<const void*>(&GemvPlainF32), reinterpret_cast<const void*>(&Bf16Matmul),
+      reinterpret_cast<const void*>(&GemvBlockedBf16),
+      reinterpret_cast<const void*>(&GemvBlockedF32),
+      reinterpret_cast<const void*>(&GemvPlainF32),
+      reinterpret_cast<const void*>(&Bf16Matmul),
       reinterpret_cast<const void*>(
           static_cast<void (*)(const float*, int64_t, const AttentionBatch&, const AttentionDims&,
                                const float*, const float*, float*)>(&PagedAttention))};
