@@ -284,11 +284,11 @@ void SiluAndMulToBf16(const float* gate_up, int64_t rows, int64_t ffn, uint16_t*
   }
 }
 
-// GELU runs on both threads from 2 chunks (8,192 values: 3 rows of GPT-2's
-// 3,072): at 8 and 16 decode rows (24,576 / 49,152 values) one thread had
-// computed it alone while the other waited (until 65,536), ~20-40 µs a layer;
-// decode step at 8 / 16 sequences 3-9 % faster (docs/benchmarks.md, sixth
-// session). Per value the same arithmetic: results unchanged.
+// GELU runs on all threads above 8,192 values (more than two 4,096-value
+// chunks; from 3 rows at GPT-2's 3,072). The old bound, 65,536, left 8 and 16
+// decode rows (24,576 / 49,152 values) to one thread while the other waited,
+// ~20-40 µs a layer; decode steps at 8 / 16 sequences 3-9 % faster
+// (docs/benchmarks.md, sixth session). Per value the same arithmetic.
 void GeluTanh(float* x, int64_t n) {
   constexpr int64_t kChunk = 4096;
 #pragma omp parallel for schedule(static) if (n > 8192)

@@ -53,7 +53,7 @@ bool HugePagesRequested() {
   return v == nullptr || std::string(v) != "0";
 }
 
-TEST(HugePageBufferTest, MapsAlignedZeroedAndExactlyTheRoundedSize) {
+TEST(HugePageBufferTest, MapsAnAlignedZeroedWritableRegionFromItsStart) {
   const std::size_t bytes = 3 * kHugePage + 100;  // mapped as 6 MiB + 4 KiB
   absl::StatusOr<HugePageBuffer> buffer = HugePageBuffer::Allocate(bytes);
   ASSERT_TRUE(buffer.ok()) << buffer.status();
