@@ -119,22 +119,14 @@ TEST(PagedAttentionBf16Test, WriteKVCacheBothPoolTypesOnTheParallelPathTouchOnly
   const float* value = key + d.num_kv_heads * d.head_dim;
   WriteKVCache(key, value, row_stride, num_tokens, slots.data(), d, key32.data(), value32.data());
   WriteKVCache(key, value, row_stride, num_tokens, slots.data(), d, key16.data(), value16.data());
-  int64_t written = 0;
-  for (int t = 0; t < num_tokens; ++t) {
-    if (slots[t] < 0) continue;
-    const int64_t block = slots[t] / d.block_size, offset = slots[t] % d.block_size;
-    for (int h = 0; h < d.num_kv_heads; ++h) {
-      for (int e = 0; e < d.head_dim; ++e) {
-        const int64_t at = ((block * d.num_kv_heads + h) * d.block_size + offset) * d.head_dim + e;
-        const int64_t src = t * row_stride + h * d.head_dim + e;
-        ASSERT_EQ(key32[at], key[src]) << t;
-        ASSERT_EQ(value32[at], value[src]) << t;
-        ASSERT_EQ(key16[at], FloatToBFloat16(key[src])) << t;
-        ASSERT_EQ(value16[at], FloatToBFloat16(value[src])) << t;
-        ++written;
-      }
-    }
+  const std::vector<WrittenElement> elements = ElementsWritten(d, slots, row_stride);
+  for (const WrittenElement& w : elements) {
+    ASSERT_EQ(key32[w.pool], key[w.source]) << w.token;
+    ASSERT_EQ(value32[w.pool], value[w.source]) << w.token;
+    ASSERT_EQ(key16[w.pool], FloatToBFloat16(key[w.source])) << w.token;
+    ASSERT_EQ(value16[w.pool], FloatToBFloat16(value[w.source])) << w.token;
   }
+  const int64_t written = static_cast<int64_t>(elements.size());
   EXPECT_EQ(written, int64_t{written_tokens} * d.num_kv_heads * d.head_dim);
   EXPECT_EQ(pool_size - std::count(key32.begin(), key32.end(), kSentinel32), written);
   EXPECT_EQ(pool_size - std::count(value32.begin(), value32.end(), kSentinel32), written);

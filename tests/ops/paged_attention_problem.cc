@@ -32,6 +32,23 @@ AttentionDims MakeDims(int num_heads, int num_kv_heads, int head_dim, int block_
   return dims;
 }
 
+std::vector<WrittenElement> ElementsWritten(const AttentionDims& d,
+                                            const std::vector<int64_t>& slots,
+                                            int64_t row_stride) {
+  std::vector<WrittenElement> elements;
+  for (int t = 0; t < static_cast<int>(slots.size()); ++t) {
+    if (slots[t] < 0) continue;
+    const int64_t block = slots[t] / d.block_size, offset = slots[t] % d.block_size;
+    for (int h = 0; h < d.num_kv_heads; ++h) {
+      for (int e = 0; e < d.head_dim; ++e) {
+        elements.push_back({t, h, e, t * row_stride + h * d.head_dim + e,
+                            ((block * d.num_kv_heads + h) * d.block_size + offset) * d.head_dim + e});
+      }
+    }
+  }
+  return elements;
+}
+
 void BuildPools(Problem& p, std::mt19937& rng) {
   const AttentionDims& d = p.dims;
   int max_blocks = 1, total_blocks = 0;

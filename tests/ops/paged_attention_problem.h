@@ -94,6 +94,21 @@ void ExpectMatchesReference(const Problem& p, const std::vector<double>& ref, Is
 /// ExpectMatchesReference for every supported ISA.
 void ExpectAllIsasMatchReference(const Problem& p);
 
+/// One K (or V) element WriteKVCache copies: from `source` in the fused rows
+/// ([num_tokens, row_stride], K at column head · head_dim + dim of the K
+/// part) to `pool` in a pool ([num_blocks, num_kv_heads, block_size,
+/// head_dim]).
+struct WrittenElement {
+  int token, head, dim;
+  int64_t source, pool;
+};
+
+/// Every element WriteKVCache writes for `slots` (one per token; negative:
+/// not written), in token, head, dim order.
+std::vector<WrittenElement> ElementsWritten(const AttentionDims& d,
+                                            const std::vector<int64_t>& slots,
+                                            int64_t row_stride);
+
 /// Query heads and KV heads of one attention shape.
 struct HeadConfig {
   int num_heads, num_kv_heads;

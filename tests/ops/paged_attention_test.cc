@@ -71,24 +71,18 @@ TEST(WriteKVCacheTest, PlacesRowsAtTheirSlotsAndSkipsNegativeSlots) {
   WriteKVCache(key, value, row_stride, num_tokens, slots.data(), d, key_pool.data(),
                value_pool.data());
 
-  int64_t written = 0;
-  for (int t = 0; t < num_tokens; ++t) {
-    if (slots[t] < 0) continue;
-    const int64_t block = slots[t] / d.block_size, offset = slots[t] % d.block_size;
-    for (int h = 0; h < d.num_kv_heads; ++h) {
-      for (int e = 0; e < d.head_dim; ++e) {
-        const int64_t at = ((block * d.num_kv_heads + h) * d.block_size + offset) * d.head_dim + e;
-        const int64_t src = t * row_stride + h * d.head_dim + e;
-        EXPECT_EQ(key_pool[at], key[src]) << "token " << t << " head " << h << " dim " << e;
-        EXPECT_EQ(value_pool[at], value[src]) << "token " << t << " head " << h << " dim " << e;
-        ++written;
-      }
-    }
+  const std::vector<WrittenElement> written = ElementsWritten(d, slots, row_stride);
+  for (const WrittenElement& w : written) {
+    const std::string where = "token " + std::to_string(w.token) + " head " +
+                              std::to_string(w.head) + " dim " + std::to_string(w.dim);
+    EXPECT_EQ(key_pool[w.pool], key[w.source]) << where;
+    EXPECT_EQ(value_pool[w.pool], value[w.source]) << where;
   }
   // Nothing else was touched (in particular not by the slot -1 tokens).
-  EXPECT_EQ(pool_size - std::count(key_pool.begin(), key_pool.end(), kSentinel), written);
-  EXPECT_EQ(pool_size - std::count(value_pool.begin(), value_pool.end(), kSentinel), written);
-  EXPECT_EQ(written, int64_t{num_tokens - 2} * d.num_kv_heads * d.head_dim);
+  const int64_t count = static_cast<int64_t>(written.size());
+  EXPECT_EQ(pool_size - std::count(key_pool.begin(), key_pool.end(), kSentinel), count);
+  EXPECT_EQ(pool_size - std::count(value_pool.begin(), value_pool.end(), kSentinel), count);
+  EXPECT_EQ(count, int64_t{num_tokens - 2} * d.num_kv_heads * d.head_dim);
 }
 
 TEST(PagedAttentionTest, PureDecodeBatchMatchesReference) {
