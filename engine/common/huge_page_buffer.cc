@@ -37,8 +37,8 @@ std::string ThpMode() {
 std::size_t HugePageBytesAdvised() { return g_advised_bytes.load(); }
 
 std::string HugePagesDescription() {
-  const std::string mode = ThpMode();
   if (!HugePagesEnabled()) return "4 KiB pages (LLMSERVE_HUGE_PAGES=0)";
+  const std::string mode = ThpMode();
   if (mode == "never" || mode == "unavailable") return absl::StrCat("4 KiB pages (THP ", mode, ")");
   return absl::StrFormat("2 MiB pages advised for %.1f MB (THP %s)",
                          static_cast<double>(HugePageBytesAdvised()) / 1e6, mode);

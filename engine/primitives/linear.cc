@@ -309,7 +309,7 @@ absl::StatusOr<std::unique_ptr<Linear>> Linear::Create(const HostTensor& weight,
   memory user_w({{in, out}, memory::data_type::f32, memory::format_tag::ba}, eng,
                 const_cast<float*>(w32.data()));
   // In 2 MiB pages where the kernel allows: the GEMV streams these every
-  // decode step; batch-1 steps ~8-12 % faster than in 4 KiB pages
+  // decode step; batch-1 steps 4-13 % faster than in 4 KiB pages
   // (docs/benchmarks.md, "Weights in 2 MiB pages").
   absl::StatusOr<HugePageBuffer> buffer = HugePageBuffer::Allocate(impl.weights_md.get_size());
   if (!buffer.ok()) return buffer.status();

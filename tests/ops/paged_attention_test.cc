@@ -22,7 +22,6 @@ namespace paged_attention_testing {
 namespace {
 
 using paged_attention_internal::IsaName;
-using paged_attention_internal::PagedAttentionWithIsa;
 
 // GQA ratios 1, 2, 4, 8 and multi-query (one KV head for 12 query heads).
 constexpr HeadConfig kHeadConfigs[] = {{3, 3}, {4, 2}, {8, 2}, {8, 1}, {12, 1}};
