@@ -11,9 +11,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "cli/cli_flags.h"
 #include "tools/random_model_writer.h"
 
 ABSL_FLAG(std::string, preset, "llama-110m",
@@ -31,10 +30,16 @@ ABSL_FLAG(std::string, dtype, "f32", "gpt2 tensor dtype: f32 or bf16");
 ABSL_FLAG(uint64_t, seed, 0, "random seed");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("llmserve-tools make-random-model --preset NAME --out PATH");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2 || std::string(args[1]) != "make-random-model") {
-    std::fprintf(stderr, "usage: llmserve-tools make-random-model --preset NAME --out PATH\n");
+  constexpr const char* kUsage =
+      "llmserve-tools COMMAND [flags]\n\n"
+      "Commands:\n"
+      "  make-random-model   writes a model with random weights at a real shape\n"
+      "                      (--preset, overrides; llama: llama2.c file, gpt2: Hugging Face directory)\n\n"
+      "Example: llmserve-tools make-random-model --preset llama-110m --out /tmp/llama110m.bin";
+  llmserve::cli::SetUsage(kUsage, "tools/llmserve_tools.cc");
+  std::vector<std::string> args = llmserve::cli::ParseFlags(argc, argv);
+  if (args.size() != 2 || args[1] != "make-random-model") {
+    std::fprintf(stderr, "usage: %s\n", kUsage);
     return 2;
   }
   using llmserve::tools::RandomModelShape;
@@ -62,7 +67,7 @@ int main(int argc, char** argv) {
   override_int(absl::GetFlag(FLAGS_context), s.context);
   s.seed = absl::GetFlag(FLAGS_seed);
   auto dtype = llmserve::ParseDType(absl::GetFlag(FLAGS_dtype));
-  if (!dtype.ok() || *dtype == llmserve::DType::kF16) {
+  if (!dtype.ok() || (*dtype != llmserve::DType::kF32 && *dtype != llmserve::DType::kBF16)) {
     std::fprintf(stderr, "--dtype must be f32 or bf16\n");
     return 2;
   }
