@@ -9,8 +9,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
+#include <vector>
 
 namespace llmserve::testing {
 
@@ -37,12 +39,48 @@ nlohmann::json ReadJsonFile(const std::string& path) {
   }
 }
 
+namespace {
+
+/// The directories MakeTempDir made in this process; removed at exit by the
+/// process that made them (a forked child that calls exit() keeps them).
+class TempDirRegistry {
+ public:
+  void Add(const std::filesystem::path& dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs_.push_back(dir);
+  }
+  ~TempDirRegistry() {
+    if (::getpid() != owner_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& dir : dirs_) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  }
+
+ private:
+  const pid_t owner_ = ::getpid();
+  std::mutex mu_;
+  std::vector<std::filesystem::path> dirs_;
+};
+
+TempDirRegistry& Registry() {
+  static TempDirRegistry registry;
+  return registry;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& prefix) {
   std::random_device rd;
   const auto base = std::filesystem::temp_directory_path();
+  TempDirRegistry& registry = Registry();
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto dir = base / (prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-    if (std::filesystem::create_directories(dir)) return dir.string();
+    if (std::filesystem::create_directories(dir)) {
+      registry.Add(dir);
+      return dir.string();
+    }
   }
   ADD_FAILURE() << "cannot create a temp dir";
   return base.string();

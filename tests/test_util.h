@@ -16,7 +16,10 @@ std::string SharedPath(const std::string& relative);
 /// Parses a JSON file (fails the current test via ADD_FAILURE and returns null on error).
 nlohmann::json ReadJsonFile(const std::string& path);
 
-/// A fresh empty directory under the test temp dir (removed by the OS/ctest later).
+/// A fresh empty directory under the test temp dir ($TMPDIR or /tmp), named
+/// "<prefix>-<pid>-<random>". It is removed with its contents when the test
+/// program exits normally (by the process that made it, never by a forked
+/// child), so a ctest run leaves nothing behind.
 std::string MakeTempDir(const std::string& prefix);
 
 /// Writes `bytes` to `path` (overwriting). Returns false on failure.
