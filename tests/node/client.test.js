@@ -165,9 +165,15 @@ class ServerProcess {
       s.exit = { code, signal };
       resolve(s.exit);
     }));
-    // Last resort if this process exits without the after hook (a crash).
+    // Last resorts if this process ends without the after hook: an uncaught
+    // error exits, a signal (the test runner's, a timeout's) kills.
     s.onExit = () => { if (s.exit === null) s.child.kill('SIGKILL'); };
+    s.onSignal = (signal) => {
+      s.onExit();
+      process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGHUP' ? 1 : 15));
+    };
     process.on('exit', s.onExit);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, s.onSignal);
     for (let waited = 0; waited < 120000; waited += 20) {
       const serving = /serving on (\S+)/.exec(s.log);
       const metrics = /metrics on (\S+)/.exec(s.log);
@@ -192,6 +198,7 @@ class ServerProcess {
       clearTimeout(timer);
     }
     process.removeListener('exit', this.onExit);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.removeListener(signal, this.onSignal);
     return this.exit;
   }
 
