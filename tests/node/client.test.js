@@ -222,11 +222,6 @@ class ServerProcess {
     }
     return g;
   }
-
-  /// `name{labels}` from /metrics (NaN when absent).
-  async value(name, labels = {}) {
-    return metricValue(await this.metrics(), name, labels);
-  }
 }
 
 describe('llmserve through @grpc/grpc-js', () => {
@@ -294,7 +289,7 @@ describe('llmserve through @grpc/grpc-js', () => {
   });
 
   it('cancels mid-stream: CANCELLED, and the server aborts and frees the request', async () => {
-    const before = await server.metrics();
+    const metricsBefore = await server.metrics();
     const maxTokens = 500;
     const call = client.GenerateStream(
         greedyRequest(goldenCase('Once upon a time'), maxTokens, { ignore_eos: true }),
@@ -313,15 +308,15 @@ describe('llmserve through @grpc/grpc-js', () => {
     // the engine stopped early instead of generating all 500 tokens.
     const failures = (text) => metricValue(text, 'llmserve_request_failure_total',
         { code: 'CANCELLED' });
-    let after;
+    let metricsAfter;
     for (let waited = 0; waited < 20000; waited += 50) {
-      after = await server.metrics();
-      if (failures(after) - failures(before) >= 1) break;
+      metricsAfter = await server.metrics();
+      if (failures(metricsAfter) - failures(metricsBefore) >= 1) break;
       await sleep(50);
     }
-    assert.equal(failures(after) - failures(before), 1);
-    const generated = metricValue(after, 'llmserve_generation_tokens_total') -
-        metricValue(before, 'llmserve_generation_tokens_total');
+    assert.equal(failures(metricsAfter) - failures(metricsBefore), 1);
+    const generated = metricValue(metricsAfter, 'llmserve_generation_tokens_total') -
+        metricValue(metricsBefore, 'llmserve_generation_tokens_total');
     assert.ok(generated < maxTokens, `${generated} tokens generated after the cancel`);
   });
 
@@ -341,7 +336,7 @@ describe('llmserve through @grpc/grpc-js', () => {
 
   it('serves 1,000 concurrent streams over 8 channels: each completes or is RESOURCE_EXHAUSTED',
       async () => {
-        const before = await server.metrics();
+        const metricsBefore = await server.metrics();
         const c = goldenCase('Once upon a time');
         const n = 16;
         const expected = c.greedy_completion_token_ids.slice(0, n);
@@ -375,9 +370,9 @@ describe('llmserve through @grpc/grpc-js', () => {
         assert.ok(exhausted > 0, 'the queue never overflowed: the test would prove nothing');
         // The server's counters agree with the client's.
         assert.deepEqual(await server.waitForIdleGauges(), { running: 0, waiting: 0, kvUsage: 0 });
-        const after = await server.metrics();
+        const metricsAfter = await server.metrics();
         const delta = (name, labels) =>
-          metricValue(after, name, labels) - metricValue(before, name, labels);
+          metricValue(metricsAfter, name, labels) - metricValue(metricsBefore, name, labels);
         assert.equal(delta('llmserve_request_success_total', { finish_reason: 'length' }),
             completed);
         assert.equal(delta('llmserve_request_failure_total', { code: 'RESOURCE_EXHAUSTED' }),
