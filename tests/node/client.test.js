@@ -141,6 +141,27 @@ function metricValue(text, name, labels = {}) {
   return sum;
 }
 
+/// The request outcome counters (llmserve_request_success_total and
+/// llmserve_request_failure_total, by label) that differ between two scrapes:
+/// { 'name{label="value"}': increase }.
+function outcomeDeltas(before, after) {
+  const samples = (text) => {
+    const out = {};
+    for (const line of text.split('\n')) {
+      const m = /^(llmserve_request_(?:success|failure)_total)\{.*?((?:code|finish_reason)="[^"]*")/
+          .exec(line);
+      if (m) out[`${m[1]}{${m[2]}}`] = Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return out;
+  };
+  const b = samples(before);
+  const deltas = {};
+  for (const [key, value] of Object.entries(samples(after))) {
+    if (value !== (b[key] || 0)) deltas[key] = value - (b[key] || 0);
+  }
+  return deltas;
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /// A running llmserve process with its addresses and the tail of its log.
@@ -288,37 +309,43 @@ describe('llmserve through @grpc/grpc-js', () => {
     }
   });
 
-  it('cancels mid-stream: CANCELLED, and the server aborts and frees the request', async () => {
-    const metricsBefore = await server.metrics();
-    const maxTokens = 500;
-    const call = client.GenerateStream(
-        greedyRequest(goldenCase('Once upon a time'), maxTokens, { ignore_eos: true }),
-        { deadline: deadlineIn(60000) });
-    let cancelled = false;
-    const r = await collectStream(call, (c) => {
-      if (!cancelled) {
-        cancelled = true;
-        c.cancel();
-      }
-    });
-    assert.equal(r.code, grpc.status.CANCELLED, r.details);
-    assert.ok(r.ids.length < maxTokens);
-    assert.deepEqual(await server.waitForIdleGauges(), { running: 0, waiting: 0, kvUsage: 0 });
-    // The server counted the call as cancelled (once its engine let go), and
-    // the engine stopped early instead of generating all 500 tokens.
-    const failures = (text) => metricValue(text, 'llmserve_request_failure_total',
-        { code: 'CANCELLED' });
-    let metricsAfter;
-    for (let waited = 0; waited < 20000; waited += 50) {
-      metricsAfter = await server.metrics();
-      if (failures(metricsAfter) - failures(metricsBefore) >= 1) break;
-      await sleep(50);
-    }
-    assert.equal(failures(metricsAfter) - failures(metricsBefore), 1);
-    const generated = metricValue(metricsAfter, 'llmserve_generation_tokens_total') -
-        metricValue(metricsBefore, 'llmserve_generation_tokens_total');
-    assert.ok(generated < maxTokens, `${generated} tokens generated after the cancel`);
-  });
+  it('cancels mid-stream: CANCELLED, counted once by the server, which aborts and frees it',
+      async () => {
+        const metricsBefore = await server.metrics();
+        // 8 completions of 500 tokens with 20 logprobs each: seconds of work
+        // for the engine, so the cancel after the first message reaches it
+        // long before the end.
+        const maxTokens = 500;
+        const completions = MAX_NUM_SEQS;
+        const call = client.GenerateStream(greedyRequest(goldenCase('Once upon a time'), maxTokens,
+            { ignore_eos: true, n: completions, logprobs: 20 }), { deadline: deadlineIn(60000) });
+        let cancelled = false;
+        const r = await collectStream(call, (c) => {
+          if (!cancelled) {
+            cancelled = true;
+            c.cancel();
+          }
+        });
+        assert.equal(r.code, grpc.status.CANCELLED, r.details);
+        assert.ok(r.ids.length < maxTokens);
+        assert.deepEqual(await server.waitForIdleGauges(), { running: 0, waiting: 0, kvUsage: 0 });
+        // The server counts the call once its engine let go of it.
+        let metricsAfter;
+        let counted;
+        for (let waited = 0; waited < 20000; waited += 50) {
+          metricsAfter = await server.metrics();
+          counted = outcomeDeltas(metricsBefore, metricsAfter);
+          if (Object.keys(counted).length > 0) break;
+          await sleep(50);
+        }
+        assert.deepEqual(counted, { 'llmserve_request_failure_total{code="CANCELLED"}': 1 });
+        const generated = metricValue(metricsAfter, 'llmserve_generation_tokens_total') -
+            metricValue(metricsBefore, 'llmserve_generation_tokens_total');
+        assert.ok(generated < completions * maxTokens,
+            `the engine generated all ${generated} tokens despite the cancel`);
+        console.log(`cancel: the engine stopped after ${generated} of ` +
+            `${completions * maxTokens} tokens`);
+      });
 
   it('ends calls with a 20 ms deadline with DEADLINE_EXCEEDED', async () => {
     const request = greedyRequest(goldenCase('Once upon a time'), 500, { ignore_eos: true });
@@ -370,13 +397,10 @@ describe('llmserve through @grpc/grpc-js', () => {
         assert.ok(exhausted > 0, 'the queue never overflowed: the test would prove nothing');
         // The server's counters agree with the client's.
         assert.deepEqual(await server.waitForIdleGauges(), { running: 0, waiting: 0, kvUsage: 0 });
-        const metricsAfter = await server.metrics();
-        const delta = (name, labels) =>
-          metricValue(metricsAfter, name, labels) - metricValue(metricsBefore, name, labels);
-        assert.equal(delta('llmserve_request_success_total', { finish_reason: 'length' }),
-            completed);
-        assert.equal(delta('llmserve_request_failure_total', { code: 'RESOURCE_EXHAUSTED' }),
-            exhausted);
+        assert.deepEqual(outcomeDeltas(metricsBefore, await server.metrics()), {
+          'llmserve_request_success_total{finish_reason="length"}': completed,
+          'llmserve_request_failure_total{code="RESOURCE_EXHAUSTED"}': exhausted,
+        });
         console.log(`1,000 streams: ${completed} completed, ${exhausted} RESOURCE_EXHAUSTED`);
       });
 
