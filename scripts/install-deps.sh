@@ -26,11 +26,27 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # TLS test certificates
   openssl
+  # the Node.js client test (tests/node)
+  nodejs
 )
+# npm, unless the installed nodejs ships its own (NodeSource's, which conflicts with Debian's npm).
+command -v npm > /dev/null || PACKAGES+=(npm)
 if [ "${1:-}" = "--deploy" ]; then
   PACKAGES+=(docker.io debootstrap nginx prometheus python3 python3-grpcio python3-protobuf
              python3-matplotlib)
 fi
+
+# The Node.js client test's npm packages, exactly as pinned by tests/node/package-lock.json:
+# `npm ci` unless node_modules was installed from this very lockfile.
+node_packages() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+  [ -f "$dir/package-lock.json" ] || return 0  # a partial copy (the Dockerfile's first stage)
+  cmp -s "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json" && return 0
+  echo "install-deps: npm ci in tests/node"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$dir/package-lock.json" "$dir/node_modules/.installed-lock.json"
+}
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -40,6 +56,7 @@ for p in "${PACKAGES[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  node_packages
   exit 0
 fi
 
@@ -48,3 +65,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+node_packages

@@ -25,7 +25,7 @@ TEST_F(ClientCliTest, SubcommandsOutputsAndExitCodes) {
   using ::llmserve::testing::CommandResult;
   using ::llmserve::testing::RunCommand;
   const std::string client = ::llmserve::testing::ClientBinary();
-  if (!std::filesystem::exists(client)) GTEST_SKIP() << "not built: " << client;
+  ASSERT_TRUE(std::filesystem::exists(client)) << "not built: " << client;
   const std::string address = absl::StrCat(" --address=", app_->address());
   const std::string expected = FakeEngine::ExpectedText(TextIds("hi"), 5) + "\n";
 

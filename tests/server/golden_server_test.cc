@@ -329,7 +329,7 @@ TEST_F(GoldenServerTest, InvalidRequestsAgainstTheRealModel) {
 
 TEST_F(GoldenServerTest, ClientBinaryFixedSeedIsReproducible) {
   const std::string client = llmserve::testing::ClientBinary();
-  if (!std::filesystem::exists(client)) GTEST_SKIP() << "not built: " << client;
+  ASSERT_TRUE(std::filesystem::exists(client)) << "not built: " << client;
   const std::string base = absl::StrCat(client, " generate --address=", app_->address(),
                                         " --prompt='Once upon a time' --temperature=0.8 "
                                         "--seed=77 --max-tokens=48 --timeout=60 2>/dev/null");

@@ -275,7 +275,7 @@ TEST_F(WatchdogTest, StuckEngineIsNotServingUntilItProgresses) {
 TEST(ServerBinaryTest, SigtermDrainsAndExitsZero) {
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe");
   const std::string binary = (self.parent_path().parent_path() / "server" / "llmserve").string();
-  if (!std::filesystem::exists(binary)) GTEST_SKIP() << "not built: " << binary;
+  ASSERT_TRUE(std::filesystem::exists(binary)) << "not built: " << binary;
   const std::string model = llmserve::testing::SharedPath("models/stories260K/stories260K.bin");
   const std::string dir = llmserve::testing::MakeTempDir("llmserve_sigterm");
   const std::string log_path = dir + "/stderr.log";
