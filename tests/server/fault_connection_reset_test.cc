@@ -3,9 +3,9 @@
 // on stories260K, wait for its first streamed message and then reset the
 // connection (RST, SO_LINGER 0), 100 at a time. Afterwards every one of them
 // has exactly one recorded outcome (CANCELLED, or success had the engine
-// finished it before the server read the RST: never lost, never another code), the engine holds no request and no
-// KV block, the gauges read zero, no call is left in the service, and a
-// normal request is served with the same tokens as before the storm.
+// finished it before the server read the RST: never lost, never another code), the engine holds no
+// request and no KV block, the gauges read zero, no call is left in the service, and a normal
+// request is served with the same tokens as before the storm.
 
 #include <gtest/gtest.h>
 
@@ -84,8 +84,8 @@ TEST_F(ConnectionResetFaultTest, ThousandResetStreamsAreAllFreedAndTheServerServ
   // Normally all are cancelled; on a starved machine the engine may finish a
   // few before the server has read the RST (then they are successes).
   EXPECT_GT(cancelled, 0) << "the resets came too late to test anything";
-  std::printf("%d reset streams: %g cancelled, %g completed before the reset was seen\n",
-              kClients, cancelled, completed);
+  std::printf("%d reset streams: %g cancelled, %g completed before the reset was seen\n", kClients,
+              cancelled, completed);
   EXPECT_EQ(log_entries_.load(), kClients + 1);
 
   // Nothing is held any more: no request in the engine, no KV block, no call.
@@ -108,6 +108,54 @@ TEST_F(ConnectionResetFaultTest, ThousandResetStreamsAreAllFreedAndTheServerServ
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(std::vector<uint32_t>(after.token_ids().begin(), after.token_ids().end()),
             std::vector<uint32_t>(before.token_ids().begin(), before.token_ids().end()));
+}
+
+// The same fault before the first token: streamed and unary calls queued in
+// the engine (scheduling paused, so they are all waiting when the RSTs come)
+// are each recorded as CANCELLED, and leave nothing behind.
+TEST_F(ConnectionResetFaultTest, ResetsOfQueuedStreamedAndUnaryCallsFreeEverything) {
+  StartServer();
+  v1::GenerateRequest request;
+  request.set_text("Lily liked the park");
+  request.mutable_sampling_params()->set_max_tokens(64);
+  const std::string message = request.SerializeAsString();
+  constexpr int kEach = 100;
+  for (int round = 0; round < 2; ++round) {
+    app_->engine().SetSchedulingPausedForTesting(true);
+    std::vector<RawGrpcStream> clients(2 * kEach);
+    for (int i = 0; i < 2 * kEach; ++i) {
+      ASSERT_TRUE(clients[i].Start(app_->port(),
+                                   i % 2 == 0 ? "/llmserve.v1.Generation/GenerateStream"
+                                              : "/llmserve.v1.Generation/Generate",
+                                   message));
+    }
+    for (int i = 0; i < 6000 && app_->engine().GetStats().num_waiting < 2 * kEach; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_EQ(app_->engine().GetStats().num_waiting, 2 * kEach);
+    for (RawGrpcStream& c : clients) c.Reset();
+
+    Scrape scrape("");
+    for (int i = 0; i < 6000; ++i) {
+      scrape = ScrapeMetrics();
+      if (CallsRecorded(scrape) >= 2 * kEach * (round + 1)) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_EQ(scrape.Value("llmserve_request_failure_total", {{"code", "CANCELLED"}}),
+              2 * kEach * (round + 1));
+    EXPECT_EQ(CallsRecorded(scrape), 2 * kEach * (round + 1));
+    // Aborts are served while scheduling is paused: the queue empties.
+    ASSERT_TRUE(WaitForIdle()) << "waiting " << app_->engine().GetStats().num_waiting << ", calls "
+                               << app_->service()->active_calls();
+    app_->engine().SetSchedulingPausedForTesting(false);
+  }
+  const Scrape scrape = ScrapeMetrics();
+  EXPECT_EQ(scrape.Value("llmserve_num_requests_waiting"), 0);
+  EXPECT_EQ(scrape.Value("llmserve_kv_cache_usage_ratio"), 0);
+  v1::GenerateResponse response;
+  const grpc::Status status = llmserve::testing::CallGenerate(*stub_, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.token_ids_size(), response.usage().completion_tokens());
 }
 
 }  // namespace

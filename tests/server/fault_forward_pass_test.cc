@@ -93,7 +93,8 @@ TEST_F(ForwardPassFaultTest, RequestsOfTheFailedStepGetInternalAndLaterOnesAreSe
     EXPECT_THAT(streamed[i].status.error_message(), HasSubstr(kFault));
     EXPECT_TRUE(streamed[i].token_ids.empty());  // the failed step produced nothing
   }
-  ASSERT_TRUE(WaitForIdle()) << "KV blocks leaked: " << app_->engine().GetStats().num_kv_blocks_used;
+  ASSERT_TRUE(WaitForIdle()) << "KV blocks leaked: "
+                             << app_->engine().GetStats().num_kv_blocks_used;
 
   // 2. Later requests, the same prompts, are served: the reference tokens
   // (no K/V of the failed step was kept for the prefix cache).
@@ -128,7 +129,8 @@ TEST_F(ForwardPassFaultTest, RequestsOfTheFailedStepGetInternalAndLaterOnesAreSe
     EXPECT_THAT(status.error_message(), HasSubstr(kFault));
     EXPECT_LT(tokens, 480);
   }
-  ASSERT_TRUE(WaitForIdle()) << "KV blocks leaked: " << app_->engine().GetStats().num_kv_blocks_used;
+  ASSERT_TRUE(WaitForIdle()) << "KV blocks leaked: "
+                             << app_->engine().GetStats().num_kv_blocks_used;
   {
     v1::GenerateResponse response;
     ASSERT_TRUE(CallGenerate(*stub_, golden[3].request, &response).ok());

@@ -95,7 +95,8 @@ TEST_F(KvExhaustionFaultTest, LongPromptsArePreemptedAndAllCompleteWithTheirSolo
   const int64_t preemptions = app_->engine().GetStats().num_preemptions - preemptions_before;
   EXPECT_GT(preemptions, 0) << "the cache was meant to be too small";
 
-  ASSERT_TRUE(WaitForIdle()) << "KV blocks leaked: " << app_->engine().GetStats().num_kv_blocks_used;
+  ASSERT_TRUE(WaitForIdle()) << "KV blocks leaked: "
+                             << app_->engine().GetStats().num_kv_blocks_used;
   const Scrape scrape = ScrapeMetrics();
   EXPECT_EQ(scrape.Value("llmserve_num_preemptions_total"), static_cast<double>(preemptions));
   EXPECT_EQ(scrape.Value("llmserve_request_success_total", {{"finish_reason", "length"}}),

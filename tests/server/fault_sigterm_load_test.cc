@@ -77,7 +77,8 @@ TEST_P(SigtermUnderLoadFaultTest, EveryCallFinishesOrGetsUnavailableAndTheServer
   ServerProcess server;
   ASSERT_TRUE(server.Start(
       {"--model", llmserve::testing::SharedPath("models/stories260K/stories260K.bin"), "--listen",
-       "127.0.0.1:0", "--threads=1", absl::StrCat("--drain-timeout=", kDrainSeconds),
+       "127.0.0.1:0", "--metrics-address=127.0.0.1:0", "--threads=1",
+       absl::StrCat("--drain-timeout=", kDrainSeconds),
        absl::StrCat("--shutdown-grace=", kGraceSeconds, "s"), "--max-queued-requests=100000"},
       dir + "/server.log"));
   const std::optional<std::string> address = server.WaitForAddress();
@@ -91,12 +92,11 @@ TEST_P(SigtermUnderLoadFaultTest, EveryCallFinishesOrGetsUnavailableAndTheServer
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
       // 4 channels (HTTP/2 connections) shared by the clients.
-      auto channel = grpc::CreateCustomChannel(*address, grpc::InsecureChannelCredentials(),
-                                               [c] {
-                                                 grpc::ChannelArguments args;
-                                                 args.SetInt("llmserve_channel", c % 4);
-                                                 return args;
-                                               }());
+      auto channel = grpc::CreateCustomChannel(*address, grpc::InsecureChannelCredentials(), [c] {
+        grpc::ChannelArguments args;
+        args.SetInt("llmserve_channel", c % 4);
+        return args;
+      }());
       auto stub = v1::Generation::NewStub(channel);
       std::mt19937 rng(c);
       while (true) {

@@ -59,7 +59,7 @@ TEST_F(TruncatedModelFaultTest, Llama2cCheckpointCutAtEverySixteenthFailsCleanly
     const std::string model = absl::StrCat(dir_, "/stories260K-", cut, "of16.bin");
     ASSERT_TRUE(llmserve::testing::WriteFile(model, full.substr(0, size)));
     ExpectCleanFailure({"--model", model, "--tokenizer", tokenizer, "--listen", "127.0.0.1:0",
-                        "--threads=1"},
+                        "--metrics-address=127.0.0.1:0", "--threads=1"},
                        model, absl::StrCat(dir_, "/llama2c-", cut, ".log"),
                        absl::StrCat("cut at ", cut, "/16 (", size, " bytes)"));
     std::filesystem::remove(model);
@@ -79,8 +79,9 @@ TEST_F(TruncatedModelFaultTest, SafetensorsOfAnHfDirectoryCutAtEverySixteenthFai
   for (int cut = 0; cut < kCuts; ++cut) {
     const size_t size = full.size() * cut / kCuts;
     ASSERT_TRUE(llmserve::testing::WriteFile(weights, full.substr(0, size)));
-    ExpectCleanFailure({"--model", model_dir, "--listen", "127.0.0.1:0", "--threads=1"}, weights,
-                       absl::StrCat(dir_, "/hf-", cut, ".log"),
+    ExpectCleanFailure({"--model", model_dir, "--listen", "127.0.0.1:0",
+                        "--metrics-address=127.0.0.1:0", "--threads=1"},
+                       weights, absl::StrCat(dir_, "/hf-", cut, ".log"),
                        absl::StrCat("cut at ", cut, "/16 (", size, " bytes)"));
   }
 }

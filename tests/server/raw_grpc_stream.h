@@ -85,10 +85,9 @@ class RawGrpcStream {
       const uint32_t length = (uint32_t{header[0]} << 16) | (uint32_t{header[1]} << 8) | header[2];
       const uint8_t type = header[3];
       const uint8_t flags = header[4];
-      const uint32_t stream =
-          ((uint32_t{header[5]} << 24) | (uint32_t{header[6]} << 16) | (uint32_t{header[7]} << 8) |
-           header[8]) &
-          0x7fffffffu;
+      const uint32_t stream = ((uint32_t{header[5]} << 24) | (uint32_t{header[6]} << 16) |
+                               (uint32_t{header[7]} << 8) | header[8]) &
+                              0x7fffffffu;
       std::string payload(length, '\0');
       if (length > 0 && !RecvAll(reinterpret_cast<uint8_t*>(payload.data()), length)) return false;
       if (type == kSettings && (flags & kAck) == 0) {

@@ -23,13 +23,14 @@ namespace llmserve::testing {
 
 /// How a child process ended.
 struct ProcessExit {
-  bool exited = false;      ///< exited normally (else killed by a signal)
-  int code = -1;            ///< exit code when exited
-  int signal = 0;           ///< the signal when not exited
-  bool timed_out = false;   ///< it had to be killed by WaitForExit
+  bool exited = false;     ///< exited normally (else killed by a signal)
+  int code = -1;           ///< exit code when exited
+  int signal = 0;          ///< the signal when not exited
+  bool timed_out = false;  ///< it had to be killed by WaitForExit
   std::string Describe() const {
     if (timed_out) return "did not exit in time (killed)";
-    return exited ? "exit code " + std::to_string(code) : "killed by signal " + std::to_string(signal);
+    return exited ? "exit code " + std::to_string(code)
+                  : "killed by signal " + std::to_string(signal);
   }
 };
 
