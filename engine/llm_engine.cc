@@ -334,8 +334,20 @@ bool LLMEngineImpl::Step() {
   absl::StatusOr<ModelRunnerOutput> sampled = runner_.Execute(out);
   if (!sampled.ok()) {
     const absl::Status error = absl::InternalError(std::string(sampled.status().message()));
+    std::vector<std::string> failed_requests;
+    for (const ScheduledRequest& r : out.scheduled) {
+      if (const Sequence* seq = scheduler_.Find(r.seq_id)) failed_requests.push_back(seq->request_id);
+    }
     for (int64_t seq_id : scheduler_.FailStep(out)) {
       outputs_.Abort(seq_id, FinishReason::kError, error);
+    }
+    // The request has failed: its other completions (n > 1), not in this
+    // step, end with it instead of running on for a result nobody gets.
+    for (const std::string& request_id : failed_requests) {
+      for (int64_t seq_id : outputs_.FindSequences(request_id)) {
+        scheduler_.Remove(seq_id);
+        outputs_.Abort(seq_id, FinishReason::kError, error);
+      }
     }
     return false;
   }

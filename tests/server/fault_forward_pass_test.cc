@@ -148,5 +148,36 @@ TEST_F(ForwardPassFaultTest, RequestsOfTheFailedStepGetInternalAndLaterOnesAreSe
   EXPECT_TRUE(app_->serving());
 }
 
+// A request of several completions (n = 3) whose first step fails: the
+// completions waiting to share its prompt end with it, at once, instead of
+// generating their 400 tokens each for a request that has already failed
+// (they did before: the client waited for all of them to get its INTERNAL).
+TEST_F(ForwardPassFaultTest, AFailedCompletionEndsItsWholeRequestAtOnce) {
+  StartServer();
+  const std::vector<Golden> golden = LoadGolden();
+  v1::GenerateRequest request = golden[3].request;  // 25 prompt tokens: a full block to share
+  request.mutable_sampling_params()->set_n(3);
+  request.mutable_sampling_params()->set_max_tokens(400);
+  const double tokens_before = ScrapeMetrics().Value("llmserve_generation_tokens_total");
+  app_->engine().SetSchedulingPausedForTesting(true);
+  grpc::Status status;
+  std::thread call([&] {
+    v1::GenerateResponse response;
+    status = CallGenerate(*stub_, request, &response);
+  });
+  for (int i = 0; i < 6000 && app_->engine().GetStats().num_waiting < 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  app_->engine().FailNextForwardPassForTesting(absl::DataLossError(kFault));
+  app_->engine().SetSchedulingPausedForTesting(false);
+  call.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(status.error_message(), HasSubstr(kFault));
+  ASSERT_TRUE(WaitForIdle());
+  const double generated =
+      ScrapeMetrics().Value("llmserve_generation_tokens_total") - tokens_before;
+  EXPECT_EQ(generated, 0) << "the other completions ran on after the request had failed";
+}
+
 }  // namespace
 }  // namespace llmserve::server
