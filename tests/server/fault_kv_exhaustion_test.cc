@@ -106,5 +106,56 @@ TEST_F(KvExhaustionFaultTest, LongPromptsArePreemptedAndAllCompleteWithTheirSolo
   EXPECT_TRUE(app_->serving());
 }
 
+// Completions sharing a prompt (n > 1) under the same pressure: one request
+// of n = 3 needs more K/V than the whole cache (the prompt's 10 blocks shared,
+// then 10 more per completion: 40 of 32), and three of n = 2 arrive together.
+// Preempted completions recompute (sharing the prompt again when they can)
+// and every completion equals the request's greedy solo output.
+TEST_F(KvExhaustionFaultTest, CompletionsSharingAPromptArePreemptedAndAllComplete) {
+  StartServer([](EngineOptions& o) {
+    o.kv_cache_bytes = kCacheTokens * kBytesPerToken;
+    o.block_size = 16;
+  });
+  std::vector<std::vector<uint32_t>> solo(3);
+  for (int i = 0; i < 3; ++i) {
+    v1::GenerateResponse response;
+    ASSERT_TRUE(CallGenerate(*stub_, LongRequest(100 + i), &response).ok());
+    solo[i] = Ids(response.token_ids());
+  }
+  auto check = [&](const v1::GenerateResponse& response, int i, int n) {
+    ASSERT_EQ(response.completions_size(), n);
+    for (const v1::Completion& c : response.completions()) {
+      EXPECT_EQ(Ids(c.token_ids()), solo[i]) << "request " << i << " completion " << c.index();
+    }
+  };
+  {
+    v1::GenerateRequest request = LongRequest(100);
+    request.mutable_sampling_params()->set_n(3);
+    v1::GenerateResponse response;
+    const grpc::Status status = CallGenerate(*stub_, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    check(response, 0, 3);
+  }
+  std::vector<grpc::Status> statuses(3);
+  std::vector<v1::GenerateResponse> responses(3);
+  std::vector<std::thread> calls;
+  for (int i = 0; i < 3; ++i) {
+    calls.emplace_back([&, i] {
+      v1::GenerateRequest request = LongRequest(100 + i);
+      request.mutable_sampling_params()->set_n(2);
+      statuses[i] = CallGenerate(*stub_, request, &responses[i]);
+    });
+  }
+  for (std::thread& t : calls) t.join();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+    check(responses[i], i, 2);
+  }
+  EXPECT_GT(app_->engine().GetStats().num_preemptions, 0);
+  ASSERT_TRUE(WaitForIdle()) << "KV blocks leaked: "
+                             << app_->engine().GetStats().num_kv_blocks_used;
+  EXPECT_EQ(ScrapeMetrics().Value("llmserve_kv_cache_usage_ratio"), 0);
+}
+
 }  // namespace
 }  // namespace llmserve::server
