@@ -1,7 +1,8 @@
 // Fault: SIGTERM under full load on the real llmserve binary. 32 closed-loop
 // clients keep the server saturated with streamed and unary greedy requests
-// of mixed lengths (each with its own request_id); SIGTERM arrives while
-// dozens are in flight. Every call ends OK with all its tokens or with
+// of mixed lengths (each with its own request_id) — 8 running in the batch
+// (--max-num-seqs 8), the rest waiting in the queue — and SIGTERM arrives
+// while all 32 are in flight. Every call ends OK with all its tokens or with
 // UNAVAILABLE (in flight past the drain timeout, or refused once the server
 // stopped listening) — no other status, nothing lost: the server's request
 // log has exactly one line per call that reached it, with the status the
@@ -75,12 +76,13 @@ TEST_P(SigtermUnderLoadFaultTest, EveryCallFinishesOrGetsUnavailableAndTheServer
   const int kDrainSeconds = GetParam();
   const std::string dir = llmserve::testing::MakeTempDir("llmserve_sigterm_load");
   ServerProcess server;
-  ASSERT_TRUE(server.Start(
-      {"--model", llmserve::testing::SharedPath("models/stories260K/stories260K.bin"), "--listen",
-       "127.0.0.1:0", "--metrics-address=127.0.0.1:0", "--threads=1",
-       absl::StrCat("--drain-timeout=", kDrainSeconds),
-       absl::StrCat("--shutdown-grace=", kGraceSeconds, "s"), "--max-queued-requests=100000"},
-      dir + "/server.log"));
+  ASSERT_TRUE(
+      server.Start({"--model", llmserve::testing::SharedPath("models/stories260K/stories260K.bin"),
+                    "--listen", "127.0.0.1:0", "--metrics-address=127.0.0.1:0", "--threads=1",
+                    absl::StrCat("--drain-timeout=", kDrainSeconds),
+                    absl::StrCat("--shutdown-grace=", kGraceSeconds, "s"),
+                    "--max-queued-requests=100000", "--max-num-seqs=8"},
+                   dir + "/server.log"));
   const std::optional<std::string> address = server.WaitForAddress();
   ASSERT_TRUE(address.has_value()) << server.Log();
 
