@@ -142,6 +142,12 @@ TEST_F(ForwardPassFaultTest, RequestsOfTheFailedStepGetInternalAndLaterOnesAreSe
   const Scrape scrape = ScrapeMetrics();
   EXPECT_EQ(scrape.Value("llmserve_request_failure_total", {{"code", "INTERNAL"}}),
             2 * golden.size() + 2);
+  // Prompt tokens count prefills that completed: not those of the failed step.
+  double prompt_tokens = 0;
+  for (const Golden& g : golden) prompt_tokens += g.request.token_ids().ids_size();
+  prompt_tokens += 2 * golden[1].request.token_ids().ids_size() +
+                   golden[3].request.token_ids().ids_size();
+  EXPECT_EQ(scrape.Value("llmserve_prompt_tokens_total"), prompt_tokens);
   EXPECT_EQ(CallsRecorded(scrape), 2 * golden.size() + 2 + golden.size() + 1);
   EXPECT_EQ(scrape.Value("llmserve_num_requests_running"), 0);
   EXPECT_EQ(scrape.Value("llmserve_kv_cache_usage_ratio"), 0);
