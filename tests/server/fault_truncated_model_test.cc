@@ -1,10 +1,10 @@
 // Fault: a model file cut short (an interrupted download or copy). The
-// llmserve binary is started on copies of stories260K truncated at every
-// 1/16 of their length (0/16 = empty up to 15/16): the llama2.c checkpoint
-// and the model.safetensors of the Hugging Face directory. Each start must
-// fail cleanly: a non-zero exit (not a signal: no SIGBUS reading past the
-// end of a mapping, no abort), and an error that names the file. The copies
-// are removed.
+// llmserve binary is started on copies of stories260K files truncated at
+// every 1/16 of their length (0/16 = empty up to 15/16): the llama2.c
+// checkpoint, the model.safetensors of the Hugging Face directory, and the
+// llama2.c tokenizer. Each start must fail cleanly: a non-zero exit (not a
+// signal: no SIGBUS reading past the end of a mapping, no abort), and an
+// error that names the file. The copies are removed.
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -83,6 +83,23 @@ TEST_F(TruncatedModelFaultTest, SafetensorsOfAnHfDirectoryCutAtEverySixteenthFai
                         "--metrics-address=127.0.0.1:0", "--threads=1"},
                        weights, absl::StrCat(dir_, "/hf-", cut, ".log"),
                        absl::StrCat("cut at ", cut, "/16 (", size, " bytes)"));
+  }
+}
+
+TEST_F(TruncatedModelFaultTest, Llama2cTokenizerCutAtEverySixteenthFailsCleanly) {
+  const std::string full =
+      llmserve::testing::ReadFile(llmserve::testing::SharedPath("models/stories260K/tok512.bin"));
+  ASSERT_GT(full.size(), 1000u);
+  const std::string model = llmserve::testing::SharedPath("models/stories260K/stories260K.bin");
+  for (int cut = 0; cut < kCuts; ++cut) {
+    const size_t size = full.size() * cut / kCuts;
+    const std::string tokenizer = absl::StrCat(dir_, "/tok512-", cut, "of16.bin");
+    ASSERT_TRUE(llmserve::testing::WriteFile(tokenizer, full.substr(0, size)));
+    ExpectCleanFailure({"--model", model, "--tokenizer", tokenizer, "--listen", "127.0.0.1:0",
+                        "--metrics-address=127.0.0.1:0", "--threads=1"},
+                       tokenizer, absl::StrCat(dir_, "/tokenizer-", cut, ".log"),
+                       absl::StrCat("cut at ", cut, "/16 (", size, " bytes)"));
+    std::filesystem::remove(tokenizer);
   }
 }
 
