@@ -75,6 +75,11 @@ class SigtermUnderLoadFaultTest : public ::testing::TestWithParam<int> {};
 TEST_P(SigtermUnderLoadFaultTest, EveryCallFinishesOrGetsUnavailableAndTheServerExitsZero) {
   const int kDrainSeconds = GetParam();
   const std::string dir = llmserve::testing::MakeTempDir("llmserve_sigterm_load");
+  // Removed however the test ends (after the server process, declared below, is gone).
+  struct RemoveDir {
+    std::string path;
+    ~RemoveDir() { std::filesystem::remove_all(path); }
+  } remove_dir{dir};
   ServerProcess server;
   ASSERT_TRUE(
       server.Start({"--model", llmserve::testing::SharedPath("models/stories260K/stories260K.bin"),
@@ -151,10 +156,10 @@ TEST_P(SigtermUnderLoadFaultTest, EveryCallFinishesOrGetsUnavailableAndTheServer
     }
     if (!loaded) absl::SleepFor(absl::Milliseconds(10));
   }
-  ASSERT_TRUE(loaded) << "the clients made no progress";
+  EXPECT_TRUE(loaded) << "the clients made no progress";  // no ASSERT: the clients must be joined
   const absl::Time sigterm_at = absl::Now();
   sigterm_sent = true;
-  ASSERT_TRUE(server.Signal(SIGTERM));
+  EXPECT_TRUE(server.Signal(SIGTERM));
   const ProcessExit exit = server.WaitForExit(absl::Seconds(kDrainSeconds + kGraceSeconds + 60));
   const absl::Duration exit_after = absl::Now() - sigterm_at;
   for (std::thread& t : clients) t.join();
@@ -200,7 +205,6 @@ TEST_P(SigtermUnderLoadFaultTest, EveryCallFinishesOrGetsUnavailableAndTheServer
   std::printf("calls %zu: %d OK, %d UNAVAILABLE (%d cut by the drain timeout); exited after %s\n",
               outcomes.size(), ok, unavailable, cut_by_drain,
               absl::FormatDuration(exit_after).c_str());
-  std::filesystem::remove_all(dir);
 }
 
 INSTANTIATE_TEST_SUITE_P(DrainTimeouts, SigtermUnderLoadFaultTest, ::testing::Values(2, 0),
