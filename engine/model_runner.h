@@ -2,6 +2,7 @@
 #define LLMSERVE_ENGINE_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
