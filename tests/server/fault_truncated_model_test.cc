@@ -26,19 +26,6 @@ using ::testing::HasSubstr;
 
 constexpr int kCuts = 16;
 
-/// Runs llmserve with `args` and expects a clean failure naming `file`.
-void ExpectCleanFailure(const std::vector<std::string>& args, const std::string& file,
-                        const std::string& log_path, const std::string& what) {
-  ServerProcess server;
-  ASSERT_TRUE(server.Start(args, log_path));
-  const ProcessExit exit = server.WaitForExit(absl::Seconds(120));
-  const std::string log = server.Log();
-  EXPECT_TRUE(exit.exited) << what << ": " << exit.Describe() << "\n" << log;
-  EXPECT_NE(exit.code, 0) << what << " was served:\n" << log;
-  EXPECT_THAT(log, HasSubstr("cannot start the engine")) << what;
-  EXPECT_THAT(log, HasSubstr(file)) << what << ": the error does not name the file";
-}
-
 class TruncatedModelFaultTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = llmserve::testing::MakeTempDir("llmserve_truncated"); }
@@ -46,61 +33,59 @@ class TruncatedModelFaultTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     EXPECT_FALSE(std::filesystem::exists(dir_)) << "temp copies left behind";
   }
+
+  /// For every cut: writes the shared file `source` cut at cut/16 of its
+  /// length to `path`, runs llmserve with `flags` (which name `path` or its
+  /// directory) and expects a clean failure whose error names `path`.
+  void ExpectEveryCutFailsCleanly(const std::string& source, const std::string& path,
+                                  const std::vector<std::string>& flags) {
+    const std::string full = llmserve::testing::ReadFile(llmserve::testing::SharedPath(source));
+    ASSERT_GT(full.size(), 1000u) << source;
+    std::vector<std::string> args = flags;
+    args.insert(args.end(),
+                {"--listen", "127.0.0.1:0", "--metrics-address=127.0.0.1:0", "--threads=1"});
+    for (int cut = 0; cut < kCuts; ++cut) {
+      const size_t size = full.size() * cut / kCuts;
+      const std::string what = absl::StrCat(source, " cut at ", cut, "/16 (", size, " bytes)");
+      ASSERT_TRUE(llmserve::testing::WriteFile(path, full.substr(0, size)));
+      ServerProcess server;
+      ASSERT_TRUE(server.Start(args, absl::StrCat(dir_, "/server-", cut, ".log")));
+      const ProcessExit exit = server.WaitForExit(absl::Seconds(120));
+      const std::string log = server.Log();
+      EXPECT_TRUE(exit.exited) << what << ": " << exit.Describe() << "\n" << log;
+      EXPECT_NE(exit.code, 0) << what << " was served:\n" << log;
+      EXPECT_THAT(log, HasSubstr("cannot start the engine")) << what;
+      EXPECT_THAT(log, HasSubstr(path)) << what << ": the error does not name the file";
+    }
+  }
+
   std::string dir_;
 };
 
 TEST_F(TruncatedModelFaultTest, Llama2cCheckpointCutAtEverySixteenthFailsCleanly) {
-  const std::string full = llmserve::testing::ReadFile(
-      llmserve::testing::SharedPath("models/stories260K/stories260K.bin"));
-  ASSERT_GT(full.size(), 1000u);
-  const std::string tokenizer = llmserve::testing::SharedPath("models/stories260K/tok512.bin");
-  for (int cut = 0; cut < kCuts; ++cut) {
-    const size_t size = full.size() * cut / kCuts;
-    const std::string model = absl::StrCat(dir_, "/stories260K-", cut, "of16.bin");
-    ASSERT_TRUE(llmserve::testing::WriteFile(model, full.substr(0, size)));
-    ExpectCleanFailure({"--model", model, "--tokenizer", tokenizer, "--listen", "127.0.0.1:0",
-                        "--metrics-address=127.0.0.1:0", "--threads=1"},
-                       model, absl::StrCat(dir_, "/llama2c-", cut, ".log"),
-                       absl::StrCat("cut at ", cut, "/16 (", size, " bytes)"));
-    std::filesystem::remove(model);
-  }
+  const std::string model = dir_ + "/stories260K.bin";
+  ExpectEveryCutFailsCleanly("models/stories260K/stories260K.bin", model,
+                             {"--model", model, "--tokenizer",
+                              llmserve::testing::SharedPath("models/stories260K/tok512.bin")});
 }
 
 TEST_F(TruncatedModelFaultTest, SafetensorsOfAnHfDirectoryCutAtEverySixteenthFailsCleanly) {
   const std::string source = llmserve::testing::SharedPath("models/stories260K-hf");
-  const std::string full = llmserve::testing::ReadFile(source + "/model.safetensors");
-  ASSERT_GT(full.size(), 1000u);
   const std::string model_dir = dir_ + "/stories260K-hf";
   std::filesystem::create_directories(model_dir);
   for (const char* name : {"config.json", "tok512.bin"}) {
     std::filesystem::copy_file(absl::StrCat(source, "/", name), absl::StrCat(model_dir, "/", name));
   }
-  const std::string weights = model_dir + "/model.safetensors";
-  for (int cut = 0; cut < kCuts; ++cut) {
-    const size_t size = full.size() * cut / kCuts;
-    ASSERT_TRUE(llmserve::testing::WriteFile(weights, full.substr(0, size)));
-    ExpectCleanFailure({"--model", model_dir, "--listen", "127.0.0.1:0",
-                        "--metrics-address=127.0.0.1:0", "--threads=1"},
-                       weights, absl::StrCat(dir_, "/hf-", cut, ".log"),
-                       absl::StrCat("cut at ", cut, "/16 (", size, " bytes)"));
-  }
+  ExpectEveryCutFailsCleanly("models/stories260K-hf/model.safetensors",
+                             model_dir + "/model.safetensors", {"--model", model_dir});
 }
 
 TEST_F(TruncatedModelFaultTest, Llama2cTokenizerCutAtEverySixteenthFailsCleanly) {
-  const std::string full =
-      llmserve::testing::ReadFile(llmserve::testing::SharedPath("models/stories260K/tok512.bin"));
-  ASSERT_GT(full.size(), 1000u);
-  const std::string model = llmserve::testing::SharedPath("models/stories260K/stories260K.bin");
-  for (int cut = 0; cut < kCuts; ++cut) {
-    const size_t size = full.size() * cut / kCuts;
-    const std::string tokenizer = absl::StrCat(dir_, "/tok512-", cut, "of16.bin");
-    ASSERT_TRUE(llmserve::testing::WriteFile(tokenizer, full.substr(0, size)));
-    ExpectCleanFailure({"--model", model, "--tokenizer", tokenizer, "--listen", "127.0.0.1:0",
-                        "--metrics-address=127.0.0.1:0", "--threads=1"},
-                       tokenizer, absl::StrCat(dir_, "/tokenizer-", cut, ".log"),
-                       absl::StrCat("cut at ", cut, "/16 (", size, " bytes)"));
-    std::filesystem::remove(tokenizer);
-  }
+  const std::string tokenizer = dir_ + "/tok512.bin";
+  ExpectEveryCutFailsCleanly(
+      "models/stories260K/tok512.bin", tokenizer,
+      {"--model", llmserve::testing::SharedPath("models/stories260K/stories260K.bin"),
+       "--tokenizer", tokenizer});
 }
 
 }  // namespace
