@@ -1,5 +1,5 @@
 // Fault: clients whose TCP connection is reset mid-stream. 1,000 raw HTTP/2
-// clients (tests/server/raw_grpc_stream.h) each start a long GenerateStream
+// clients (tests/server/raw_grpc_connection.h) each start a long GenerateStream
 // on stories260K (every 10th with n = 2 and logprobs), 100 at a time, and
 // each resets its connection (RST, SO_LINGER 0) as soon as its first
 // streamed message arrived. Afterwards every one of them has exactly one
@@ -7,6 +7,8 @@
 // the server read the RST: never lost, never another code), the engine holds
 // no request and no KV block, the gauges read zero, no call is left in the
 // service, and a normal request is served with the same tokens as before.
+// Also: connections of 50 multiplexed streams reset at once, and resets of
+// calls still queued (streamed and unary).
 
 #include <gtest/gtest.h>
 
@@ -19,14 +21,14 @@
 #include "absl/strings/str_cat.h"
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "tests/server/metrics_scrape.h"
-#include "tests/server/raw_grpc_stream.h"
+#include "tests/server/raw_grpc_connection.h"
 #include "tests/server/stories_server.h"
 #include "tests/server/stub_calls.h"
 
 namespace llmserve::server {
 namespace {
 
-using ::llmserve::testing::RawGrpcStream;
+using ::llmserve::testing::RawGrpcConnection;
 using ::llmserve::testing::Scrape;
 
 constexpr int kClients = 1000;
@@ -66,7 +68,7 @@ TEST_F(ConnectionResetFaultTest, ThousandResetStreamsAreAllFreedAndTheServerServ
 
   std::atomic<int> started{0};
   for (int wave = 0; wave < kClients / kWave; ++wave) {
-    std::vector<RawGrpcStream> clients(kWave);
+    std::vector<RawGrpcConnection> clients(kWave);
     for (int i = 0; i < kWave; ++i) {
       ASSERT_TRUE(clients[i].Start(app_->port(), "/llmserve.v1.Generation/GenerateStream",
                                    i % 10 == 0 ? wide_message : message));
@@ -75,7 +77,7 @@ TEST_F(ConnectionResetFaultTest, ThousandResetStreamsAreAllFreedAndTheServerServ
     // thread of its own: a client whose stream waits for a batch slot must
     // not hold up the resets of those streaming meanwhile.
     std::vector<std::thread> resetters;
-    for (RawGrpcStream& c : clients) {
+    for (RawGrpcConnection& c : clients) {
       resetters.emplace_back([&c, &started] {
         if (c.WaitForData()) ++started;
         c.Reset();
@@ -126,6 +128,53 @@ TEST_F(ConnectionResetFaultTest, ThousandResetStreamsAreAllFreedAndTheServerServ
             std::vector<uint32_t>(before.token_ids().begin(), before.token_ids().end()));
 }
 
+// One client process's connection carrying many streams, reset: 20
+// connections of 50 multiplexed streams each, every stream started, then each
+// connection reset. All 1,000 calls end (CANCELLED) and leave nothing behind.
+TEST_F(ConnectionResetFaultTest, ResetConnectionsOfFiftyStreamsEachFreeThemAll) {
+  StartServer();
+  v1::GenerateRequest request;
+  request.set_text("Tom and his dog");
+  request.mutable_sampling_params()->set_max_tokens(500);
+  request.mutable_sampling_params()->set_ignore_eos(true);
+  constexpr int kConnections = 20, kStreams = 50;
+  std::vector<RawGrpcConnection> clients(kConnections);
+  for (RawGrpcConnection& c : clients) {
+    ASSERT_TRUE(c.Start(app_->port(), "/llmserve.v1.Generation/GenerateStream",
+                        request.SerializeAsString(), kStreams));
+  }
+  std::atomic<int> started{0};
+  std::vector<std::thread> resetters;
+  for (RawGrpcConnection& c : clients) {
+    resetters.emplace_back([&c, &started] {
+      if (c.WaitForData()) ++started;
+      c.Reset();
+    });
+  }
+  for (std::thread& t : resetters) t.join();
+  EXPECT_EQ(started.load(), kConnections) << "some connections' streams never all started";
+
+  Scrape scrape("");
+  for (int i = 0; i < 6000; ++i) {
+    scrape = ScrapeMetrics();
+    if (CallsRecorded(scrape) >= kConnections * kStreams) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(CallsRecorded(scrape), kConnections * kStreams) << scrape.text();
+  EXPECT_GE(scrape.Value("llmserve_request_failure_total", {{"code", "CANCELLED"}}),
+            kConnections * kStreams / 2);
+  ASSERT_TRUE(WaitForIdle()) << "running " << app_->engine().GetStats().num_running << ", waiting "
+                             << app_->engine().GetStats().num_waiting << ", KV blocks "
+                             << app_->engine().GetStats().num_kv_blocks_used << ", calls "
+                             << app_->service()->active_calls();
+  EXPECT_EQ(ScrapeMetrics().Value("llmserve_kv_cache_usage_ratio"), 0);
+  v1::GenerateResponse response;
+  request.mutable_sampling_params()->set_max_tokens(8);
+  const grpc::Status status = llmserve::testing::CallGenerate(*stub_, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.token_ids_size(), 8);
+}
+
 // The same fault before the first token: streamed and unary calls queued in
 // the engine (scheduling paused, so they are all waiting when the RSTs come)
 // are each recorded as CANCELLED, and leave nothing behind.
@@ -138,7 +187,7 @@ TEST_F(ConnectionResetFaultTest, ResetsOfQueuedStreamedAndUnaryCallsFreeEverythi
   constexpr int kEach = 100;
   for (int round = 0; round < 2; ++round) {
     app_->engine().SetSchedulingPausedForTesting(true);
-    std::vector<RawGrpcStream> clients(2 * kEach);
+    std::vector<RawGrpcConnection> clients(2 * kEach);
     for (int i = 0; i < 2 * kEach; ++i) {
       ASSERT_TRUE(clients[i].Start(app_->port(),
                                    i % 2 == 0 ? "/llmserve.v1.Generation/GenerateStream"
@@ -149,7 +198,7 @@ TEST_F(ConnectionResetFaultTest, ResetsOfQueuedStreamedAndUnaryCallsFreeEverythi
       absl::SleepFor(absl::Milliseconds(10));
     }
     ASSERT_EQ(app_->engine().GetStats().num_waiting, 2 * kEach);
-    for (RawGrpcStream& c : clients) c.Reset();
+    for (RawGrpcConnection& c : clients) c.Reset();
 
     Scrape scrape("");
     for (int i = 0; i < 6000; ++i) {

@@ -1,11 +1,11 @@
-#ifndef LLMSERVE_TESTS_SERVER_RAW_GRPC_STREAM_H_
-#define LLMSERVE_TESTS_SERVER_RAW_GRPC_STREAM_H_
+#ifndef LLMSERVE_TESTS_SERVER_RAW_GRPC_CONNECTION_H_
+#define LLMSERVE_TESTS_SERVER_RAW_GRPC_CONNECTION_H_
 
-// A gRPC server-streaming call spoken by hand over a plain TCP socket
-// (HTTP/2 preface, SETTINGS, one HEADERS frame of literal HPACK fields, one
-// DATA frame), so a test can end the TCP connection the way a crashed client
-// or a middlebox does: with a RST (SO_LINGER 0), not a gRPC cancel or a FIN.
-// Header-only; plaintext only.
+// gRPC server-streaming calls spoken by hand over a plain TCP socket (HTTP/2
+// preface, SETTINGS, then per call one HEADERS frame of literal HPACK fields
+// and one DATA frame), so a test can end the TCP connection the way a crashed
+// client or a middlebox does: with a RST (SO_LINGER 0), not a gRPC cancel or
+// a FIN. Header-only; plaintext only.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,28 +16,32 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 
 namespace llmserve::testing {
 
-/// One HTTP/2 connection carrying one call on stream 1.
-class RawGrpcStream {
+/// One HTTP/2 connection carrying one or more calls.
+class RawGrpcConnection {
  public:
-  RawGrpcStream() = default;
-  RawGrpcStream(const RawGrpcStream&) = delete;
-  RawGrpcStream& operator=(const RawGrpcStream&) = delete;
-  RawGrpcStream(RawGrpcStream&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  ~RawGrpcStream() {
+  RawGrpcConnection() = default;
+  RawGrpcConnection(const RawGrpcConnection&) = delete;
+  RawGrpcConnection& operator=(const RawGrpcConnection&) = delete;
+  RawGrpcConnection(RawGrpcConnection&& other) noexcept
+      : fd_(std::exchange(other.fd_, -1)), num_streams_(other.num_streams_) {}
+  ~RawGrpcConnection() {
     if (fd_ >= 0) close(fd_);
   }
 
-  /// Connects to 127.0.0.1:`port` and sends the call `path` (e.g.
+  /// Connects to 127.0.0.1:`port` and sends `streams` calls of `path` (e.g.
   /// "/llmserve.v1.Generation/GenerateStream") with the serialized request
-  /// `message`, ending the client's half of the stream. Socket reads time out
-  /// after `timeout_seconds`. False on any socket error.
-  bool Start(int port, const std::string& path, const std::string& message,
+  /// `message`, multiplexed on the connection (streams 1, 3, 5, ...), each
+  /// ending the client's half of its stream. Socket reads time out after
+  /// `timeout_seconds`. False on any socket error.
+  bool Start(int port, const std::string& path, const std::string& message, int streams = 1,
              int timeout_seconds = 60) {
+    num_streams_ = streams;
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     if (fd_ < 0) return false;
     timeval timeout{timeout_seconds, 0};
@@ -66,20 +70,26 @@ class RawGrpcStream {
       headers += static_cast<char>(value.size());
       headers += value;
     }
-    out += Frame(kHeaders, kEndHeaders, 1, headers);
     std::string grpc_message(5, '\0');  // not compressed, 4-byte big-endian length
     const uint32_t size = static_cast<uint32_t>(message.size());
     for (int i = 0; i < 4; ++i) grpc_message[1 + i] = static_cast<char>(size >> (24 - 8 * i));
     grpc_message += message;
-    out += Frame(kData, kEndStream, 1, grpc_message);
+    for (int i = 0; i < streams; ++i) {
+      const uint32_t stream = 2 * i + 1;
+      out += Frame(kHeaders, kEndHeaders, stream, headers);
+      out += Frame(kData, kEndStream, stream, grpc_message);
+    }
     return SendAll(out);
   }
 
-  /// Reads frames (acknowledging the server's SETTINGS) until a DATA frame of
-  /// stream 1 with a payload arrives: the server has started streaming.
-  /// False on EOF, error, timeout, or a RST_STREAM / GOAWAY first.
+  /// Reads frames (acknowledging the server's SETTINGS and PINGs) until a
+  /// DATA frame with a payload has arrived on every stream: the server has
+  /// started streaming them all. False on EOF, error, timeout, or a
+  /// RST_STREAM / GOAWAY first.
   bool WaitForData() {
-    while (true) {
+    std::vector<bool> streaming(num_streams_, false);
+    int remaining = num_streams_;
+    while (remaining > 0) {
       uint8_t header[9];
       if (!RecvAll(header, sizeof(header))) return false;
       const uint32_t length = (uint32_t{header[0]} << 16) | (uint32_t{header[1]} << 8) | header[2];
@@ -96,10 +106,13 @@ class RawGrpcStream {
         if (!SendAll(Frame(kPing, kAck, 0, payload))) return false;
       } else if (type == kRstStream || type == kGoAway) {
         return false;
-      } else if (type == kData && stream == 1 && length > 0) {
-        return true;
+      } else if (type == kData && length > 0 && stream % 2 == 1 &&
+                 static_cast<int>(stream / 2) < num_streams_ && !streaming[stream / 2]) {
+        streaming[stream / 2] = true;
+        --remaining;
       }
     }
+    return true;
   }
 
   /// Closes the connection with a TCP RST (SO_LINGER on, timeout 0): the
@@ -151,8 +164,9 @@ class RawGrpcStream {
   }
 
   int fd_ = -1;
+  int num_streams_ = 0;
 };
 
 }  // namespace llmserve::testing
 
-#endif  // LLMSERVE_TESTS_SERVER_RAW_GRPC_STREAM_H_
+#endif  // LLMSERVE_TESTS_SERVER_RAW_GRPC_CONNECTION_H_
