@@ -132,7 +132,14 @@ TEST_F(ConnectionResetFaultTest, ThousandResetStreamsAreAllFreedAndTheServerServ
 // connections of 50 multiplexed streams each, every stream started, then each
 // connection reset. All 1,000 calls end (CANCELLED) and leave nothing behind.
 TEST_F(ConnectionResetFaultTest, ResetConnectionsOfFiftyStreamsEachFreeThemAll) {
-  StartServer();
+  // Room for all 1,000 in one batch: a connection is reset once all its
+  // streams have started, which with fewer slots could wait on the streams of
+  // other connections running to their end.
+  StartServer([](EngineOptions& o) {
+    o.max_num_seqs = 1024;
+    o.max_num_batched_tokens = 8192;
+    o.kv_cache_tokens = 65536;
+  });
   v1::GenerateRequest request;
   request.set_text("Tom and his dog");
   request.mutable_sampling_params()->set_max_tokens(500);
