@@ -6,6 +6,7 @@
 #include <atomic>
 #include <deque>
 #include <thread>
+#include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -94,6 +95,11 @@ class LLMEngineImpl final : public LLMEngine {
     return Seconds(absl::Now() - last_progress_);
   }
   void SetSchedulingPausedForTesting(bool paused) override { scheduling_paused_ = paused; }
+  void FailNextForwardPassForTesting(absl::Status error) override {
+    absl::MutexLock lock(&mu_);
+    injected_fault_ = std::move(error);
+    fault_armed_ = true;
+  }
   int64_t weight_bytes_per_step() const override { return model_->weight_bytes_per_step(); }
   std::string linear_implementation() const override { return model_->linear_implementation(); }
   std::vector<std::string> kernel_names() const override {
@@ -142,6 +148,10 @@ class LLMEngineImpl final : public LLMEngine {
   absl::flat_hash_set<std::string> active_ids_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status stop_reason_ ABSL_GUARDED_BY(mu_);
+  // FailNextForwardPassForTesting: handed to the runner by the engine thread
+  // just before it runs a step (fault_armed_ spares the lock when none is set).
+  absl::Status injected_fault_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> fault_armed_{false};
   bool has_work_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_progress_ ABSL_GUARDED_BY(mu_);
   EngineStats stats_ ABSL_GUARDED_BY(mu_);
@@ -317,11 +327,27 @@ bool LLMEngineImpl::Step() {
   }
   outputs_.OnScheduled(out, start);
 
+  if (fault_armed_.load(std::memory_order_relaxed) && fault_armed_.exchange(false)) {
+    absl::MutexLock lock(&mu_);
+    runner_.FailNextForwardForTesting(std::exchange(injected_fault_, absl::OkStatus()));
+  }
   absl::StatusOr<ModelRunnerOutput> sampled = runner_.Execute(out);
   if (!sampled.ok()) {
     const absl::Status error = absl::InternalError(std::string(sampled.status().message()));
+    std::vector<std::string> failed_requests;
+    for (const ScheduledRequest& r : out.scheduled) {
+      if (const Sequence* seq = scheduler_.Find(r.seq_id)) failed_requests.push_back(seq->request_id);
+    }
     for (int64_t seq_id : scheduler_.FailStep(out)) {
       outputs_.Abort(seq_id, FinishReason::kError, error);
+    }
+    // The request has failed: its other completions (n > 1), not in this
+    // step, end with it instead of running on for a result nobody gets.
+    for (const std::string& request_id : failed_requests) {
+      for (int64_t seq_id : outputs_.FindSequences(request_id)) {
+        scheduler_.Remove(seq_id);
+        outputs_.Abort(seq_id, FinishReason::kError, error);
+      }
     }
     return false;
   }

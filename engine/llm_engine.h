@@ -99,6 +99,12 @@ class LLMEngine {
   /// as the watchdog must see it). Aborts and shutdown are still served.
   virtual void SetSchedulingPausedForTesting(bool paused) {}
 
+  /// Fault injection for tests: the next step that runs the model fails with
+  /// `error` in place of the forward pass (ModelRunner::FailNextForwardForTesting),
+  /// so every request in that step ends with finish reason kError (INTERNAL
+  /// with the error's message) and its KV blocks are freed. One step only.
+  virtual void FailNextForwardPassForTesting(absl::Status error) {}
+
   /// Bytes of weights the forward pass reads per step (every linear layer
   /// incl. the LM head): the memory traffic that bounds batch-1 decode speed.
   virtual int64_t weight_bytes_per_step() const { return 0; }

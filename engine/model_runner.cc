@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -89,7 +90,11 @@ absl::StatusOr<ModelRunnerOutput> ModelRunner::Execute(const SchedulerOutput& ou
   logits_.resize(logits_indices_.size() * static_cast<std::size_t>(vocab));
   absl::Status status;
   try {
-    status = model_->Forward(in, *cache_, logits_.data());
+    if (!injected_fault_.ok()) {
+      status = std::exchange(injected_fault_, absl::OkStatus());
+    } else {
+      status = model_->Forward(in, *cache_, logits_.data());
+    }
   } catch (const std::exception& e) {
     status = absl::InternalError(absl::StrCat("forward pass failed: ", e.what()));
   }

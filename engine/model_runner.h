@@ -2,9 +2,11 @@
 #define LLMSERVE_ENGINE_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/models/decoder_model.h"
@@ -44,6 +46,11 @@ class ModelRunner {
   /// Sequences the runner holds state for.
   int num_sequences() const { return static_cast<int>(states_.size()); }
 
+  /// Fault injection for tests: the next Execute fails with `error` where the
+  /// forward pass would run (after the step's sequence state was applied, so
+  /// the runner stays consistent with the scheduler), as a failing model would.
+  void FailNextForwardForTesting(absl::Status error) { injected_fault_ = std::move(error); }
+
  private:
   struct SequenceState {
     SequenceState(const SamplingParams& params, std::vector<int32_t> prompt_ids,
@@ -66,6 +73,7 @@ class ModelRunner {
   std::vector<int64_t> slot_mapping_;
   std::vector<float> logits_;
   std::vector<int32_t> logprobs_scratch_;
+  absl::Status injected_fault_;  ///< FailNextForwardForTesting; OK = none
 };
 
 }  // namespace llmserve
