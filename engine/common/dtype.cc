@@ -54,7 +54,7 @@ absl::StatusOr<DType> ParseDType(std::string_view name) {
   if (name == "f32" || name == "float32" || name == "F32") return DType::kF32;
   if (name == "f16" || name == "float16" || name == "F16") return DType::kF16;
   if (name == "bf16" || name == "bfloat16" || name == "BF16") return DType::kBF16;
-  const std::string lower = absl::AsciiStrToLower(name);
+  const std::string lower = absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
   if (lower == "q8_0") return DType::kQ8_0;
   if (lower == "q4_0") return DType::kQ4_0;
   if (lower == "q4_k") return DType::kQ4_K;
