@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,8 @@ struct GgufCase {
   bool quantized;
 };
 
-std::string PrintTo(const GgufCase& c) { return std::string(c.folder) + "/" + c.type; }
+std::string Describe(const GgufCase& c) { return std::string(c.folder) + "/" + c.type; }
+void PrintTo(const GgufCase& c, std::ostream* os) { *os << Describe(c); }
 
 // A started server on one GGUF file and a stub to it.
 struct Served {
@@ -160,7 +162,7 @@ TEST_P(GgufServerTest, LogprobsAndGreedyIdsMatchLlamaCppAndTheFloat64Reference) 
   std::printf("[ gguf     ] %s: max |dlogprob| vs %s %.2e (tolerance %.2f), teacher-forced "
               "argmax = llama.cpp's id at %d/%d positions (largest gap where not: %.3f nats), free greedy "
               "common prefix %d/%d tokens\n",
-              PrintTo(param).c_str(), vs_reference ? "float64" : "llama.cpp", max_delta,
+              Describe(param).c_str(), vs_reference ? "float64" : "llama.cpp", max_delta,
               vs_reference ? tolerance : kLlamaCppTolerance, agree, positions, max_gap, free_agree,
               free_positions);
 }
