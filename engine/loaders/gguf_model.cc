@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/common/status_macros.h"
 #include "engine/loaders/gguf_tokenizer.h"
 
 namespace llmserve {
@@ -84,13 +85,6 @@ HostTensor RowSlice(const HostTensor& t, int64_t begin, int64_t count) {
                           static_cast<const uint8_t*>(t.data) + begin * row_bytes, t.owner);
 }
 
-#define GGUF_ASSIGN(lhs, expr)            \
-  do {                                    \
-    auto _v = (expr);                     \
-    if (!_v.ok()) return _v.status();     \
-    lhs = *std::move(_v);                 \
-  } while (false)
-
 }  // namespace
 
 absl::StatusOr<GgufModel> GgufModelFromFile(const GgufFile& file) {
@@ -109,12 +103,12 @@ absl::StatusOr<GgufModel> GgufModelFromFile(const GgufFile& file) {
   ModelConfig& c = w.config;
   c.name = std::filesystem::path(file.name()).stem().string();
   c.architecture = arch;
-  GGUF_ASSIGN(c.hidden_size, r.Int("embedding_length", 1, kMaxDim));
-  GGUF_ASSIGN(c.num_layers, r.Int("block_count", 1, kMaxLayers));
-  GGUF_ASSIGN(c.ffn_size, r.Int("feed_forward_length", 1, kMaxDim));
-  GGUF_ASSIGN(c.num_heads, r.Int("attention.head_count", 1, c.hidden_size));
-  GGUF_ASSIGN(c.num_kv_heads, r.Int("attention.head_count_kv", 1, c.num_heads, c.num_heads));
-  GGUF_ASSIGN(c.max_context, r.Int("context_length", 1, int64_t{1} << 24));
+  LLMSERVE_ASSIGN_OR_RETURN(c.hidden_size, r.Int("embedding_length", 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_layers, r.Int("block_count", 1, kMaxLayers));
+  LLMSERVE_ASSIGN_OR_RETURN(c.ffn_size, r.Int("feed_forward_length", 1, kMaxDim));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_heads, r.Int("attention.head_count", 1, c.hidden_size));
+  LLMSERVE_ASSIGN_OR_RETURN(c.num_kv_heads, r.Int("attention.head_count_kv", 1, c.num_heads, c.num_heads));
+  LLMSERVE_ASSIGN_OR_RETURN(c.max_context, r.Int("context_length", 1, int64_t{1} << 20));
   if (c.hidden_size % c.num_heads != 0) {
     return r.Invalid(absl::StrCat(r.Key("embedding_length"), " ", c.hidden_size,
                                   " is not divisible by ", r.Key("attention.head_count"), " ",
@@ -128,18 +122,18 @@ absl::StatusOr<GgufModel> GgufModelFromFile(const GgufFile& file) {
   c.head_dim = c.hidden_size / c.num_heads;
   if (gpt2) {
     c.norm = NormKind::kLayerNorm;
-    GGUF_ASSIGN(c.norm_eps, r.Float("attention.layer_norm_epsilon", 1e-5));
+    LLMSERVE_ASSIGN_OR_RETURN(c.norm_eps, r.Float("attention.layer_norm_epsilon", 1e-5));
     c.position = PositionKind::kLearned;
     c.mlp = MlpKind::kGelu;
     c.linear_bias = true;
   } else {
     c.norm = NormKind::kRMSNorm;
-    GGUF_ASSIGN(c.norm_eps, r.Float("attention.layer_norm_rms_epsilon", 1e-5));
+    LLMSERVE_ASSIGN_OR_RETURN(c.norm_eps, r.Float("attention.layer_norm_rms_epsilon", 1e-5));
     c.position = PositionKind::kRotary;
     c.rope_style = RopeStyle::kInterleaved;
-    GGUF_ASSIGN(c.rope_theta, r.Float("rope.freq_base", 10000.0));
+    LLMSERVE_ASSIGN_OR_RETURN(c.rope_theta, r.Float("rope.freq_base", 10000.0));
     int rot = 0;
-    GGUF_ASSIGN(rot, r.Int("rope.dimension_count", 1, kMaxDim, c.head_dim));
+    LLMSERVE_ASSIGN_OR_RETURN(rot, r.Int("rope.dimension_count", 1, kMaxDim, c.head_dim));
     if (rot != c.head_dim) {
       return r.Invalid(absl::StrCat(r.Key("rope.dimension_count"), " is ", rot,
                                     ": partial rotary embeddings are not supported (head size ",
@@ -163,42 +157,48 @@ absl::StatusOr<GgufModel> GgufModelFromFile(const GgufFile& file) {
   const int64_t h = c.hidden_size, v = c.vocab_size, f = c.ffn_size;
   const int64_t q = int64_t{c.num_heads} * c.head_dim, kv = int64_t{c.num_kv_heads} * c.head_dim;
 
-  GGUF_ASSIGN(w.token_embedding, r.Tensor("token_embd.weight", {v, h}));
-  if (gpt2) GGUF_ASSIGN(w.position_embedding, r.Tensor("position_embd.weight", {c.max_context, h}));
-  GGUF_ASSIGN(w.final_norm_weight, r.Tensor("output_norm.weight", {h}));
-  if (gpt2) GGUF_ASSIGN(w.final_norm_bias, r.Tensor("output_norm.bias", {h}));
+  LLMSERVE_ASSIGN_OR_RETURN(w.token_embedding, r.Tensor("token_embd.weight", {v, h}));
+  if (gpt2) {
+    LLMSERVE_ASSIGN_OR_RETURN(w.position_embedding, r.Tensor("position_embd.weight", {c.max_context, h}));
+  }
+  LLMSERVE_ASSIGN_OR_RETURN(w.final_norm_weight, r.Tensor("output_norm.weight", {h}));
+  if (gpt2) {
+    LLMSERVE_ASSIGN_OR_RETURN(w.final_norm_bias, r.Tensor("output_norm.bias", {h}));
+  }
   c.tied_lm_head = !r.Has("output.weight");
-  if (!c.tied_lm_head) GGUF_ASSIGN(w.lm_head, r.Tensor("output.weight", {v, h}));
+  if (!c.tied_lm_head) {
+    LLMSERVE_ASSIGN_OR_RETURN(w.lm_head, r.Tensor("output.weight", {v, h}));
+  }
 
   w.layers.resize(static_cast<std::size_t>(c.num_layers));
   for (int i = 0; i < c.num_layers; ++i) {
     DecoderLayerWeights& l = w.layers[i];
     const std::string p = absl::StrCat("blk.", i, ".");
-    GGUF_ASSIGN(l.attn_norm_weight, r.Tensor(p + "attn_norm.weight", {h}));
-    GGUF_ASSIGN(l.mlp_norm_weight, r.Tensor(p + "ffn_norm.weight", {h}));
-    GGUF_ASSIGN(l.wo, r.Tensor(p + "attn_output.weight", {h, q}));
-    GGUF_ASSIGN(l.w_up, r.Tensor(p + "ffn_up.weight", {f, h}));
-    GGUF_ASSIGN(l.w_down, r.Tensor(p + "ffn_down.weight", {h, f}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.attn_norm_weight, r.Tensor(p + "attn_norm.weight", {h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.mlp_norm_weight, r.Tensor(p + "ffn_norm.weight", {h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.wo, r.Tensor(p + "attn_output.weight", {h, q}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.w_up, r.Tensor(p + "ffn_up.weight", {f, h}));
+    LLMSERVE_ASSIGN_OR_RETURN(l.w_down, r.Tensor(p + "ffn_down.weight", {h, f}));
     if (gpt2) {
       HostTensor qkv, qkv_bias;
-      GGUF_ASSIGN(qkv, r.Tensor(p + "attn_qkv.weight", {q + 2 * kv, h}));
-      GGUF_ASSIGN(qkv_bias, r.Tensor(p + "attn_qkv.bias", {q + 2 * kv}));
+      LLMSERVE_ASSIGN_OR_RETURN(qkv, r.Tensor(p + "attn_qkv.weight", {q + 2 * kv, h}));
+      LLMSERVE_ASSIGN_OR_RETURN(qkv_bias, r.Tensor(p + "attn_qkv.bias", {q + 2 * kv}));
       l.wq = RowSlice(qkv, 0, q);
       l.wk = RowSlice(qkv, q, kv);
       l.wv = RowSlice(qkv, q + kv, kv);
       l.bq = RowSlice(qkv_bias, 0, q);
       l.bk = RowSlice(qkv_bias, q, kv);
       l.bv = RowSlice(qkv_bias, q + kv, kv);
-      GGUF_ASSIGN(l.attn_norm_bias, r.Tensor(p + "attn_norm.bias", {h}));
-      GGUF_ASSIGN(l.mlp_norm_bias, r.Tensor(p + "ffn_norm.bias", {h}));
-      GGUF_ASSIGN(l.bo, r.Tensor(p + "attn_output.bias", {h}));
-      GGUF_ASSIGN(l.b_up, r.Tensor(p + "ffn_up.bias", {f}));
-      GGUF_ASSIGN(l.b_down, r.Tensor(p + "ffn_down.bias", {h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.attn_norm_bias, r.Tensor(p + "attn_norm.bias", {h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.mlp_norm_bias, r.Tensor(p + "ffn_norm.bias", {h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.bo, r.Tensor(p + "attn_output.bias", {h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.b_up, r.Tensor(p + "ffn_up.bias", {f}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.b_down, r.Tensor(p + "ffn_down.bias", {h}));
     } else {
-      GGUF_ASSIGN(l.wq, r.Tensor(p + "attn_q.weight", {q, h}));
-      GGUF_ASSIGN(l.wk, r.Tensor(p + "attn_k.weight", {kv, h}));
-      GGUF_ASSIGN(l.wv, r.Tensor(p + "attn_v.weight", {kv, h}));
-      GGUF_ASSIGN(l.w_gate, r.Tensor(p + "ffn_gate.weight", {f, h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.wq, r.Tensor(p + "attn_q.weight", {q, h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.wk, r.Tensor(p + "attn_k.weight", {kv, h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.wv, r.Tensor(p + "attn_v.weight", {kv, h}));
+      LLMSERVE_ASSIGN_OR_RETURN(l.w_gate, r.Tensor(p + "ffn_gate.weight", {f, h}));
       for (const char* b : {"attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_output.bias"}) {
         if (r.Has(p + b)) return r.Invalid(absl::StrCat("tensor \"", p, b, "\": biases are not supported for llama"));
       }
@@ -231,7 +231,7 @@ absl::StatusOr<GgufModel> GgufModelFromFile(const GgufFile& file) {
     }
   }
   if (file.Find("tokenizer.chat_template") != nullptr) {
-    GGUF_ASSIGN(c.chat_template, file.GetString("tokenizer.chat_template"));
+    LLMSERVE_ASSIGN_OR_RETURN(c.chat_template, file.GetString("tokenizer.chat_template"));
   }
 
   if (auto s = w.Validate(); !s.ok()) return r.Invalid(s.message());
