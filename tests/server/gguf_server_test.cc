@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -253,6 +255,45 @@ TEST(GgufServerTokenizeTest, LlamaVocabularyFromTheFileMatchesLlama2c) {
   EXPECT_EQ(info.num_kv_heads(), 4u);
   EXPECT_EQ(info.bos_token_id(), 1);
   EXPECT_EQ(info.chat_template(), "");  // these files have none
+}
+
+// tokenizer.chat_template reaches GetModelInfo: a copy of a shared file with
+// the key inserted before its first key/value (the inserted bytes are a
+// multiple of the 32-byte alignment, so every tensor offset stays valid).
+TEST(GgufServerModelInfoTest, ChatTemplateIsShownInModelInfo) {
+  std::string bytes =
+      llmserve::testing::ReadFile(SharedPath("models/stories260K-gguf/stories260K-f32.gguf"));
+  ASSERT_GT(bytes.size(), 24u);
+  const std::string key = "tokenizer.chat_template";
+  std::string tmpl = "{% for m in messages %}{{ m.content }}{% endfor %}";
+  // key length + key + type + string length + string, padded to 32 bytes.
+  while ((8 + key.size() + 4 + 8 + tmpl.size()) % 32 != 0) tmpl += ' ';
+  std::string kv;
+  const auto put64 = [&](uint64_t v) { kv.append(reinterpret_cast<const char*>(&v), 8); };
+  put64(key.size());
+  kv += key;
+  const uint32_t string_type = 8;
+  kv.append(reinterpret_cast<const char*>(&string_type), 4);
+  put64(tmpl.size());
+  kv += tmpl;
+  uint64_t kv_count;
+  std::memcpy(&kv_count, bytes.data() + 16, 8);
+  ++kv_count;
+  std::memcpy(bytes.data() + 16, &kv_count, 8);
+  bytes.insert(24, kv);
+  const std::string dir = llmserve::testing::MakeTempDir("gguf_chat_template");
+  const std::string path = dir + "/with-template.gguf";
+  ASSERT_TRUE(llmserve::testing::WriteFile(path, bytes));
+  {
+    Served served = Serve(path);
+    ASSERT_NE(served.stub, nullptr);
+    grpc::ClientContext context;
+    v1::ModelInfo info;
+    ASSERT_TRUE(served.stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info).ok());
+    EXPECT_EQ(info.chat_template(), tmpl);
+    EXPECT_EQ(info.model_name(), "with-template");
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(GgufServerTokenizeTest, Gpt2VocabularyFromTheFileMatchesTheTestVectors) {
