@@ -67,8 +67,13 @@ absl::StatusOr<StackedLinear> CreateStacked(std::initializer_list<const HostTens
       any_bias = any_bias || !b->empty();
       all_bias = all_bias && !b->empty();
     }
-    auto fused = Linear::Create(StackRows(parts), any_bias && all_bias ? StackRows(biases) : HostTensor(),
-                                wdt, /*accumulate=*/false);
+    // One part is used as it is (no stacked copy).
+    const bool one = parts.size() == 1;
+    const HostTensor bias = !(any_bias && all_bias) ? HostTensor()
+                            : one                   ? **biases.begin()
+                                                    : StackRows(biases);
+    auto fused = Linear::Create(one ? **parts.begin() : StackRows(parts), bias, wdt,
+                                /*accumulate=*/false);
     if (!fused.ok()) return fused.status();
     out.fused = *std::move(fused);
     return out;
