@@ -1,5 +1,6 @@
 #include "engine/loaders/gguf.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -15,6 +16,11 @@ constexpr uint32_t kMaxDims = 4;          // GGML_MAX_DIMS
 // Far above any real tensor; keeps every element and byte product inside int64.
 constexpr int64_t kMaxDim = int64_t{1} << 40;
 constexpr int64_t kMaxElements = int64_t{1} << 50;
+// Counts are checked against the bytes left (each element takes at least one
+// byte), but an element in memory is larger than in the file: containers are
+// reserved up to this many elements and then grow with what was actually
+// read, so memory stays proportional to the bytes parsed, whatever a count says.
+constexpr std::size_t kMaxReserve = 1 << 16;
 
 // ggml_type names (ggml.h), by id; empty for removed ids.
 constexpr const char* kGgmlTypeNames[] = {
@@ -169,21 +175,23 @@ absl::Status ReadValue(Reader& r, const std::string& file, const std::string& ke
   }
   const std::size_t n = static_cast<std::size_t>(*count);
   if (v.array_type == GgufValueType::kString) {
-    v.strings.reserve(n);
+    v.strings.reserve(std::min<std::size_t>(n, kMaxReserve));
     for (std::size_t i = 0; i < n; ++i) {
       auto s = r.ReadString(absl::StrCat("element ", i));
       if (!s.ok()) return BadValue(file, key, s.status().message());
       v.strings.push_back(*std::move(s));
     }
   } else if (v.array_type == GgufValueType::kArray) {
-    v.arrays.resize(n);
+    v.arrays.reserve(std::min<std::size_t>(n, kMaxReserve));
     for (std::size_t i = 0; i < n; ++i) {
-      if (auto s = ReadValue(r, file, key, GgufValueType::kArray, depth + 1, v.arrays[i]); !s.ok()) {
+      GgufValue element;
+      if (auto s = ReadValue(r, file, key, GgufValueType::kArray, depth + 1, element); !s.ok()) {
         return s;
       }
+      v.arrays.push_back(std::move(element));
     }
   } else {
-    v.numbers.reserve(n);
+    v.numbers.reserve(std::min<std::size_t>(n, kMaxReserve));
     GgufValue e;
     for (std::size_t i = 0; i < n; ++i) {
       absl::Status s = ReadScalar(r, v.array_type, absl::StrCat("element ", i), e);
@@ -294,7 +302,7 @@ absl::StatusOr<GgufFile> GgufFile::Parse(std::shared_ptr<const void> owner, cons
     return invalid("tensor count ", *tensor_count, " cannot fit in the file (", size, " bytes)");
   }
 
-  g.metadata_.reserve(static_cast<std::size_t>(*kv_count));
+  g.metadata_.reserve(std::min<std::size_t>(*kv_count, kMaxReserve));
   for (uint64_t k = 0; k < *kv_count; ++k) {
     auto key = r.ReadString(absl::StrCat("metadata key ", k));
     if (!key.ok()) return key.status();
@@ -318,7 +326,7 @@ absl::StatusOr<GgufFile> GgufFile::Parse(std::shared_ptr<const void> owner, cons
     g.alignment_ = static_cast<uint32_t>(a->u);
   }
 
-  g.tensors_.reserve(static_cast<std::size_t>(*tensor_count));
+  g.tensors_.reserve(std::min<std::size_t>(*tensor_count, kMaxReserve));
   for (uint64_t t = 0; t < *tensor_count; ++t) {
     GgufTensorInfo info;
     auto tname = r.ReadString(absl::StrCat("the name of tensor ", t));
