@@ -127,6 +127,34 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Gpt2BpeTokenizer(const GgufFile& f) {
   return std::unique_ptr<Tokenizer>(*std::move(tok));
 }
 
+// A tokenizer that never prepends BOS: for files whose metadata says
+// tokenizer.ggml.add_bos_token = false.
+class WithoutBos final : public Tokenizer {
+ public:
+  explicit WithoutBos(std::unique_ptr<Tokenizer> inner) : inner_(std::move(inner)) {}
+  absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text, bool) const override {
+    return inner_->Encode(text, /*add_bos=*/false);
+  }
+  std::string TokenBytes(int32_t prev_id, int32_t id) const override {
+    return inner_->TokenBytes(prev_id, id);
+  }
+  int32_t vocab_size() const override { return inner_->vocab_size(); }
+  int32_t bos_id() const override { return inner_->bos_id(); }
+  int32_t eos_id() const override { return inner_->eos_id(); }
+
+ private:
+  std::unique_ptr<Tokenizer> inner_;
+};
+
+absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerByModel(const GgufFile& file,
+                                                             const std::string& model) {
+  if (model == "llama") return LlamaTokenizer(file);
+  if (model == "gpt2") return Gpt2BpeTokenizer(file);
+  return Invalid(file, "tokenizer.ggml.model",
+                 absl::StrCat("tokenizer model \"", model,
+                              "\" is not supported (\"llama\" and \"gpt2\" are)"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerFromGguf(const GgufFile& file) {
@@ -138,11 +166,16 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> TokenizerFromGguf(const GgufFile& fil
     }
     return model.status();
   }
-  if (*model == "llama") return LlamaTokenizer(file);
-  if (*model == "gpt2") return Gpt2BpeTokenizer(file);
-  return Invalid(file, "tokenizer.ggml.model",
-                 absl::StrCat("tokenizer model \"", *model,
-                              "\" is not supported (\"llama\" and \"gpt2\" are)"));
+  auto tokenizer = TokenizerByModel(file, *model);
+  if (!tokenizer.ok()) return tokenizer.status();
+  if (const GgufValue* add_bos = file.Find("tokenizer.ggml.add_bos_token"); add_bos != nullptr) {
+    if (add_bos->type != GgufValueType::kBool) {
+      return Invalid(file, "tokenizer.ggml.add_bos_token",
+                     absl::StrCat("expected a bool, found ", GgufValueTypeName(add_bos->type)));
+    }
+    if (add_bos->i == 0) return std::unique_ptr<Tokenizer>(new WithoutBos(*std::move(tokenizer)));
+  }
+  return tokenizer;
 }
 
 }  // namespace llmserve

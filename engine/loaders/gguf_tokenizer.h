@@ -23,7 +23,9 @@ namespace llmserve {
 ///    (id = index) and `tokenizer.ggml.merges` ("left right", best first);
 ///    `tokenizer.ggml.pre`, if present, must be "gpt-2" or "default" (other
 ///    pre-tokenizers, e.g. Llama 3's, split text differently).
-/// User-defined / control tokens other than these are not split out of text.
+/// `tokenizer.ggml.add_bos_token` = false, if present, makes Encode never
+/// prepend BOS. User-defined / control tokens other than these are not split
+/// out of text.
 /// Errors: INVALID_ARGUMENT naming the file and key for a missing or
 /// mistyped key, another tokenizer model, or a vocabulary that breaks the
 /// requirements above; the tokenizers' own errors.

@@ -120,6 +120,37 @@ TEST(GgufModelTest, SplitsGpt2FusedQkv) {
   EXPECT_EQ(*ids, (std::vector<int32_t>{15496, 995}));
 }
 
+// tokenizer.ggml.add_bos_token = false: Encode never prepends BOS. The key is
+// inserted before the first key/value of a copy, with an empty string key
+// "pad" that makes the insertion 64 bytes (a multiple of the alignment, so the
+// tensor offsets stay valid).
+TEST(GgufModelTest, AddBosTokenFalseIsHonoured) {
+  std::string bytes = FileBytes(kStories);
+  ASSERT_GT(bytes.size(), 24u);
+  std::string kv;
+  const auto put = [&](const auto& v) { kv.append(reinterpret_cast<const char*>(&v), sizeof(v)); };
+  const std::string key = "tokenizer.ggml.add_bos_token";
+  put(uint64_t{key.size()});
+  kv += key;
+  put(uint32_t{7});  // bool
+  put(uint8_t{0});
+  put(uint64_t{3});
+  kv += "pad";
+  put(uint32_t{8});  // string
+  put(uint64_t{0});
+  ASSERT_EQ(kv.size(), 64u);
+  uint64_t count;
+  std::memcpy(&count, bytes.data() + 16, 8);
+  count += 2;
+  std::memcpy(bytes.data() + 16, &count, 8);
+  bytes.insert(24, kv);
+  auto m = FromBytes(bytes);
+  ASSERT_TRUE(m.ok()) << m.status();
+  auto ids = m->tokenizer->Encode("Once upon a time", /*add_bos=*/true);
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<int32_t>{403, 407, 261, 378}));
+}
+
 TEST(GgufModelTest, PatchedFilesGiveErrorsNamingTheKeyOrTensor) {
   const std::string good = FileBytes(kStories);
   ASSERT_FALSE(good.empty());
