@@ -20,6 +20,8 @@
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/kv_cache/kv_cache_config.h"
 #include "engine/kv_cache/kv_cache_manager.h"
+#include "engine/loaders/gguf.h"
+#include "engine/loaders/gguf_model.h"
 #include "engine/loaders/model_loader.h"
 #include "engine/model_runner.h"
 #include "engine/output_processor.h"
@@ -436,12 +438,24 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
   }
   if (opts.num_threads == 0) opts.num_threads = omp_get_num_procs();
 
-  auto weights = LoadModelWeights(opts.model_path);
+  // A GGUF file carries its tokenizer; --tokenizer, if given, still wins.
+  absl::StatusOr<ModelWeights> weights;
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer;
+  if (GgufFile::HasMagic(opts.model_path)) {
+    auto gguf = LoadGgufModel(opts.model_path);
+    if (!gguf.ok()) return gguf.status();
+    weights = std::move(gguf->weights);
+    tokenizer = std::move(gguf->tokenizer);
+  } else {
+    weights = LoadModelWeights(opts.model_path);
+  }
   if (!weights.ok()) return weights.status();
   const ModelConfig& c = weights->config;
   opts.max_context = opts.max_context == 0 ? c.max_context : std::min(opts.max_context, c.max_context);
 
-  auto tokenizer = LoadTokenizer(opts.model_path, opts.tokenizer_path, c.vocab_size);
+  if (!tokenizer.ok() || *tokenizer == nullptr || !opts.tokenizer_path.empty()) {
+    tokenizer = LoadTokenizer(opts.model_path, opts.tokenizer_path, c.vocab_size);
+  }
   if (!tokenizer.ok()) return tokenizer.status();
   if ((*tokenizer)->vocab_size() > c.vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat("the tokenizer has ", (*tokenizer)->vocab_size(),

@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/common/openmp_wait.h"
 #include "engine/llm_engine.h"
@@ -160,6 +162,19 @@ void LogEngine(const LLMEngine& engine) {
                 o.enable_prefix_caching ? "on" : "off");
 }
 
+/// The process's resident set and its peak so far, in MiB, from /proc/self/status
+/// (VmRSS, VmHWM); "?" where the file or field is missing.
+std::string ResidentSizeDescription() {
+  std::ifstream status("/proc/self/status");
+  std::string line, rss = "?", hwm = "?";
+  while (std::getline(status, line)) {
+    long kb = 0;
+    if (std::sscanf(line.c_str(), "VmRSS: %ld kB", &kb) == 1) rss = absl::StrFormat("%.1f", kb / 1024.0);
+    if (std::sscanf(line.c_str(), "VmHWM: %ld kB", &kb) == 1) hwm = absl::StrFormat("%.1f", kb / 1024.0);
+  }
+  return absl::StrFormat("resident %s MiB (peak %s MiB)", rss, hwm);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -194,13 +209,19 @@ int main(int argc, char** argv) {
   absl::FPrintF(stderr, "llmserve: loading %s\n", engine_options.model_path);
   // The engine reports to the metrics from its own thread; they outlive it.
   auto metrics = std::make_shared<Metrics>();
+  const absl::Time load_start = absl::Now();
   absl::StatusOr<std::unique_ptr<LLMEngine>> engine =
       LLMEngine::Create(engine_options, metrics.get());
+  const absl::Duration load_time = absl::Now() - load_start;
   if (!engine.ok()) {
     absl::FPrintF(stderr, "llmserve: cannot start the engine: %s\n", engine.status().ToString());
     return 1;
   }
   LogEngine(**engine);
+  // Load time covers reading (or mapping) the checkpoint, packing the weights
+  // and allocating the KV cache; the resident size includes the KV cache.
+  absl::FPrintF(stderr, "llmserve: loaded in %.2f s, %s\n", absl::ToDoubleSeconds(load_time),
+                ResidentSizeDescription());
   const bool print_kernels = absl::GetFlag(FLAGS_print_kernels);
   for (const std::string& k : (*engine)->kernel_names()) {
     absl::FPrintF(print_kernels ? stdout : stderr, "llmserve: kernel %s\n", k);

@@ -69,6 +69,7 @@ void FillModelInfo(const LLMEngine& engine, v1::ModelInfo* info) {
   info->set_bos_token_id(tokenizer.bos_id());
   info->set_eos_token_id(tokenizer.eos_id());
   for (int32_t id : engine.eos_token_ids()) info->add_eos_token_ids(id);
+  info->set_chat_template(model.chat_template);
 }
 
 }  // namespace llmserve::server

@@ -10,6 +10,14 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 
 std::string HostTensor::ShapeString() const { return llmserve::ShapeString(shape); }
 
+int64_t HostTensor::num_bytes() const {
+  if (shape.empty()) return DTypeRowBytes(dtype, 1);
+  const int64_t cols = shape.back();
+  const int64_t row = DTypeRowBytes(dtype, cols);
+  if (row < 0) return -1;
+  return cols == 0 ? 0 : num_elements() / cols * row;
+}
+
 std::vector<float> HostTensor::ToFloat() const {
   std::vector<float> out(static_cast<std::size_t>(num_elements()));
   if (data != nullptr) ConvertToFloat(dtype, data, out.size(), out.data());

@@ -29,8 +29,9 @@ struct HostTensor {
     for (int64_t d : shape) n *= d;
     return n;
   }
-  /// Size in bytes.
-  int64_t num_bytes() const { return num_elements() * static_cast<int64_t>(DTypeSize(dtype)); }
+  /// Size in bytes: rows of the last dimension × DTypeRowBytes (whole blocks
+  /// for a quantized dtype; -1 if the last dimension is not a multiple of its block).
+  int64_t num_bytes() const;
   /// "[768, 2304]"
   std::string ShapeString() const;
 
@@ -39,7 +40,7 @@ struct HostTensor {
 
   /// A tensor owning a copy of `values` with the given shape (dtype f32).
   static HostTensor FromFloats(std::vector<float> values, std::vector<int64_t> shape);
-  /// A view of `count * DTypeSize(dtype)` bytes at `data`, kept alive by `owner`.
+  /// A view of num_bytes() bytes at `data`, kept alive by `owner`.
   static HostTensor View(DType dtype, std::vector<int64_t> shape, const void* data,
                          std::shared_ptr<const void> owner);
 };

@@ -3,6 +3,8 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "engine/loaders/gguf.h"
+#include "engine/loaders/gguf_model.h"
 #include "engine/loaders/hf_checkpoint.h"
 #include "engine/loaders/llama2c_checkpoint.h"
 
@@ -16,6 +18,11 @@ absl::StatusOr<ModelWeights> LoadModelWeights(const std::string& path) {
   }
   if (std::filesystem::is_directory(status)) {
     return LoadHfCheckpoint(path);
+  }
+  if (GgufFile::HasMagic(path)) {
+    auto model = LoadGgufModel(path);
+    if (!model.ok()) return model.status();
+    return std::move(model->weights);
   }
   return LoadLlama2cCheckpoint(path);
 }

@@ -9,8 +9,9 @@
 namespace llmserve {
 
 /// Loads model weights from `path`: a Hugging Face model directory
-/// (config.json + model.safetensors or a sharded index) or a llama2.c
-/// checkpoint file. Errors: NOT_FOUND if nothing is at `path`, otherwise those
+/// (config.json + model.safetensors or a sharded index), a GGUF file
+/// (recognized by its "GGUF" magic; LoadGgufModel, the tokenizer dropped) or a
+/// llama2.c checkpoint file. Errors: NOT_FOUND if nothing is at `path`, otherwise those
 /// of the format's loader (INVALID_ARGUMENT naming the file and the problem).
 absl::StatusOr<ModelWeights> LoadModelWeights(const std::string& path);
 

@@ -9,28 +9,108 @@
 namespace llmserve {
 namespace {
 
-// Rows of `parts` (each [rows_i, cols]) stacked into one [sum rows_i, cols] f32 tensor.
+// True when every part is quantized with one and the same ggml block type.
+bool ShareQuantizedDType(std::initializer_list<const HostTensor*> parts) {
+  const DType first = (*parts.begin())->dtype;
+  for (const HostTensor* p : parts) {
+    if (p->dtype != first) return false;
+  }
+  return IsQuantized(first);
+}
+
+// True when some part is quantized and the parts' dtypes differ (a Q4_K_M
+// file stores attn_v in Q6_K beside Q4_K attn_q/attn_k): such parts get one
+// Linear each instead of a fused one (StackedLinear).
+bool MixedQuantized(std::initializer_list<const HostTensor*> parts) {
+  bool quantized = false;
+  for (const HostTensor* p : parts) quantized = quantized || IsQuantized(p->dtype);
+  return quantized && !ShareQuantizedDType(parts);
+}
+
+// Rows of `parts` (each [rows_i, cols]) stacked into one [sum rows_i, cols]
+// tensor. Parts sharing a quantized dtype keep it: a row is whole blocks, so
+// stacking rows concatenates their bytes. Otherwise the rows become f32.
 HostTensor StackRows(std::initializer_list<const HostTensor*> parts) {
-  std::vector<float> values;
   int64_t rows = 0, cols = 0;
+  for (const HostTensor* p : parts) {
+    rows += p->shape[0];
+    cols = p->shape.size() > 1 ? p->shape[1] : 0;
+  }
+  if (ShareQuantizedDType(parts)) {
+    auto bytes = std::make_shared<std::vector<uint8_t>>();
+    for (const HostTensor* p : parts) {
+      const auto* b = static_cast<const uint8_t*>(p->data);
+      bytes->insert(bytes->end(), b, b + p->num_bytes());
+    }
+    const void* data = bytes->data();
+    return HostTensor::View((*parts.begin())->dtype, {rows, cols}, data,
+                            std::shared_ptr<const void>(bytes, bytes->data()));
+  }
+  std::vector<float> values;
   for (const HostTensor* p : parts) {
     std::vector<float> v = p->ToFloat();
     values.insert(values.end(), v.begin(), v.end());
-    rows += p->shape[0];
-    cols = p->shape.size() > 1 ? p->shape[1] : 0;
   }
   return HostTensor::FromFloats(std::move(values),
                                 cols > 0 ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{rows});
 }
 
-HostTensor StackBiases(std::initializer_list<const HostTensor*> parts) {
-  for (const HostTensor* p : parts) {
-    if (p->empty()) return HostTensor();
+// A fused projection over `parts` (one Linear over the stacked rows), or, for
+// mixed quantized dtypes, one Linear per part (biases in `biases`, same order).
+absl::StatusOr<StackedLinear> CreateStacked(std::initializer_list<const HostTensor*> parts,
+                                            std::initializer_list<const HostTensor*> biases,
+                                            DType wdt) {
+  StackedLinear out;
+  if (!MixedQuantized(parts)) {
+    bool any_bias = false, all_bias = true;
+    for (const HostTensor* b : biases) {
+      any_bias = any_bias || !b->empty();
+      all_bias = all_bias && !b->empty();
+    }
+    // One part is used as it is (no stacked copy).
+    const bool one = parts.size() == 1;
+    const HostTensor bias = !(any_bias && all_bias) ? HostTensor()
+                            : one                   ? **biases.begin()
+                                                    : StackRows(biases);
+    auto fused = Linear::Create(one ? **parts.begin() : StackRows(parts), bias, wdt,
+                                /*accumulate=*/false);
+    if (!fused.ok()) return fused.status();
+    out.fused = *std::move(fused);
+    return out;
   }
-  return StackRows(parts);
+  auto bias = biases.begin();
+  for (const HostTensor* p : parts) {
+    const HostTensor none;
+    auto part = Linear::Create(*p, bias != biases.end() ? **bias : none, wdt, /*accumulate=*/false);
+    if (!part.ok()) return part.status();
+    out.parts.push_back(*std::move(part));
+    if (bias != biases.end()) ++bias;
+  }
+  return out;
 }
 
 }  // namespace
+
+int64_t StackedLinear::out_features() const {
+  if (fused) return fused->out_features();
+  int64_t n = 0;
+  for (const auto& p : parts) n += p->out_features();
+  return n;
+}
+
+int64_t StackedLinear::weight_bytes() const {
+  if (fused) return fused->weight_bytes();
+  int64_t n = 0;
+  for (const auto& p : parts) n += p->weight_bytes();
+  return n;
+}
+
+std::string StackedLinear::implementation() const {
+  if (fused) return fused->implementation();
+  std::string s;
+  for (const auto& p : parts) absl::StrAppend(&s, s.empty() ? "" : " + ", p->implementation());
+  return s;
+}
 
 absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
     const ModelWeights& weights, const DecoderModelOptions& options) {
@@ -52,16 +132,14 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
     layer.attn_norm_bias = lw.attn_norm_bias.ToFloat();
     layer.mlp_norm_weight = lw.mlp_norm_weight.ToFloat();
     layer.mlp_norm_bias = lw.mlp_norm_bias.ToFloat();
-    auto qkv = Linear::Create(StackRows({&lw.wq, &lw.wk, &lw.wv}),
-                              StackBiases({&lw.bq, &lw.bk, &lw.bv}), wdt, /*accumulate=*/false);
+    auto qkv = CreateStacked({&lw.wq, &lw.wk, &lw.wv}, {&lw.bq, &lw.bk, &lw.bv}, wdt);
     if (!qkv.ok()) return qkv.status();
     layer.qkv = *std::move(qkv);
     auto o = Linear::Create(lw.wo, lw.bo, wdt, /*accumulate=*/true);
     if (!o.ok()) return o.status();
     layer.o = *std::move(o);
-    auto gate_up = c.mlp == MlpKind::kSwiGLU
-                       ? Linear::Create(StackRows({&lw.w_gate, &lw.w_up}), HostTensor(), wdt, false)
-                       : Linear::Create(lw.w_up, lw.b_up, wdt, false);
+    auto gate_up = c.mlp == MlpKind::kSwiGLU ? CreateStacked({&lw.w_gate, &lw.w_up}, {}, wdt)
+                                             : CreateStacked({&lw.w_up}, {&lw.b_up}, wdt);
     if (!gate_up.ok()) return gate_up.status();
     layer.gate_up = *std::move(gate_up);
     auto down = Linear::Create(lw.w_down, lw.b_down, wdt, /*accumulate=*/true);
@@ -69,7 +147,13 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
     layer.down = *std::move(down);
     m->layers_.push_back(std::move(layer));
   }
-  m->token_embedding_ = weights.token_embedding.ToFloat();
+  {
+    const HostTensor& e = weights.token_embedding;
+    const auto* bytes = static_cast<const uint8_t*>(e.data);
+    m->token_embedding_.assign(bytes, bytes + e.num_bytes());
+    m->token_embedding_dtype_ = e.dtype;
+    m->token_embedding_row_bytes_ = DTypeRowBytes(e.dtype, c.hidden_size);
+  }
   m->position_embedding_ = weights.position_embedding.ToFloat();
   m->final_norm_weight_ = weights.final_norm_weight.ToFloat();
   m->final_norm_bias_ = weights.final_norm_bias.ToFloat();
@@ -92,13 +176,19 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
   m->act_.resize(t * c.ffn_size);
   m->final_.resize(static_cast<std::size_t>(options.max_num_logits) * c.hidden_size);
   m->act16_.resize(t * std::max<std::size_t>(c.hidden_size, c.ffn_size));
+  for (const Layer& l : m->layers_) {
+    if (!l.qkv.fused || !l.gate_up.fused) {
+      m->part_out_.resize(t * std::max<std::size_t>(c.qkv_size(), c.ffn_size));
+      break;
+    }
+  }
   return m;
 }
 
 int64_t DecoderModel::weight_bytes_per_step() const {
   int64_t bytes = lm_head_->weight_bytes();
   for (const Layer& l : layers_) {
-    bytes += l.qkv->weight_bytes() + l.o->weight_bytes() + l.gate_up->weight_bytes() +
+    bytes += l.qkv.weight_bytes() + l.o->weight_bytes() + l.gate_up.weight_bytes() +
              l.down->weight_bytes();
   }
   return bytes;
@@ -130,17 +220,53 @@ void DecoderModel::NormLinear(const Linear& linear, const float* x, const std::v
   linear.ForwardBf16(h, rows, y);
 }
 
+void DecoderModel::NormStacked(const StackedLinear& stacked, const float* x,
+                               const std::vector<float>& w, const std::vector<float>& b,
+                               int64_t rows, float* norm_out, float* y) {
+  if (stacked.fused) {
+    NormLinear(*stacked.fused, x, w, b, rows, norm_out, y);
+    return;
+  }
+  Norm(x, w, b, rows, norm_out);
+  const int64_t total = stacked.out_features();
+  int64_t column = 0;
+  for (const std::unique_ptr<Linear>& part : stacked.parts) {
+    const int64_t n = part->out_features();
+    part->Forward(norm_out, rows, part_out_.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      std::copy_n(part_out_.data() + r * n, n, y + r * total + column);
+    }
+    column += n;
+  }
+}
+
+void DecoderModel::EmbedTokens(const int32_t* ids, const int32_t* positions, int64_t rows,
+                               float* out) const {
+  const int64_t n = config_.hidden_size;
+  const bool learned = config_.position == PositionKind::kLearned;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = out + r * n;
+    ConvertToFloat(token_embedding_dtype_,
+                   token_embedding_.data() + int64_t{ids[r]} * token_embedding_row_bytes_,
+                   static_cast<std::size_t>(n), o);
+    if (learned) {
+      const float* p = position_embedding_.data() + int64_t{positions[r]} * n;
+      for (int64_t i = 0; i < n; ++i) o[i] += p[i];
+    }
+  }
+}
+
 std::vector<std::string> DecoderModel::DescribeKernels() const {
   const ModelConfig& c = config_;
   std::vector<std::string> lines;
-  const auto add = [&](const char* name, const Linear& l) {
+  const auto add = [&](const char* name, const auto& l) {
     lines.push_back(absl::StrCat(name, " [", l.in_features(), " -> ", l.out_features(),
                                  "]: ", l.implementation()));
   };
   if (!layers_.empty()) {
-    add("qkv", *layers_[0].qkv);
+    add("qkv", layers_[0].qkv);
     add("attn_out", *layers_[0].o);
-    add(c.mlp == MlpKind::kSwiGLU ? "gate_up" : "mlp_up", *layers_[0].gate_up);
+    add(c.mlp == MlpKind::kSwiGLU ? "gate_up" : "mlp_up", layers_[0].gate_up);
     add("mlp_down", *layers_[0].down);
   }
   add("lm_head", *lm_head_);
@@ -183,13 +309,11 @@ absl::Status DecoderModel::Forward(const ForwardInput& in, KVCache& cache, float
   const AttentionDims dims{c.num_heads, c.num_kv_heads, c.head_dim, cache.shape().block_size,
                            1.0f / std::sqrt(static_cast<float>(c.head_dim))};
 
-  Embed(token_embedding_.data(), in.token_ids,
-        c.position == PositionKind::kLearned ? position_embedding_.data() : nullptr, in.positions,
-        t, hidden, x_.data());
+  EmbedTokens(in.token_ids, in.positions, t, x_.data());
 
   for (std::size_t l = 0; l < layers_.size(); ++l) {
     const Layer& layer = layers_[l];
-    NormLinear(*layer.qkv, x_.data(), layer.attn_norm_weight, layer.attn_norm_bias, t, h_.data(),
+    NormStacked(layer.qkv, x_.data(), layer.attn_norm_weight, layer.attn_norm_bias, t, h_.data(),
                qkv_.data());
     if (c.position == PositionKind::kRotary) {
       ApplyRope(qkv_.data(), qkv_size, t, in.positions, c.num_heads, c.num_kv_heads, c.head_dim,
@@ -211,7 +335,7 @@ absl::Status DecoderModel::Forward(const ForwardInput& in, KVCache& cache, float
     }
     layer.o->Forward(attn_.data(), t, x_.data());  // x += attn · Woᵀ (+ b)
 
-    NormLinear(*layer.gate_up, x_.data(), layer.mlp_norm_weight, layer.mlp_norm_bias, t,
+    NormStacked(layer.gate_up, x_.data(), layer.mlp_norm_weight, layer.mlp_norm_bias, t,
                h_.data(), mlp_.data());
     const bool down_bf16 = layer.down->input_dtype() == DType::kBF16;
     if (c.mlp == MlpKind::kSwiGLU && down_bf16) {

@@ -28,6 +28,27 @@ struct DecoderModelOptions {
   int max_num_logits = 64;
 };
 
+/// A projection whose output is several weights' outputs side by side
+/// ([rows, out_1 + out_2 + ...]: q|k|v, gate|up): one fused Linear over the
+/// stacked rows when the parts share a dtype (quantized parts keep their
+/// blocks), else one Linear per part whose outputs are copied into place —
+/// the parts of a GGUF Q4_K_M file mix Q4_K and Q6_K, which one quantized
+/// matrix cannot hold.
+struct StackedLinear {
+  std::unique_ptr<Linear> fused;              ///< set when fused
+  std::vector<std::unique_ptr<Linear>> parts;  ///< set when not fused, in output order
+
+  /// Sum of the parts' output features.
+  int64_t out_features() const;
+  int64_t in_features() const { return first().in_features(); }
+  /// Bytes of weights (and biases) read per forward pass.
+  int64_t weight_bytes() const;
+  /// The fused Linear's implementation, or the parts' joined by " + ".
+  std::string implementation() const;
+  /// The fused Linear or the first part.
+  const Linear& first() const { return fused ? *fused : *parts.front(); }
+};
+
 /// The tokens of one batched forward step: prefill chunks and decode tokens of
 /// several sequences concatenated into one [num_tokens, hidden] activation.
 struct ForwardInput {
@@ -78,9 +99,9 @@ class DecoderModel {
  private:
   struct Layer {
     std::vector<float> attn_norm_weight, attn_norm_bias, mlp_norm_weight, mlp_norm_bias;
-    std::unique_ptr<Linear> qkv;      ///< [hidden] → [(heads + 2 kv_heads) · head_dim]
+    StackedLinear qkv;                ///< [hidden] → [(heads + 2 kv_heads) · head_dim]
     std::unique_ptr<Linear> o;        ///< [heads · head_dim] → [hidden], accumulates
-    std::unique_ptr<Linear> gate_up;  ///< [hidden] → [2 · ffn] (SwiGLU) or [ffn] (GELU)
+    StackedLinear gate_up;            ///< [hidden] → [2 · ffn] (SwiGLU) or [ffn] (GELU)
     std::unique_ptr<Linear> down;     ///< [ffn] → [hidden], accumulates
   };
 
@@ -93,10 +114,22 @@ class DecoderModel {
   void NormLinear(const Linear& linear, const float* x, const std::vector<float>& w,
                   const std::vector<float>& b, int64_t rows, float* norm_out, float* y);
 
+  /// y = stacked(Norm(x)): NormLinear for a fused projection; else the norm
+  /// into `norm_out`, each part into part_out_ and its columns into y.
+  void NormStacked(const StackedLinear& stacked, const float* x, const std::vector<float>& w,
+                   const std::vector<float>& b, int64_t rows, float* norm_out, float* y);
+  /// out[r, :] = token embedding row ids[r] as f32 (+ the position row when learned).
+  void EmbedTokens(const int32_t* ids, const int32_t* positions, int64_t rows, float* out) const;
+
   ModelConfig config_;
   DecoderModelOptions options_;
   std::vector<Layer> layers_;
-  std::vector<float> token_embedding_;     // [vocab, hidden]
+  // [vocab, hidden] in the checkpoint's dtype (f32, f16, bf16 or a ggml block
+  // type): an owned copy, so the file's mapping is released after loading,
+  // without the f32 copy a quantized table would need; rows are converted at lookup.
+  std::vector<uint8_t> token_embedding_;
+  DType token_embedding_dtype_ = DType::kF32;
+  int64_t token_embedding_row_bytes_ = 0;
   std::vector<float> position_embedding_;  // [max_context, hidden] (learned only)
   std::vector<float> final_norm_weight_, final_norm_bias_;
   std::unique_ptr<Linear> lm_head_;
@@ -104,6 +137,7 @@ class DecoderModel {
   // Workspace, sized for options_.max_num_tokens rows.
   std::vector<float> x_, h_, qkv_, attn_, mlp_, act_, final_;
   std::vector<uint16_t> act16_;  // bf16 input of a bf16-input linear layer
+  std::vector<float> part_out_;  // one part's output of an unfused StackedLinear
 };
 
 }  // namespace llmserve

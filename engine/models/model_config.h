@@ -52,6 +52,9 @@ struct ModelConfig {
   bool linear_bias = false;   ///< biases on every linear layer and norm (GPT-2)
   int bos_token_id = -1;      ///< -1: none
   std::vector<int> eos_token_ids;  ///< generation stops at any of these unless ignore_eos
+  /// The checkpoint's chat template (GGUF `tokenizer.chat_template`, a Jinja
+  /// string), shown by GetModelInfo; empty if the checkpoint has none. Not applied.
+  std::string chat_template;
 
   /// Number of query rows produced per token by the fused QKV projection:
   /// (num_heads + 2 * num_kv_heads) * head_dim.

@@ -64,8 +64,14 @@ absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::LoadVocabAndMerges
   if (!merges_text.ok()) return merges_text.status();
   auto merges = ParseMergesText(*merges_text, merges_path);
   if (!merges.ok()) return merges.status();
-  const std::string name = absl::StrCat(vocab_json_path, " + ", merges_path);
-  absl::StatusOr<RankedBpe> bpe = RankedBpe::Build(*vocab, *merges, name);
+  return FromVocabAndMerges(*vocab, *merges, absl::StrCat(vocab_json_path, " + ", merges_path));
+}
+
+absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> Gpt2Tokenizer::FromVocabAndMerges(
+    const std::vector<std::pair<std::string, int32_t>>& vocab,
+    const std::vector<std::pair<std::string, std::string>>& merges, std::string_view name_view) {
+  const std::string name(name_view);
+  absl::StatusOr<RankedBpe> bpe = RankedBpe::Build(vocab, merges, name);
   if (!bpe.ok()) return bpe.status();
   std::vector<AddedToken> added;
   if (const int32_t id = bpe->Find(kEndOfText); id >= 0) {

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -36,6 +37,13 @@ class Gpt2Tokenizer final : public Tokenizer {
   /// vocabulary lacking one of the 256 byte tokens.
   static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> LoadVocabAndMerges(
       const std::string& vocab_json_path, const std::string& merges_path);
+
+  /// Same as LoadVocabAndMerges, from the vocabulary (token → id) and the
+  /// merges (pairs, best first) already read, e.g. from a GGUF file's
+  /// `tokenizer.ggml.tokens` / `tokenizer.ggml.merges`; `name` is used in errors.
+  static absl::StatusOr<std::unique_ptr<Gpt2Tokenizer>> FromVocabAndMerges(
+      const std::vector<std::pair<std::string, int32_t>>& vocab,
+      const std::vector<std::pair<std::string, std::string>>& merges, std::string_view name);
 
   /// Loads a Hugging Face `tokenizer.json` whose model is BPE and whose
   /// pre-tokenizer is ByteLevel (options add_prefix_space, use_regex; the
