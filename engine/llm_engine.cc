@@ -3,12 +3,14 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <deque>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -409,6 +411,14 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
                                                    opts.max_logprobs, " and ", opts.max_n));
   }
   if (opts.num_threads == 0) opts.num_threads = omp_get_num_procs();
+  if (const char* cap = std::getenv("LLMSERVE_MAX_THREADS"); cap != nullptr && *cap != '\0') {
+    int max_threads = 0;
+    if (!absl::SimpleAtoi(cap, &max_threads) || max_threads < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("LLMSERVE_MAX_THREADS must be a positive integer, got '", cap, "'"));
+    }
+    opts.num_threads = std::min(opts.num_threads, max_threads);
+  }
 
   auto weights = LoadModelWeights(opts.model_path);
   if (!weights.ok()) return weights.status();

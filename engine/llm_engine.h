@@ -29,6 +29,10 @@ struct EngineOptions {
   /// KV-cache element dtype: "f32", "bf16", or "" = bf16 when dtype is bf16, else f32.
   std::string kv_cache_dtype;
   /// Compute threads for the forward pass (OpenMP / oneDNN); 0 = all cores.
+  /// The environment variable LLMSERVE_MAX_THREADS (a positive integer) caps
+  /// it; `make test-tsan` sets 1 so that no OpenMP team runs, since TSan cannot
+  /// see libgomp's barriers (scripts/test-tsan.sh). Create fails with
+  /// INVALID_ARGUMENT on a malformed value.
   int num_threads = 0;
   /// Cap on a sequence's positions (prompt + completion); 0 = the model's maximum.
   int max_context = 0;

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# `make test-tsan`: the thread-exercising tests under ThreadSanitizer.
+#
+# Usage: scripts/test-tsan.sh [BUILD_DIR]   (default build-tsan; as root on a
+# fresh Debian bookworm machine, or with sudo). Environment: JOBS (default
+# nproc), TSAN_LABELS (a ctest -L regex, default below).
+#
+# Stages, each timed:
+#  1. deps     scripts/install-deps.sh
+#  2. abseil   an instrumented Abseil with the ABI of Debian's libabsl
+#              (scripts/build-tsan-abseil.sh), cached in BUILD_DIR/absl-tsan;
+#              LD_LIBRARY_PATH swaps it in for llmserve and Debian's gRPC, so
+#              TSan sees absl::Mutex and gpr_mu (built on it).
+#  3. build    the TSan build of the libraries, the llmserve, llmserve-client
+#              and llmserve-bench binaries and the tests below.
+#  4. test     ctest on the built tests whose area label matches TSAN_LABELS:
+#              server (gRPC reactors, the engine thread, the metrics exporter,
+#              the watchdog, drain, the llmserve and llmserve-client
+#              processes), bench (load driver, fake server, llmserve-bench
+#              processes) and the engine tests that run LLMEngine (its thread
+#              against AddRequest/AbortRequest callers). Not run: the
+#              scheduler and KV-cache tests (single-threaded: that code runs
+#              only on the engine thread, exercised above), the engine's
+#              output-processor and forward-pass tests, tokenizer, loaders,
+#              sampling, ops, primitives, common — single-threaded code or
+#              OpenMP kernels, which TSan cannot check here (below) and whose
+#              threading the bitwise batch-invariance tests cover.
+#
+# What TSan cannot see, and how that is handled (docs/deployment.md, "What CI
+# proves"):
+#  - gRPC (Debian's, uninstrumented) orders a call's callbacks on its own
+#    threads; tests/tsan.supp suppresses reports whose top frame is inside
+#    gRPC or Abseil internals only (race_top:), never llmserve's code.
+#  - libgomp (GNU OpenMP) is uninstrumented, so its barriers are invisible:
+#    the tests run with one compute thread (OMP_NUM_THREADS=1 for direct
+#    kernel calls, LLMSERVE_MAX_THREADS=1 to cap the engine's --threads), so
+#    no OpenMP team exists.
+# Every report — from a test or from a server/client process it starts — goes
+# to BUILD_DIR/tsan-reports/; any report fails the run, and the reports are
+# printed.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+build="${1:-build-tsan}"
+jobs="${JOBS:-$(nproc)}"
+labels="${TSAN_LABELS:-^(server|bench|engine)$}"
+export LLMSERVE_SHARED_DIR="${LLMSERVE_SHARED_DIR:-$root/../shared}"
+
+t0=$(date +%s)
+last=$t0
+stage_times=()
+stage() {  # records the previous stage's duration, announces the next
+  local now; now=$(date +%s)
+  [ -n "${current:-}" ] && stage_times+=("$current $(( now - last ))s")
+  current="$1"; last=$now
+  [ "$1" = done ] || echo "=== test-tsan: $1"
+}
+
+stage deps
+scripts/install-deps.sh
+
+stage abseil
+JOBS="$jobs" scripts/build-tsan-abseil.sh "$build/absl-tsan"
+absl_lib="$(cd "$build/absl-tsan/lib" && pwd)"
+
+stage build
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Sanitize -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
+  -DLLMSERVE_SANITIZE=thread -DLLMSERVE_BUILD_BENCHMARKS=OFF > /dev/null
+# Every server and bench test, and the engine tests that run the engine
+# thread (LLMEngine); ctest runs what was built (an unbuilt test of a selected
+# area is only a *_NOT_BUILT placeholder, excluded below).
+targets=(llmserve llmserve-client llmserve-bench)
+for t in tests/{server,bench}/*_test.cc $(grep -l 'LLMEngine\|engine_test_util' tests/engine/*_test.cc); do
+  targets+=("$(basename "$t" .cc)")
+done
+cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+
+stage test
+reports="$root/$build/tsan-reports"
+rm -rf "$reports"
+mkdir -p "$reports"
+status=0
+# exitcode=66 (TSan's default) also fails a test whose process reported.
+(cd "$build" && \
+  LD_LIBRARY_PATH="$absl_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  TSAN_OPTIONS="suppressions=$root/tests/tsan.supp ignore_noninstrumented_modules=1 log_path=$reports/tsan second_deadlock_stack=1 history_size=7" \
+  OMP_NUM_THREADS=1 LLMSERVE_MAX_THREADS=1 \
+  ctest --output-on-failure -j"$jobs" --timeout 900 -L "$labels" -E '_NOT_BUILT$') || status=1
+
+n=$(cat "$reports"/tsan.* 2>/dev/null | grep -c '^WARNING: ThreadSanitizer' || true)
+if [ "$n" -gt 0 ]; then
+  echo "test-tsan: $n ThreadSanitizer reports (in $reports):" >&2
+  grep -h '^WARNING: ThreadSanitizer' "$reports"/tsan.* | sort | uniq -c >&2
+  cat "$reports"/tsan.* | head -400 >&2
+  status=1
+else
+  echo "test-tsan: no ThreadSanitizer reports"
+fi
+
+stage done
+echo "test-tsan: stage times: ${stage_times[*]}; total $(( $(date +%s) - t0 ))s"
+exit $status
