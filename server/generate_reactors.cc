@@ -283,28 +283,30 @@ GenerateStreamReactor::Action GenerateStreamReactor::NextActionLocked(grpc::Stat
 }
 
 void GenerateStreamReactor::OnWriteDone(bool ok) {
-  if (final_in_flight_) {
-    grpc::Status status;
-    {
-      absl::MutexLock lock(&state_->mu);
-      state_->write_in_flight = false;
+  // final_in_flight_ is read under the lock that guarded its write (possibly
+  // on the engine thread, before StartWrite): gRPC orders StartWrite before
+  // OnWriteDone, but only inside its own code, which TSan cannot see.
+  bool finish = false;
+  bool abort = false;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->write_in_flight = false;
+    if (final_in_flight_) {
+      finish = true;
       state_->finish_called = true;
       status = ok ? EndStatus(*state_->final_output, state_->client_gone)
                   : ClientGoneStatus("client stream closed");
       Record(&*state_->final_output, status);
-    }
-    Finish(status);
-    return;
-  }
-  bool abort = false;
-  {
-    absl::MutexLock lock(&state_->mu);
-    state_->write_in_flight = false;
-    if (!ok && !state_->write_failed) {
+    } else if (!ok && !state_->write_failed) {
       state_->write_failed = true;
       state_->pending.clear();
       abort = true;
     }
+  }
+  if (finish) {
+    Finish(status);  // may run OnDone (delete this): the last action
+    return;
   }
   if (abort) AbortInEngine(absl::CancelledError("client stream closed"));
   Pump();
