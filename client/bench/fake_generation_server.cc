@@ -101,6 +101,16 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
     absl::MutexLock lock(&mu_);
     return in_flight_;
   }
+  /// Blocks until every admitted call has left (each calls Left(), a stream
+  /// from its OnDone). After the server's Shutdown and Wait that is at once;
+  /// waiting on our own mutex makes the last Left() — on a gRPC thread —
+  /// happen before the caller destroys mu_, which gRPC's Wait orders only
+  /// through its own code.
+  void AwaitNoCallInFlight() {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+    mu_.Await(absl::Condition(&idle));
+  }
 
  private:
   /// A call's admission: its arrival index and failure status.
@@ -372,6 +382,7 @@ FakeGenerationServer::FakeGenerationServer(std::unique_ptr<Impl> impl) : impl_(s
 FakeGenerationServer::~FakeGenerationServer() {
   impl_->server_->Shutdown(std::chrono::system_clock::now());
   impl_->server_->Wait();
+  impl_->AwaitNoCallInFlight();
 }
 
 const std::string& FakeGenerationServer::address() const { return impl_->address_; }
