@@ -381,6 +381,22 @@ RequestLimits LLMEngine::request_limits() const {
   return limits;
 }
 
+absl::StatusOr<int> EffectiveNumThreads(int num_threads) {
+  if (num_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("threads must be >= 0, got ", num_threads));
+  }
+  if (num_threads == 0) num_threads = omp_get_num_procs();
+  if (const char* cap = std::getenv("LLMSERVE_MAX_THREADS"); cap != nullptr && *cap != '\0') {
+    int max_threads = 0;
+    if (!absl::SimpleAtoi(cap, &max_threads) || max_threads < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("LLMSERVE_MAX_THREADS must be a positive integer, got '", cap, "'"));
+    }
+    num_threads = std::min(num_threads, max_threads);
+  }
+  return num_threads;
+}
+
 absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions& options,
                                                              EngineObserver* observer) {
   EngineOptions opts = options;
@@ -410,15 +426,9 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
     return absl::InvalidArgumentError(absl::StrCat("max_logprobs must be >= 0 and max_n >= 1, got ",
                                                    opts.max_logprobs, " and ", opts.max_n));
   }
-  if (opts.num_threads == 0) opts.num_threads = omp_get_num_procs();
-  if (const char* cap = std::getenv("LLMSERVE_MAX_THREADS"); cap != nullptr && *cap != '\0') {
-    int max_threads = 0;
-    if (!absl::SimpleAtoi(cap, &max_threads) || max_threads < 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("LLMSERVE_MAX_THREADS must be a positive integer, got '", cap, "'"));
-    }
-    opts.num_threads = std::min(opts.num_threads, max_threads);
-  }
+  auto num_threads = EffectiveNumThreads(opts.num_threads);
+  if (!num_threads.ok()) return num_threads.status();
+  opts.num_threads = *num_threads;
 
   auto weights = LoadModelWeights(opts.model_path);
   if (!weights.ok()) return weights.status();
