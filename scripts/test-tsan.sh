@@ -29,8 +29,10 @@
 # What TSan cannot see, and how that is handled (docs/deployment.md, "What CI
 # proves"):
 #  - gRPC (Debian's, uninstrumented) orders a call's callbacks on its own
-#    threads; tests/tsan.supp suppresses reports whose top frame is inside
-#    gRPC or Abseil internals only (race_top:), never llmserve's code.
+#    threads; tests/tsan.supp suppresses only reports made inside gRPC, its
+#    header-inlined op and tag plumbing, or the Abseil code only gRPC uses
+#    (each entry says why), and ignore_noninstrumented_modules=1 drops the
+#    allocations and copies gRPC's own code makes; never llmserve's code.
 #  - libgomp (GNU OpenMP) is uninstrumented, so its barriers are invisible:
 #    the tests run with one compute thread (OMP_NUM_THREADS=1 for direct
 #    kernel calls, LLMSERVE_MAX_THREADS=1 to cap the engine's --threads), so
@@ -41,7 +43,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-build="${1:-build-tsan}"
+build="$(realpath -m "${1:-build-tsan}")"
 jobs="${JOBS:-$(nproc)}"
 labels="${TSAN_LABELS:-^(server|bench|engine)$}"
 export LLMSERVE_SHARED_DIR="${LLMSERVE_SHARED_DIR:-$root/../shared}"
@@ -76,7 +78,7 @@ done
 cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
 stage test
-reports="$root/$build/tsan-reports"
+reports="$build/tsan-reports"
 rm -rf "$reports"
 mkdir -p "$reports"
 tsan_options="suppressions=$root/tests/tsan.supp ignore_noninstrumented_modules=1"
@@ -84,7 +86,7 @@ tsan_options+=" second_deadlock_stack=1 history_size=7"
 
 # A planted race first: if TSan, the options or the suppressions stopped
 # reporting, the run below would prove nothing.
-canary="$root/$build/tsan-canary"
+canary="$build/tsan-canary"
 cat > "$canary.cc" <<'CC'
 // A data race on purpose: make test-tsan checks that it is reported.
 #include <thread>
@@ -111,12 +113,13 @@ if ! grep -q libtsan <<< "$libs" || ! grep -q "$absl_lib/libabsl_synchronization
   exit 1
 fi
 
-# Not run: LoadDriverTest.MeasuredLatenciesMatchInjectedDelays asserts that
-# the driver's measured latencies stay within 1.5x + 150 ms of the fake
-# server's injected delays, a timing bound TSan's 5-15x slowdown on a shared
-# machine breaks; every other LoadDriverTest runs the same stream and record
-# code under TSan.
-exclude='_NOT_BUILT$|^LoadDriverTest\.MeasuredLatenciesMatchInjectedDelays$'
+# Not run, two load-driver tests whose assertions are timing bounds that
+# TSan's 5-15x slowdown on a shared machine breaks (seen failing here):
+# MeasuredLatenciesMatchInjectedDelays (measured latencies within 1.5x + 150
+# ms of the fake server's injected delays) and GoodputCountsAreExact (calls
+# with a 10 ms injected TTFT must meet a 150 ms SLO). The other load-driver
+# tests run the same stream, unary and record code under TSan.
+exclude='_NOT_BUILT$|^LoadDriverTest\.(MeasuredLatenciesMatchInjectedDelays|GoodputCountsAreExact)$'
 status=0
 # exitcode=66 (TSan's default) also fails a test whose process reported.
 (cd "$build" && \
