@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/bench/happens_before.h"
 #include "llmserve/v1/generation.grpc.pb.h"
 
 namespace llmserve::bench {
@@ -175,8 +176,13 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
         finished_ = true;
         Finish(a.status);
       }
+      // The handler returns the reactor to gRPC, whose reactions run on its
+      // other threads (client/bench/happens_before.h); later Start* calls
+      // are made under shared_->mu, which every reaction takes.
+      HappensBefore(this);
     }
     void OnWriteDone(bool ok) override {
+      HappensAfter(this);
       absl::MutexLock lock(&shared_->mu);
       writing_ = false;
       if (finish_pending_) {
@@ -190,10 +196,12 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
       WriteLocked();
     }
     void OnCancel() override {
+      HappensAfter(this);
       absl::MutexLock lock(&shared_->mu);
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     }
     void OnDone() override {
+      HappensAfter(this);
       impl_->Left();
       {
         absl::MutexLock lock(&shared_->mu);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/bench/arrival.h"
+#include "client/bench/happens_before.h"
 
 namespace llmserve::bench {
 
@@ -80,10 +81,14 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
       record_.start_seconds = driver_->SecondsSinceStart(start_);
       last_ = start_;
     }
+    // The reactions run on gRPC's threads (client/bench/happens_before.h);
+    // each StartRead after this one is made under mu_.
+    HappensBefore(this);
     StartCall();
   }
 
   void OnReadDone(bool ok) override {
+    HappensAfter(this);
     if (!ok) return;  // OnDone follows
     // Consecutive reactions of a call can run on different gRPC threads;
     // gRPC orders them, but only inside its own code, so the record is
@@ -118,6 +123,7 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
   }
 
   void OnDone(const grpc::Status& status) override {
+    HappensAfter(this);
     RequestRecord record;
     {
       absl::MutexLock lock(&mu_);
@@ -155,12 +161,14 @@ class LoadDriver::UnaryCall {
       start_ = Clock::now();
       record_.start_seconds = driver_->SecondsSinceStart(start_);
     }
+    HappensBefore(this);  // Done runs on a gRPC thread (client/bench/happens_before.h)
     stub->async()->Generate(&context_, &request_, &response_,
                             [this](grpc::Status status) { Done(status); });
   }
 
  private:
   void Done(const grpc::Status& status) {
+    HappensAfter(this);
     absl::ReleasableMutexLock lock(&mu_);
     record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     FillFromStatus(status, &record_);
