@@ -34,12 +34,18 @@ if ! dpkg-query -W -f='${Status}' dpkg-dev 2>/dev/null | grep -q "install ok ins
   apt_get update -qq
   apt_get install -y -qq --no-install-recommends dpkg-dev
 fi
-# A deb-src entry for the suites the binary packages come from (Debian's own
-# archive; the TSan build must use exactly the installed version's source).
-src_list=/etc/apt/sources.list.d/llmserve-deb-src.sources
-if ! grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-  echo "build-tsan-abseil: adding $src_list"
-  $SUDO tee "$src_list" > /dev/null <<'SRC'
+work="$out/src"
+rm -rf "$work" "$out/build" "$out/lib"
+mkdir -p "$work"
+fetch() { (cd "$work" && apt-get source -qq --download-only "abseil=$version") > /dev/null 2>&1; }
+if ! fetch; then
+  # No source entry for Debian's archive yet: add one for the suites the
+  # binary packages come from (the TSan build must use exactly the installed
+  # version's source), refresh the index and try again.
+  src_list=/etc/apt/sources.list.d/llmserve-deb-src.sources
+  if [ ! -f "$src_list" ]; then
+    echo "build-tsan-abseil: adding $src_list"
+    $SUDO tee "$src_list" > /dev/null <<'SRC'
 # Added by llmserve's scripts/build-tsan-abseil.sh: source packages, for the
 # ThreadSanitizer build of Abseil (make test-tsan).
 Types: deb-src
@@ -54,16 +60,18 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
+  fi
   apt_get update -qq
+  if ! fetch; then
+    echo "build-tsan-abseil: cannot download the source of abseil=$version" >&2
+    exit 1
+  fi
 fi
-
-work="$out/src"
-rm -rf "$work" "$out/build" "$out/lib"
-mkdir -p "$work"
-# apt-get source needs a current source index; refresh it once if it fails.
-(cd "$work" && { apt-get source -qq --download-only "abseil=$version" > /dev/null 2>&1 \
-   || { apt_get update -qq && apt-get source -qq --download-only "abseil=$version"; }; })
-(cd "$work" && dpkg-source -x ./*.dsc absl > /dev/null)  # applies Debian's patches
+(cd "$work" && dpkg-source -x ./*.dsc absl > /dev/null 2>&1)  # applies Debian's patches
+if [ ! -f "$work/absl/CMakeLists.txt" ]; then
+  echo "build-tsan-abseil: dpkg-source could not unpack the abseil source in $work" >&2
+  exit 1
+fi
 
 # As debian/rules: -DCMAKE_CXX_STANDARD=17 -DBUILD_SHARED_LIBS=ON (the C++
 # standard fixes the ABI: with 17, absl::string_view etc. are std:: aliases),
@@ -74,7 +82,8 @@ cmake -S "$work/absl" -B "$out/build" -DCMAKE_BUILD_TYPE=None \
   -DCMAKE_CXX_FLAGS="-O2 -g1 -fsanitize=thread -fno-omit-frame-pointer" \
   -DCMAKE_C_FLAGS="-O2 -g1 -fsanitize=thread -fno-omit-frame-pointer" \
   -DCMAKE_SHARED_LINKER_FLAGS="-fsanitize=thread" \
-  -DCMAKE_INSTALL_PREFIX="$out/install" -DCMAKE_INSTALL_LIBDIR=lib > /dev/null
+  -DCMAKE_INSTALL_PREFIX="$out/install" -DCMAKE_INSTALL_LIBDIR=lib > "$out/configure.log" 2>&1 \
+  || { tail -40 "$out/configure.log" >&2; exit 1; }
 cmake --build "$out/build" -j"$jobs" > "$out/build.log" 2>&1 \
   || { tail -40 "$out/build.log" >&2; exit 1; }
 cmake --install "$out/build" > /dev/null
