@@ -2,6 +2,7 @@
 # bookworm machine (as root): they install dependencies when missing.
 BUILD_DIR ?= build
 ASAN_DIR  ?= build-asan
+TSAN_DIR  ?= build-tsan
 FUZZ_DIR  ?= build-fuzz
 JOBS      ?= $(shell nproc)
 LISTEN    ?= localhost:50051
@@ -14,7 +15,7 @@ CMAKE_FLAGS ?=
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
-.PHONY: all deps configure build models serve test test-isa test-sanitize fuzz bench check-layering \
+.PHONY: all deps configure build models serve test test-isa test-sanitize test-tsan fuzz bench check-layering \
         clean test-image test-deploy base-image
 
 all: build
@@ -60,6 +61,12 @@ test-sanitize: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS) --timeout 1800
 
+## The thread-exercising tests (server, bench, the engine-thread tests)
+## under ThreadSanitizer, with an instrumented Abseil swapped in and one
+## compute thread; see scripts/test-tsan.sh.
+test-tsan:
+	JOBS=$(JOBS) scripts/test-tsan.sh $(TSAN_DIR)
+
 ## Runs every libFuzzer target for $(FUZZ_SECONDS) seconds (clang build).
 fuzz: deps
 	@cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -92,4 +99,4 @@ check-layering:
 	@scripts/check-layering.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)

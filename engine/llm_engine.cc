@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <deque>
 #include <thread>
@@ -10,6 +11,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -407,6 +409,22 @@ RequestLimits LLMEngine::request_limits() const {
   return limits;
 }
 
+absl::StatusOr<int> EffectiveNumThreads(int num_threads) {
+  if (num_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("threads must be >= 0, got ", num_threads));
+  }
+  if (num_threads == 0) num_threads = omp_get_num_procs();
+  if (const char* cap = std::getenv("LLMSERVE_MAX_THREADS"); cap != nullptr && *cap != '\0') {
+    int max_threads = 0;
+    if (!absl::SimpleAtoi(cap, &max_threads) || max_threads < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("LLMSERVE_MAX_THREADS must be a positive integer, got '", cap, "'"));
+    }
+    num_threads = std::min(num_threads, max_threads);
+  }
+  return num_threads;
+}
+
 absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions& options,
                                                              EngineObserver* observer) {
   EngineOptions opts = options;
@@ -436,7 +454,9 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
     return absl::InvalidArgumentError(absl::StrCat("max_logprobs must be >= 0 and max_n >= 1, got ",
                                                    opts.max_logprobs, " and ", opts.max_n));
   }
-  if (opts.num_threads == 0) opts.num_threads = omp_get_num_procs();
+  auto num_threads = EffectiveNumThreads(opts.num_threads);
+  if (!num_threads.ok()) return num_threads.status();
+  opts.num_threads = *num_threads;
 
   // A GGUF file carries its tokenizer; --tokenizer, if given, still wins.
   absl::StatusOr<ModelWeights> weights;

@@ -29,6 +29,7 @@ struct EngineOptions {
   /// KV-cache element dtype: "f32", "bf16", or "" = bf16 when dtype is bf16, else f32.
   std::string kv_cache_dtype;
   /// Compute threads for the forward pass (OpenMP / oneDNN); 0 = all cores.
+  /// The environment can cap it (EffectiveNumThreads).
   int num_threads = 0;
   /// Cap on a sequence's positions (prompt + completion); 0 = the model's maximum.
   int max_context = 0;
@@ -52,6 +53,14 @@ struct EngineOptions {
   /// Largest SamplingParams::n a request may ask for.
   int max_n = 16;
 };
+
+/// The compute threads an engine created with EngineOptions::num_threads =
+/// `num_threads` runs: all cores for 0, then capped by the environment
+/// variable LLMSERVE_MAX_THREADS (a positive integer) when it is set.
+/// `make test-tsan` sets it to 1 so that no OpenMP team runs: TSan cannot see
+/// libgomp's barriers (scripts/test-tsan.sh). Errors: INVALID_ARGUMENT for a
+/// negative count or a malformed LLMSERVE_MAX_THREADS.
+absl::StatusOr<int> EffectiveNumThreads(int num_threads);
 
 /// The inference engine: owns the model, the tokenizer, the paged KV cache and
 /// the continuous-batching scheduler, and runs scheduler steps on its own

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/happens_before.h"
 #include "server/proto_convert.h"
 
 namespace llmserve::server {
@@ -124,6 +125,9 @@ void GenerateReactor::Start(const v1::GenerateRequest& request) {
   grpc::Status status = Submit(request, [this, state = state_](RequestOutput output) {
     OnOutput(this, *state, std::move(output));
   });
+  // The handler returns the reactor to gRPC, whose reactions may run on
+  // other threads (engine/common/happens_before.h).
+  HappensBefore(this);
   if (!status.ok()) {
     Finish(status);  // refused: Submit recorded it
     return;
@@ -133,6 +137,7 @@ void GenerateReactor::Start(const v1::GenerateRequest& request) {
     state_->started = true;
     if (!PrepareFinishLocked(&status)) return;
   }
+  HappensBefore(this);
   Finish(status);  // may run OnDone (delete this): the last action
 }
 
@@ -151,6 +156,7 @@ void GenerateReactor::OnOutput(GenerateReactor* self, GenerateCallState& s, Requ
     s.final_output = std::move(output);
     if (!self->PrepareFinishLocked(&status)) return;
   }
+  HappensBefore(self);
   self->Finish(status);  // may run OnDone (delete self): the last action
 }
 
@@ -174,6 +180,7 @@ bool GenerateReactor::PrepareFinishLocked(grpc::Status* status) {
 }
 
 void GenerateReactor::OnCancel() {
+  HappensAfter(this);
   {
     absl::MutexLock lock(&state_->mu);
     state_->client_gone = true;
@@ -182,6 +189,7 @@ void GenerateReactor::OnCancel() {
 }
 
 void GenerateReactor::OnDone() {
+  HappensAfter(this);
   Release();
   delete this;
 }
@@ -196,6 +204,9 @@ void GenerateStreamReactor::Start(const v1::GenerateRequest& request) {
   grpc::Status status = Submit(request, [this, state = state_](RequestOutput output) {
     OnOutput(this, *state, std::move(output));
   });
+  // The handler returns the reactor to gRPC, whose reactions may run on
+  // other threads (engine/common/happens_before.h).
+  HappensBefore(this);
   if (!status.ok()) {
     Finish(status);  // refused: Submit recorded it
     return;
@@ -236,6 +247,7 @@ void GenerateStreamReactor::Pump() {
 }
 
 void GenerateStreamReactor::Act(Action action, const grpc::Status& status) {
+  if (action != Action::kNone) HappensBefore(this);  // OnWriteDone / OnDone follow on gRPC's threads
   if (action == Action::kWrite) StartWrite(&message_);
   if (action == Action::kFinish) Finish(status);  // may delete this: the last action
 }
@@ -283,34 +295,39 @@ GenerateStreamReactor::Action GenerateStreamReactor::NextActionLocked(grpc::Stat
 }
 
 void GenerateStreamReactor::OnWriteDone(bool ok) {
-  if (final_in_flight_) {
-    grpc::Status status;
-    {
-      absl::MutexLock lock(&state_->mu);
-      state_->write_in_flight = false;
+  HappensAfter(this);
+  // final_in_flight_ is read under the lock that guarded its write (possibly
+  // on the engine thread, before StartWrite): gRPC orders StartWrite before
+  // OnWriteDone, but only inside its own code, which TSan cannot see.
+  bool finish = false;
+  bool abort = false;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->write_in_flight = false;
+    if (final_in_flight_) {
+      finish = true;
       state_->finish_called = true;
       status = ok ? EndStatus(*state_->final_output, state_->client_gone)
                   : ClientGoneStatus("client stream closed");
       Record(&*state_->final_output, status);
-    }
-    Finish(status);
-    return;
-  }
-  bool abort = false;
-  {
-    absl::MutexLock lock(&state_->mu);
-    state_->write_in_flight = false;
-    if (!ok && !state_->write_failed) {
+    } else if (!ok && !state_->write_failed) {
       state_->write_failed = true;
       state_->pending.clear();
       abort = true;
     }
+  }
+  if (finish) {
+    HappensBefore(this);
+    Finish(status);  // may run OnDone (delete this): the last action
+    return;
   }
   if (abort) AbortInEngine(absl::CancelledError("client stream closed"));
   Pump();
 }
 
 void GenerateStreamReactor::OnCancel() {
+  HappensAfter(this);
   {
     absl::MutexLock lock(&state_->mu);
     state_->client_gone = true;
@@ -320,6 +337,7 @@ void GenerateStreamReactor::OnCancel() {
 }
 
 void GenerateStreamReactor::OnDone() {
+  HappensAfter(this);
   Release();
   delete this;
 }

@@ -129,11 +129,15 @@ class GenerateStreamReactor final : public grpc::ServerWriteReactor<v1::Generate
   /// Carries out a reserved action (outside the lock); may delete this.
   void Act(Action action, const grpc::Status& status);
 
-  v1::GenerateStreamResponse message_;  ///< the message in flight
-  /// Messages built but not yet written (one per completion run; guarded by state_->mu).
-  std::deque<v1::GenerateStreamResponse> queued_;
-  bool final_queued_ = false;           ///< the last of queued_ is the final message
-  bool final_in_flight_ = false;        ///< message_ is the final one
+  /// The message in flight: written under state_->mu by whoever reserved the
+  /// write, then read by gRPC until OnWriteDone.
+  v1::GenerateStreamResponse message_;
+  /// Messages built but not yet written (one per completion run).
+  std::deque<v1::GenerateStreamResponse> queued_ ABSL_GUARDED_BY(state_->mu);
+  /// The last of queued_ is the final message.
+  bool final_queued_ ABSL_GUARDED_BY(state_->mu) = false;
+  /// message_ is the final one.
+  bool final_in_flight_ ABSL_GUARDED_BY(state_->mu) = false;
 };
 
 }  // namespace llmserve::server

@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/bench/happens_before.h"
 #include "llmserve/v1/generation.grpc.pb.h"
 
 namespace llmserve::bench {
@@ -101,6 +102,16 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
     absl::MutexLock lock(&mu_);
     return in_flight_;
   }
+  /// Blocks until every admitted call has left (each calls Left(), a stream
+  /// from its OnDone). After the server's Shutdown and Wait that is at once;
+  /// waiting on our own mutex makes the last Left() — on a gRPC thread —
+  /// happen before the caller destroys mu_, which gRPC's Wait orders only
+  /// through its own code.
+  void AwaitNoCallInFlight() {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+    mu_.Await(absl::Condition(&idle));
+  }
 
  private:
   /// A call's admission: its arrival index and failure status.
@@ -165,8 +176,13 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
         finished_ = true;
         Finish(a.status);
       }
+      // The handler returns the reactor to gRPC, whose reactions run on its
+      // other threads (client/bench/happens_before.h); later Start* calls
+      // are made under shared_->mu, which every reaction takes.
+      HappensBefore(this);
     }
     void OnWriteDone(bool ok) override {
+      HappensAfter(this);
       absl::MutexLock lock(&shared_->mu);
       writing_ = false;
       if (finish_pending_) {
@@ -180,10 +196,12 @@ class FakeGenerationServer::Impl final : public v1::Generation::CallbackService 
       WriteLocked();
     }
     void OnCancel() override {
+      HappensAfter(this);
       absl::MutexLock lock(&shared_->mu);
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
     }
     void OnDone() override {
+      HappensAfter(this);
       impl_->Left();
       {
         absl::MutexLock lock(&shared_->mu);
@@ -372,6 +390,7 @@ FakeGenerationServer::FakeGenerationServer(std::unique_ptr<Impl> impl) : impl_(s
 FakeGenerationServer::~FakeGenerationServer() {
   impl_->server_->Shutdown(std::chrono::system_clock::now());
   impl_->server_->Wait();
+  impl_->AwaitNoCallInFlight();
 }
 
 const std::string& FakeGenerationServer::address() const { return impl_->address_; }

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/bench/arrival.h"
+#include "client/bench/happens_before.h"
 
 namespace llmserve::bench {
 
@@ -71,17 +72,28 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
       : driver_(driver) {
     BuildRequest(source, options, index, &request_);
     PrepareContext(options, &context_);
-    record_.index = index;
     stub->async()->GenerateStream(&context_, &request_, this);
     StartRead(&message_);
-    start_ = Clock::now();
-    record_.start_seconds = driver_->SecondsSinceStart(start_);
-    last_ = start_;
+    {
+      absl::MutexLock lock(&mu_);  // the reactions read these on gRPC's threads
+      record_.index = index;
+      start_ = Clock::now();
+      record_.start_seconds = driver_->SecondsSinceStart(start_);
+      last_ = start_;
+    }
+    // The reactions run on gRPC's threads (client/bench/happens_before.h);
+    // each StartRead after this one is made under mu_.
+    HappensBefore(this);
     StartCall();
   }
 
   void OnReadDone(bool ok) override {
+    HappensAfter(this);
     if (!ok) return;  // OnDone follows
+    // Consecutive reactions of a call can run on different gRPC threads;
+    // gRPC orders them, but only inside its own code, so the record is
+    // guarded by mu_ to make the order explicit.
+    absl::MutexLock lock(&mu_);
     const Clock::time_point now = Clock::now();
     if (const int tokens = message_.token_ids_size(); tokens > 0) {
       const double since_last = std::chrono::duration<double>(now - last_).count();
@@ -111,9 +123,15 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
   }
 
   void OnDone(const grpc::Status& status) override {
-    record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-    FillFromStatus(status, &record_);
-    driver_->Complete(std::move(record_));
+    HappensAfter(this);
+    RequestRecord record;
+    {
+      absl::MutexLock lock(&mu_);
+      record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+      FillFromStatus(status, &record_);
+      record = std::move(record_);
+    }
+    driver_->Complete(std::move(record));
     delete this;
   }
 
@@ -121,10 +139,11 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
   LoadDriver* driver_;
   grpc::ClientContext context_;
   v1::GenerateRequest request_;
-  v1::GenerateStreamResponse message_;
-  RequestRecord record_;
-  Clock::time_point start_;
-  Clock::time_point last_;
+  v1::GenerateStreamResponse message_;  ///< the read buffer: gRPC's between StartRead and OnReadDone
+  absl::Mutex mu_;
+  RequestRecord record_ ABSL_GUARDED_BY(mu_);
+  Clock::time_point start_ ABSL_GUARDED_BY(mu_);
+  Clock::time_point last_ ABSL_GUARDED_BY(mu_);
 };
 
 /// A Generate call: the whole completion arrives at once (TTFT = e2e).
@@ -135,16 +154,22 @@ class LoadDriver::UnaryCall {
       : driver_(driver) {
     BuildRequest(source, options, index, &request_);
     PrepareContext(options, &context_);
-    record_.index = index;
-    record_.unary = true;
-    start_ = Clock::now();
-    record_.start_seconds = driver_->SecondsSinceStart(start_);
+    {
+      absl::MutexLock lock(&mu_);  // Done reads these on a gRPC thread
+      record_.index = index;
+      record_.unary = true;
+      start_ = Clock::now();
+      record_.start_seconds = driver_->SecondsSinceStart(start_);
+    }
+    HappensBefore(this);  // Done runs on a gRPC thread (client/bench/happens_before.h)
     stub->async()->Generate(&context_, &request_, &response_,
                             [this](grpc::Status status) { Done(status); });
   }
 
  private:
   void Done(const grpc::Status& status) {
+    HappensAfter(this);
+    absl::ReleasableMutexLock lock(&mu_);
     record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
     FillFromStatus(status, &record_);
     if (status.ok()) {
@@ -165,16 +190,19 @@ class LoadDriver::UnaryCall {
       record_.server_ttft_seconds = response_.timing().time_to_first_token_seconds();
       record_.server_e2e_seconds = response_.timing().total_seconds();
     }
-    driver_->Complete(std::move(record_));
+    RequestRecord record = std::move(record_);
+    lock.Release();
+    driver_->Complete(std::move(record));
     delete this;
   }
 
   LoadDriver* driver_;
   grpc::ClientContext context_;
   v1::GenerateRequest request_;
-  v1::GenerateResponse response_;
-  RequestRecord record_;
-  Clock::time_point start_;
+  v1::GenerateResponse response_;  ///< gRPC's until Done
+  absl::Mutex mu_;
+  RequestRecord record_ ABSL_GUARDED_BY(mu_);
+  Clock::time_point start_ ABSL_GUARDED_BY(mu_);
 };
 
 LoadDriver::LoadDriver(std::vector<std::shared_ptr<grpc::Channel>> channels) {

@@ -195,7 +195,7 @@ TEST_F(GoldenServerTest, HealthServingAndModelInfo) {
   // the tokenizer's single EOS.
   EXPECT_THAT(info.eos_token_ids(), ::testing::ElementsAre(1, 2));
   EXPECT_EQ(info.eos_token_id(), 2);
-  EXPECT_EQ(info.num_threads(), 2u);
+  EXPECT_EQ(info.num_threads(), static_cast<uint32_t>(EffectiveNumThreads(2).value()));
   EXPECT_GT(info.kv_cache_blocks(), 0u);
   EXPECT_EQ(info.kv_cache_tokens(), uint64_t{info.kv_cache_blocks()} * info.block_size());
   EXPECT_EQ(info.bos_token_id(), 1);

@@ -132,7 +132,7 @@ TEST_F(MetricsTest, EveryMetricIsExportedWithHelpTypeAndModelLabel) {
   EXPECT_EQ(scrape.Value("llmserve_model_info", {{"model", kModel},
                                                  {"dtype", "f32"},
                                                  {"block_size", absl::StrCat(options.block_size)},
-                                                 {"threads", "2"}}),
+                                                 {"threads", absl::StrCat(EffectiveNumThreads(2).value())}}),
             1);
   EXPECT_EQ(scrape.Value("llmserve_kv_cache_blocks_total", M()),
             app_->engine().GetStats().num_kv_blocks_total);
