@@ -16,8 +16,8 @@ namespace v1 = llmserve::v1;
 namespace {
 
 /// Fills the request from the workload entry and the run's sampling parameters.
-void BuildRequest(const BenchRequest& source, const LoadOptions& options, int index,
-                  v1::GenerateRequest* request) {
+void BuildRequest(const BenchRequest& source, const LoadOptions& options,
+                  const RequestVariant& variant, int index, v1::GenerateRequest* request) {
   request->set_request_id(absl::StrCat(options.request_id_prefix, index));
   if (!source.token_ids.empty()) {
     request->mutable_token_ids()->mutable_ids()->Add(source.token_ids.begin(),
@@ -27,11 +27,20 @@ void BuildRequest(const BenchRequest& source, const LoadOptions& options, int in
   }
   *request->mutable_sampling_params() = options.sampling;
   request->mutable_sampling_params()->set_max_tokens(source.max_tokens);
+  if (!variant.n_logprobs) {
+    request->mutable_sampling_params()->clear_n();
+    request->mutable_sampling_params()->clear_logprobs();
+    request->mutable_sampling_params()->clear_prompt_logprobs();
+  }
   request->set_priority(options.priority);
 }
 
-void PrepareContext(const LoadOptions& options, grpc::ClientContext* context) {
-  if (options.timeout_seconds > 0) {
+/// Sets the deadline (if the variant has one) and auth; returns whether a
+/// deadline was set.
+bool PrepareContext(const LoadOptions& options, const RequestVariant& variant,
+                    grpc::ClientContext* context) {
+  const bool deadline = variant.timeout && options.timeout_seconds > 0;
+  if (deadline) {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::microseconds(
                               static_cast<int64_t>(options.timeout_seconds * 1e6)));
@@ -39,6 +48,7 @@ void PrepareContext(const LoadOptions& options, grpc::ClientContext* context) {
   if (!options.auth_token.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", options.auth_token));
   }
+  return deadline;
 }
 
 std::string FinishName(v1::FinishReason reason) {
@@ -69,9 +79,11 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
   StreamCall(LoadDriver* driver, v1::Generation::Stub* stub, const BenchRequest& source,
              const LoadOptions& options, int index)
       : driver_(driver) {
-    BuildRequest(source, options, index, &request_);
-    PrepareContext(options, &context_);
+    const RequestVariant variant = options.mix.Choose(index);
+    BuildRequest(source, options, variant, index, &request_);
+    record_.had_deadline = PrepareContext(options, variant, &context_);
     record_.index = index;
+    cancel_after_tokens_ = variant.cancel ? options.mix.cancel_after_tokens : 0;
     stub->async()->GenerateStream(&context_, &request_, this);
     StartRead(&message_);
     start_ = Clock::now();
@@ -107,6 +119,13 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
       record_.server_ttft_seconds = message_.timing().time_to_first_token_seconds();
       record_.server_e2e_seconds = message_.timing().total_seconds();
     }
+    // A mixed load's cancel: mid-stream, so not once the last message (the
+    // one with usage) is in.
+    if (cancel_after_tokens_ > 0 && !record_.client_cancelled && !message_.has_usage() &&
+        record_.output_tokens >= cancel_after_tokens_) {
+      record_.client_cancelled = true;
+      context_.TryCancel();
+    }
     StartRead(&message_);
   }
 
@@ -125,6 +144,8 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
   RequestRecord record_;
   Clock::time_point start_;
   Clock::time_point last_;
+  /// Cancel once this many tokens arrived; 0: never.
+  int cancel_after_tokens_ = 0;
 };
 
 /// A Generate call: the whole completion arrives at once (TTFT = e2e).
@@ -133,8 +154,9 @@ class LoadDriver::UnaryCall {
   UnaryCall(LoadDriver* driver, v1::Generation::Stub* stub, const BenchRequest& source,
             const LoadOptions& options, int index)
       : driver_(driver) {
-    BuildRequest(source, options, index, &request_);
-    PrepareContext(options, &context_);
+    const RequestVariant variant = options.mix.Choose(index);
+    BuildRequest(source, options, variant, index, &request_);
+    record_.had_deadline = PrepareContext(options, variant, &context_);
     record_.index = index;
     record_.unary = true;
     start_ = Clock::now();
@@ -236,6 +258,7 @@ absl::StatusOr<RunResult> LoadDriver::Run(const std::vector<BenchRequest>& workl
     return absl::InvalidArgumentError(
         absl::StrCat("concurrency must be >= 0, got ", options.concurrency));
   }
+  if (absl::Status s = options.mix.Validate(options.stream); !s.ok()) return s;
   std::optional<ArrivalProcess> arrivals;
   if (options.concurrency == 0) {
     absl::StatusOr<ArrivalProcess> process =

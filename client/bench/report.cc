@@ -217,7 +217,9 @@ nlohmann::json RequestJson(const RequestRecord& r) {
                       {"finish_reason", r.finish_reason},
                       {"server_queue_s", r.server_queue_seconds},
                       {"server_ttft_s", r.server_ttft_seconds},
-                      {"server_e2el_s", r.server_e2e_seconds}};
+                      {"server_e2el_s", r.server_e2e_seconds},
+                      {"had_deadline", r.had_deadline},
+                      {"client_cancelled", r.client_cancelled}};
   return j;
 }
 
