@@ -26,6 +26,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # TLS test certificates
   openssl
+  # scripts/soak.sh: scrapes /metrics and checks the results
+  curl python3
 )
 if [ "${1:-}" = "--deploy" ]; then
   PACKAGES+=(docker.io debootstrap nginx prometheus python3 python3-grpcio python3-protobuf
