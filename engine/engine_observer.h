@@ -35,6 +35,7 @@ struct EngineStats {
   /// checks them through /metrics).
   int num_request_ids = 0;          ///< accepted request ids not yet delivered (LLMEngine)
   int num_scheduler_sequences = 0;  ///< Scheduler's sequences (running, waiting, preempted)
+  int num_kv_sequences = 0;         ///< KVCacheManager's per-sequence block tables
   int num_runner_sequences = 0;     ///< ModelRunner's per-sequence sampler / block-table states
   int num_output_sequences = 0;     ///< OutputProcessor's per-sequence detokenizer / stop states
   int num_output_request_ids = 0;   ///< OutputProcessor's request id → sequences index

@@ -363,6 +363,7 @@ void LLMEngineImpl::PublishStats(bool progressed) {
   stats_.prefix_cache_queries = kv_.prefix_cache_queries();
   stats_.prefix_cache_hits = kv_.prefix_cache_hits();
   stats_.num_scheduler_sequences = scheduler_.num_sequences();
+  stats_.num_kv_sequences = kv_.num_sequences();
   stats_.num_runner_sequences = runner_.num_sequences();
   stats_.num_output_sequences = outputs_.num_sequences();
   stats_.num_output_request_ids = outputs_.num_request_ids();

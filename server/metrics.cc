@@ -100,6 +100,7 @@ void Metrics::AttachEngine(const LLMEngine* engine) {
             .Register(r);
     map_request_ids_ = &maps.Add({{"map", "engine_request_ids"}});
     map_scheduler_sequences_ = &maps.Add({{"map", "scheduler_sequences"}});
+    map_kv_sequences_ = &maps.Add({{"map", "kv_block_tables"}});
     map_runner_sequences_ = &maps.Add({{"map", "runner_sequences"}});
     map_output_sequences_ = &maps.Add({{"map", "output_sequences"}});
     map_output_request_ids_ = &maps.Add({{"map", "output_request_ids"}});
@@ -260,6 +261,7 @@ void Metrics::ApplyStatsLocked(const EngineStats& stats) const {
   kv_cache_blocks_total_->Set(stats.num_kv_blocks_total);
   map_request_ids_->Set(stats.num_request_ids);
   map_scheduler_sequences_->Set(stats.num_scheduler_sequences);
+  map_kv_sequences_->Set(stats.num_kv_sequences);
   map_runner_sequences_->Set(stats.num_runner_sequences);
   map_output_sequences_->Set(stats.num_output_sequences);
   map_output_request_ids_->Set(stats.num_output_request_ids);

@@ -104,9 +104,10 @@ class Metrics final : public EngineObserver, public prometheus::Collectable {
   prometheus::Gauge* kv_cache_usage_ratio_ = nullptr;
   prometheus::Gauge* kv_cache_blocks_total_ = nullptr;
   /// request_map_entries{map}: entries of the per-request maps (EngineStats
-  /// num_request_ids .. num_output_request_ids, then the service's calls).
+  /// num_request_ids .. num_output_request_ids, and the service's calls).
   prometheus::Gauge* map_request_ids_ = nullptr;
   prometheus::Gauge* map_scheduler_sequences_ = nullptr;
+  prometheus::Gauge* map_kv_sequences_ = nullptr;
   prometheus::Gauge* map_runner_sequences_ = nullptr;
   prometheus::Gauge* map_output_sequences_ = nullptr;
   prometheus::Gauge* map_output_request_ids_ = nullptr;

@@ -82,9 +82,9 @@ class MetricsTest : public ::testing::Test {
   /// call is released just after the client sees its status. Fails the test
   /// naming the maps still holding entries.
   void ExpectRequestMapsEmpty() {
-    const std::vector<std::string> maps = {"engine_request_ids", "scheduler_sequences",
-                                           "runner_sequences",   "output_sequences",
-                                           "output_request_ids", "server_calls"};
+    const std::vector<std::string> maps = {
+        "engine_request_ids", "scheduler_sequences", "kv_block_tables", "runner_sequences",
+        "output_sequences",   "output_request_ids",  "server_calls"};
     std::string held;
     for (int attempt = 0; attempt < 400; ++attempt) {
       const Scrape scrape = ScrapeMetrics();
