@@ -174,7 +174,7 @@ print(f"soak: segment {json.dumps(summary['statuses'])}, {summary['output_tokens
       f"{summary['duration_s']:.0f} s")
 sys.exit(1 if bad else 0)
 EOF
-  rm -f "$tmp/seg$seg.jsonl"
+  rm -f "$tmp/seg$seg.jsonl" "$tmp/seg$seg.json"
   seg=$(( seg + 1 ))
 done
 elapsed=$(( $(date +%s) - start ))
@@ -224,10 +224,12 @@ for s in segments:
 requests = sum(s["requests"] for s in segments)
 warmup = 0.2 * duration
 after = [r for r in rows if r["t_s"] >= warmup]
-print(f"duration {elapsed} s in {len(segments)} segments; requests {requests}; statuses {dict(statuses)}")
+tokens = sum(s['output_tokens_all'] for s in segments)
+print(f"duration {elapsed} s in {len(segments)} segments; requests {requests} "
+      f"({requests / elapsed:.1f}/s, {tokens / elapsed:.0f} tokens/s); statuses {dict(statuses)}")
 print(f"client-cancelled {sum(s['client_cancelled'] for s in segments)}, "
       f"with a deadline {sum(s['had_deadline'] for s in segments)}")
-print(f"tokens received {sum(s['output_tokens_all'] for s in segments)} "
+print(f"tokens received {tokens} "
       f"(of completed requests {sum(s['output_tokens_ok'] for s in segments)}); "
       f"cross-checks agreed in {len(segments)} of {len(segments)} segments")
 ok = True
