@@ -88,7 +88,14 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-fail() { echo "soak: FAILED: $*" >&2; exit 1; }
+fail() {
+  if [[ -n $server_pid ]] && ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "soak: the server died; the end of its log:" >&2
+    tail -n 20 "$tmp/server.log" >&2
+  fi
+  echo "soak: FAILED: $*" >&2
+  exit 1
+}
 
 # ---- serve ----
 "$server_bin" --model "$model" --listen 127.0.0.1:0 --metrics-address 127.0.0.1:0 \
