@@ -35,6 +35,13 @@ void BuildRequest(const BenchRequest& source, const LoadOptions& options,
   request->set_priority(options.priority);
 }
 
+/// What the record knows of the request as sent (see RequestRecord).
+void RecordSent(const v1::GenerateRequest& request, RequestRecord* record) {
+  record->sent_prompt_tokens = request.has_token_ids() ? request.token_ids().ids_size() : -1;
+  const int n = request.sampling_params().has_n() ? static_cast<int>(request.sampling_params().n()) : 1;
+  record->max_output_tokens = static_cast<int>(request.sampling_params().max_tokens()) * std::max(1, n);
+}
+
 /// Sets the deadline (if the variant has one) and auth; returns whether a
 /// deadline was set.
 bool PrepareContext(const LoadOptions& options, const RequestVariant& variant,
@@ -82,6 +89,7 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
     const RequestVariant variant = options.mix.Choose(index);
     BuildRequest(source, options, variant, index, &request_);
     record_.had_deadline = PrepareContext(options, variant, &context_);
+    RecordSent(request_, &record_);
     record_.index = index;
     cancel_after_tokens_ = variant.cancel ? options.mix.cancel_after_tokens : 0;
     stub->async()->GenerateStream(&context_, &request_, this);
@@ -157,6 +165,7 @@ class LoadDriver::UnaryCall {
     const RequestVariant variant = options.mix.Choose(index);
     BuildRequest(source, options, variant, index, &request_);
     record_.had_deadline = PrepareContext(options, variant, &context_);
+    RecordSent(request_, &record_);
     record_.index = index;
     record_.unary = true;
     start_ = Clock::now();

@@ -65,10 +65,27 @@ std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCount
           ? std::string()
           : absl::StrCat("not comparable: the server also counts ", prefilled_failures,
                          " failed request(s) whose prefill ran; the client only completed ones");
-  lines.push_back({"prompt tokens", static_cast<double>(client.total_input_tokens),
-                   server.prompt_tokens, tokens_comparable, token_note});
-  lines.push_back({"generation tokens", static_cast<double>(client.total_output_tokens),
-                   server.generation_tokens, tokens_comparable, token_note});
+  CrossCheckLine prompt{"prompt tokens", static_cast<double>(client.total_input_tokens),
+                        server.prompt_tokens, tokens_comparable, token_note};
+  CrossCheckLine generation{"generation tokens", static_cast<double>(client.total_output_tokens),
+                            server.generation_tokens, tokens_comparable, token_note};
+  if (!tokens_comparable && client.failed_prompt_tokens_prefilled >= 0) {
+    // Every failed request's prompt length is known: bound what the server counted.
+    prompt.checked = generation.checked = true;
+    prompt.lower = static_cast<double>(client.total_input_tokens + client.failed_prompt_tokens_prefilled);
+    prompt.upper = *prompt.lower + static_cast<double>(client.failed_prompt_tokens_maybe);
+    prompt.note = absl::StrCat("bounded: + ", client.failed_prompt_tokens_prefilled,
+                               " of failed requests whose prefill ran, + up to ",
+                               client.failed_prompt_tokens_maybe, " of those that got no token");
+    generation.lower =
+        static_cast<double>(client.total_output_tokens + client.failed_output_tokens_received);
+    generation.upper =
+        static_cast<double>(client.total_output_tokens + client.failed_output_tokens_max);
+    generation.note = absl::StrCat("bounded: + ", client.failed_output_tokens_received,
+                                   " received by failed requests, + up to max_tokens x n of each");
+  }
+  lines.push_back(std::move(prompt));
+  lines.push_back(std::move(generation));
   lines.push_back({"mean TTFT (ms)", client.ttft_ms.mean,
                    server.ttft_count > 0 ? server.ttft_sum / server.ttft_count * 1e3 : 0.0,
                    /*checked=*/false, /*note=*/""});

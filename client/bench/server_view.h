@@ -2,6 +2,7 @@
 #define LLMSERVE_CLIENT_BENCH_SERVER_VIEW_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,9 +40,17 @@ struct CrossCheckLine {
   /// NaN when the client has no such figure (queue time).
   /// Whether the line must agree (counts); means (TTFT) are only shown.
   bool checked = true;
-  /// Why an unchecked count is not comparable (empty otherwise).
+  /// Why an unchecked count is not comparable, or what a bounded one bounds
+  /// (empty otherwise).
   std::string note;
-  bool agrees() const { return !checked || client == server; }
+  /// A bounded check (both set): the server's count must lie in [lower,
+  /// upper] instead of equal `client`.
+  std::optional<double> lower, upper;
+  bool agrees() const {
+    if (!checked) return true;
+    if (lower.has_value() && upper.has_value()) return server >= *lower && server <= *upper;
+    return client == server;
+  }
 };
 
 /// The client's figures next to the server's delta: completed requests,
@@ -56,8 +65,14 @@ struct CrossCheckLine {
 /// client how far it got. Those requests are the server's TTFT observations
 /// beyond its successes (ttft_count − requests_success); when the client saw
 /// failures and that number is > 0, the two token lines are shown unchecked
-/// with a note. Failures refused before the engine (e.g. RESOURCE_EXHAUSTED
-/// at the queue limit) leave them checked.
+/// with a note, unless the client knows every failed request's prompt length
+/// (token-id prompts): then they are bounded checks. Prompt tokens: at least
+/// the completed requests' plus the prompts of failed requests that received
+/// a token (their prefill ran), at most that plus the prompts of failed
+/// requests that received none. Generation tokens: at least the completed
+/// requests' plus every token failed requests received, at most the completed
+/// requests' plus max_tokens × n of each failed one. Failures refused before
+/// the engine (e.g. RESOURCE_EXHAUSTED at the queue limit) leave them checked.
 std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCounters& server);
 
 /// True if every checked line agrees.

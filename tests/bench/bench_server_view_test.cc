@@ -1,7 +1,8 @@
 // The bench's cross-check of its own counts against the server's /metrics
 // delta, on synthetic counters: counts must be equal, except prompt and
 // generation tokens when failed requests had their prefill run (the server
-// counts those, the client cannot), which are shown unchecked with a note.
+// counts those, the client cannot): bounded by what the client knows of the
+// failed requests (token-id prompts), else shown unchecked with a note.
 
 #include "client/bench/server_view.h"
 
@@ -25,7 +26,8 @@ const CrossCheckLine& Line(const std::vector<CrossCheckLine>& lines, const std::
 }
 
 /// 3 completed requests (30 prompt, 12 generated tokens) and `failed`
-/// DEADLINE_EXCEEDED failures, as the client saw them.
+/// DEADLINE_EXCEEDED failures with text prompts (lengths unknown to the
+/// client), as the client saw them.
 RunStats Client(int failed) {
   RunStats s;
   s.completed = 3;
@@ -33,6 +35,7 @@ RunStats Client(int failed) {
   if (failed > 0) s.failures_by_code["DEADLINE_EXCEEDED"] = failed;
   s.total_input_tokens = 30;
   s.total_output_tokens = 12;
+  s.failed_prompt_tokens_prefilled = s.failed_prompt_tokens_maybe = failed > 0 ? -1 : 0;
   return s;
 }
 
@@ -98,6 +101,49 @@ TEST(CrossCheckTest, FailuresAfterPrefillMakeTokenCountsNotComparable) {
   const std::string table = FormatCrossCheck(lines);
   EXPECT_THAT(table, HasSubstr("not comparable"));
   EXPECT_THAT(table, ::testing::Not(HasSubstr("MISMATCH")));
+}
+
+TEST(CrossCheckTest, FailedRequestsWithKnownPromptsBoundTheTokenCounts) {
+  // 3 completed (30 prompt, 12 generated tokens); 3 failed with token-id
+  // prompts: 2 received tokens (prompts 10 + 10, 5 tokens received, up to 16
+  // generable), 1 received none (prompt 10, up to 8 generable).
+  RunStats client = Client(0);
+  client.failed = 3;
+  client.failures_by_code["CANCELLED"] = 3;
+  client.failed_prompt_tokens_prefilled = 20;
+  client.failed_prompt_tokens_maybe = 10;
+  client.failed_output_tokens_received = 5;
+  client.failed_output_tokens_max = 24;
+  ServerCounters server;
+  server.requests_success = 3;
+  server.failures_by_code["CANCELLED"] = 3;
+  server.ttft_count = 5;  // the 2 failed requests with tokens had their prefill
+  server.prompt_tokens = 50;
+  server.generation_tokens = 12 + 9;  // more than the client received: generated, not delivered
+  std::vector<CrossCheckLine> lines = CrossCheck(client, server);
+  EXPECT_TRUE(AllAgree(lines)) << FormatCrossCheck(lines);
+  const CrossCheckLine& prompt = Line(lines, "prompt tokens");
+  EXPECT_TRUE(prompt.checked);
+  EXPECT_EQ(prompt.lower, 50);
+  EXPECT_EQ(prompt.upper, 60);
+  const CrossCheckLine& generation = Line(lines, "generation tokens");
+  EXPECT_TRUE(generation.checked);
+  EXPECT_EQ(generation.lower, 17);
+  EXPECT_EQ(generation.upper, 36);
+  EXPECT_THAT(FormatCrossCheck(lines), HasSubstr("50..60"));
+  // The third request's prefill may have run too.
+  server.prompt_tokens = 60;
+  EXPECT_TRUE(AllAgree(CrossCheck(client, server)));
+  // Outside the bounds: fewer prompt tokens than the prefills that surely ran,
+  // fewer generated tokens than the client received, more than could be.
+  for (auto [prompt_tokens, generation_tokens] :
+       std::vector<std::pair<double, double>>{{49, 21}, {61, 21}, {50, 16}, {50, 37}}) {
+    server.prompt_tokens = prompt_tokens;
+    server.generation_tokens = generation_tokens;
+    lines = CrossCheck(client, server);
+    EXPECT_FALSE(AllAgree(lines)) << prompt_tokens << " " << generation_tokens;
+    EXPECT_THAT(FormatCrossCheck(lines), HasSubstr("MISMATCH"));
+  }
 }
 
 }  // namespace
