@@ -83,6 +83,12 @@ cleanup() {
     kill -KILL "$server_pid" 2>/dev/null
     wait "$server_pid" 2>/dev/null
   fi
+  if (( rc != 0 )) && [[ -n ${SOAK_OUT:-} ]]; then
+    # Keep what explains the failure: samples, segment reports, the server's log.
+    mkdir -p "$SOAK_OUT"
+    cp "$tmp"/*.csv "$tmp"/*.txt "$tmp"/*.err "$tmp"/*.log "$tmp"/segments.jsonl "$SOAK_OUT"/ 2>/dev/null
+    echo "soak: kept the failed run's files in $SOAK_OUT" >&2
+  fi
   rm -rf "$tmp"
   exit $rc
 }

@@ -76,6 +76,9 @@ struct RunStats {
   int64_t failed_prompt_tokens_maybe = 0;
   int64_t failed_output_tokens_received = 0;
   int64_t failed_output_tokens_max = 0;
+  /// DEADLINE_EXCEEDED failures that received a token (so they surely
+  /// reached the server's handler; one whose deadline expired before may not).
+  int deadline_failures_with_tokens = 0;
   double request_throughput = 0;     ///< completed / duration (requests/s)
   double output_throughput = 0;      ///< output tokens / duration
   double total_token_throughput = 0; ///< (input + output tokens) / duration

@@ -52,10 +52,20 @@ std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCount
   for (const std::string& code : codes) {
     auto c = client.failures_by_code.find(code);
     auto s = server.failures_by_code.find(code);
-    lines.push_back({absl::StrCat("failed ", code),
-                     c == client.failures_by_code.end() ? 0.0 : static_cast<double>(c->second),
-                     s == server.failures_by_code.end() ? 0.0 : s->second, /*checked=*/true,
-                     /*note=*/""});
+    CrossCheckLine line{absl::StrCat("failed ", code),
+                        c == client.failures_by_code.end() ? 0.0 : static_cast<double>(c->second),
+                        s == server.failures_by_code.end() ? 0.0 : s->second, /*checked=*/true,
+                        /*note=*/""};
+    if (code == "DEADLINE_EXCEEDED" && line.client > 0) {
+      // A call whose deadline expired before the server's handler ran (in the
+      // client, on the wire, in gRPC's queue) never reaches the server's count.
+      line.lower = client.deadline_failures_with_tokens;
+      line.upper = line.client;
+      line.note = absl::StrCat("bounded: ", client.deadline_failures_with_tokens,
+                               " received tokens (reached the server); others may have expired "
+                               "before it saw them");
+    }
+    lines.push_back(std::move(line));
   }
   // Failed requests whose prefill ran: counted in the server's token counters only.
   const double prefilled_failures = server.ttft_count - server.requests_success;

@@ -57,7 +57,10 @@ struct CrossCheckLine {
 /// failures per status code, prompt and generation tokens, and the mean TTFT
 /// and queue time in ms (shown only; the server's exclude the network).
 ///
-/// Counts are checked (must be equal), except prompt and generation tokens
+/// Counts are checked (must be equal), except DEADLINE_EXCEEDED failures
+/// (bounded: at least those that received a token, at most the client's: a
+/// call whose deadline expired before the server's handler ran is not counted
+/// there) and prompt and generation tokens
 /// when some failed requests had their prefill run: the client counts the
 /// tokens of completed requests only, while the server's counters include
 /// every request whose prefill completed, failed (cancelled, deadline) or not

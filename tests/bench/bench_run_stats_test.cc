@@ -137,6 +137,7 @@ TEST(RunStatsTest, FailedRequestsTokensForTheCrossCheck) {
   EXPECT_EQ(s.failed_output_tokens_received, 5);
   EXPECT_EQ(s.failed_output_tokens_max, 64 + 32 + 8);
   EXPECT_EQ(s.total_input_tokens, 7);  // completed requests only
+  EXPECT_EQ(s.deadline_failures_with_tokens, 1);  // request 3
   // One failed text prompt (length unknown): the prompt sums are unknown.
   records[2].sent_prompt_tokens = -1;
   s = ComputeRunStats(records, 1.0, GoodputSlo());

@@ -26,8 +26,8 @@ const CrossCheckLine& Line(const std::vector<CrossCheckLine>& lines, const std::
 }
 
 /// 3 completed requests (30 prompt, 12 generated tokens) and `failed`
-/// DEADLINE_EXCEEDED failures with text prompts (lengths unknown to the
-/// client), as the client saw them.
+/// DEADLINE_EXCEEDED failures, each after a token, with text prompts (lengths
+/// unknown to the client), as the client saw them.
 RunStats Client(int failed) {
   RunStats s;
   s.completed = 3;
@@ -36,6 +36,7 @@ RunStats Client(int failed) {
   s.total_input_tokens = 30;
   s.total_output_tokens = 12;
   s.failed_prompt_tokens_prefilled = s.failed_prompt_tokens_maybe = failed > 0 ? -1 : 0;
+  s.deadline_failures_with_tokens = failed;  // each had received a token
   return s;
 }
 
@@ -101,6 +102,37 @@ TEST(CrossCheckTest, FailuresAfterPrefillMakeTokenCountsNotComparable) {
   const std::string table = FormatCrossCheck(lines);
   EXPECT_THAT(table, HasSubstr("not comparable"));
   EXPECT_THAT(table, ::testing::Not(HasSubstr("MISMATCH")));
+}
+
+TEST(CrossCheckTest, DeadlineFailuresTheServerNeverSawAreAllowed) {
+  // 4 deadline failures on the client, 1 of which had received a token: the
+  // server saw at least that one; the others may have expired before its
+  // handler ran.
+  RunStats client = Client(4);
+  client.deadline_failures_with_tokens = 1;
+  ServerCounters server;
+  server.requests_success = 3;
+  server.prompt_tokens = 30;
+  server.generation_tokens = 12;
+  server.ttft_count = 3;
+  for (double seen : {1.0, 3.0, 4.0}) {
+    server.failures_by_code["DEADLINE_EXCEEDED"] = seen;
+    const std::vector<CrossCheckLine> lines = CrossCheck(client, server);
+    EXPECT_TRUE(AllAgree(lines)) << seen << "\n" << FormatCrossCheck(lines);
+    EXPECT_EQ(Line(lines, "failed DEADLINE_EXCEEDED").lower, 1);
+    EXPECT_EQ(Line(lines, "failed DEADLINE_EXCEEDED").upper, 4);
+  }
+  for (double seen : {0.0, 5.0}) {
+    server.failures_by_code["DEADLINE_EXCEEDED"] = seen;
+    EXPECT_FALSE(AllAgree(CrossCheck(client, server))) << seen;
+  }
+  // Other codes stay exact.
+  server.failures_by_code["DEADLINE_EXCEEDED"] = 4;
+  client.failed = 5;
+  client.failures_by_code["CANCELLED"] = 1;
+  EXPECT_FALSE(AllAgree(CrossCheck(client, server)));
+  server.failures_by_code["CANCELLED"] = 1;
+  EXPECT_TRUE(AllAgree(CrossCheck(client, server)));
 }
 
 TEST(CrossCheckTest, FailedRequestsWithKnownPromptsBoundTheTokenCounts) {
