@@ -42,7 +42,8 @@
 #
 # Environment: BUILD_DIR (default build), LLMSERVE_SHARED_DIR (default
 # ../shared), SOAK_OUT (keep soak.csv, summary.txt and the per-segment
-# results there; default: only printed), SOAK_CONCURRENCY, SOAK_SEGMENT,
+# results there, and on a failure also the segment reports and the server's
+# log; default: only printed), SOAK_CONCURRENCY, SOAK_SEGMENT,
 # SOAK_DEADLINE, SOAK_THREADS (server compute threads, default 2), SOAK_MODEL.
 # scripts/plot-soak.py SOAK_OUT/soak.csv draws the curves.
 set -euo pipefail
