@@ -146,6 +146,9 @@ RunStats ComputeRunStats(const std::vector<RequestRecord>& records, double durat
         s.failed_prompt_tokens_maybe += r.sent_prompt_tokens;
       }
       s.failed_output_tokens_received += r.output_tokens;
+      if (r.client_cancelled && r.status == grpc::StatusCode::CANCELLED) {
+        ++s.client_cancels_ended_cancelled;
+      }
       if (r.status == grpc::StatusCode::DEADLINE_EXCEEDED && r.output_tokens > 0) {
         ++s.deadline_failures_with_tokens;
       }

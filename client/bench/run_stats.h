@@ -79,6 +79,10 @@ struct RunStats {
   /// DEADLINE_EXCEEDED failures that received a token (so they surely
   /// reached the server's handler; one whose deadline expired before may not).
   int deadline_failures_with_tokens = 0;
+  /// Requests the client cancelled (RequestMix) that ended CANCELLED: the
+  /// server may have finished one before the cancel reached it and counted
+  /// it as a success.
+  int client_cancels_ended_cancelled = 0;
   double request_throughput = 0;     ///< completed / duration (requests/s)
   double output_throughput = 0;      ///< output tokens / duration
   double total_token_throughput = 0; ///< (input + output tokens) / duration

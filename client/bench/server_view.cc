@@ -1,5 +1,6 @@
 #include "client/bench/server_view.h"
 
+#include <algorithm>
 #include <limits>
 #include <set>
 
@@ -44,8 +45,18 @@ ServerCounters Delta(const ServerCounters& after, const ServerCounters& before) 
 
 std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCounters& server) {
   std::vector<CrossCheckLine> lines;
-  lines.push_back({"completed requests", static_cast<double>(client.completed),
-                   server.requests_success, /*checked=*/true, /*note=*/""});
+  // A client cancel races the server's last message: the server may have
+  // finished (and counted a success) before the cancel reached it.
+  const int raced = client.client_cancels_ended_cancelled;
+  CrossCheckLine completed{"completed requests", static_cast<double>(client.completed),
+                           server.requests_success, /*checked=*/true, /*note=*/""};
+  if (raced > 0) {
+    completed.lower = client.completed;
+    completed.upper = client.completed + raced;
+    completed.note = absl::StrCat("bounded: + up to ", raced,
+                                  " client cancels the server may have finished first");
+  }
+  lines.push_back(std::move(completed));
   std::set<std::string> codes;
   for (const auto& [code, n] : client.failures_by_code) codes.insert(code);
   for (const auto& [code, n] : server.failures_by_code) codes.insert(code);
@@ -56,6 +67,12 @@ std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCount
                         c == client.failures_by_code.end() ? 0.0 : static_cast<double>(c->second),
                         s == server.failures_by_code.end() ? 0.0 : s->second, /*checked=*/true,
                         /*note=*/""};
+    if (code == "CANCELLED" && raced > 0) {
+      line.lower = std::max(0.0, line.client - raced);
+      line.upper = line.client;
+      line.note = absl::StrCat("bounded: up to ", raced,
+                               " may have finished on the server before the cancel");
+    }
     if (code == "DEADLINE_EXCEEDED" && line.client > 0) {
       // A call whose deadline expired before the server's handler ran (in the
       // client, on the wire, in gRPC's queue) never reaches the server's count.
@@ -67,9 +84,31 @@ std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCount
     }
     lines.push_back(std::move(line));
   }
+  // Every call has exactly one outcome on each side; only calls that expired
+  // before the server's handler ran can be missing there.
+  {
+    double server_total = server.requests_success;
+    for (const auto& [code, n] : server.failures_by_code) server_total += n;
+    const double client_total = client.completed + client.failed;
+    auto deadline = client.failures_by_code.find("DEADLINE_EXCEEDED");
+    const double may_miss =
+        deadline == client.failures_by_code.end()
+            ? 0.0
+            : std::max(0, deadline->second - client.deadline_failures_with_tokens);
+    CrossCheckLine total{"requests (every outcome)", client_total, server_total,
+                         /*checked=*/true, /*note=*/""};
+    if (may_miss > 0) {
+      total.lower = client_total - may_miss;
+      total.upper = client_total;
+      total.note = absl::StrCat("bounded: up to ", may_miss, " deadlines may expire unseen");
+    }
+    lines.push_back(std::move(total));
+  }
   // Failed requests whose prefill ran: counted in the server's token counters only.
   const double prefilled_failures = server.ttft_count - server.requests_success;
-  const bool tokens_comparable = client.failed == 0 || prefilled_failures <= 0;
+  // (A client cancel the server finished first is such a request too, counted
+  // as a success there.)
+  const bool tokens_comparable = client.failed == 0 || (prefilled_failures <= 0 && raced == 0);
   const std::string token_note =
       tokens_comparable
           ? std::string()

@@ -57,7 +57,11 @@ struct CrossCheckLine {
 /// failures per status code, prompt and generation tokens, and the mean TTFT
 /// and queue time in ms (shown only; the server's exclude the network).
 ///
-/// Counts are checked (must be equal), except DEADLINE_EXCEEDED failures
+/// Counts are checked (must be equal), except: completed requests and
+/// CANCELLED failures when the client cancelled calls itself (bounded: up to
+/// that many cancels may have reached the server after it finished, a success
+/// there); the total of every outcome (bounded below only by the
+/// DEADLINE_EXCEEDED failures that received no token); DEADLINE_EXCEEDED failures
 /// (bounded: at least those that received a token, at most the client's: a
 /// call whose deadline expired before the server's handler ran is not counted
 /// there) and prompt and generation tokens

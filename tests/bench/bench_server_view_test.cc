@@ -135,6 +135,35 @@ TEST(CrossCheckTest, DeadlineFailuresTheServerNeverSawAreAllowed) {
   EXPECT_TRUE(AllAgree(CrossCheck(client, server)));
 }
 
+TEST(CrossCheckTest, ClientCancelsTheServerFinishedFirstAreAllowed) {
+  // 2 client cancels that ended CANCELLED on the client: either may have
+  // finished on the server first (a success there); the total is exact.
+  RunStats client = Client(0);
+  client.failed = 2;
+  client.failures_by_code["CANCELLED"] = 2;
+  client.client_cancels_ended_cancelled = 2;
+  client.failed_prompt_tokens_prefilled = client.failed_prompt_tokens_maybe = -1;
+  ServerCounters server;
+  server.ttft_count = 3;  // tokens stay comparable: no failure ran its prefill there
+  server.prompt_tokens = 30;
+  server.generation_tokens = 12;
+  for (int finished_first : {0, 1, 2}) {
+    server.requests_success = 3 + finished_first;
+    server.failures_by_code["CANCELLED"] = 2 - finished_first;
+    server.ttft_count = 3 + finished_first;
+    const std::vector<CrossCheckLine> lines = CrossCheck(client, server);
+    EXPECT_TRUE(AllAgree(lines)) << finished_first << "\n" << FormatCrossCheck(lines);
+    EXPECT_EQ(Line(lines, "requests (every outcome)").server, 5);
+  }
+  // A lost outcome (4 of 5 calls counted) or an extra one is still caught.
+  server.requests_success = 3;
+  server.failures_by_code["CANCELLED"] = 1;
+  EXPECT_FALSE(AllAgree(CrossCheck(client, server)));
+  server.requests_success = 4;
+  server.failures_by_code["CANCELLED"] = 2;
+  EXPECT_FALSE(AllAgree(CrossCheck(client, server)));
+}
+
 TEST(CrossCheckTest, FailedRequestsWithKnownPromptsBoundTheTokenCounts) {
   // 3 completed (30 prompt, 12 generated tokens); 3 failed with token-id
   // prompts: 2 received tokens (prompts 10 + 10, 5 tokens received, up to 16
