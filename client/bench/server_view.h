@@ -57,15 +57,16 @@ struct CrossCheckLine {
 /// failures per status code, prompt and generation tokens, and the mean TTFT
 /// and queue time in ms (shown only; the server's exclude the network).
 ///
-/// Counts are checked (must be equal), except: completed requests and
-/// CANCELLED failures when the client cancelled calls itself (bounded: up to
-/// that many cancels may have reached the server after it finished, a success
-/// there); the total of every outcome (bounded below only by the
-/// DEADLINE_EXCEEDED failures that received no token); DEADLINE_EXCEEDED failures
-/// (bounded: at least those that received a token, at most the client's: a
-/// call whose deadline expired before the server's handler ran is not counted
-/// there) and prompt and generation tokens
-/// when some failed requests had their prefill run: the client counts the
+/// Counts are checked (must be equal), except:
+///  - completed requests, CANCELLED failures of calls the client cancelled
+///    and DEADLINE_EXCEEDED failures, bounded: a client cancel or deadline
+///    races the server's last message, so the server may have finished such a
+///    call first (a success there), and a call whose deadline expired before
+///    the server's handler ran is not counted there at all;
+///  - the total of every outcome, exact but for those unseen deadlines
+///    (bounded below by the DEADLINE_EXCEEDED failures that received no token);
+///  - prompt and generation tokens when some failed requests had their
+///    prefill run (or may have finished on the server): the client counts the
 /// tokens of completed requests only, while the server's counters include
 /// every request whose prefill completed, failed (cancelled, deadline) or not
 /// (server/metrics.cc OnRequestFinished), and a failed call does not tell the
