@@ -22,12 +22,12 @@ PACKAGES=(
   prometheus-cpp-dev nlohmann-json3-dev
   # llmserve-bench: HTTP GET of a server's /metrics
   libcurl4-openssl-dev
+  # scripts/soak.sh: scrapes /metrics and checks the results
+  curl python3
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # TLS test certificates
   openssl
-  # scripts/soak.sh: scrapes /metrics and checks the results
-  curl python3
 )
 if [ "${1:-}" = "--deploy" ]; then
   PACKAGES+=(docker.io debootstrap nginx prometheus python3 python3-grpcio python3-protobuf
