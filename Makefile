@@ -10,13 +10,14 @@ MODEL     ?= models/stories260K/stories260K.bin
 # Extra llmserve flags for `make serve`, e.g. SERVE_FLAGS=--metrics-address=127.0.0.1:9191
 SERVE_FLAGS ?=
 FUZZ_SECONDS ?= 30
+SOAK_DURATION ?= 120
 CMAKE_FLAGS ?=
 # ccache: paths relative to the checkout, so clones elsewhere share the cache.
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 
 .PHONY: all deps configure build models serve test test-isa test-sanitize test-tsan fuzz bench check-layering \
-        clean test-image test-deploy base-image
+        clean test-image test-deploy base-image soak
 
 all: build
 
@@ -92,6 +93,12 @@ base-image:
 ## Benchmarks (see docs/benchmarks.md).
 bench: build
 	scripts/bench.sh
+
+## Soak: a mixed load at saturation for $(SOAK_DURATION) (seconds, or 30m): no
+## unexpected status, the counters agree, RSS flat after warm-up, threads and
+## fds do not grow, gauges and request maps back to 0 (scripts/soak.sh).
+soak: build
+	scripts/soak.sh $(SOAK_DURATION)
 
 ## Layering: no #include up the stack; every CMake library declares what it uses.
 check-layering:

@@ -29,6 +29,16 @@ struct EngineStats {
   int64_t prefix_cache_queries = 0;  ///< prompt tokens looked up in the prefix cache
   int64_t prefix_cache_hits = 0;     ///< of which found cached
   int64_t num_steps = 0;          ///< engine steps run since start
+  /// Entries of the engine's per-request maps, at the last publish (the
+  /// request ids: when GetStats is called). All 0 when the engine is idle;
+  /// anything else is state a finished request left behind (scripts/soak.sh
+  /// checks them through /metrics).
+  int num_request_ids = 0;          ///< accepted request ids not yet delivered (LLMEngine)
+  int num_scheduler_sequences = 0;  ///< Scheduler's sequences (running, waiting, preempted)
+  int num_kv_sequences = 0;         ///< KVCacheManager's per-sequence block tables
+  int num_runner_sequences = 0;     ///< ModelRunner's per-sequence sampler / block-table states
+  int num_output_sequences = 0;     ///< OutputProcessor's per-sequence detokenizer / stop states
+  int num_output_request_ids = 0;   ///< OutputProcessor's request id → sequences index
 };
 
 /// Hooks for metrics. Called on the engine thread; implementations must be

@@ -91,7 +91,10 @@ class LLMEngineImpl final : public LLMEngine {
   void Shutdown(absl::Status reason) override;
   EngineStats GetStats() const override {
     absl::MutexLock lock(&mu_);
-    return stats_;
+    EngineStats stats = stats_;
+    // Live: ids are released after the last publish (DeliverFinished).
+    stats.num_request_ids = static_cast<int>(active_ids_.size());
+    return stats;
   }
   double SecondsSinceProgress() const override {
     absl::MutexLock lock(&mu_);
@@ -283,6 +286,8 @@ void LLMEngineImpl::Loop() {
       for (int64_t seq_id : outputs_.FindSequences(request_id)) Cancel(seq_id, reason);
     }
     const bool progressed = scheduler_.HasWork() && Step();
+    // Idle: no sequence is left, so no runner state is needed.
+    if (scheduler_.num_sequences() == 0) runner_.ReleaseAll();
     PublishStats(progressed);
     DeliverFinished();
   }
@@ -387,6 +392,11 @@ void LLMEngineImpl::PublishStats(bool progressed) {
   stats_.num_preemptions = scheduler_.total_preemptions();
   stats_.prefix_cache_queries = kv_.prefix_cache_queries();
   stats_.prefix_cache_hits = kv_.prefix_cache_hits();
+  stats_.num_scheduler_sequences = scheduler_.num_sequences();
+  stats_.num_kv_sequences = kv_.num_sequences();
+  stats_.num_runner_sequences = runner_.num_sequences();
+  stats_.num_output_sequences = outputs_.num_sequences();
+  stats_.num_output_request_ids = outputs_.num_request_ids();
   // Progress is a step that computed tokens; a loop pass that scheduled
   // nothing (a stalled scheduler) is not, so the watchdog can see it.
   if (progressed) {

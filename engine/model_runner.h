@@ -45,6 +45,11 @@ class ModelRunner {
   const float* logits() const { return logits_.data(); }
   /// Sequences the runner holds state for.
   int num_sequences() const { return static_cast<int>(states_.size()); }
+  /// Drops every sequence's state. For an idle engine (the scheduler holds no
+  /// sequence): the states of the last finished or cancelled sequences would
+  /// otherwise wait for the next step's finished_seq_ids (where their ids are
+  /// then ignored).
+  void ReleaseAll() { states_.clear(); }
 
   /// Fault injection for tests: the next Execute fails with `error` where the
   /// forward pass would run (after the step's sequence state was applied, so

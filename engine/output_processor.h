@@ -86,6 +86,10 @@ class OutputProcessor {
   }
   /// Every registered request's sequence id.
   std::vector<int64_t> AllSequences() const;
+  /// Per-sequence states held (one per unfinished completion).
+  int num_sequences() const { return static_cast<int>(requests_.size()); }
+  /// Request ids indexed (requests with an unfinished completion).
+  int num_request_ids() const { return static_cast<int>(seqs_of_request_.size()); }
 
   /// Removes and returns the final outputs produced since the last call, with
   /// their callbacks, in order.

@@ -34,12 +34,14 @@ grpc::Status GenerationService::AdmitCall(const grpc::ServerContextBase& context
   }
   absl::MutexLock lock(&mu_);
   ++active_calls_;
+  if (metrics_ != nullptr) metrics_->SetActiveCalls(active_calls_);
   return grpc::Status::OK;
 }
 
 void GenerationService::ReleaseCall() {
   absl::MutexLock lock(&mu_);
   --active_calls_;
+  if (metrics_ != nullptr) metrics_->SetActiveCalls(active_calls_);
 }
 
 std::string GenerationService::NextRequestId() {

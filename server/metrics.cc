@@ -91,6 +91,21 @@ void Metrics::AttachEngine(const LLMEngine* engine) {
   kv_cache_usage_ratio_ =
       gauge("kv_cache_usage_ratio", "Fraction of KV-cache blocks in use by running requests (0-1).");
   kv_cache_blocks_total_ = gauge("kv_cache_blocks_total", "KV-cache blocks in the cache.");
+  {
+    prometheus::Family<prometheus::Gauge>& maps =
+        prometheus::BuildGauge()
+            .Name(absl::StrCat(kPrefix, "request_map_entries"))
+            .Help("Entries of the per-request maps, by map; all 0 when idle (else state leaks).")
+            .Labels(model_label)
+            .Register(r);
+    map_request_ids_ = &maps.Add({{"map", "engine_request_ids"}});
+    map_scheduler_sequences_ = &maps.Add({{"map", "scheduler_sequences"}});
+    map_kv_sequences_ = &maps.Add({{"map", "kv_block_tables"}});
+    map_runner_sequences_ = &maps.Add({{"map", "runner_sequences"}});
+    map_output_sequences_ = &maps.Add({{"map", "output_sequences"}});
+    map_output_request_ids_ = &maps.Add({{"map", "output_request_ids"}});
+    map_server_calls_ = &maps.Add({{"map", "server_calls"}});
+  }
   prometheus::BuildGauge()
       .Name(absl::StrCat(kPrefix, "model_info"))
       .Help("The served model and configuration, as labels (value 1).")
@@ -182,6 +197,11 @@ void Metrics::DetachEngine() {
   engine_ = nullptr;
 }
 
+void Metrics::SetActiveCalls(int calls) {
+  if (!recording()) return;
+  map_server_calls_->Set(calls);
+}
+
 void Metrics::RecordOutcome(const grpc::Status& status, FinishReason reason) {
   if (!recording()) return;
   if (status.ok()) {
@@ -239,6 +259,12 @@ void Metrics::ApplyStatsLocked(const EngineStats& stats) const {
   num_requests_waiting_->Set(stats.num_waiting);
   kv_cache_usage_ratio_->Set(std::clamp(stats.kv_cache_usage, 0.0, 1.0));
   kv_cache_blocks_total_->Set(stats.num_kv_blocks_total);
+  map_request_ids_->Set(stats.num_request_ids);
+  map_scheduler_sequences_->Set(stats.num_scheduler_sequences);
+  map_kv_sequences_->Set(stats.num_kv_sequences);
+  map_runner_sequences_->Set(stats.num_runner_sequences);
+  map_output_sequences_->Set(stats.num_output_sequences);
+  map_output_request_ids_->Set(stats.num_output_request_ids);
   auto advance = [](prometheus::Counter* counter, int64_t total, int64_t* seen) {
     if (total > *seen) {
       counter->Increment(static_cast<double>(total - *seen));

@@ -62,6 +62,11 @@ class Metrics final : public EngineObserver, public prometheus::Collectable {
   /// True between AttachEngine and destruction.
   bool recording() const { return recording_.load(std::memory_order_acquire); }
 
+  /// The number of gRPC calls the Generation service is running (admitted,
+  /// not yet released): request_map_entries{map="server_calls"}. Called by the
+  /// service whenever it changes; ignored before AttachEngine.
+  void SetActiveCalls(int calls);
+
   /// The outcome of one Generate / GenerateStream call: OK counts
   /// request_success_total{finish_reason=FinishReasonName(reason)}, any other
   /// status request_failure_total{code=<status code name>}. Exactly once per call.
@@ -98,6 +103,15 @@ class Metrics final : public EngineObserver, public prometheus::Collectable {
   prometheus::Gauge* num_requests_waiting_ = nullptr;
   prometheus::Gauge* kv_cache_usage_ratio_ = nullptr;
   prometheus::Gauge* kv_cache_blocks_total_ = nullptr;
+  /// request_map_entries{map}: entries of the per-request maps (EngineStats
+  /// num_request_ids .. num_output_request_ids, and the service's calls).
+  prometheus::Gauge* map_request_ids_ = nullptr;
+  prometheus::Gauge* map_scheduler_sequences_ = nullptr;
+  prometheus::Gauge* map_kv_sequences_ = nullptr;
+  prometheus::Gauge* map_runner_sequences_ = nullptr;
+  prometheus::Gauge* map_output_sequences_ = nullptr;
+  prometheus::Gauge* map_output_request_ids_ = nullptr;
+  prometheus::Gauge* map_server_calls_ = nullptr;
   prometheus::Counter* prompt_tokens_total_ = nullptr;
   prometheus::Counter* generation_tokens_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* request_success_family_ = nullptr;

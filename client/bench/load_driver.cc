@@ -17,8 +17,8 @@ namespace v1 = llmserve::v1;
 namespace {
 
 /// Fills the request from the workload entry and the run's sampling parameters.
-void BuildRequest(const BenchRequest& source, const LoadOptions& options, int index,
-                  v1::GenerateRequest* request) {
+void BuildRequest(const BenchRequest& source, const LoadOptions& options,
+                  const RequestVariant& variant, int index, v1::GenerateRequest* request) {
   request->set_request_id(absl::StrCat(options.request_id_prefix, index));
   if (!source.token_ids.empty()) {
     request->mutable_token_ids()->mutable_ids()->Add(source.token_ids.begin(),
@@ -28,11 +28,27 @@ void BuildRequest(const BenchRequest& source, const LoadOptions& options, int in
   }
   *request->mutable_sampling_params() = options.sampling;
   request->mutable_sampling_params()->set_max_tokens(source.max_tokens);
+  if (!variant.n_logprobs) {
+    request->mutable_sampling_params()->clear_n();
+    request->mutable_sampling_params()->clear_logprobs();
+    request->mutable_sampling_params()->clear_prompt_logprobs();
+  }
   request->set_priority(options.priority);
 }
 
-void PrepareContext(const LoadOptions& options, grpc::ClientContext* context) {
-  if (options.timeout_seconds > 0) {
+/// What the record knows of the request as sent (see RequestRecord).
+void RecordSent(const v1::GenerateRequest& request, RequestRecord* record) {
+  record->sent_prompt_tokens = request.has_token_ids() ? request.token_ids().ids_size() : -1;
+  const int n = request.sampling_params().has_n() ? static_cast<int>(request.sampling_params().n()) : 1;
+  record->max_output_tokens = static_cast<int>(request.sampling_params().max_tokens()) * std::max(1, n);
+}
+
+/// Sets the deadline (if the variant has one) and auth; returns whether a
+/// deadline was set.
+bool PrepareContext(const LoadOptions& options, const RequestVariant& variant,
+                    grpc::ClientContext* context) {
+  const bool deadline = variant.timeout && options.timeout_seconds > 0;
+  if (deadline) {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::microseconds(
                               static_cast<int64_t>(options.timeout_seconds * 1e6)));
@@ -40,6 +56,7 @@ void PrepareContext(const LoadOptions& options, grpc::ClientContext* context) {
   if (!options.auth_token.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", options.auth_token));
   }
+  return deadline;
 }
 
 std::string FinishName(v1::FinishReason reason) {
@@ -70,12 +87,16 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
   StreamCall(LoadDriver* driver, v1::Generation::Stub* stub, const BenchRequest& source,
              const LoadOptions& options, int index)
       : driver_(driver) {
-    BuildRequest(source, options, index, &request_);
-    PrepareContext(options, &context_);
+    const RequestVariant variant = options.mix.Choose(index);
+    BuildRequest(source, options, variant, index, &request_);
+    const bool had_deadline = PrepareContext(options, variant, &context_);
+    cancel_after_tokens_ = variant.cancel ? options.mix.cancel_after_tokens : 0;
     stub->async()->GenerateStream(&context_, &request_, this);
     StartRead(&message_);
     {
       absl::MutexLock lock(&mu_);  // the reactions read these on gRPC's threads
+      record_.had_deadline = had_deadline;
+      RecordSent(request_, &record_);
       record_.index = index;
       start_ = Clock::now();
       record_.start_seconds = driver_->SecondsSinceStart(start_);
@@ -119,6 +140,13 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
       record_.server_ttft_seconds = message_.timing().time_to_first_token_seconds();
       record_.server_e2e_seconds = message_.timing().total_seconds();
     }
+    // A mixed load's cancel: mid-stream, so not once the last message (the
+    // one with usage) is in.
+    if (cancel_after_tokens_ > 0 && !record_.client_cancelled && !message_.has_usage() &&
+        record_.output_tokens >= cancel_after_tokens_) {
+      record_.client_cancelled = true;
+      context_.TryCancel();
+    }
     StartRead(&message_);
   }
 
@@ -144,6 +172,8 @@ class LoadDriver::StreamCall final : public grpc::ClientReadReactor<v1::Generate
   RequestRecord record_ ABSL_GUARDED_BY(mu_);
   Clock::time_point start_ ABSL_GUARDED_BY(mu_);
   Clock::time_point last_ ABSL_GUARDED_BY(mu_);
+  /// Cancel once this many tokens arrived; 0: never. Set before StartCall.
+  int cancel_after_tokens_ = 0;
 };
 
 /// A Generate call: the whole completion arrives at once (TTFT = e2e).
@@ -152,10 +182,13 @@ class LoadDriver::UnaryCall {
   UnaryCall(LoadDriver* driver, v1::Generation::Stub* stub, const BenchRequest& source,
             const LoadOptions& options, int index)
       : driver_(driver) {
-    BuildRequest(source, options, index, &request_);
-    PrepareContext(options, &context_);
+    const RequestVariant variant = options.mix.Choose(index);
+    BuildRequest(source, options, variant, index, &request_);
+    const bool had_deadline = PrepareContext(options, variant, &context_);
     {
       absl::MutexLock lock(&mu_);  // Done reads these on a gRPC thread
+      record_.had_deadline = had_deadline;
+      RecordSent(request_, &record_);
       record_.index = index;
       record_.unary = true;
       start_ = Clock::now();
@@ -264,6 +297,7 @@ absl::StatusOr<RunResult> LoadDriver::Run(const std::vector<BenchRequest>& workl
     return absl::InvalidArgumentError(
         absl::StrCat("concurrency must be >= 0, got ", options.concurrency));
   }
+  if (absl::Status s = options.mix.Validate(options.stream); !s.ok()) return s;
   std::optional<ArrivalProcess> arrivals;
   if (options.concurrency == 0) {
     absl::StatusOr<ArrivalProcess> process =

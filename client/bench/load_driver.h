@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "client/bench/request_mix.h"
 #include "client/bench/request_record.h"
 #include "client/bench/workload.h"
 #include "llmserve/v1/generation.grpc.pb.h"
@@ -23,12 +24,17 @@ namespace llmserve::bench {
 struct LoadOptions {
   /// GenerateStream (true) or Generate.
   bool stream = true;
-  /// Per-request deadline in seconds; 0 = none.
+  /// Per-request deadline in seconds; 0 = none. Requests whose
+  /// RequestMix variant has timeout == false get none.
   double timeout_seconds = 0;
+  /// Per-request choices of a mixed load (client cancels, which requests get
+  /// the deadline and n / logprobs); the default mixes nothing.
+  RequestMix mix;
   /// Sent as "authorization: Bearer TOKEN" when not empty.
   std::string auth_token;
   /// Sampling parameters of every request; max_tokens is set per request
-  /// from the workload.
+  /// from the workload; n, logprobs and prompt_logprobs are cleared for
+  /// requests whose RequestMix variant has n_logprobs == false.
   llmserve::v1::SamplingParams sampling;
   /// GenerateRequest.priority of every request (lower is served first).
   int priority = 0;
@@ -70,7 +76,8 @@ class LoadDriver {
 
   /// Sends the requests of `options` drawn from `workload` and waits for
   /// every call to finish (each ends by itself: response, error or deadline).
-  /// Errors: INVALID_ARGUMENT for bad options or an empty workload.
+  /// Errors: INVALID_ARGUMENT for bad options (RequestMix::Validate's too) or
+  /// an empty workload.
   absl::StatusOr<RunResult> Run(const std::vector<BenchRequest>& workload,
                                 const LoadOptions& options) ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -7,6 +7,8 @@
 //       [--sweep-rates 1,2,4 | --sweep-concurrency 1,2,4]
 //       [--workload random|prefix|file] [--input-len N --output-len N --range-ratio R]
 //       [--file data.jsonl|sharegpt.json] [--stream=false] [--timeout S]
+//       [--cancel-fraction F --cancel-after-tokens K --timeout-fraction F
+//        --n-logprobs-fraction F]
 //       [--temperature T --top-p P --top-k K --sampling-seed S --min-p P --stop a,b
 //        --repetition-penalty R --presence-penalty A --frequency-penalty F
 //        --logit-bias ID:BIAS,... --banned-token-ids 1,2 --stop-token-ids 3,4
@@ -73,6 +75,16 @@ ABSL_FLAG(std::vector<std::string>, sweep_concurrency, {},
           "Run one point per concurrency, e.g. 1,2,4,8.");
 ABSL_FLAG(bool, stream, true, "Use GenerateStream (token timing); false: unary Generate.");
 ABSL_FLAG(double, timeout, 0, "Per-request deadline in seconds (0: none).");
+// Mixed load (client/bench/request_mix.h): per-request choices drawn from the index and --seed.
+ABSL_FLAG(double, cancel_fraction, 0,
+          "Share of streamed requests the client cancels after --cancel-after-tokens tokens.");
+ABSL_FLAG(int, cancel_after_tokens, 4,
+          "Tokens (of all completions) a cancelled request receives before its cancel.");
+ABSL_FLAG(double, timeout_fraction, 1,
+          "Share of the requests not cancelled (--cancel-fraction) sent with --timeout.");
+ABSL_FLAG(double, n_logprobs_fraction, 1,
+          "Share of requests sent with --n, --logprobs and --prompt-logprobs (the rest: n 1, "
+          "no logprobs).");
 // Workload
 ABSL_FLAG(std::string, workload, "random", "random, prefix or file.");
 ABSL_FLAG(int, input_len, 128, "random/prefix: prompt (prefix: suffix) tokens.");
@@ -305,6 +317,12 @@ int main(int argc, char** argv) {
   base.burstiness = absl::GetFlag(FLAGS_burstiness);
   base.seed = absl::GetFlag(FLAGS_seed);
   base.duration_seconds = absl::GetFlag(FLAGS_duration);
+  base.mix.cancel_fraction = absl::GetFlag(FLAGS_cancel_fraction);
+  base.mix.cancel_after_tokens = absl::GetFlag(FLAGS_cancel_after_tokens);
+  base.mix.timeout_fraction = absl::GetFlag(FLAGS_timeout_fraction);
+  base.mix.n_logprobs_fraction = absl::GetFlag(FLAGS_n_logprobs_fraction);
+  base.mix.seed = base.seed;
+  if (absl::Status s = base.mix.Validate(base.stream); !s.ok()) return Fail(s);
   v1::SamplingParams& sampling = base.sampling;
   sampling.set_ignore_eos(absl::GetFlag(FLAGS_ignore_eos));
   if (auto t = absl::GetFlag(FLAGS_temperature)) sampling.set_temperature(*t);

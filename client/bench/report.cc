@@ -116,12 +116,17 @@ nlohmann::json RunResultJson(const RunConfig& config, const RunStats& stats,
   if (cross_check.has_value()) {
     nlohmann::json lines = nlohmann::json::array();
     for (const CrossCheckLine& line : *cross_check) {
-      lines.push_back({{"name", line.name},
-                       {"client", line.client},
-                       {"server", line.server},
-                       {"checked", line.checked},
-                       {"note", line.note},
-                       {"agrees", line.agrees()}});
+      nlohmann::json j_line = {{"name", line.name},
+                               {"client", line.client},
+                               {"server", line.server},
+                               {"checked", line.checked},
+                               {"note", line.note},
+                               {"agrees", line.agrees()}};
+      if (line.lower.has_value() && line.upper.has_value()) {
+        j_line["lower"] = *line.lower;
+        j_line["upper"] = *line.upper;
+      }
+      lines.push_back(std::move(j_line));
     }
     j["server_cross_check"] = {{"lines", std::move(lines)}, {"all_agree", AllAgree(*cross_check)}};
   }
@@ -192,7 +197,10 @@ std::string FormatCrossCheck(const std::vector<CrossCheckLine>& lines) {
   absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12s\n", "", "client", "server"));
   for (const CrossCheckLine& l : lines) {
     const std::string client =
-        std::isnan(l.client) ? std::string("-") : absl::StrFormat("%.6g", l.client);
+        l.lower.has_value() && l.upper.has_value()
+            ? absl::StrFormat("%.6g..%.6g", *l.lower, *l.upper)
+        : std::isnan(l.client) ? std::string("-")
+                               : absl::StrFormat("%.6g", l.client);
     absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12.6g%s%s\n", l.name, client, l.server,
                                           !l.checked  ? ""
                                           : l.agrees() ? "  ok"
@@ -217,7 +225,9 @@ nlohmann::json RequestJson(const RequestRecord& r) {
                       {"finish_reason", r.finish_reason},
                       {"server_queue_s", r.server_queue_seconds},
                       {"server_ttft_s", r.server_ttft_seconds},
-                      {"server_e2el_s", r.server_e2e_seconds}};
+                      {"server_e2el_s", r.server_e2e_seconds},
+                      {"had_deadline", r.had_deadline},
+                      {"client_cancelled", r.client_cancelled}};
   return j;
 }
 

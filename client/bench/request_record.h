@@ -46,6 +46,18 @@ struct RequestRecord {
   double server_e2e_seconds = 0;  ///< Timing.total_seconds (engine arrival → finished)
   /// Unary call (no token timing).
   bool unary = false;
+  /// Prompt tokens sent (token-id prompts); -1 for a text prompt (its
+  /// length is the server's tokenizer's business).
+  int sent_prompt_tokens = -1;
+  /// The most completion tokens the server may generate for the call:
+  /// max_tokens × n.
+  int max_output_tokens = 0;
+  /// The call was sent with a deadline (LoadOptions::timeout_seconds, chosen
+  /// for it by LoadOptions::mix): DEADLINE_EXCEEDED is then an expected end.
+  bool had_deadline = false;
+  /// The client cancelled the call mid-stream (RequestMix): its status is
+  /// CANCELLED, or OK when the server had finished before the cancel.
+  bool client_cancelled = false;
 
   bool ok() const { return status == grpc::StatusCode::OK; }
   /// (e2e − TTFT) / (output tokens − 1), in seconds; -1 when undefined

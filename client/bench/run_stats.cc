@@ -138,6 +138,21 @@ RunStats ComputeRunStats(const std::vector<RequestRecord>& records, double durat
     if (!r.ok()) {
       ++s.failed;
       ++s.failures_by_code[StatusCodeName(r.status)];
+      if (r.sent_prompt_tokens < 0 || s.failed_prompt_tokens_prefilled < 0) {
+        s.failed_prompt_tokens_prefilled = s.failed_prompt_tokens_maybe = -1;
+      } else if (r.output_tokens > 0) {
+        s.failed_prompt_tokens_prefilled += r.sent_prompt_tokens;
+      } else {
+        s.failed_prompt_tokens_maybe += r.sent_prompt_tokens;
+      }
+      s.failed_output_tokens_received += r.output_tokens;
+      if (r.client_cancelled && r.status == grpc::StatusCode::CANCELLED) {
+        ++s.client_cancels_ended_cancelled;
+      }
+      if (r.status == grpc::StatusCode::DEADLINE_EXCEEDED && r.output_tokens > 0) {
+        ++s.deadline_failures_with_tokens;
+      }
+      s.failed_output_tokens_max += std::max(r.max_output_tokens, r.output_tokens);
       continue;
     }
     ++s.completed;

@@ -67,6 +67,22 @@ struct RunStats {
   int64_t total_input_tokens = 0;    ///< prompt tokens of completed requests
   int64_t total_output_tokens = 0;   ///< completion tokens of completed requests
   int64_t total_cached_tokens = 0;   ///< cached prompt tokens of completed requests
+  /// Failed requests, for the token cross-check (server_view.h): the prompt
+  /// tokens of those that received a token (so their prefill ran), of those
+  /// that received none (it may have run), both -1 when a failed request's
+  /// prompt length is unknown (a text prompt); the tokens they received, and
+  /// the most they could have been generated (max_tokens × n each).
+  int64_t failed_prompt_tokens_prefilled = 0;
+  int64_t failed_prompt_tokens_maybe = 0;
+  int64_t failed_output_tokens_received = 0;
+  int64_t failed_output_tokens_max = 0;
+  /// DEADLINE_EXCEEDED failures that received a token (so they surely
+  /// reached the server's handler; one whose deadline expired before may not).
+  int deadline_failures_with_tokens = 0;
+  /// Requests the client cancelled (RequestMix) that ended CANCELLED: the
+  /// server may have finished one before the cancel reached it and counted
+  /// it as a success.
+  int client_cancels_ended_cancelled = 0;
   double request_throughput = 0;     ///< completed / duration (requests/s)
   double output_throughput = 0;      ///< output tokens / duration
   double total_token_throughput = 0; ///< (input + output tokens) / duration

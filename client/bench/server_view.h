@@ -2,6 +2,7 @@
 #define LLMSERVE_CLIENT_BENCH_SERVER_VIEW_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,25 +40,47 @@ struct CrossCheckLine {
   /// NaN when the client has no such figure (queue time).
   /// Whether the line must agree (counts); means (TTFT) are only shown.
   bool checked = true;
-  /// Why an unchecked count is not comparable (empty otherwise).
+  /// Why an unchecked count is not comparable, or what a bounded one bounds
+  /// (empty otherwise).
   std::string note;
-  bool agrees() const { return !checked || client == server; }
+  /// A bounded check (both set): the server's count must lie in [lower,
+  /// upper] instead of equal `client`.
+  std::optional<double> lower, upper;
+  bool agrees() const {
+    if (!checked) return true;
+    if (lower.has_value() && upper.has_value()) return server >= *lower && server <= *upper;
+    return client == server;
+  }
 };
 
 /// The client's figures next to the server's delta: completed requests,
 /// failures per status code, prompt and generation tokens, and the mean TTFT
 /// and queue time in ms (shown only; the server's exclude the network).
 ///
-/// Counts are checked (must be equal), except prompt and generation tokens
-/// when some failed requests had their prefill run: the client counts the
+/// Counts are checked (must be equal), except:
+///  - completed requests, CANCELLED failures of calls the client cancelled
+///    and DEADLINE_EXCEEDED failures, bounded: a client cancel or deadline
+///    races the server's last message, so the server may have finished such a
+///    call first (a success there), and a call whose deadline expired before
+///    the server's handler ran is not counted there at all;
+///  - the total of every outcome, exact but for those unseen deadlines
+///    (bounded below by the DEADLINE_EXCEEDED failures that received no token);
+///  - prompt and generation tokens when some failed requests had their
+///    prefill run (or may have finished on the server): the client counts the
 /// tokens of completed requests only, while the server's counters include
 /// every request whose prefill completed, failed (cancelled, deadline) or not
 /// (server/metrics.cc OnRequestFinished), and a failed call does not tell the
 /// client how far it got. Those requests are the server's TTFT observations
 /// beyond its successes (ttft_count − requests_success); when the client saw
 /// failures and that number is > 0, the two token lines are shown unchecked
-/// with a note. Failures refused before the engine (e.g. RESOURCE_EXHAUSTED
-/// at the queue limit) leave them checked.
+/// with a note, unless the client knows every failed request's prompt length
+/// (token-id prompts): then they are bounded checks. Prompt tokens: at least
+/// the completed requests' plus the prompts of failed requests that received
+/// a token (their prefill ran), at most that plus the prompts of failed
+/// requests that received none. Generation tokens: at least the completed
+/// requests' plus every token failed requests received, at most the completed
+/// requests' plus max_tokens × n of each failed one. Failures refused before
+/// the engine (e.g. RESOURCE_EXHAUSTED at the queue limit) leave them checked.
 std::vector<CrossCheckLine> CrossCheck(const RunStats& client, const ServerCounters& server);
 
 /// True if every checked line agrees.

@@ -101,6 +101,8 @@ class KVCacheManager {
   int num_free_blocks() const;
   /// Fraction of blocks referenced by sequences, 0..1.
   double Usage() const;
+  /// Sequences holding a block table.
+  int num_sequences() const { return static_cast<int>(seqs_.size()); }
   /// Prefix-cache counters in tokens, since construction.
   int64_t prefix_cache_queries() const { return prefix_queries_; }
   int64_t prefix_cache_hits() const { return prefix_hits_; }

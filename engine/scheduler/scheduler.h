@@ -93,6 +93,8 @@ class Scheduler {
   int num_running() const { return static_cast<int>(running_.size()); }
   int num_waiting() const { return static_cast<int>(waiting_.size()); }
   int64_t total_preemptions() const { return total_preemptions_; }
+  /// Sequences the scheduler holds (running, waiting or preempted).
+  int num_sequences() const { return static_cast<int>(sequences_.size()); }
   /// All sequences (running then waiting), e.g. to cancel everything.
   std::vector<int64_t> AllSequenceIds() const;
 

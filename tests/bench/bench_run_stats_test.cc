@@ -118,6 +118,33 @@ TEST(RunStatsTest, CountsThroughputFailuresAndConcurrency) {
   EXPECT_LE(s.max_output_tokens_per_s, 60);
 }
 
+TEST(RunStatsTest, FailedRequestsTokensForTheCrossCheck) {
+  std::vector<RequestRecord> records = {Ok(0, 0.0, 0.1, 1.0, 10, 7),
+                                        Failed(1, grpc::StatusCode::CANCELLED),
+                                        Failed(2, grpc::StatusCode::DEADLINE_EXCEEDED),
+                                        Failed(3, grpc::StatusCode::DEADLINE_EXCEEDED)};
+  records[1].sent_prompt_tokens = 11;  // cancelled after 4 tokens: its prefill ran
+  records[1].output_tokens = 4;
+  records[1].max_output_tokens = 64;
+  records[2].sent_prompt_tokens = 12;  // no token: its prefill may have run
+  records[2].max_output_tokens = 32;   // max_tokens 16 × n 2
+  records[3].sent_prompt_tokens = 13;
+  records[3].output_tokens = 1;
+  records[3].max_output_tokens = 8;
+  RunStats s = ComputeRunStats(records, 1.0, GoodputSlo());
+  EXPECT_EQ(s.failed_prompt_tokens_prefilled, 11 + 13);
+  EXPECT_EQ(s.failed_prompt_tokens_maybe, 12);
+  EXPECT_EQ(s.failed_output_tokens_received, 5);
+  EXPECT_EQ(s.failed_output_tokens_max, 64 + 32 + 8);
+  EXPECT_EQ(s.total_input_tokens, 7);  // completed requests only
+  EXPECT_EQ(s.deadline_failures_with_tokens, 1);  // request 3
+  // One failed text prompt (length unknown): the prompt sums are unknown.
+  records[2].sent_prompt_tokens = -1;
+  s = ComputeRunStats(records, 1.0, GoodputSlo());
+  EXPECT_EQ(s.failed_prompt_tokens_prefilled, -1);
+  EXPECT_EQ(s.failed_prompt_tokens_maybe, -1);
+}
+
 TEST(RunStatsTest, TpotObjectiveNeedsStreamedCalls) {
   // A unary call has no TPOT: a tpot objective would count every request as good.
   RequestRecord unary = Ok(0, 0, 1.0, 1.0, 10);

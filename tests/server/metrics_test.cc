@@ -78,6 +78,30 @@ class MetricsTest : public ::testing::Test {
     return false;
   }
 
+  /// The per-request map gauges, waiting (bounded) until every one is 0: a
+  /// call is released just after the client sees its status. Fails the test
+  /// naming the maps still holding entries.
+  void ExpectRequestMapsEmpty() {
+    const std::vector<std::string> maps = {
+        "engine_request_ids", "scheduler_sequences", "kv_block_tables", "runner_sequences",
+        "output_sequences",   "output_request_ids",  "server_calls"};
+    std::string held;
+    for (int attempt = 0; attempt < 400; ++attempt) {
+      const Scrape scrape = ScrapeMetrics();
+      held.clear();
+      for (const std::string& map : maps) {
+        const std::optional<double> v =
+            scrape.Get("llmserve_request_map_entries", {{"model", kModel}, {"map", map}});
+        if (!v.has_value() || *v != 0) {
+          absl::StrAppend(&held, " ", map, "=", v.has_value() ? absl::StrCat(*v) : "missing");
+        }
+      }
+      if (held.empty()) return;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ADD_FAILURE() << "request maps not empty:" << held;
+  }
+
   std::shared_ptr<Metrics> metrics_;
   std::unique_ptr<ServerApp> app_;
   EngineStats start_stats_;
@@ -92,6 +116,7 @@ TEST_F(MetricsTest, EveryMetricIsExportedWithHelpTypeAndModelLabel) {
       {"num_requests_waiting", "gauge"},
       {"kv_cache_usage_ratio", "gauge"},
       {"kv_cache_blocks_total", "gauge"},
+      {"request_map_entries", "gauge"},
       {"model_info", "gauge"},
       {"prompt_tokens_total", "counter"},
       {"generation_tokens_total", "counter"},
@@ -224,6 +249,7 @@ TEST_F(MetricsTest, CountersAndHistogramsEqualTheWorkload) {
   EXPECT_EQ(scrape.Value("llmserve_num_requests_running", M()), 0);
   EXPECT_EQ(scrape.Value("llmserve_num_requests_waiting", M()), 0);
   EXPECT_EQ(scrape.Value("llmserve_kv_cache_usage_ratio", M()), 0);
+  ExpectRequestMapsEmpty();
   // The stat counters follow the engine's own totals.
   const EngineStats stats = app_->engine().GetStats();
   EXPECT_EQ(scrape.Value("llmserve_prefix_cache_queries_total", M()),
@@ -332,6 +358,8 @@ TEST_F(MetricsTest, FailuresAreCountedByCodeAndFreeTheKvCache) {
   }
   EXPECT_EQ(scrape.Value("llmserve_num_requests_running", M()), 0);
   EXPECT_EQ(scrape.Value("llmserve_kv_cache_usage_ratio", M()), 0);
+  // Cancelled and expired requests leave nothing behind in any request map.
+  ExpectRequestMapsEmpty();
 }
 
 TEST_F(MetricsTest, MetricsStayScrapeableThroughShutdown) {
