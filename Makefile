@@ -46,11 +46,13 @@ test: build
 ## is checked against the references on one machine. ISA_TESTS: a ctest -R regex.
 ISA_LEVELS ?= $(if $(shell grep -m1 -o -w amx_tile /proc/cpuinfo),avx512 )avx2 scalar
 ISA_TESTS ?= .
+## ISA_LABELS: a ctest -L regex of test areas (tests/<area>); empty = every test.
+ISA_LABELS ?=
 test-isa: build
 	@for isa in $(ISA_LEVELS); do \
 	  echo "== LLMSERVE_CPU_ISA=$$isa"; \
 	  (cd $(BUILD_DIR) && LLMSERVE_CPU_ISA=$$isa ctest --output-on-failure -j$(JOBS) --timeout 900 \
-	    -R '$(ISA_TESTS)') || exit 1; \
+	    -R '$(ISA_TESTS)' $(if $(ISA_LABELS),-L '$(ISA_LABELS)')) || exit 1; \
 	done
 
 ## Server and engine tests under AddressSanitizer + UndefinedBehaviorSanitizer.
