@@ -44,7 +44,10 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
   }
   const ModelConfig& c = weights.config;
   std::unique_ptr<DecoderModel> m(new DecoderModel(c, options));
-  const DType wdt = options.weight_dtype;
+  // --quantization (issue #20): the storage dtype of a linear layer with `in` inputs.
+  const auto ldt = [&options](int64_t in) {
+    return options.quantization && in % 32 == 0 ? *options.quantization : options.weight_dtype;
+  };
 
   for (const DecoderLayerWeights& lw : weights.layers) {
     Layer layer;
@@ -53,18 +56,21 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
     layer.mlp_norm_weight = lw.mlp_norm_weight.ToFloat();
     layer.mlp_norm_bias = lw.mlp_norm_bias.ToFloat();
     auto qkv = Linear::Create(StackRows({&lw.wq, &lw.wk, &lw.wv}),
-                              StackBiases({&lw.bq, &lw.bk, &lw.bv}), wdt, /*accumulate=*/false);
+                              StackBiases({&lw.bq, &lw.bk, &lw.bv}), ldt(c.hidden_size),
+                              /*accumulate=*/false);
     if (!qkv.ok()) return qkv.status();
     layer.qkv = *std::move(qkv);
-    auto o = Linear::Create(lw.wo, lw.bo, wdt, /*accumulate=*/true);
+    auto o = Linear::Create(lw.wo, lw.bo, ldt(lw.wo.shape.back()), /*accumulate=*/true);
     if (!o.ok()) return o.status();
     layer.o = *std::move(o);
     auto gate_up = c.mlp == MlpKind::kSwiGLU
-                       ? Linear::Create(StackRows({&lw.w_gate, &lw.w_up}), HostTensor(), wdt, false)
-                       : Linear::Create(lw.w_up, lw.b_up, wdt, false);
+                       ? Linear::Create(StackRows({&lw.w_gate, &lw.w_up}), HostTensor(),
+                                        ldt(c.hidden_size), false)
+                       : Linear::Create(lw.w_up, lw.b_up, ldt(c.hidden_size), false);
     if (!gate_up.ok()) return gate_up.status();
     layer.gate_up = *std::move(gate_up);
-    auto down = Linear::Create(lw.w_down, lw.b_down, wdt, /*accumulate=*/true);
+    auto down = Linear::Create(lw.w_down, lw.b_down, ldt(lw.w_down.shape.back()),
+                              /*accumulate=*/true);
     if (!down.ok()) return down.status();
     layer.down = *std::move(down);
     m->layers_.push_back(std::move(layer));
@@ -74,7 +80,7 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
   m->final_norm_weight_ = weights.final_norm_weight.ToFloat();
   m->final_norm_bias_ = weights.final_norm_bias.ToFloat();
   auto lm_head = Linear::Create(c.tied_lm_head ? weights.token_embedding : weights.lm_head,
-                                HostTensor(), wdt, /*accumulate=*/false);
+                                HostTensor(), ldt(c.hidden_size), /*accumulate=*/false);
   if (!lm_head.ok()) return lm_head.status();
   m->lm_head_ = *std::move(lm_head);
   if (c.position == PositionKind::kRotary) {

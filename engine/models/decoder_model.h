@@ -12,6 +12,8 @@
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/models/model_config.h"
 #include "engine/models/model_weights.h"
+#include <optional>
+
 #include "engine/ops/paged_attention.h"
 #include "engine/primitives/linear.h"
 
@@ -22,6 +24,10 @@ struct DecoderModelOptions {
   /// Storage dtype of the linear-layer weights (kF32 or kBF16); norms,
   /// embeddings and activations stay f32.
   DType weight_dtype = DType::kF32;
+  /// Quantize the linear layers' weights at load (kQ8_0 or kQ4_0; see
+  /// Linear::Create), except layers whose in_features is not a multiple of 32,
+  /// which keep weight_dtype. nullopt: no quantization.
+  std::optional<DType> quantization;
   /// Maximum tokens (rows) in one Forward call; sizes the activation workspace.
   int max_num_tokens = 512;
   /// Maximum logits rows in one Forward call.
