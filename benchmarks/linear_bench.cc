@@ -3,7 +3,8 @@
 //
 //  * BM_LinearStreamed/<dtype>/<in>/<out>/<rows>: `rows` x [in -> out] through
 //    enough copies of the layer (random weights) to exceed 256 MB, so no
-//    weight comes from a cache; dtype 0 = f32, 1 = bf16. Counters (over the
+//    weight comes from a cache; dtype 0 = f32, 1 = bf16, 2 = q8_0, 3 = q4_0
+//    (quantized at load, engine/primitives/quant_linear.h). Counters (over the
 //    whole timed loop): weight GB/s read (`weight_GBs`), `GFLOPs`, the read
 //    bandwidth measured right before the case (`read_GBs`, the all-threads
 //    streaming read of benchmarks/read_bandwidth.h) and the fraction of it the
@@ -33,9 +34,10 @@ namespace llmserve {
 namespace {
 
 void BM_LinearStreamed(benchmark::State& state) {
-  const DType dtype = state.range(0) == 0 ? DType::kF32 : DType::kBF16;
+  static const DType kDtypes[] = {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+  const DType dtype = kDtypes[state.range(0)];
   const int64_t in = state.range(1), out = state.range(2), rows = state.range(3);
-  const double layer_bytes = static_cast<double>(in) * out * DTypeSize(dtype);
+  const double layer_bytes = static_cast<double>(DTypeRowBytes(dtype, in)) * out;
   const int copies = std::max(2, static_cast<int>(256e6 / layer_bytes));
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
@@ -74,9 +76,9 @@ void Shapes(benchmark::internal::Benchmark* b) {
   // GPT-2 124M's layers: attn_out, qkv, mlp_up, mlp_down, lm_head.
   const std::vector<std::pair<int64_t, int64_t>> shapes = {
       {768, 768}, {768, 2304}, {768, 3072}, {3072, 768}, {768, 50257}};
-  for (int64_t dtype : {0, 1}) {
+  for (int64_t dtype : {0, 1, 2, 3}) {
     for (const auto& [in, out] : shapes) {
-      for (int64_t rows : {1, 8, 32}) b->Args({dtype, in, out, rows});
+      for (int64_t rows : {1, 8, 32, 512}) b->Args({dtype, in, out, rows});
     }
   }
   b->ArgNames({"dtype", "in", "out", "rows"})->Unit(benchmark::kMillisecond)->UseRealTime();

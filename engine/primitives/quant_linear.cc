@@ -1,6 +1,7 @@
 #include "engine/primitives/quant_linear.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "engine/common/cpu_isa.h"
 #include "engine/common/ggml_blocks.h"
 #include "engine/common/huge_page_buffer.h"
+#include "engine/primitives/dequant_matmul.h"
 #include "engine/primitives/quant_kernels.h"
 #include "engine/primitives/quantize.h"
 
@@ -21,6 +23,20 @@ constexpr int64_t kRowsPerChunk = 16;
 /// weights stream past them.
 constexpr int64_t kActivationRowsPerPass = 64;
 
+/// Rows from which Forward dequantizes tiles of the weight for oneDNN
+/// (dequant_matmul.h) instead of the int8 kernels; LLMSERVE_QUANT_PREFILL_ROWS
+/// overrides it (for A/B measurements). Measured on [768 → 2304], Zen 4, 2
+/// threads (loaded host), CPU ms per layer kernel vs dequant: q8_0 8 rows
+/// 0.30 vs 0.85, 32 rows 0.98 vs 1.1, 512 rows 33 vs 5; q4_0 32 rows 0.99 vs
+/// 1.44 (docs/benchmarks.md "Quantized weights").
+int64_t PrefillRows() {
+  static const int64_t rows = [] {
+    const char* env = std::getenv("LLMSERVE_QUANT_PREFILL_ROWS");
+    return env != nullptr && std::atoll(env) > 0 ? std::atoll(env) : int64_t{64};
+  }();
+  return rows;
+}
+
 QuantizedActivations& ThreadActivations() {
   thread_local QuantizedActivations a;
   return a;
@@ -29,6 +45,11 @@ QuantizedActivations& ThreadActivations() {
 class QuantizedLinear final : public LinearBackend {
  public:
   void Forward(const float* x, int64_t rows, float* y) const override {
+    if (rows >= PrefillRows()) {
+      DequantMatmul(type_, w_, row_bytes_, in_, out_, x, rows, bias_.empty() ? nullptr : bias_.data(),
+                    accumulate_, y);
+      return;
+    }
     QuantizedActivations& qa = ThreadActivations();
     for (int64_t start = 0; start < rows; start += kActivationRowsPerPass) {
       const int64_t m = std::min(kActivationRowsPerPass, rows - start);
@@ -56,6 +77,9 @@ class QuantizedLinear final : public LinearBackend {
     return out_ * row_bytes_ + static_cast<int64_t>(bias_.size()) * 4;
   }
   const std::string& implementation() const override { return impl_; }
+  std::string ImplementationForRows(int64_t rows) const override {
+    return rows >= PrefillRows() ? DequantMatmulName(in_, out_, rows) : kernel_name_;
+  }
 
   DType type_ = DType::kQ8_0;
   int64_t in_ = 0, out_ = 0, row_bytes_ = 0;
@@ -65,6 +89,7 @@ class QuantizedLinear final : public LinearBackend {
   std::vector<float> bias_;
   bool accumulate_ = false;
   QuantKernel kernel_;
+  std::string kernel_name_;  // the small-M kernel, "q8x<type>:own_<isa>"
   std::string impl_;
 };
 
@@ -114,7 +139,9 @@ absl::StatusOr<std::unique_ptr<LinearBackend>> CreateQuantizedLinear(const HostT
     q->w_ = dst;
   }
   q->kernel_ = QuantKernelFor(type, ActiveCpuIsa());
-  q->impl_ = absl::StrCat("q8x", std::string(DTypeName(type)), ":", q->kernel_.name);
+  q->kernel_name_ = absl::StrCat("q8x", std::string(DTypeName(type)), ":", q->kernel_.name);
+  q->impl_ = absl::StrCat(q->kernel_name_, " (M>=", PrefillRows(), ": ",
+                          DequantMatmulName(in, out, 512), ")");
   return std::unique_ptr<LinearBackend>(std::move(q));
 }
 

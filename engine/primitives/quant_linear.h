@@ -18,9 +18,11 @@ namespace llmserve {
 ///  * `weight` f32 / bf16 and `weight_dtype` kQ8_0 / kQ4_0: quantized once
 ///    here, exactly as llama.cpp's quantize_row_q8_0_ref / _q4_0_ref
 ///    (quantize.h), into a 2 MiB-page buffer.
-/// Forward quantizes the activations to int8 per block (quantize.h) and runs
-/// the kernel of the active CPU-ISA level (quant_kernels.h: AVX-512 VNNI, AVX2
-/// or scalar), parallel over output rows on the calling thread's OpenMP team.
+/// Forward, below 64 rows (decode), quantizes the activations to int8 per
+/// block (quantize.h) and runs the kernel of the active CPU-ISA level
+/// (quant_kernels.h: AVX-512 VNNI, AVX2 or scalar), parallel over output rows
+/// on the calling thread's OpenMP team; from 64 rows (prefill) it dequantizes
+/// tiles of the weight for a oneDNN bf16 / f32 matmul (dequant_matmul.h).
 /// `bias` [out] or empty; with `accumulate` the result is added to y.
 ///
 /// Errors: INVALID_ARGUMENT if `in` is not a multiple of the type's block (32;
