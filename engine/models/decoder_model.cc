@@ -139,15 +139,25 @@ void DecoderModel::NormLinear(const Linear& linear, const float* x, const std::v
 std::vector<std::string> DecoderModel::DescribeKernels() const {
   const ModelConfig& c = config_;
   std::vector<std::string> lines;
-  const auto add = [&](const char* name, const Linear& l) {
-    lines.push_back(absl::StrCat(name, " [", l.in_features(), " -> ", l.out_features(),
-                                 "]: ", l.implementation()));
+  // "<kind> [in -> out] <weight dtype>: <implementation>" for layer 0, then
+  // "layer <i> <kind> ..." for any later layer that differs (mixed-type files).
+  const auto add = [&](const std::string& name, const Linear& l) {
+    lines.push_back(absl::StrCat(name, " [", l.in_features(), " -> ", l.out_features(), "] ",
+                                 std::string(DTypeName(l.weight_dtype())), ": ",
+                                 l.implementation()));
   };
-  if (!layers_.empty()) {
-    add("qkv", *layers_[0].qkv);
-    add("attn_out", *layers_[0].o);
-    add(c.mlp == MlpKind::kSwiGLU ? "gate_up" : "mlp_up", *layers_[0].gate_up);
-    add("mlp_down", *layers_[0].down);
+  const char* up = c.mlp == MlpKind::kSwiGLU ? "gate_up" : "mlp_up";
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    const Layer& first = layers_[0];
+    const std::string prefix = i == 0 ? "" : absl::StrCat("layer ", i, " ");
+    const auto same = [&](const Linear& a, const Linear& b) {
+      return i > 0 && a.implementation() == b.implementation();
+    };
+    if (!same(*l.qkv, *first.qkv)) add(prefix + "qkv", *l.qkv);
+    if (!same(*l.o, *first.o)) add(prefix + "attn_out", *l.o);
+    if (!same(*l.gate_up, *first.gate_up)) add(prefix + up, *l.gate_up);
+    if (!same(*l.down, *first.down)) add(prefix + "mlp_down", *l.down);
   }
   add("lm_head", *lm_head_);
   lines.push_back(absl::StrCat("attention: paged ", PagedAttentionKernelName()));

@@ -74,9 +74,10 @@ class DecoderModel {
   /// Implementation used by the linear layers, e.g. "bf16xbf16:brg:avx512_core_bf16"
   /// (the LM head's; see DescribeKernels for every layer kind).
   const std::string& linear_implementation() const { return lm_head_->implementation(); }
-  /// One line per kernel kind, "name [in -> out]: implementation" for each
-  /// linear layer kind (all layers share shapes) and the attention kernel; for
-  /// the startup log and `--print-kernels`.
+  /// One line per kernel kind, "name [in -> out] <weight dtype>: implementation"
+  /// for each linear layer kind of layer 0, "layer <i> name ..." for a later
+  /// layer whose kernel differs (a GGUF file mixing Q4_K and Q6_K), and the
+  /// attention kernel; for the startup log, `--print-kernels` and GetModelInfo.
   std::vector<std::string> DescribeKernels() const;
   /// The LM head (for benchmarks that ask about implementations per row count).
   const Linear& lm_head() const { return *lm_head_; }
