@@ -74,8 +74,10 @@ void QuantizeActivationRow(const float* x, int64_t n, int block, int8_t* q, floa
     const float id = scale != 0.0f ? 1.0f / scale : 0.0f;
     d[b] = scale;
     for (int j = 0; j < block; ++j) {
-      const float v = std::nearbyint(x[j] * id);  // round-to-nearest-even mode
-      q[j] = static_cast<int8_t>(std::clamp(v, -127.0f, 127.0f));
+      // Round to nearest even without a libm call (|x · id| ≤ 127.x < 2^22):
+      // adding and subtracting 1.5 · 2^23 leaves the integer part rounded.
+      const float v = (x[j] * id + 12582912.0f) - 12582912.0f;
+      q[j] = static_cast<int8_t>(std::min(127.0f, std::max(-127.0f, v)));
     }
     for (int j = 0; j < block; j += 16) {
       int s = 0;
