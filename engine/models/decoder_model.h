@@ -24,14 +24,15 @@ struct DecoderModelOptions {
   /// Storage dtype of the linear-layer weights (kF32 or kBF16); norms,
   /// embeddings and activations stay f32.
   DType weight_dtype = DType::kF32;
-  /// Quantize the linear layers' weights at load (kQ8_0 or kQ4_0; see
-  /// Linear::Create), except layers whose in_features is not a multiple of 32,
-  /// which keep weight_dtype. nullopt: no quantization.
-  std::optional<DType> quantization;
   /// Maximum tokens (rows) in one Forward call; sizes the activation workspace.
   int max_num_tokens = 512;
   /// Maximum logits rows in one Forward call.
   int max_num_logits = 64;
+  /// Quantize the linear layers' weights at load (kQ8_0 or kQ4_0; see
+  /// Linear::Create), except layers whose in_features is not a multiple of 32,
+  /// which keep weight_dtype. nullopt: no quantization. (Last, so the
+  /// aggregate initializers {dtype, tokens, logits} keep their meaning.)
+  std::optional<DType> quantization;
 };
 
 /// The tokens of one batched forward step: prefill chunks and decode tokens of
