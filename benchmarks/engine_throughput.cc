@@ -44,6 +44,8 @@
 ABSL_FLAG(std::string, model, "", "model path (llama2.c file or HF directory)");
 ABSL_FLAG(std::string, tokenizer, "", "tokenizer path (default: beside the model)");
 ABSL_FLAG(std::string, dtype, "f32", "weight dtype: f32 or bf16");
+ABSL_FLAG(std::string, quantization, "",
+          "quantize the linear layers at load: q8_0 or q4_0 (empty: no; see llmserve --help)");
 ABSL_FLAG(std::string, kv_cache_dtype, "", "KV-cache dtype: f32 or bf16 (empty: as the weights)");
 ABSL_FLAG(int, threads, 0, "compute threads (0 = all cores)");
 ABSL_FLAG(int, block_size, 16, "tokens per KV-cache block");
@@ -160,6 +162,7 @@ int main(int argc, char** argv) {
   opts.model_path = absl::GetFlag(FLAGS_model);
   opts.tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
   opts.dtype = absl::GetFlag(FLAGS_dtype);
+  opts.quantization = absl::GetFlag(FLAGS_quantization);
   opts.kv_cache_dtype = absl::GetFlag(FLAGS_kv_cache_dtype);
   opts.num_threads = absl::GetFlag(FLAGS_threads);
   opts.block_size = absl::GetFlag(FLAGS_block_size);
@@ -198,10 +201,11 @@ int main(int argc, char** argv) {
   const llmserve::ModelConfig& c = engine->model_config();
   const llmserve::EngineOptions& eo = engine->options();
   omp_set_num_threads(eo.num_threads);  // the probes run with the engine's thread count
-  std::printf("model %s: hidden %d, layers %d, heads %d/%d, ffn %d, vocab %d; dtype %s, KV cache "
-              "%s; threads %d\n",
+  std::printf("model %s: hidden %d, layers %d, heads %d/%d, ffn %d, vocab %d; dtype %s%s%s, KV "
+              "cache %s; threads %d\n",
               opts.model_path.c_str(), c.hidden_size, c.num_layers, c.num_heads, c.num_kv_heads,
-              c.ffn_size, c.vocab_size, eo.dtype.c_str(), eo.kv_cache_dtype.c_str(),
+              c.ffn_size, c.vocab_size, eo.dtype.c_str(), eo.quantization.empty() ? "" : ", quantization ",
+              eo.quantization.c_str(), eo.kv_cache_dtype.c_str(),
               eo.num_threads);
   for (const std::string& k : engine->kernel_names()) std::printf("kernel %s\n", k.c_str());
 
@@ -209,7 +213,7 @@ int main(int argc, char** argv) {
   double bw = absl::GetFlag(FLAGS_bandwidth_gbs);
   const bool measure_bw = bw <= 0;
   if (measure_bw) bw = llmserve::bench::MeasureReadBandwidthGBs(5);
-  const auto dt = llmserve::ParseDType(eo.dtype);
+  const auto dt = llmserve::ParseDType(eo.quantization.empty() ? eo.dtype : eo.quantization);
   auto probe = ProbeLinear(c, dt.ok() ? *dt : llmserve::DType::kF32);
   const double peak = MatmulGflops(*probe, 512);
   // 16 probes: 75 MB (bf16) / 150 MB (f32) at the GPT-2 shape, several

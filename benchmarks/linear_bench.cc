@@ -3,7 +3,8 @@
 //
 //  * BM_LinearStreamed/<dtype>/<in>/<out>/<rows>: `rows` x [in -> out] through
 //    enough copies of the layer (random weights) to exceed 256 MB, so no
-//    weight comes from a cache; dtype 0 = f32, 1 = bf16. Counters (over the
+//    weight comes from a cache; dtype 0 = f32, 1 = bf16, 2 = q8_0, 3 = q4_0
+//    (quantized at load, engine/primitives/quant_linear.h). Counters (over the
 //    whole timed loop): weight GB/s read (`weight_GBs`), `GFLOPs`, the read
 //    bandwidth measured right before the case (`read_GBs`, the all-threads
 //    streaming read of benchmarks/read_bandwidth.h) and the fraction of it the
@@ -24,18 +25,21 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "benchmarks/q4_0_widen_kernel.h"
 #include "benchmarks/read_bandwidth.h"
 #include "engine/common/dtype.h"
 #include "engine/common/host_tensor.h"
 #include "engine/primitives/linear.h"
+#include "engine/primitives/quantize.h"
 
 namespace llmserve {
 namespace {
 
 void BM_LinearStreamed(benchmark::State& state) {
-  const DType dtype = state.range(0) == 0 ? DType::kF32 : DType::kBF16;
+  static const DType kDtypes[] = {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
+  const DType dtype = kDtypes[state.range(0)];
   const int64_t in = state.range(1), out = state.range(2), rows = state.range(3);
-  const double layer_bytes = static_cast<double>(in) * out * DTypeSize(dtype);
+  const double layer_bytes = static_cast<double>(DTypeRowBytes(dtype, in)) * out;
   const int copies = std::max(2, static_cast<int>(256e6 / layer_bytes));
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
@@ -74,14 +78,70 @@ void Shapes(benchmark::internal::Benchmark* b) {
   // GPT-2 124M's layers: attn_out, qkv, mlp_up, mlp_down, lm_head.
   const std::vector<std::pair<int64_t, int64_t>> shapes = {
       {768, 768}, {768, 2304}, {768, 3072}, {3072, 768}, {768, 50257}};
-  for (int64_t dtype : {0, 1}) {
+  for (int64_t dtype : {0, 1, 2, 3}) {
     for (const auto& [in, out] : shapes) {
-      for (int64_t rows : {1, 8, 32}) b->Args({dtype, in, out, rows});
+      for (int64_t rows : {1, 8, 32, 512}) b->Args({dtype, in, out, rows});
     }
   }
   b->ArgNames({"dtype", "in", "out", "rows"})->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 BENCHMARK(BM_LinearStreamed)->Apply(Shapes);
+
+// Q4_0 at one row: activations quantized to int8 + vpdpbusd (Linear, the
+// engine's kernel; variant 0) against the weights widened to f32 in registers
+// (q4_0_widen_kernel.h; variant 1), on the same streamed layers
+// ([in -> out], > 256 MB of copies). Interleave the variants in one run.
+void BM_Q4_0Batch1(benchmark::State& state) {
+  const bool widen = state.range(0) == 1;
+  const int64_t in = state.range(1), out = state.range(2);
+  const int64_t row_bytes = DTypeRowBytes(DType::kQ4_0, in);
+  const int copies = std::max(2, static_cast<int>(256e6 / (row_bytes * out)));
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
+  std::vector<std::vector<uint8_t>> blocks(copies, std::vector<uint8_t>(row_bytes * out));
+  std::vector<std::unique_ptr<Linear>> layers;
+  std::vector<float> w(static_cast<size_t>(in));
+  for (int c = 0; c < copies; ++c) {
+    for (int64_t o = 0; o < out; ++o) {
+      for (float& v : w) v = dist(rng);
+      QuantizeRowQ4_0(w.data(), in, reinterpret_cast<BlockQ4_0*>(&blocks[c][o * row_bytes]));
+    }
+    auto owner = std::shared_ptr<const void>(blocks[c].data(), [](const void*) {});
+    auto layer = Linear::Create(HostTensor::View(DType::kQ4_0, {out, in}, blocks[c].data(), owner),
+                                HostTensor(), DType::kF32, false);
+    if (!layer.ok()) {
+      state.SkipWithError(std::string(layer.status().message()).c_str());
+      return;
+    }
+    layers.push_back(*std::move(layer));
+  }
+  std::vector<float> x(in), y(out);
+  for (float& v : x) v = dist(rng);
+  const double read_gbs = bench::MeasureReadBandwidthGBs(3);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (int c = 0; c < copies; ++c) {
+      if (widen) {
+        bench::Q4_0WidenGemv(blocks[c].data(), row_bytes, in, out, x.data(), y.data());
+      } else {
+        layers[c]->Forward(x.data(), 1, y.data());
+      }
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gbs = static_cast<double>(row_bytes) * out * copies * state.iterations() / seconds / 1e9;
+  state.counters["weight_GBs"] = gbs;
+  state.counters["read_GBs"] = read_gbs;
+  state.counters["of_read_bw"] = read_gbs > 0 ? gbs / read_gbs : 0;
+  state.SetLabel(widen ? "f32xq4_0:widen_avx512" : layers[0]->ImplementationForRows(1));
+}
+BENCHMARK(BM_Q4_0Batch1)
+    ->ArgsProduct({{0, 1}, {768}, {2304}})
+    ->ArgsProduct({{0, 1}, {2048}, {768}})
+    ->ArgNames({"widen", "in", "out"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace llmserve

@@ -494,6 +494,14 @@ absl::StatusOr<std::unique_ptr<LLMEngine>> LLMEngine::Create(const EngineOptions
 
   DecoderModelOptions model_options;
   model_options.weight_dtype = *dtype;
+  if (!opts.quantization.empty()) {
+    auto q = ParseDType(opts.quantization);
+    if (!q.ok() || (*q != DType::kQ8_0 && *q != DType::kQ4_0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--quantization must be q8_0 or q4_0, got '", opts.quantization, "'"));
+    }
+    model_options.quantization = *q;
+  }
   model_options.max_num_tokens = opts.max_num_batched_tokens;
   // Every token of a step may need logits (prompt logprobs), not only the last of each sequence.
   model_options.max_num_logits = opts.max_num_batched_tokens;

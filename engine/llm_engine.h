@@ -26,6 +26,10 @@ struct EngineOptions {
   std::string tokenizer_path;
   /// Weight dtype in memory: "f32" or "bf16".
   std::string dtype = "f32";
+  /// Quantize the linear layers' weights at load: "" (no), "q8_0" or "q4_0"
+  /// (llama.cpp's block formats; layers whose input width is not a multiple of
+  /// 32 keep `dtype`).
+  std::string quantization;
   /// KV-cache element dtype: "f32", "bf16", or "" = bf16 when dtype is bf16, else f32.
   std::string kv_cache_dtype;
   /// Compute threads for the forward pass (OpenMP / oneDNN); 0 = all cores.

@@ -40,6 +40,9 @@ ABSL_FLAG(int, max_context, 0,
 ABSL_FLAG(std::string, dtype, "f32", "Weight dtype in memory: f32 or bf16.");
 ABSL_FLAG(int, block_size, 16, "Tokens per KV-cache block.");
 ABSL_FLAG(std::string, kv_cache_dtype, "", "KV-cache dtype: f32 or bf16; empty = bf16 with --dtype bf16.");
+ABSL_FLAG(std::string, quantization, "",
+          "Quantize an f32/bf16 checkpoint's linear layers at load: q8_0 or q4_0 (llama.cpp's "
+          "block formats); empty: no.");
 ABSL_FLAG(bool, print_kernels, false, "Print the kernel each layer kind runs, then exit.");
 ABSL_FLAG(int64_t, kv_cache_bytes, 0,
           "KV-cache budget in bytes (all layers, K and V); 0 = use --kv_cache_tokens.");
@@ -95,6 +98,7 @@ EngineOptions EngineOptionsFromFlags() {
   o.model_path = absl::GetFlag(FLAGS_model);
   o.tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
   o.dtype = absl::GetFlag(FLAGS_dtype);
+  o.quantization = absl::GetFlag(FLAGS_quantization);
   o.num_threads = absl::GetFlag(FLAGS_threads);
   o.max_context = absl::GetFlag(FLAGS_max_context);
   o.block_size = absl::GetFlag(FLAGS_block_size);
@@ -153,10 +157,11 @@ void LogEngine(const LLMEngine& engine) {
                 m.name, m.architecture, o.model_path, m.num_layers, m.hidden_size, m.num_heads,
                 m.num_kv_heads, m.vocab_size, m.max_context);
   absl::FPrintF(stderr,
-                "llmserve: dtype %s, %d threads, max_context %d, KV cache %d blocks x %d tokens "
+                "llmserve: dtype %s%s%s, %d threads, max_context %d, KV cache %d blocks x %d tokens "
                 "(%d tokens), max_num_seqs %d, max_num_batched_tokens %d, "
                 "max_queued_requests %d, prefix caching %s\n",
-                o.dtype, o.num_threads, o.max_context, stats.num_kv_blocks_total, o.block_size,
+                o.dtype, o.quantization.empty() ? "" : ", quantization ", o.quantization,
+                o.num_threads, o.max_context, stats.num_kv_blocks_total, o.block_size,
                 static_cast<int64_t>(stats.num_kv_blocks_total) * o.block_size, o.max_num_seqs,
                 o.max_num_batched_tokens, o.max_queued_requests,
                 o.enable_prefix_caching ? "on" : "off");

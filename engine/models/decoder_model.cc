@@ -124,7 +124,10 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
   }
   const ModelConfig& c = weights.config;
   std::unique_ptr<DecoderModel> m(new DecoderModel(c, options));
-  const DType wdt = options.weight_dtype;
+  // --quantization (issue #20): the storage dtype of a linear layer with `in` inputs.
+  const auto ldt = [&options](int64_t in) {
+    return options.quantization && in % 32 == 0 ? *options.quantization : options.weight_dtype;
+  };
 
   for (const DecoderLayerWeights& lw : weights.layers) {
     Layer layer;
@@ -132,17 +135,19 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
     layer.attn_norm_bias = lw.attn_norm_bias.ToFloat();
     layer.mlp_norm_weight = lw.mlp_norm_weight.ToFloat();
     layer.mlp_norm_bias = lw.mlp_norm_bias.ToFloat();
-    auto qkv = CreateStacked({&lw.wq, &lw.wk, &lw.wv}, {&lw.bq, &lw.bk, &lw.bv}, wdt);
+    auto qkv = CreateStacked({&lw.wq, &lw.wk, &lw.wv}, {&lw.bq, &lw.bk, &lw.bv}, ldt(c.hidden_size));
     if (!qkv.ok()) return qkv.status();
     layer.qkv = *std::move(qkv);
-    auto o = Linear::Create(lw.wo, lw.bo, wdt, /*accumulate=*/true);
+    auto o = Linear::Create(lw.wo, lw.bo, ldt(lw.wo.shape.back()), /*accumulate=*/true);
     if (!o.ok()) return o.status();
     layer.o = *std::move(o);
-    auto gate_up = c.mlp == MlpKind::kSwiGLU ? CreateStacked({&lw.w_gate, &lw.w_up}, {}, wdt)
-                                             : CreateStacked({&lw.w_up}, {&lw.b_up}, wdt);
+    auto gate_up = c.mlp == MlpKind::kSwiGLU
+                       ? CreateStacked({&lw.w_gate, &lw.w_up}, {}, ldt(c.hidden_size))
+                       : CreateStacked({&lw.w_up}, {&lw.b_up}, ldt(c.hidden_size));
     if (!gate_up.ok()) return gate_up.status();
     layer.gate_up = *std::move(gate_up);
-    auto down = Linear::Create(lw.w_down, lw.b_down, wdt, /*accumulate=*/true);
+    auto down = Linear::Create(lw.w_down, lw.b_down, ldt(lw.w_down.shape.back()),
+                              /*accumulate=*/true);
     if (!down.ok()) return down.status();
     layer.down = *std::move(down);
     m->layers_.push_back(std::move(layer));
@@ -158,7 +163,7 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
   m->final_norm_weight_ = weights.final_norm_weight.ToFloat();
   m->final_norm_bias_ = weights.final_norm_bias.ToFloat();
   auto lm_head = Linear::Create(c.tied_lm_head ? weights.token_embedding : weights.lm_head,
-                                HostTensor(), wdt, /*accumulate=*/false);
+                                HostTensor(), ldt(c.hidden_size), /*accumulate=*/false);
   if (!lm_head.ok()) return lm_head.status();
   m->lm_head_ = *std::move(lm_head);
   if (c.position == PositionKind::kRotary) {
@@ -259,17 +264,42 @@ void DecoderModel::EmbedTokens(const int32_t* ids, const int32_t* positions, int
 std::vector<std::string> DecoderModel::DescribeKernels() const {
   const ModelConfig& c = config_;
   std::vector<std::string> lines;
-  const auto add = [&](const char* name, const auto& l) {
-    lines.push_back(absl::StrCat(name, " [", l.in_features(), " -> ", l.out_features(),
-                                 "]: ", l.implementation()));
+  // "<kind> [in -> out] <weight dtype>: <implementation>" for layer 0, then
+  // "layer <i> <kind> ..." for any later layer that differs (mixed-type files).
+  const auto add = [&](const std::string& name, int64_t in, int64_t out, const std::string& dtype,
+                       const std::string& impl) {
+    lines.push_back(absl::StrCat(name, " [", in, " -> ", out, "] ", dtype, ": ", impl));
   };
-  if (!layers_.empty()) {
-    add("qkv", layers_[0].qkv);
-    add("attn_out", *layers_[0].o);
-    add(c.mlp == MlpKind::kSwiGLU ? "gate_up" : "mlp_up", layers_[0].gate_up);
-    add("mlp_down", *layers_[0].down);
+  const auto add_linear = [&](const std::string& name, const Linear& l) {
+    add(name, l.in_features(), l.out_features(), std::string(DTypeName(l.weight_dtype())),
+        l.implementation());
+  };
+  const auto add_stacked = [&](const std::string& name, const StackedLinear& l) {
+    std::string dtype;
+    if (l.fused) {
+      dtype = std::string(DTypeName(l.fused->weight_dtype()));
+    } else {
+      for (const auto& p : l.parts) {
+        absl::StrAppend(&dtype, dtype.empty() ? "" : " + ", std::string(DTypeName(p->weight_dtype())));
+      }
+    }
+    add(name, l.in_features(), l.out_features(), dtype, l.implementation());
+  };
+  const char* up = c.mlp == MlpKind::kSwiGLU ? "gate_up" : "mlp_up";
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& l = layers_[i];
+    const Layer& first = layers_[0];
+    const std::string prefix = i == 0 ? "" : absl::StrCat("layer ", i, " ");
+    if (i == 0 || l.qkv.implementation() != first.qkv.implementation()) add_stacked(prefix + "qkv", l.qkv);
+    if (i == 0 || l.o->implementation() != first.o->implementation()) add_linear(prefix + "attn_out", *l.o);
+    if (i == 0 || l.gate_up.implementation() != first.gate_up.implementation()) {
+      add_stacked(prefix + up, l.gate_up);
+    }
+    if (i == 0 || l.down->implementation() != first.down->implementation()) {
+      add_linear(prefix + "mlp_down", *l.down);
+    }
   }
-  add("lm_head", *lm_head_);
+  add_linear("lm_head", *lm_head_);
   lines.push_back(absl::StrCat("attention: paged ", PagedAttentionKernelName()));
   return lines;
 }

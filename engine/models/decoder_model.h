@@ -12,6 +12,8 @@
 #include "engine/kv_cache/kv_cache.h"
 #include "engine/models/model_config.h"
 #include "engine/models/model_weights.h"
+#include <optional>
+
 #include "engine/ops/paged_attention.h"
 #include "engine/primitives/linear.h"
 
@@ -26,6 +28,11 @@ struct DecoderModelOptions {
   int max_num_tokens = 512;
   /// Maximum logits rows in one Forward call.
   int max_num_logits = 64;
+  /// Quantize the linear layers' weights at load (kQ8_0 or kQ4_0; see
+  /// Linear::Create), except layers whose in_features is not a multiple of 32,
+  /// which keep weight_dtype. nullopt: no quantization. (Last, so the
+  /// aggregate initializers {dtype, tokens, logits} keep their meaning.)
+  std::optional<DType> quantization;
 };
 
 /// A projection whose output is several weights' outputs side by side
@@ -89,9 +96,10 @@ class DecoderModel {
   /// Implementation used by the linear layers, e.g. "bf16xbf16:brg:avx512_core_bf16"
   /// (the LM head's; see DescribeKernels for every layer kind).
   const std::string& linear_implementation() const { return lm_head_->implementation(); }
-  /// One line per kernel kind, "name [in -> out]: implementation" for each
-  /// linear layer kind (all layers share shapes) and the attention kernel; for
-  /// the startup log and `--print-kernels`.
+  /// One line per kernel kind, "name [in -> out] <weight dtype>: implementation"
+  /// for each linear layer kind of layer 0, "layer <i> name ..." for a later
+  /// layer whose kernel differs (a GGUF file mixing Q4_K and Q6_K), and the
+  /// attention kernel; for the startup log, `--print-kernels` and GetModelInfo.
   std::vector<std::string> DescribeKernels() const;
   /// The LM head (for benchmarks that ask about implementations per row count).
   const Linear& lm_head() const { return *lm_head_; }

@@ -196,10 +196,10 @@ TEST(LinearTest, Bf16StoresHalfTheBytesWithinBf16Precision) {
   EXPECT_LE((*bf16)->weight_bytes() * 2, (*f32)->weight_bytes() + 64 * in);
   // Below AVX-512 oneDNN 2.6 has no bf16 matmul: the own f32 x bf16 kernel runs.
   if (!CpuIsaAtLeast(CpuIsa::kAvx512)) {
-    EXPECT_EQ((*bf16)->backend(), LinearBackend::kOwnBf16);
+    EXPECT_EQ((*bf16)->backend(), LinearBackendKind::kOwnBf16);
   }
   const bool bf16_input = (*bf16)->input_dtype() == DType::kBF16;
-  EXPECT_EQ(bf16_input, (*bf16)->backend() == LinearBackend::kDnnlBf16);
+  EXPECT_EQ(bf16_input, (*bf16)->backend() == LinearBackendKind::kDnnlBf16);
   for (int64_t m : {1, 5, 64, 65, 130}) {
     auto x = Random(m * in, 14 + m);
     std::vector<float> y(m * out);

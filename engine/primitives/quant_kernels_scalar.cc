@@ -1,0 +1,137 @@
+// The reference quantized matmul kernels in portable C++ (the scalar CPU-ISA
+// level), and the kernel dispatch. Block formats: ggml-common.h (ggml_blocks.h).
+#include <cstring>
+
+#include "engine/common/ggml_blocks.h"
+#include "engine/primitives/quant_kernels.h"
+
+namespace llmserve {
+namespace {
+
+// Σ_k W[o, k] · x̂[r, k] for one weight row and one activation row.
+float DotQ8_0(const BlockQ8_0* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
+  const int8_t* q = x.row_qs(r);
+  const float* d = x.row_d(r);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b, q += kQBlock) {
+    int32_t s = 0;
+    for (int j = 0; j < kQBlock; ++j) s += static_cast<int32_t>(w[b].qs[j]) * q[j];
+    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(s);
+  }
+  return acc;
+}
+
+float DotQ4_0(const BlockQ4_0* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
+  const int8_t* q = x.row_qs(r);
+  const float* d = x.row_d(r);
+  const int16_t* s16 = x.row_sum16(r);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b, q += kQBlock) {
+    int32_t s = 0;
+    for (int j = 0; j < kQBlock / 2; ++j) {
+      s += (w[b].qs[j] & 0xF) * q[j] + (w[b].qs[j] >> 4) * q[j + kQBlock / 2];
+    }
+    s -= 8 * (s16[2 * b] + s16[2 * b + 1]);  // the −8 zero point
+    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(s);
+  }
+  return acc;
+}
+
+float DotQ4_K(const BlockQ4_K* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
+  const int8_t* q = x.row_qs(r);
+  const float* d = x.row_d(r);
+  const int16_t* s16 = x.row_sum16(r);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b, q += kQKBlock, s16 += kQKBlock / 16) {
+    int32_t isum = 0, msum = 0;
+    for (int p = 0; p < 4; ++p) {
+      const uint8_t* qs = w[b].qs + 32 * p;
+      for (int half = 0; half < 2; ++half) {
+        const int sub = 2 * p + half;
+        uint8_t sc, m;
+        Q4KScaleMin(sub, w[b].scales, &sc, &m);
+        int32_t s = 0;
+        for (int l = 0; l < 32; ++l) s += ((qs[l] >> (4 * half)) & 0xF) * q[32 * sub + l];
+        isum += sc * s;
+        msum += m * (s16[2 * sub] + s16[2 * sub + 1]);
+      }
+    }
+    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(isum) -
+           HalfToFloat(w[b].dmin) * d[b] * static_cast<float>(msum);
+  }
+  return acc;
+}
+
+float DotQ6_K(const BlockQ6_K* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
+  const int8_t* q = x.row_qs(r);
+  const float* d = x.row_d(r);
+  const int16_t* s16 = x.row_sum16(r);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < nb; ++b, q += kQKBlock, s16 += kQKBlock / 16) {
+    int32_t isum = 0;
+    for (int h = 0; h < 2; ++h) {
+      const uint8_t* ql = w[b].ql + 64 * h;
+      const uint8_t* qh = w[b].qh + 32 * h;
+      const int8_t* sc = w[b].scales + 8 * h;
+      const int8_t* xq = q + 128 * h;
+      for (int k = 0; k < 4; ++k) {  // value 32k + l of this half
+        int32_t s[2] = {0, 0};
+        for (int l = 0; l < 32; ++l) {
+          // ggml's dequantize_row_q6_K: value 32k + l takes the low (k < 2) or
+          // high nibble of ql[l + 32 (k % 2)] and bits 2k, 2k+1 of qh[l].
+          const uint8_t lb = ql[l + 32 * (k % 2)];
+          const int v = (k < 2 ? lb & 0xF : lb >> 4) | (((qh[l] >> (2 * k)) & 3) << 4);
+          s[l / 16] += v * xq[32 * k + l];
+        }
+        isum += sc[2 * k] * s[0] + sc[2 * k + 1] * s[1];
+      }
+    }
+    for (int s = 0; s < 16; ++s) isum -= 32 * w[b].scales[s] * s16[s];  // the −32 offset
+    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(isum);
+  }
+  return acc;
+}
+
+template <typename Block, int kElements,
+          float (*Dot)(const Block*, const QuantizedActivations&, int64_t, int64_t)>
+void ScalarMatmul(const QuantMatmulArgs& a, int64_t o0, int64_t o1) {
+  const int64_t nb = a.in / kElements;
+  for (int64_t o = o0; o < o1; ++o) {
+    const Block* w = reinterpret_cast<const Block*>(a.w + o * a.w_row_bytes);
+    for (int64_t r = 0; r < a.x->rows; ++r) QuantStore(a, r, o, Dot(w, *a.x, r, nb));
+  }
+}
+
+}  // namespace
+
+QuantMatmulFn QuantScalarKernel(DType type) {
+  switch (type) {
+    case DType::kQ8_0: return ScalarMatmul<BlockQ8_0, kQBlock, DotQ8_0>;
+    case DType::kQ4_0: return ScalarMatmul<BlockQ4_0, kQBlock, DotQ4_0>;
+    case DType::kQ4_K: return ScalarMatmul<BlockQ4_K, kQKBlock, DotQ4_K>;
+    case DType::kQ6_K: return ScalarMatmul<BlockQ6_K, kQKBlock, DotQ6_K>;
+    default: return nullptr;
+  }
+}
+
+int QuantActivationBlock(DType type) {
+  return type == DType::kQ4_K || type == DType::kQ6_K ? kQKBlock : kQBlock;
+}
+
+bool CpuHasAvx512Vnni() {
+  static const bool has = __builtin_cpu_supports("avx512vnni") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
+  return has;
+}
+
+QuantKernel QuantKernelFor(DType type, CpuIsa isa) {
+  if (isa >= CpuIsa::kAvx512 && CpuHasAvx512Vnni()) {
+    if (QuantMatmulFn f = QuantAvx512VnniKernel(type)) return {f, "own_avx512_vnni"};
+  }
+  if (isa >= CpuIsa::kAvx2) {
+    if (QuantMatmulFn f = QuantAvx2Kernel(type)) return {f, "own_avx2"};
+  }
+  return {QuantScalarKernel(type), "own_scalar"};
+}
+
+}  // namespace llmserve
