@@ -50,7 +50,16 @@ if [ "${SKIP_FRESH_ROOT:-0}" != 1 ]; then
   # compile is fast; the packages are installed from scratch.
   mkdir -p "${CCACHE_DIR:-$HOME/.cache/ccache}"
   port=$(free_port); mport=$(free_port)
-  $DOCKER run --rm --name "$container-fresh" --network host \
+  # The host's TLS trust for the npm registry (install-deps runs `npm ci`):
+  # where this machine reaches it through an intercepting proxy, its CA is
+  # in the host's bundle only (NODE_EXTRA_CA_CERTS), as on CI; a fresh root
+  # has Debian's CAs and nothing else, as a user's machine would before its
+  # own setup.
+  ca_args=()
+  if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
+    ca_args=(-v "$NODE_EXTRA_CA_CERTS:/host-ca.crt:ro" -e NODE_EXTRA_CA_CERTS=/host-ca.crt)
+  fi
+  $DOCKER run --rm --name "$container-fresh" --network host "${ca_args[@]}" \
     -v "$work/src:/src" -v "$shared:/shared:ro" \
     -v "${CCACHE_DIR:-$HOME/.cache/ccache}:/root/.cache/ccache" \
     -e LLMSERVE_SHARED_DIR=/shared -e CCACHE_DIR=/root/.cache/ccache -w /src \
