@@ -37,8 +37,8 @@ set -f  # no pathname expansion when splitting CMake argument lists
 # Component → layer; a component may include only components of a lower layer.
 declare -A LAYER=(
   [common]=0 [cli]=0            # cli/: header-only helpers of the mains
-  [primitives]=1 [tokenizer]=1 [sampling]=1 [kv_cache]=1
-  [ops]=2 [scheduler]=2
+  [primitives]=1 [tokenizer]=1 [sampling]=1 [kv_cache]=1 [chat_template]=1
+  [ops]=2 [scheduler]=2 [structured]=2
   [models]=3
   [loaders]=4
   [engine]=5                    # engine/*.{h,cc}: LLMEngine, model runner, output processor
@@ -47,7 +47,7 @@ declare -A LAYER=(
 )
 # Component → its CMake library (the target whose link line must declare it).
 declare -A LIBRARY
-for c in common primitives tokenizer sampling kv_cache ops scheduler models loaders engine proto cli; do
+for c in common primitives tokenizer sampling kv_cache chat_template ops scheduler structured models loaders engine proto cli; do
   LIBRARY[$c]="llmserve_$c"
 done
 LIBRARY[server]=llmserve_server_lib

@@ -1,0 +1,88 @@
+#ifndef LLMSERVE_ENGINE_STRUCTURED_STRUCTURED_OUTPUT_H_
+#define LLMSERVE_ENGINE_STRUCTURED_STRUCTURED_OUTPUT_H_
+
+// Structured output (issue #23): a JSON schema, any JSON object, a regex, a
+// choice or a GBNF grammar compiled once into a token-level automaton over the
+// model's vocabulary (tokens as byte strings), and a per-sequence matcher that
+// gives the bitmask of tokens that may come next (the approach of xgrammar,
+// Dong et al. 2024, arXiv:2411.15100, and of llama.cpp's GBNF sampler).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/sampling/structured_output_params.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace llmserve {
+
+/// The vocabulary as the constraint sees it: each token id's bytes in the
+/// middle of a text (Tokenizer::TokenBytes after an ordinary token), and the
+/// end-of-sequence ids. Special tokens (BOS, EOS, control) have no bytes and
+/// are never allowed except EOS where the output is complete.
+class StructuredVocabulary {
+ public:
+  /// Errors: INVALID_ARGUMENT if `tokenizer` has no tokens.
+  static absl::StatusOr<std::shared_ptr<const StructuredVocabulary>> FromTokenizer(
+      const Tokenizer& tokenizer, std::vector<int32_t> eos_token_ids);
+  virtual ~StructuredVocabulary() = default;
+  virtual int32_t vocab_size() const = 0;
+};
+
+/// An immutable compiled constraint, shared by every sequence that uses it.
+class CompiledStructuredOutput {
+ public:
+  virtual ~CompiledStructuredOutput() = default;
+};
+
+/// Compiles StructuredOutputParams for one vocabulary and caches the results
+/// by content (the same schema twice compiles once). Thread-safe.
+class StructuredOutputCompiler {
+ public:
+  virtual ~StructuredOutputCompiler() = default;
+  /// `cache_capacity`: compiled constraints kept (least recently used evicted).
+  static std::unique_ptr<StructuredOutputCompiler> Create(
+      std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity = 64);
+  /// Errors: INVALID_ARGUMENT naming the field and the cause
+  /// ("structured_output.json_schema: unsupported keyword 'patternProperties'",
+  /// "structured_output.regex: unbalanced parenthesis at offset 3").
+  virtual absl::StatusOr<std::shared_ptr<const CompiledStructuredOutput>> Compile(
+      const StructuredOutputParams& params) = 0;
+};
+
+/// Per-sequence state of one constraint. Not thread-safe (one sequence, the
+/// engine thread).
+class StructuredOutputMatcher {
+ public:
+  virtual ~StructuredOutputMatcher() = default;
+  static std::unique_ptr<StructuredOutputMatcher> Create(
+      std::shared_ptr<const CompiledStructuredOutput> compiled);
+
+  /// Number of uint32 words of a bitmask: ceil(vocab_size / 32).
+  virtual int bitmask_words() const = 0;
+  /// Writes the tokens allowed next: bit (id % 32) of word id / 32 is set iff
+  /// token `id` may follow the accepted tokens. EOS ids are set iff
+  /// IsComplete(). `bitmask`: [bitmask_words()].
+  virtual void FillNextTokenBitmask(absl::Span<uint32_t> bitmask) = 0;
+  /// Advances by the sampled token. Errors: FAILED_PRECONDITION if the token
+  /// was not allowed (the state is unchanged).
+  virtual absl::Status AcceptToken(int32_t token_id) = 0;
+  /// The accepted tokens form a complete match (EOS is allowed).
+  virtual bool IsComplete() const = 0;
+  /// Complete, and no token but EOS can follow.
+  virtual bool IsTerminated() const = 0;
+  /// Back to the start state (before any token).
+  virtual void Reset() = 0;
+};
+
+/// Sets logits[id] = -inf for every token whose bit is clear.
+/// `bitmask`: [ceil(logits.size() / 32)]; `logits`: [vocab_size].
+void ApplyTokenBitmask(absl::Span<const uint32_t> bitmask, absl::Span<float> logits);
+
+}  // namespace llmserve
+
+#endif  // LLMSERVE_ENGINE_STRUCTURED_STRUCTURED_OUTPUT_H_
