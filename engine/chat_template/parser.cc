@@ -1,5 +1,6 @@
 #include "engine/chat_template/parser.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 #include <utility>
@@ -133,6 +134,11 @@ class Parser {
         Next();
         *end = keyword;
         return absl::OkStatus();
+      }
+      if (!ends.empty() && (keyword == "elif" || keyword == "else" || keyword.rfind("end", 0) == 0)) {
+        // Another block's closing tag: the innermost open block is unclosed.
+        return ParseError(s.line, absl::StrCat("unexpected end of block, found '", keyword,
+                                               "' at line ", s.line));
       }
       Next();
       ++seg_;
@@ -276,8 +282,33 @@ class Parser {
   // Rewrites "unexpected end of template" into "'for' at line N is missing 'endfor'".
   absl::Status WithBlockContext(absl::Status s, std::string_view construct, int line,
                                 std::string_view end_tag) {
-    if (s.ok() || s.message().find("unexpected end of template") == std::string_view::npos) return s;
-    return ParseError(line, absl::StrCat("'", std::string(construct), "' is missing '", std::string(end_tag), "'"));
+    if (s.ok()) return s;
+    std::string missing = absl::StrCat("'", std::string(construct), "' is missing '", std::string(end_tag), "'");
+    if (s.message().find("unexpected end of template") != absl::string_view::npos) {
+      return ParseError(line, missing);
+    }
+    const size_t found = s.message().find("unexpected end of block, found ");
+    if (found != absl::string_view::npos) {
+      return ParseError(line, absl::StrCat(missing, " (found ",
+                                           s.message().substr(found + 31), ")"));
+    }
+    return s;
+  }
+
+  // Sets e->depth from its children; expression trees deeper than
+  // kMaxNestingDepth * 2 are refused (chains such as a + b + ... are parsed
+  // iteratively, but evaluating, checking and freeing them recurses).
+  absl::Status Deepen(Expr* e) {
+    int depth = 0;
+    for (const auto& c : e->children) {
+      if (c != nullptr) depth = std::max(depth, c->depth);
+    }
+    for (const auto& [unused, c] : e->keyword) depth = std::max(depth, c->depth);
+    e->depth = depth + 1;
+    if (e->depth > 2 * kMaxNestingDepth) {
+      return ParseError(e->line, absl::StrCat("expression nesting deeper than ", 2 * kMaxNestingDepth));
+    }
+    return absl::OkStatus();
   }
 
   // ---- expressions ----
@@ -292,6 +323,7 @@ class Parser {
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr item, ParseExpression());
       list->children.push_back(std::move(item));
     }
+    LLMSERVE_RETURN_IF_ERROR(Deepen(list.get()));
     return list;
   }
 
@@ -309,6 +341,7 @@ class Parser {
       cond->children.push_back(std::move(expr));
       cond->children.push_back(std::move(test));
       cond->children.push_back(std::move(otherwise));
+      LLMSERVE_RETURN_IF_ERROR(Deepen(cond.get()));
       expr = std::move(cond);
     }
     --depth_;
@@ -329,6 +362,7 @@ class Parser {
       int line = Next().line;
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr right, ParseAnd());
       left = Binary("or", std::move(left), std::move(right), line);
+      LLMSERVE_RETURN_IF_ERROR(Deepen(left.get()));
     }
     return left;
   }
@@ -339,6 +373,7 @@ class Parser {
       int line = Next().line;
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr right, ParseNot());
       left = Binary("and", std::move(left), std::move(right), line);
+      LLMSERVE_RETURN_IF_ERROR(Deepen(left.get()));
     }
     return left;
   }
@@ -352,6 +387,7 @@ class Parser {
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr operand, ParseNot());
       e->children.push_back(std::move(operand));
       --depth_;
+      LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
       return e;
     }
     return ParseCompare();
@@ -379,6 +415,7 @@ class Parser {
       }
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr right, ParseMath1());
       left = Binary(op, std::move(left), std::move(right), line);
+      LLMSERVE_RETURN_IF_ERROR(Deepen(left.get()));
     }
   }
 
@@ -388,6 +425,7 @@ class Parser {
       const Token& t = Next();
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr right, ParseConcat());
       left = Binary(t.text, std::move(left), std::move(right), t.line);
+      LLMSERVE_RETURN_IF_ERROR(Deepen(left.get()));
     }
     return left;
   }
@@ -398,6 +436,7 @@ class Parser {
       int line = Next().line;
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr right, ParseMath2());
       left = Binary("~", std::move(left), std::move(right), line);
+      LLMSERVE_RETURN_IF_ERROR(Deepen(left.get()));
     }
     return left;
   }
@@ -408,6 +447,7 @@ class Parser {
       const Token& t = Next();
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr right, ParsePow());
       left = Binary(t.text, std::move(left), std::move(right), t.line);
+      LLMSERVE_RETURN_IF_ERROR(Deepen(left.get()));
     }
     return left;
   }
@@ -418,6 +458,7 @@ class Parser {
       int line = Next().line;
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr right, ParseUnary(true));
       left = Binary("**", std::move(left), std::move(right), line);
+      LLMSERVE_RETURN_IF_ERROR(Deepen(left.get()));
     }
     return left;
   }
@@ -431,6 +472,7 @@ class Parser {
       node->name = Next().text;
       LLMSERVE_ASSIGN_OR_RETURN(ExprPtr operand, ParseUnary(false));
       node->children.push_back(std::move(operand));
+      LLMSERVE_RETURN_IF_ERROR(Deepen(node.get()));
     } else {
       LLMSERVE_ASSIGN_OR_RETURN(node, ParsePrimary());
     }
@@ -490,6 +532,7 @@ class Parser {
               LLMSERVE_ASSIGN_OR_RETURN(ExprPtr item, ParseExpression());
               list->children.push_back(std::move(item));
             }
+            LLMSERVE_RETURN_IF_ERROR(Deepen(list.get()));
             inner = std::move(list);
           }
           LLMSERVE_RETURN_IF_ERROR(ExpectOp(")"));
@@ -505,6 +548,7 @@ class Parser {
               break;
             }
           }
+          LLMSERVE_RETURN_IF_ERROR(Deepen(list.get()));
           return list;
         }
         if (AcceptOp("{")) {
@@ -520,6 +564,7 @@ class Parser {
               break;
             }
           }
+          LLMSERVE_RETURN_IF_ERROR(Deepen(dict.get()));
           return dict;
         }
         break;
@@ -539,13 +584,16 @@ class Parser {
           index->value = Value::Int(Next().int_value);
           e->children.push_back(std::move(node));
           e->children.push_back(std::move(index));
-          node = std::move(e);
+          LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
+          LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
+        node = std::move(e);
           continue;
         }
         LLMSERVE_ASSIGN_OR_RETURN(std::string attr, ExpectIdentifier("an attribute name after '.'"));
         auto e = MakeExpr(Expr::Kind::kGetAttr, line);
         e->name = std::move(attr);
         e->children.push_back(std::move(node));
+        LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
         node = std::move(e);
       } else if (AcceptOp("[")) {
         LLMSERVE_ASSIGN_OR_RETURN(node, ParseSubscript(std::move(node), line));
@@ -580,6 +628,7 @@ class Parser {
       e->children.push_back(std::move(parts[1]));
       e->children.push_back(std::move(parts[2]));
     }
+    LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
     return e;
   }
 
@@ -611,6 +660,7 @@ class Parser {
     auto e = MakeExpr(Expr::Kind::kCall, Peek().line);
     e->children.push_back(std::move(callee));
     LLMSERVE_RETURN_IF_ERROR(ParseArgs(e.get()));
+    LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
     return e;
   }
 
@@ -622,6 +672,7 @@ class Parser {
         LLMSERVE_ASSIGN_OR_RETURN(e->name, ExpectIdentifier("a filter name after '|'"));
         e->children.push_back(std::move(node));
         if (IsOp("(")) LLMSERVE_RETURN_IF_ERROR(ParseArgs(e.get()));
+        LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
         node = std::move(e);
       } else if (AcceptName("is")) {
         auto e = MakeExpr(Expr::Kind::kTest, line);
@@ -639,6 +690,7 @@ class Parser {
           LLMSERVE_ASSIGN_OR_RETURN(arg, ParsePostfix(std::move(arg)));
           e->children.push_back(std::move(arg));
         }
+        LLMSERVE_RETURN_IF_ERROR(Deepen(e.get()));
         node = std::move(e);
       } else if (IsOp("(")) {
         LLMSERVE_ASSIGN_OR_RETURN(node, ParseCall(std::move(node)));

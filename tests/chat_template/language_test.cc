@@ -200,7 +200,8 @@ absl::StatusOr<std::string> Render(const std::string& source, const std::string&
   absl::StatusOr<std::unique_ptr<JinjaTemplate>> t = JinjaTemplate::Parse(source);
   if (!t.ok()) return t.status();
   Dict vars;
-  for (const auto& [k, v] : ordered_json::parse(variables).items()) vars.Set(k, ValueFromJson(v));
+  const ordered_json parsed = ordered_json::parse(variables);
+  for (const auto& [k, v] : parsed.items()) vars.Set(k, ValueFromJson(v));
   return (*t)->Render(vars, kNow);
 }
 
