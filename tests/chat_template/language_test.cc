@@ -110,7 +110,8 @@ const Snippet kSnippets[] = {
      "{{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }} {{ 'a,b,,c'.split(',') }} "
      "{{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ 'Hi'.upper() }} {{ 'Hi'.lower() }} "
      "{{ \"they're bill's 1st\".title() }} {{ 'aXa'.replace('a', 'b') }} {{ '-'.join(['a', 'b']) }} "
-     "{{ 'hELLO'.capitalize() }} {{ 'abcabc'.find('c') }} {{ 'abcabc'.count('bc') }} {{ '\u00a0x\u2003'.strip() }}|",
+     "{{ 'hELLO'.capitalize() }} {{ 'abcabc'.find('c') }} {{ 'abcabc'.count('bc') }} {{ '\u00a0x\u2003'.strip() }}| "
+     "{{ 'a\u00a0b\u3000c  d '.split() }} {{ ' a b  c '.split(none, 1) }}",
      "{}"},
     {"{% for k, v in d.items() %}{{ k }}:{{ v }},{% endfor %} {{ d.keys() | list }} {{ d.values() | list }} "
      "{{ d['items'] is callable }}",
