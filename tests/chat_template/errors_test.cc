@@ -149,6 +149,17 @@ TEST(ChatTemplateErrorsTest, HostileTemplatesHitABound) {
   // Unbounded recursion.
   out = RenderHostile("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   EXPECT_THAT(out.status().message(), HasSubstr("macro calls nested deeper than 64"));
+  // Deep recursion through nested blocks and expressions: the total depth is
+  // bounded before the stack is, even with a generous macro bound.
+  std::string deep = "{% macro f(n) %}";
+  for (int i = 0; i < 100; ++i) deep += "{% if true %}";
+  deep += "{{ " + std::string(10, '(') + "f(n + 1)" + std::string(10, ')') + " }}";
+  for (int i = 0; i < 100; ++i) deep += "{% endif %}";
+  deep += "{% endmacro %}{{ f(0) }}";
+  RenderLimits many_calls;
+  many_calls.max_call_depth = 100000;
+  out = RenderHostile(deep, many_calls);
+  EXPECT_THAT(std::string(out.status().message()), HasSubstr("evaluation nested deeper than 500 levels"));
   // Output larger than the limit.
   out = RenderHostile("{% for i in range(1000000) %}0123456789abcdef0123456789abcdef{% endfor %}");
   EXPECT_THAT(out.status().message(), HasSubstr("output exceeds 8388608 bytes"));
