@@ -132,8 +132,10 @@ class Parser : public ExprParser {
       }
       if (IsName("recursive")) return ParseError(line, "recursive 'for' loops are not supported");
       LLMSERVE_RETURN_IF_ERROR(ExpectEnd("'for'"));
-      LLMSERVE_RETURN_IF_ERROR(
-          WithBlockContext(ParseBody({"else", "endfor"}, &n->body, &end), "for", line, "endfor"));
+      ++loop_depth_;
+      absl::Status body = ParseBody({"else", "endfor"}, &n->body, &end);
+      --loop_depth_;
+      LLMSERVE_RETURN_IF_ERROR(WithBlockContext(body, "for", line, "endfor"));
       if (end == "else") {
         LLMSERVE_RETURN_IF_ERROR(ExpectEnd("'else'"));
         ++seg_;
@@ -184,8 +186,11 @@ class Parser : public ExprParser {
         }
       }
       LLMSERVE_RETURN_IF_ERROR(ExpectEnd("'macro'"));
-      LLMSERVE_RETURN_IF_ERROR(
-          WithBlockContext(ParseBody({"endmacro"}, &n->body, &end), "macro", line, "endmacro"));
+      const int enclosing_loops = loop_depth_;
+      loop_depth_ = 0;  // a macro body is not inside the caller's loop
+      absl::Status body = ParseBody({"endmacro"}, &n->body, &end);
+      loop_depth_ = enclosing_loops;
+      LLMSERVE_RETURN_IF_ERROR(WithBlockContext(body, "macro", line, "endmacro"));
       if (Peek().type == Token::Type::kName) Next();  // {% endmacro name %}
       LLMSERVE_RETURN_IF_ERROR(ExpectEnd("'endmacro'"));
       ++seg_;
@@ -197,6 +202,7 @@ class Parser : public ExprParser {
       LLMSERVE_RETURN_IF_ERROR(ExpectEnd("'endgeneration'"));
       ++seg_;
     } else if (keyword == "break" || keyword == "continue") {
+      if (loop_depth_ == 0) return ParseError(line, absl::StrCat("'", keyword, "' outside a 'for' loop"));
       n->kind = keyword == "break" ? Node::Kind::kBreak : Node::Kind::kContinue;
       LLMSERVE_RETURN_IF_ERROR(ExpectEnd("'" + keyword + "'"));
     } else if (keyword == "elif" || keyword == "else" || keyword.rfind("end", 0) == 0) {
@@ -227,6 +233,7 @@ class Parser : public ExprParser {
 
   std::vector<Segment> segments_;
   size_t seg_ = 0;
+  int loop_depth_ = 0;  // enclosing `for` bodies (break / continue need one)
 };
 
 }  // namespace

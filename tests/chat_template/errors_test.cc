@@ -52,6 +52,8 @@ TEST(ChatTemplateErrorsTest, CompileNamesLineAndConstruct) {
       {"{{ x[1) }}", "chat template line 1: expected ']', got ')'"},
       {"{% for x in y recursive %}{% endfor %}", "chat template line 1: recursive 'for' loops are not supported"},
       {"{% raw %}never ended", "chat template line 1: 'raw' without 'endraw'"},
+      {"{% if x %}{% break %}{% endif %}", "chat template line 1: 'break' outside a 'for' loop"},
+      {"{% for x in y %}{% else %}{% continue %}{% endfor %}", "chat template line 1: 'continue' outside a 'for' loop"},
       {"{{ 'abc\\u12' }}", "chat template line 1: truncated \\u escape in a string literal"},
   };
   for (const Case& c : cases) {
