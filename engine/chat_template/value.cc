@@ -286,14 +286,4 @@ size_t CodePointCount(std::string_view s) {
   return n;
 }
 
-std::vector<size_t> CodePointOffsets(std::string_view s) {
-  std::vector<size_t> offsets;
-  offsets.reserve(s.size() + 1);
-  for (size_t i = 0; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) offsets.push_back(i);
-  }
-  offsets.push_back(s.size());
-  return offsets;
-}
-
 }  // namespace llmserve::chat_template

@@ -80,7 +80,6 @@ class Value {
   /// The string of a string; the undefined name of Undefined; the function name.
   const std::string& str() const { return s_; }
   const List& list() const { return *list_; }
-  List& mutable_list() const { return *list_; }
   const Dict& dict() const { return *dict_; }
   Dict& mutable_dict() const { return *dict_; }
   const Function& function() const { return *fn_; }
@@ -119,9 +118,6 @@ std::string StringRepr(std::string_view s);
 
 /// Number of Unicode code points in UTF-8 `s` (Python's len of a str).
 size_t CodePointCount(std::string_view s);
-
-/// Byte offsets of each code point of `s`, plus s.size() at the end.
-std::vector<size_t> CodePointOffsets(std::string_view s);
 
 }  // namespace llmserve::chat_template
 
