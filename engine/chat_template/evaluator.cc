@@ -30,6 +30,9 @@ absl::Status UndefinedError(int line, const Value& v) {
 
 enum class Flow { kNormal, kBreak, kContinue };
 
+// Name prefix of the function values macros define.
+const std::string kMacroPrefix = "macro ";
+
 using Scope = std::unordered_map<std::string, Value>;
 
 class Evaluator {
@@ -257,7 +260,7 @@ class Evaluator {
 
   void DefineMacro(const Node& n) {
     const Node* macro = &n;
-    Assign(n.text, Value::MakeFunction(n.text, [this, macro](const CallArgs& args) {
+    Assign(n.text, Value::MakeFunction(kMacroPrefix + n.text, [this, macro](const CallArgs& args) {
       return CallMacro(*macro, args);
     }));
   }
@@ -370,8 +373,9 @@ class Evaluator {
         LLMSERVE_ASSIGN_OR_RETURN(CallArgs args, EvalArgs(e, 1));
         absl::StatusOr<Value> result = callee.function()(args);
         if (!result.ok()) {
-          // raise_exception's message and macro errors pass through as they are.
-          if (callee.str() == "raise_exception" || result.status().message().rfind("chat template", 0) == 0) {
+          // raise_exception's message and a macro's errors (raise_exception's,
+          // or already naming their line) pass through as they are.
+          if (callee.str() == "raise_exception" || callee.str().rfind(kMacroPrefix, 0) == 0) {
             return result.status();
           }
           return WithLine(e.line, result.status());

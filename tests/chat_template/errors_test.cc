@@ -114,6 +114,9 @@ TEST(ChatTemplateErrorsTest, RenderErrorsNameLineAndCause) {
       {"{{ 'x'() }}", "chat template line 1: 'str' object is not callable"},
       {"{% set n = 3 %}{% set n.a = 1 %}", "chat template line 1: cannot assign attribute 'a' on non-namespace object 'n'"},
       {"{{ none | items }}", "chat template line 1: filter 'items': can only get item pairs from a mapping, not NoneType"},
+      {"{% macro m() %}\n{{ 1 + none }}{% endmacro %}{{ m() }}",
+       "chat template line 2: unsupported operand type(s) for +: 'int' and 'NoneType'"},
+      {"{% macro m() %}{{ raise_exception('from a macro') }}{% endmacro %}{{ m() }}", "from a macro"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<std::unique_ptr<ChatTemplate>> t = ChatTemplate::Compile(c.source);

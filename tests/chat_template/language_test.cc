@@ -151,6 +151,8 @@ const Snippet kSnippets[] = {
     {"{% set messages = messages[1:] %}{{ messages | length }}{% for m in messages %}{{ m.role }}{% endfor %}",
      R"({"messages": [{"role": "system"}, {"role": "user"}, {"role": "assistant"}]})"},
     {"{% if true %}{{ raise_exception('custom failure: ' ~ 42) }}{% endif %}", "{}"},
+    {"{% macro fail(m) %}{% for i in [1] %}{{ raise_exception(m ~ i) }}{% endfor %}{% endmacro %}x{{ fail('inner ') }}",
+     "{}"},
     // Both must fail.
     {"{{ 'a' + 1 }}", "{}"},
     {"{{ undefined_x.attr }}", "{}"},
