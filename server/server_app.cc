@@ -169,6 +169,22 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(std::unique_ptr<LLME
   }
   app->address_ = WithPort(o.listen_address, app->port_);
 
+  if (!o.http.listen_address.empty()) {
+    if (!o.tls_cert_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--http-listen does not serve TLS yet: with --tls-cert, terminate TLS for HTTP in a "
+          "proxy (deploy/nginx) or leave --http-listen empty");
+    }
+    o.http.auth_token = o.service.auth_token;
+    o.http.max_prompt_tokens = o.service.max_prompt_tokens;
+    o.http.logger = o.service.logger;
+    absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server = http::HttpServer::Start(
+        app->engine_.get(), app->metrics_.get(), o.http,
+        [app = app.get()] { return app->serving(); });
+    if (!http_server.ok()) return http_server.status();
+    app->http_server_ = *std::move(http_server);
+  }
+
   {
     // The engine is loaded and warmed up: report ready.
     absl::MutexLock lock(&app->mu_);
@@ -230,6 +246,9 @@ void ServerApp::Shutdown(absl::Duration drain_timeout) {
     draining_ = true;
     UpdateHealthLocked();  // NOT_SERVING at once
   }
+  const absl::Time drain_deadline = absl::Now() + std::max(drain_timeout, absl::ZeroDuration());
+  // HTTP: new generation requests get 503 from now on; running ones go on.
+  if (http_server_ != nullptr) http_server_->BeginDrain();
   // Stop listening before anything else: every balancer (nginx, Envoy, gRPC
   // clients' round-robin) sends new calls to another replica at once — a
   // refused connection is retried elsewhere, while an answer from a draining
@@ -280,8 +299,20 @@ void ServerApp::Shutdown(absl::Duration drain_timeout) {
     LogLine(absl::StrFormat("drain timeout: cancelling %d call(s)",
                             service_ != nullptr ? service_->active_calls() : 0));
   }
+  if (http_server_ != nullptr) {
+    if (const int active = http_server_->active_calls(); active > 0) {
+      LogLine(absl::StrFormat("draining: %d HTTP request(s) in flight", active));
+    }
+    if (!http_server_->WaitForNoCalls(std::max(drain_deadline - absl::Now(), absl::ZeroDuration()))) {
+      LogLine(absl::StrFormat("drain timeout: cancelling %d HTTP request(s)",
+                              http_server_->active_calls()));
+    }
+  }
   // Cancels whatever is left: those calls end with UNAVAILABLE.
   if (engine_ != nullptr) engine_->Shutdown(absl::UnavailableError("server draining"));
+  if (http_server_ != nullptr) {
+    http_server_->Stop(std::max(options_.shutdown_grace, absl::Seconds(1)));
+  }
   if (server_shutdown.joinable()) server_shutdown.join();
   // Every call's OnDone has released it before the service may be destroyed:
   // waiting on the service's own count (under its mutex) orders the last
