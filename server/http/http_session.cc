@@ -1,5 +1,6 @@
 #include "server/http/http_session.h"
 
+#include <array>
 #include <utility>
 #include <vector>
 
@@ -123,6 +124,33 @@ void HttpSession::OnRead(beast::error_code ec) {
   Handle(parser_->release());
 }
 
+void HttpSession::LingeringClose() {
+  // Stop sending, but read (and drop) what the client still sends for up to
+  // request_timeout, so that a client writing a body we refused (413) gets to
+  // read the answer instead of a reset.
+  beast::error_code ignored;
+  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  timer_.expires_after(std::chrono::nanoseconds(
+      absl::ToInt64Nanoseconds(frontend_->options().request_timeout)));
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->Close();
+  });
+  DiscardInput();
+}
+
+void HttpSession::DiscardInput() {
+  auto scratch = std::make_shared<std::array<char, 16384>>();
+  socket_.async_read_some(net::buffer(*scratch),
+                          [self = shared_from_this(), scratch](beast::error_code ec, size_t) {
+                            if (ec) {
+                              self->timer_.cancel();
+                              self->Close();
+                              return;
+                            }
+                            self->DiscardInput();
+                          });
+}
+
 void HttpSession::Close() {
   beast::error_code ignored;
   socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
@@ -135,10 +163,8 @@ void HttpSession::Send(bhttp::response<bhttp::string_body> response) {
   auto owned = std::make_shared<bhttp::response<bhttp::string_body>>(std::move(response));
   bhttp::async_write(socket_, *owned,
                      [self = shared_from_this(), owned](beast::error_code ec, size_t) {
-                       if (ec || !self->keep_alive_) {
-                         self->Close();
-                         return;
-                       }
+                       if (ec) return self->Close();
+                       if (!self->keep_alive_) return self->LingeringClose();
                        self->DoRead();
                      });
 }

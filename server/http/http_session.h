@@ -77,6 +77,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   /// Records the call's outcome (log, metrics) and releases it.
   void EndCall();
   void Close();
+  /// Closes after the response: stops sending, drains the client's input
+  /// (bounded by request_timeout), then closes.
+  void LingeringClose();
+  void DiscardInput();
 
   boost::asio::ip::tcp::socket socket_;
   HttpFrontend* frontend_;

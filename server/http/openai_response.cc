@@ -111,7 +111,12 @@ std::string OpenAIResponseBuilder::Add(const RequestOutput& output) {
   cached_prompt_tokens_ = output.cached_prompt_tokens;
   if (output.index < 0 || output.index >= static_cast<int>(choices_.size())) return "";
   Choice& c = choices_[output.index];
-  c.completion_tokens = std::max(c.completion_tokens, output.completion_tokens);
+  // The request's final output counts the tokens of all its completions.
+  if (output.finished) {
+    total_completion_tokens_ = output.completion_tokens;
+  } else {
+    c.completion_tokens = std::max(c.completion_tokens, output.completion_tokens);
+  }
   if (output.finish_reason != FinishReason::kNone) c.finish_reason = output.finish_reason;
   json logprobs = nullptr;
   if (logprobs_ && !output.logprobs.empty()) logprobs = Logprobs(output, &c);
@@ -159,6 +164,7 @@ std::string OpenAIResponseBuilder::Add(const RequestOutput& output) {
 json OpenAIResponseBuilder::Usage() const {
   int completion_tokens = 0;
   for (const Choice& c : choices_) completion_tokens += c.completion_tokens;
+  if (total_completion_tokens_ >= 0) completion_tokens = total_completion_tokens_;
   return {{"prompt_tokens", prompt_tokens_},
           {"completion_tokens", completion_tokens},
           {"total_tokens", prompt_tokens_ + completion_tokens},

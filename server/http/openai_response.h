@@ -82,6 +82,8 @@ class OpenAIResponseBuilder {
   std::vector<Choice> choices_;
   int prompt_tokens_ = 0;
   int cached_prompt_tokens_ = 0;
+  /// From the request's final output (all completions); -1 before it.
+  int total_completion_tokens_ = -1;
 };
 
 }  // namespace llmserve::server::http
