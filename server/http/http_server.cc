@@ -113,12 +113,14 @@ void HttpServer::DoAccept() {
 void HttpServer::Stop(absl::Duration grace) {
   if (stopped_) return;
   stopped_ = true;
-  frontend_->BeginDrain();
-  net::post(acceptor_->get_executor(), [this] {
-    boost::system::error_code ignored;
-    acceptor_->close(ignored);
-  });
-  frontend_->WaitForNoCalls(grace);
+  if (frontend_ != nullptr) frontend_->BeginDrain();
+  if (acceptor_ != nullptr) {
+    net::post(acceptor_->get_executor(), [this] {
+      boost::system::error_code ignored;
+      acceptor_->close(ignored);
+    });
+  }
+  if (frontend_ != nullptr) frontend_->WaitForNoCalls(grace);
   io_context_.stop();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
