@@ -26,6 +26,8 @@ PACKAGES=(
   curl python3
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # the chat-template reference renderer (tests/chat_templates/render_reference.py)
+  python3-jinja2
   # TLS test certificates
   openssl
   # the Node.js client test (tests/node)

@@ -13,6 +13,10 @@ std::string SharedDir();
 /// SharedDir() + "/" + relative.
 std::string SharedPath(const std::string& relative);
 
+/// <repository root>/<relative> (test data kept in the repository, e.g.
+/// "tests/chat_templates").
+std::string SourcePath(const std::string& relative);
+
 /// Parses a JSON file (fails the current test via ADD_FAILURE and returns null on error).
 nlohmann::json ReadJsonFile(const std::string& path);
 
