@@ -15,6 +15,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_posix.h>
 #include <prometheus/exposer.h>
+#include <boost/asio/ssl/context.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
@@ -83,6 +84,42 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
   }
   ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
   return grpc::SslServerCredentials(ssl);
+}
+
+/// The HTTP front's TLS context from the same files as gRPC's credentials
+/// (MakeCredentials has checked the flag combinations): TLS 1.2+, the
+/// certificate chain and key, and with --tls-client-ca required client
+/// certificates signed by it.
+absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> MakeHttpTlsContext(
+    const ServerOptions& options) {
+  auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+  boost::system::error_code ec;
+  context->set_options(boost::asio::ssl::context::default_workarounds |
+                           boost::asio::ssl::context::no_sslv2 |
+                           boost::asio::ssl::context::no_sslv3 |
+                           boost::asio::ssl::context::no_tlsv1 |
+                           boost::asio::ssl::context::no_tlsv1_1,
+                       ec);
+  context->use_certificate_chain_file(options.tls_cert_file, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-cert: ", options.tls_cert_file, ": ", ec.message()));
+  }
+  context->use_private_key_file(options.tls_key_file, boost::asio::ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-key: ", options.tls_key_file, ": ", ec.message()));
+  }
+  if (!options.tls_client_ca_file.empty()) {
+    context->load_verify_file(options.tls_client_ca_file, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls-client-ca: ", options.tls_client_ca_file, ": ", ec.message()));
+    }
+    context->set_verify_mode(boost::asio::ssl::verify_peer |
+                             boost::asio::ssl::verify_fail_if_no_peer_cert);
+  }
+  return context;
 }
 
 /// civetweb takes numeric addresses only: "localhost:P" → "127.0.0.1:P".
@@ -171,9 +208,9 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(std::unique_ptr<LLME
 
   if (!o.http.listen_address.empty()) {
     if (!o.tls_cert_file.empty()) {
-      return absl::InvalidArgumentError(
-          "--http-listen does not serve TLS yet: with --tls-cert, terminate TLS for HTTP in a "
-          "proxy (deploy/nginx) or leave --http-listen empty");
+      absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> tls = MakeHttpTlsContext(o);
+      if (!tls.ok()) return tls.status();
+      o.http.tls_context = *std::move(tls);
     }
     o.http.auth_token = o.service.auth_token;
     o.http.max_prompt_tokens = o.service.max_prompt_tokens;

@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/ssl/context.hpp>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -39,6 +41,9 @@ struct HttpOptions {
   /// The chat template source (--chat-template file's contents); empty: the
   /// model's own (ModelConfig::chat_template).
   std::string chat_template_source;
+  /// Serve TLS with this context (certificate, key, client verification:
+  /// ServerApp builds it from the same --tls-* flags as gRPC); null: plaintext.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
   /// Receives one entry per generation request. Default: stderr.
   RequestLogger logger = StderrRequestLogger();
 };
@@ -56,6 +61,8 @@ class HttpFrontend {
   LLMEngine& engine() const { return *engine_; }
   Metrics* metrics() const { return metrics_; }
   const HttpOptions& options() const { return options_; }
+  /// The TLS context, or null for plaintext.
+  boost::asio::ssl::context* tls_context() const { return options_.tls_context.get(); }
   /// The served model's name (what /v1/models lists and `model` must be).
   const std::string& model_name() const { return engine_->model_config().name; }
   /// What request conversion needs (tokenizer, chat template, context).

@@ -57,7 +57,12 @@ const char* MethodName(Endpoint endpoint) {
 }  // namespace
 
 HttpSession::HttpSession(net::ip::tcp::socket socket, HttpFrontend* frontend)
-    : socket_(std::move(socket)), frontend_(frontend), timer_(socket_.get_executor()) {}
+    : socket_(std::move(socket)),
+      executor_(socket_.get_executor()),
+      frontend_(frontend),
+      timer_(executor_) {
+  if (frontend_->tls_context() != nullptr) tls_.emplace(std::move(socket_), *frontend_->tls_context());
+}
 
 HttpSession::~HttpSession() {
   // A call still registered here never got its final output (the io_context
@@ -67,9 +72,24 @@ HttpSession::~HttpSession() {
 
 void HttpSession::Start() {
   beast::error_code ignored;
-  socket_.non_blocking(true, ignored);
-  socket_.set_option(net::ip::tcp::no_delay(true), ignored);
-  net::post(socket_.get_executor(), [self = shared_from_this()] { self->DoRead(); });
+  Lowest().non_blocking(true, ignored);
+  Lowest().set_option(net::ip::tcp::no_delay(true), ignored);
+  if (!tls_) {
+    net::post(executor_, [self = shared_from_this()] { self->DoRead(); });
+    return;
+  }
+  // TLS: the handshake first, bounded by the request timeout.
+  timer_.expires_after(std::chrono::nanoseconds(
+      absl::ToInt64Nanoseconds(frontend_->options().request_timeout)));
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->Close();
+  });
+  tls_->async_handshake(net::ssl::stream_base::server,
+                        [self = shared_from_this()](beast::error_code ec) {
+                          self->timer_.cancel();
+                          if (ec) return self->Close();
+                          self->DoRead();
+                        });
 }
 
 void HttpSession::DoRead() {
@@ -83,11 +103,13 @@ void HttpSession::DoRead() {
     if (ec) return;  // cancelled: the request arrived
     self->read_timed_out_ = true;
     beast::error_code ignored;
-    self->socket_.shutdown(net::ip::tcp::socket::shutdown_both, ignored);
-    self->socket_.close(ignored);
+    self->Lowest().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    self->Lowest().close(ignored);
   });
-  bhttp::async_read(socket_, buffer_, *parser_,
-                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  WithStream([&](auto& stream) {
+    bhttp::async_read(stream, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+  });
 }
 
 void HttpSession::OnRead(beast::error_code ec) {
@@ -129,7 +151,7 @@ void HttpSession::LingeringClose() {
   // request_timeout, so that a client writing a body we refused (413) gets to
   // read the answer instead of a reset.
   beast::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  Lowest().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
   timer_.expires_after(std::chrono::nanoseconds(
       absl::ToInt64Nanoseconds(frontend_->options().request_timeout)));
   timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -140,7 +162,7 @@ void HttpSession::LingeringClose() {
 
 void HttpSession::DiscardInput() {
   auto scratch = std::make_shared<std::array<char, 16384>>();
-  socket_.async_read_some(net::buffer(*scratch),
+  Lowest().async_read_some(net::buffer(*scratch),
                           [self = shared_from_this(), scratch](beast::error_code ec, size_t) {
                             if (ec) {
                               self->timer_.cancel();
@@ -153,20 +175,22 @@ void HttpSession::DiscardInput() {
 
 void HttpSession::Close() {
   beast::error_code ignored;
-  socket_.shutdown(net::ip::tcp::socket::shutdown_send, ignored);
-  socket_.close(ignored);
+  Lowest().shutdown(net::ip::tcp::socket::shutdown_send, ignored);
+  Lowest().close(ignored);
 }
 
 void HttpSession::Send(bhttp::response<bhttp::string_body> response) {
   response.keep_alive(keep_alive_);
   response.prepare_payload();
   auto owned = std::make_shared<bhttp::response<bhttp::string_body>>(std::move(response));
-  bhttp::async_write(socket_, *owned,
-                     [self = shared_from_this(), owned](beast::error_code ec, size_t) {
-                       if (ec) return self->Close();
-                       if (!self->keep_alive_) return self->LingeringClose();
-                       self->DoRead();
-                     });
+  WithStream([&](auto& stream) {
+    bhttp::async_write(stream, *owned,
+                       [self = shared_from_this(), owned](beast::error_code ec, size_t) {
+                         if (ec) return self->Close();
+                         if (!self->keep_alive_) return self->LingeringClose();
+                         self->DoRead();
+                       });
+  });
 }
 
 void HttpSession::SendJson(int status, std::string body) {
@@ -286,7 +310,7 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
       absl::ToUnixSeconds(call->start));
   // The engine thread only posts the output to this connection's strand.
   auto on_output = [self = shared_from_this()](RequestOutput output) {
-    net::post(self->socket_.get_executor(),
+    net::post(self->executor_,
               [self, output = std::move(output)]() mutable { self->OnOutput(std::move(output)); });
   };
   frontend_->AddCall();
@@ -306,19 +330,21 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
     stream_header_->chunked(true);
     stream_serializer_.emplace(*stream_header_);
     call_->write_in_flight = true;
-    bhttp::async_write_header(socket_, *stream_serializer_,
-                              [self = shared_from_this()](beast::error_code ec, size_t) {
-                                self->call_->write_in_flight = false;
-                                if (ec) return self->ClientGone();
-                                self->StreamWriteNext();
-                              });
+    WithStream([&](auto& stream) {
+      bhttp::async_write_header(stream, *stream_serializer_,
+                                [self = shared_from_this()](beast::error_code ec, size_t) {
+                                  self->call_->write_in_flight = false;
+                                  if (ec) return self->ClientGone();
+                                  self->StreamWriteNext();
+                                });
+    });
   }
   WatchForClose();
 }
 
 void HttpSession::WatchForClose() {
   const uint64_t watch = ++watch_id_;
-  socket_.async_wait(
+  Lowest().async_wait(
       net::ip::tcp::socket::wait_read, [self = shared_from_this(), watch](beast::error_code ec) {
         // A watch of an earlier call, or cancelled because its call ended.
         if (watch != self->watch_id_ || self->call_ == nullptr || self->call_->last_chunk_sent) {
@@ -330,7 +356,7 @@ void HttpSession::WatchForClose() {
         // non-blocking: the peek never waits.
         char byte;
         beast::error_code peek_ec;
-        const size_t n = self->socket_.receive(net::buffer(&byte, 1),
+        const size_t n = self->Lowest().receive(net::buffer(&byte, 1),
                                                net::ip::tcp::socket::message_peek, peek_ec);
         if (peek_ec == net::error::would_block || peek_ec == net::error::try_again) {
           self->WatchForClose();
@@ -406,28 +432,32 @@ void HttpSession::StreamWriteNext() {
     c.writing = std::move(c.pending);
     c.pending.clear();
     c.write_in_flight = true;
-    net::async_write(socket_, bhttp::make_chunk(net::buffer(c.writing)),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->call_->write_in_flight = false;
-                       if (ec) return self->ClientGone();
-                       self->StreamWriteNext();
-                     });
+    WithStream([&](auto& stream) {
+      net::async_write(stream, bhttp::make_chunk(net::buffer(c.writing)),
+                       [self = shared_from_this()](beast::error_code ec, size_t) {
+                         self->call_->write_in_flight = false;
+                         if (ec) return self->ClientGone();
+                         self->StreamWriteNext();
+                       });
+    });
     return;
   }
   if (!c.finished) return;
   c.last_chunk_sent = true;
   c.write_in_flight = true;
-  net::async_write(socket_, bhttp::make_chunk_last(),
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                     self->EndCall();
-                     self->stream_serializer_.reset();
-                     self->stream_header_.reset();
-                     if (ec || !self->keep_alive_) {
-                       self->Close();
-                       return;
-                     }
-                     self->DoRead();
-                   });
+  WithStream([&](auto& stream) {
+    net::async_write(stream, bhttp::make_chunk_last(),
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->EndCall();
+                       self->stream_serializer_.reset();
+                       self->stream_header_.reset();
+                       if (ec || !self->keep_alive_) {
+                         self->Close();
+                         return;
+                       }
+                       self->DoRead();
+                     });
+  });
 }
 
 void HttpSession::EndCall() {

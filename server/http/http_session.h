@@ -6,7 +6,9 @@
 #include <optional>
 #include <string>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -21,7 +23,8 @@
 
 namespace llmserve::server::http {
 
-/// One HTTP/1.1 connection (Boost.Beast over Asio), keep-alive, every
+/// One HTTP/1.1 connection (Boost.Beast over Asio; TLS through
+/// boost::asio::ssl when the front has a TLS context), keep-alive, every
 /// handler on the connection's strand: reads a request (bounded by
 /// max_request_bytes and request_timeout, so a huge body is a 413 and a slow
 /// client is closed), routes it (server/http/router.h), answers.
@@ -82,7 +85,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void LingeringClose();
   void DiscardInput();
 
+  /// The TCP socket (moved into tls_ when the front serves TLS).
+  boost::asio::ip::tcp::socket& Lowest() { return tls_ ? tls_->next_layer() : socket_; }
+  /// Calls f(stream) with the stream requests and responses go through: the
+  /// TLS stream or the plain socket.
+  template <class F>
+  void WithStream(F&& f) {
+    if (tls_) {
+      f(*tls_);
+    } else {
+      f(socket_);
+    }
+  }
+
   boost::asio::ip::tcp::socket socket_;
+  /// The connection's strand.
+  boost::asio::any_io_executor executor_;
+  std::optional<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls_;
   HttpFrontend* frontend_;
   boost::asio::steady_timer timer_;
   boost::beast::flat_buffer buffer_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
@@ -452,6 +453,72 @@ TEST_F(HttpServerTest, SlowClientIsClosedWithoutDelayingOthers) {
   beast::error_code ec;
   slow.socket().read_some(net::buffer(&byte, 1), ec);
   EXPECT_TRUE(ec == net::error::eof || ec == net::error::connection_reset) << ec.message();
+}
+
+/// A TLS client's POST of a short completion to 127.0.0.1:port, trusting
+/// `ca_file`, presenting `cert`/`key` when given: the status, or the error.
+std::string TlsPost(int port, const std::string& ca_file, const std::string& cert = "",
+                    const std::string& key = "") {
+  net::io_context io;
+  net::ssl::context context(net::ssl::context::tls_client);
+  context.load_verify_file(ca_file);
+  context.set_verify_mode(net::ssl::verify_peer);
+  if (!cert.empty()) {
+    context.use_certificate_chain_file(cert);
+    context.use_private_key_file(key, net::ssl::context::pem);
+  }
+  net::ssl::stream<net::ip::tcp::socket> stream(io, context);
+  beast::error_code ec;
+  stream.next_layer().connect(
+      {net::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)}, ec);
+  if (!ec) stream.handshake(net::ssl::stream_base::client, ec);
+  if (ec) return "handshake: " + ec.message();
+  bhttp::request<bhttp::string_body> request(bhttp::verb::post, "/v1/completions", 11);
+  request.set(bhttp::field::host, "localhost");
+  request.body() = json{{"prompt", "Once upon a time"}, {"max_tokens", 3}, {"temperature", 0}}.dump();
+  request.prepare_payload();
+  bhttp::write(stream, request, ec);
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> response;
+  if (!ec) bhttp::read(stream, buffer, response, ec);
+  if (ec) return "exchange: " + ec.message();
+  return absl::StrCat(response.result_int(), " ",
+                      json::parse(response.body())["choices"][0]["text"].get<std::string>());
+}
+
+TEST_F(HttpServerTest, ServesTlsAndMutualTlsWithTheGrpcFlags) {
+  ASSERT_EQ(std::system("openssl version > /dev/null 2>&1"), 0)
+      << "the openssl command is missing (scripts/install-deps.sh installs it)";
+  const std::string dir = llmserve::testing::MakeTempDir("http_tls");
+  for (const char* name : {"server", "client"}) {
+    ASSERT_EQ(std::system(absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 2 ",
+                                       "-subj /CN=localhost -addext subjectAltName=DNS:localhost,"
+                                       "IP:127.0.0.1 -keyout ", dir, "/", name, ".key -out ", dir,
+                                       "/", name, ".crt > /dev/null 2>&1")
+                              .c_str()),
+              0);
+  }
+  StartServer([&](EngineOptions&, ServerOptions& s) {
+    s.tls_cert_file = dir + "/server.crt";
+    s.tls_key_file = dir + "/server.key";
+    s.tls_client_ca_file = dir + "/client.crt";
+  });
+  // Mutual TLS: with the client certificate, served; without, refused.
+  EXPECT_EQ(TlsPost(port_, dir + "/server.crt", dir + "/client.crt", dir + "/client.key"),
+            "200 , there was");
+  EXPECT_NE(TlsPost(port_, dir + "/server.crt").substr(0, 3), "200");
+  // Plaintext HTTP to the TLS port gets no HTTP answer.
+  EXPECT_EQ(HttpRequest(port_, "GET", "/health").status, 0);
+  app_.reset();
+  // TLS without client certificates.
+  StartServer([&](EngineOptions&, ServerOptions& s) {
+    s.tls_cert_file = dir + "/server.crt";
+    s.tls_key_file = dir + "/server.key";
+  });
+  EXPECT_EQ(TlsPost(port_, dir + "/server.crt"), "200 , there was");
+  // A client that does not trust the server's certificate stops at the handshake.
+  EXPECT_EQ(TlsPost(port_, dir + "/client.crt").substr(0, 10), "handshake:");
+  llmserve::testing::RunCommand("rm -rf " + dir);
 }
 
 }  // namespace
