@@ -17,6 +17,7 @@ struct Expr {
     kLiteral,      // value
     kName,         // name
     kList,         // children: items
+    kTuple,        // children: items, a (a, b) literal
     kDict,         // children: key0, value0, key1, value1, ...
     kGetAttr,      // children[0].name
     kGetItem,      // children[0][children[1]]

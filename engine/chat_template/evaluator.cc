@@ -140,16 +140,36 @@ class Evaluator {
     return Flow::kNormal;
   }
 
+  // Pushes a scope for a loop; Reset() replaces it with a fresh one; popped
+  // at the latest on destruction (also on an error return).
+  class ScopeGuard {
+   public:
+    explicit ScopeGuard(Evaluator* e) : e_(e) { e_->scopes_.push_back(std::make_shared<Scope>()); }
+    ~ScopeGuard() { Pop(); }
+    void Reset() { e_->scopes_.back() = std::make_shared<Scope>(); }
+    void Pop() {
+      if (!popped_) e_->scopes_.pop_back();
+      popped_ = true;
+    }
+
+   private:
+    Evaluator* e_;
+    bool popped_ = false;
+  };
+
   absl::Status ExecFor(const Node& n) {
     LLMSERVE_ASSIGN_OR_RETURN(Value iterable, Eval(*n.expr));
     absl::StatusOr<List> listed = Iterate(iterable);
     if (!listed.ok()) return WithLine(n.line, listed.status());
     List items = *std::move(listed);
-    scopes_.push_back(std::make_shared<Scope>());
+    // Each iteration runs in a fresh scope (Jinja2: what the body sets does
+    // not carry over to the next iteration nor out of the loop).
+    ScopeGuard guard(this);
     if (n.filter != nullptr) {
       List kept;
       for (const Value& item : items) {
         LLMSERVE_RETURN_IF_ERROR(Tick(n.line));
+        guard.Reset();
         LLMSERVE_RETURN_IF_ERROR(Bind(n.targets, item, n.line));
         LLMSERVE_ASSIGN_OR_RETURN(Value keep, Eval(*n.filter));
         if (keep.Truthy()) kept.push_back(item);
@@ -160,6 +180,7 @@ class Evaluator {
     for (int64_t i = 0; i < length; ++i) {
       LLMSERVE_RETURN_IF_ERROR(Tick(n.line));
       const Value& item = items[static_cast<size_t>(i)];
+      guard.Reset();
       LLMSERVE_RETURN_IF_ERROR(Bind(n.targets, item, n.line));
       Dict loop;
       loop.Set("index", Value::Int(i + 1));
@@ -181,7 +202,7 @@ class Evaluator {
       LLMSERVE_ASSIGN_OR_RETURN(Flow flow, ExecList(n.body));
       if (flow == Flow::kBreak) break;
     }
-    scopes_.pop_back();
+    guard.Pop();
     if (length == 0 && !n.else_body.empty()) {
       LLMSERVE_ASSIGN_OR_RETURN(Flow flow, ExecList(n.else_body));
       (void)flow;
@@ -294,13 +315,15 @@ class Evaluator {
         return e.value;
       case Expr::Kind::kName:
         return Lookup(e.name);
-      case Expr::Kind::kList: {
+      case Expr::Kind::kList:
+      case Expr::Kind::kTuple: {
         List items;
         for (const auto& child : e.children) {
           LLMSERVE_ASSIGN_OR_RETURN(Value v, Eval(*child));
           items.push_back(std::move(v));
         }
-        return Value::MakeList(std::move(items));
+        return e.kind == Expr::Kind::kTuple ? Value::MakeTuple(std::move(items))
+                                            : Value::MakeList(std::move(items));
       }
       case Expr::Kind::kDict: {
         Dict d;

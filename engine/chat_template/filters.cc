@@ -328,7 +328,7 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& input, con
       return FilterError(name, absl::StrCat("can only get item pairs from a mapping, not ", input.TypeName()));
     }
     List pairs;
-    for (const auto& [k, v] : input.dict().items) pairs.push_back(Value::MakeList({Value::String(k), v}));
+    for (const auto& [k, v] : input.dict().items) pairs.push_back(Value::MakeTuple({Value::String(k), v}));
     return Value::MakeList(std::move(pairs));
   }
   if (name == "selectattr" || name == "rejectattr") {

@@ -188,11 +188,22 @@ absl::Status Tokenize(std::string_view body, int line, std::vector<Token>* token
 }
 
 // Finds the end delimiter `close` ("}}" or "%}") of a tag whose body starts at
-// `from`, skipping string literals. Returns npos if unclosed.
+// `from`, skipping string literals and, as Jinja2's lexer does, ignoring the
+// delimiter while brackets are open (`{{ {'a': {}} }}`). Returns npos if unclosed.
 size_t FindTagEnd(std::string_view src, size_t from, std::string_view close) {
   size_t i = from;
+  int depth = 0;
   while (i < src.size()) {
     char c = src[i];
+    if (depth == 0 && (src.substr(i, 2) == close ||
+                       (c == '-' && src.substr(i + 1, 2) == close))) {
+      return c == '-' ? i + 1 : i;
+    }
+    if (c == '(' || c == '[' || c == '{') {
+      ++depth;
+    } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
     if (c == '\'' || c == '"') {
       size_t j = i + 1;
       while (j < src.size() && src[j] != c) {
@@ -203,7 +214,6 @@ size_t FindTagEnd(std::string_view src, size_t from, std::string_view close) {
       i = j + 1;
       continue;
     }
-    if (src.substr(i, 2) == close) return i;
     ++i;
   }
   return std::string_view::npos;

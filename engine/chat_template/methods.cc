@@ -115,7 +115,7 @@ absl::StatusOr<Value> DictMethod(const Value& d, const std::string& name, const 
   List out;
   for (const auto& [k, v] : d.dict().items) {
     if (name == "items") {
-      out.push_back(Value::MakeList({Value::String(k), v}));
+      out.push_back(Value::MakeTuple({Value::String(k), v}));
     } else if (name == "keys") {
       out.push_back(Value::String(k));
     } else {
@@ -238,8 +238,13 @@ absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Call
   if (name == "eq" || name == "equalto" || name == "==") return v.Equals(*arg);
   if (name == "ne" || name == "!=") return !v.Equals(*arg);
   if (name == "sameas") {
-    if (v.is_none() || v.is_bool() || v.is_undefined()) return v.kind() == arg->kind() && v.Equals(*arg);
-    return v.is_list() || v.is_dict() ? v.Equals(*arg) && (v.is_list() ? &v.list() == &arg->list() : &v.dict() == &arg->dict()) : false;
+    // Python's `is`: singletons, CPython's cached small ints, shared containers.
+    if (v.kind() != arg->kind()) return false;
+    if (v.is_none() || v.is_bool() || v.is_undefined()) return v.Equals(*arg);
+    if (v.is_int()) return v.as_int() == arg->as_int() && v.as_int() >= -5 && v.as_int() <= 256;
+    if (v.is_list()) return &v.list() == &arg->list();
+    if (v.is_dict()) return &v.dict() == &arg->dict();
+    return false;
   }
   if (name == "in") {
     if (arg->is_string()) {

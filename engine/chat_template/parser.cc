@@ -285,7 +285,7 @@ class Parser {
     int line = Peek().line;
     LLMSERVE_ASSIGN_OR_RETURN(ExprPtr first, ParseExpression());
     if (!IsOp(",")) return first;
-    auto list = MakeExpr(Expr::Kind::kList, line);
+    auto list = MakeExpr(Expr::Kind::kTuple, line);
     list->children.push_back(std::move(first));
     while (AcceptOp(",")) {
       if (Peek().type == Token::Type::kEnd) break;
@@ -480,10 +480,10 @@ class Parser {
       }
       case Token::Type::kOperator:
         if (AcceptOp("(")) {
-          if (AcceptOp(")")) return MakeExpr(Expr::Kind::kList, line);
+          if (AcceptOp(")")) return MakeExpr(Expr::Kind::kTuple, line);
           LLMSERVE_ASSIGN_OR_RETURN(ExprPtr inner, ParseExpression());
           if (IsOp(",")) {
-            auto list = MakeExpr(Expr::Kind::kList, line);
+            auto list = MakeExpr(Expr::Kind::kTuple, line);
             list->children.push_back(std::move(inner));
             while (AcceptOp(",")) {
               if (IsOp(")")) break;

@@ -63,6 +63,11 @@ Value Value::MakeList(List items) {
   v.list_ = std::make_shared<List>(std::move(items));
   return v;
 }
+Value Value::MakeTuple(List items) {
+  Value v = MakeList(std::move(items));
+  v.tuple_ = true;
+  return v;
+}
 Value Value::MakeDict(Dict dict) {
   Value v;
   v.kind_ = Kind::kDict;
@@ -188,12 +193,13 @@ std::string Value::Repr() const {
     case Kind::kString:
       return StringRepr(s_);
     case Kind::kList: {
-      std::string out = "[";
+      std::string out = tuple_ ? "(" : "[";
       for (size_t i = 0; i < list_->size(); ++i) {
         if (i > 0) out += ", ";
         out += (*list_)[i].Repr();
       }
-      return out + "]";
+      if (tuple_ && list_->size() == 1) out += ",";
+      return out + (tuple_ ? ")" : "]");
     }
     case Kind::kDict: {
       if (dict_->is_namespace) return "<Namespace>";
@@ -224,6 +230,7 @@ bool Value::Equals(const Value& other) const {
       return s_ == other.s_;
     case Kind::kList: {
       if (list_ == other.list_) return true;
+      if (tuple_ != other.tuple_) return false;
       if (list_->size() != other.list_->size()) return false;
       for (size_t i = 0; i < list_->size(); ++i) {
         if (!(*list_)[i].Equals((*other.list_)[i])) return false;
@@ -262,7 +269,7 @@ std::string Value::TypeName() const {
     case Kind::kString:
       return "str";
     case Kind::kList:
-      return "list";
+      return tuple_ ? "tuple" : "list";
     case Kind::kDict:
       return dict_->is_namespace ? "Namespace" : "dict";
     case Kind::kFunction:

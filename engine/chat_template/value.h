@@ -55,6 +55,8 @@ class Value {
   static Value Float(double f);
   static Value String(std::string s);
   static Value MakeList(List items);
+  /// A Python tuple: a list that prints as (a, b) and differs from a list in ==.
+  static Value MakeTuple(List items);
   static Value MakeDict(Dict dict);
   static Value MakeFunction(std::string name, Function f);
 
@@ -68,6 +70,7 @@ class Value {
   bool is_number() const { return is_int() || is_float() || is_bool(); }
   bool is_string() const { return kind_ == Kind::kString; }
   bool is_list() const { return kind_ == Kind::kList; }
+  bool is_tuple() const { return kind_ == Kind::kList && tuple_; }
   bool is_dict() const { return kind_ == Kind::kDict; }
   bool is_function() const { return kind_ == Kind::kFunction; }
 
@@ -96,6 +99,7 @@ class Value {
  private:
   Kind kind_ = Kind::kUndefined;
   bool b_ = false;
+  bool tuple_ = false;
   int64_t i_ = 0;
   double f_ = 0;
   std::string s_;

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/common/status_macros.h"
+#include "engine/loaders/hf_chat_template.h"
 #include "engine/loaders/json_describe.h"
 #include "engine/common/mapped_file.h"
 #include "nlohmann/json.hpp"
@@ -342,7 +343,10 @@ absl::StatusOr<HfConfig> ReadHfConfig(const std::string& model_dir) {
   } else if (!absl::IsNotFound(gen.status())) {
     return gen.status();
   }
-  return ParseHfConfig(model_dir, config, generation);
+  HfConfig out;
+  LLMSERVE_ASSIGN_OR_RETURN(out, ParseHfConfig(model_dir, config, generation));
+  LLMSERVE_ASSIGN_OR_RETURN(out.config.chat_template, ReadHfChatTemplate(model_dir));
+  return out;
 }
 
 

@@ -62,8 +62,10 @@ absl::StatusOr<HfConfig> ParseHfConfig(const std::string& model_dir,
                                        const std::string& generation_config_json);
 
 /// Reads `<model_dir>/config.json` and, if present, `generation_config.json`,
-/// then ParseHfConfig. Errors: NOT_FOUND naming config.json if it is missing;
-/// those of ParseHfConfig.
+/// then ParseHfConfig; the chat template (ModelConfig::chat_template) comes
+/// from ReadHfChatTemplate (hf_chat_template.h: `chat_template.jinja` or
+/// tokenizer_config.json's `chat_template`). Errors: NOT_FOUND naming
+/// config.json if it is missing; those of ParseHfConfig and ReadHfChatTemplate.
 absl::StatusOr<HfConfig> ReadHfConfig(const std::string& model_dir);
 
 }  // namespace llmserve

@@ -52,8 +52,10 @@ struct ModelConfig {
   bool linear_bias = false;   ///< biases on every linear layer and norm (GPT-2)
   int bos_token_id = -1;      ///< -1: none
   std::vector<int> eos_token_ids;  ///< generation stops at any of these unless ignore_eos
-  /// The checkpoint's chat template (GGUF `tokenizer.chat_template`, a Jinja
-  /// string), shown by GetModelInfo; empty if the checkpoint has none. Not applied.
+  /// The checkpoint's chat template, a Jinja string (GGUF
+  /// `tokenizer.chat_template`; Hugging Face tokenizer_config.json
+  /// `chat_template` or chat_template.jinja), shown by GetModelInfo and
+  /// compiled by engine/chat_template; empty if the checkpoint has none.
   std::string chat_template;
 
   /// Number of query rows produced per token by the fused QKV projection:

@@ -14,6 +14,7 @@
 #include "engine/chat_template/chat_template.h"
 #include "engine/chat_template/jinja_template.h"
 #include "nlohmann/json.hpp"
+#include "tests/chat_template/reference_renderer.h"
 #include "tests/test_util.h"
 
 namespace llmserve {
@@ -71,15 +72,8 @@ TEST(ChatTemplateCorpusTest, EqualsPythonJinja2OnEveryTemplateAndMessageSet) {
       }
     }
   }
-  const std::string dir = testing::MakeTempDir("chat-corpus");
-  const std::string cases_path = dir + "/cases.json";
-  ASSERT_TRUE(testing::WriteFile(cases_path, requests.dump()));
-  const testing::CommandResult python = testing::RunBounded(
-      "/usr/bin/python3 " + testing::SourcePath("tests/chat_templates/render_reference.py") + " " +
-          cases_path,
-      120);
-  ASSERT_EQ(python.exit_code, 0) << "render_reference.py failed (is python3-jinja2 installed?)";
-  const ordered_json results = ordered_json::parse(python.out);
+  const ordered_json results = testing::RenderWithPythonJinja2(requests);
+  ASSERT_TRUE(results.is_array());
   ASSERT_EQ(results.size(), cases.size());
 
   std::map<std::string, int> rendered_per_template, raised_per_template;

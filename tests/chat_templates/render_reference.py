@@ -11,6 +11,8 @@ Usage: render_reference.py CASES.json > RESULTS.json
 CASES.json: [{"template": "<jinja source>", "messages": [...],
               "add_generation_prompt": bool, "bos_token": str, "eos_token": str,
               "now": <unix seconds for strftime_now>}, ...]
+  or, to test language constructs, {"template": ..., "variables": {...}, "now": ...}:
+  the template rendered with exactly those variables.
 RESULTS.json: one object per case, in order:
   {"ok": true, "text": "<rendered>"}
   {"ok": false, "raised": true, "error": "<raise_exception message>"}
@@ -52,9 +54,12 @@ def render(case):
     env = make_environment(case.get("now", 0))
     try:
         template = env.from_string(case["template"])
-        text = template.render(messages=case["messages"], tools=None, documents=None,
-                               add_generation_prompt=case["add_generation_prompt"],
-                               bos_token=case["bos_token"], eos_token=case["eos_token"])
+        if "variables" in case:
+            text = template.render(**case["variables"])
+        else:
+            text = template.render(messages=case["messages"], tools=None, documents=None,
+                                   add_generation_prompt=case["add_generation_prompt"],
+                                   bos_token=case["bos_token"], eos_token=case["eos_token"])
         return {"ok": True, "text": text}
     except TemplateRaised as e:
         return {"ok": False, "raised": True, "error": str(e)}
