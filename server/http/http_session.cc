@@ -264,15 +264,16 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
   auto call = std::make_unique<Call>();
   call->start = absl::Now();
   call->log.method = MethodName(endpoint);
-  auto refuse = [&](absl::Status status) {
+  // A request refused before the engine: logged and counted like any call.
+  auto refuse_with = [&](const OpenAIError& e) {
     call->log.total_seconds = absl::ToDoubleSeconds(absl::Now() - call->start);
-    call->log.code = static_cast<grpc::StatusCode>(status.code());
-    call->log.message = std::string(status.message());
-    if (Metrics* m = frontend_->metrics()) m->RecordOutcome(status, FinishReason::kNone, Api::kHttp);
+    call->log.code = static_cast<grpc::StatusCode>(e.status_code);
+    call->log.message = e.message;
+    if (Metrics* m = frontend_->metrics()) m->RecordOutcome(ToStatus(e), FinishReason::kNone, Api::kHttp);
     if (frontend_->options().logger) frontend_->options().logger(call->log);
-    OpenAIError e = ErrorFromStatus(status);
     SendError(e, /*close=*/e.http_status == 503);
   };
+  auto refuse = [&](const absl::Status& status) { refuse_with(ErrorFromStatus(status)); };
   if (frontend_->draining()) {
     refuse(absl::UnavailableError("the server is draining: send the request to another replica"));
     return;
@@ -288,12 +289,7 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
                      frontend_->model_name(), "`)")));
     e.param = "model";
     e.code = "model_not_found";
-    call->log.code = grpc::StatusCode::NOT_FOUND;
-    call->log.message = e.message;
-    if (Metrics* m = frontend_->metrics()) m->RecordOutcome(ToStatus(e), FinishReason::kNone, Api::kHttp);
-    if (frontend_->options().logger) frontend_->options().logger(call->log);
-    SendError(e);
-    return;
+    return refuse_with(e);
   }
   call->request = *std::move(parsed);
   call->request_id = frontend_->NextRequestId(
