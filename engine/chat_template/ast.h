@@ -34,6 +34,7 @@ struct Expr {
   Value value;
   std::string name;
   bool negated = false;  // kTest: `is not`
+  int depth = 1;         // height of this subtree (parser.h bounds it)
   std::vector<std::unique_ptr<Expr>> children;
   std::vector<std::pair<std::string, std::unique_ptr<Expr>>> keyword;
 };

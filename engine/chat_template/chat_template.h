@@ -23,9 +23,12 @@ struct ChatMessage {
 /// `tokenizer.chat_template` in GGUF), compiled once and rendered per request
 /// with the variables Hugging Face's `apply_chat_template` passes: `messages`
 /// (a list of {role, content} mappings), `add_generation_prompt`, `bos_token`,
-/// `eos_token`, and `raise_exception(msg)`. The subset of Jinja2
+/// `eos_token`, `tools` and `documents` (None), and the globals
+/// `raise_exception(msg)` and `strftime_now(format)`. The subset of Jinja2
 /// (https://jinja.palletsprojects.com/en/3.1.x/templates/) that published
-/// templates use is implemented; anything else is an error at Compile.
+/// templates use is implemented (docs/chat-templates.md); an unsupported tag,
+/// filter or test is an error at Compile. Every render is bounded in steps,
+/// bytes and depth (engine/chat_template/evaluator.h, RenderLimits).
 /// Thread-safe for concurrent const use.
 class ChatTemplate {
  public:

@@ -45,12 +45,25 @@ class Evaluator {
     std::string out;
     out_ = &out;
     LLMSERVE_ASSIGN_OR_RETURN(Flow flow, ExecList(nodes));
-    if (flow != Flow::kNormal) return absl::InvalidArgumentError("chat template: 'break' or 'continue' outside a loop");
+    (void)flow;  // the parser allows break / continue only inside a loop body
     return out;
   }
 
  private:
+  // Counts one level of the evaluator's recursion for the scope of a call.
+  class DepthGuard {
+   public:
+    explicit DepthGuard(Evaluator* e) : e_(e) { ++e_->depth_; }
+    ~DepthGuard() { --e_->depth_; }
+
+   private:
+    Evaluator* e_;
+  };
+
   absl::Status Tick(int line) {
+    if (depth_ > limits_.max_depth) {
+      return AtLine(line, absl::StrCat("evaluation nested deeper than ", limits_.max_depth, " levels"));
+    }
     if (++steps_ > limits_.max_steps) {
       return AtLine(line, absl::StrCat("render exceeded ", limits_.max_steps, " evaluation steps"));
     }
@@ -101,6 +114,7 @@ class Evaluator {
   }
 
   absl::StatusOr<Flow> Exec(const Node& n) {
+    DepthGuard depth(this);
     LLMSERVE_RETURN_IF_ERROR(Tick(n.line));
     switch (n.kind) {
       case Node::Kind::kText:
@@ -309,6 +323,7 @@ class Evaluator {
   }
 
   absl::StatusOr<Value> Eval(const Expr& e) {
+    DepthGuard depth(this);
     LLMSERVE_RETURN_IF_ERROR(Tick(e.line));
     switch (e.kind) {
       case Expr::Kind::kLiteral:
@@ -428,6 +443,7 @@ class Evaluator {
   std::string* out_ = nullptr;
   int64_t steps_ = 0;
   int call_depth_ = 0;
+  int depth_ = 0;
 };
 
 absl::Status CheckExpr(const Expr& e) {

@@ -20,6 +20,10 @@ struct RenderLimits {
   size_t max_bytes = 8u << 20;
   /// Nested macro calls.
   int max_call_depth = 64;
+  /// Nested statement and expression evaluations (the evaluator's recursion,
+  /// about 0.5-1 KiB of stack each in a release build, whatever macros and
+  /// nesting combine).
+  int max_depth = 500;
 };
 
 /// Checks names Jinja2 resolves when it compiles: every filter and test the

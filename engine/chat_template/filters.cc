@@ -132,7 +132,11 @@ absl::Status AppendJson(const Value& v, int indent, int level, std::string_view 
 
 absl::StatusOr<Value> SelectOrReject(std::string_view name, const Value& input, const CallArgs& args,
                                      bool by_attribute, bool select) {
-  LLMSERVE_ASSIGN_OR_RETURN(List items, Iterate(input));
+  // Jinja2's _select_or_reject iterates only a truthy value (None gives nothing).
+  List items;
+  if (input.Truthy()) {
+    LLMSERVE_ASSIGN_OR_RETURN(items, Iterate(input));
+  }
   List out;
   size_t test_index = by_attribute ? 1 : 0;
   const Value* attr = by_attribute ? Arg(args, 0, "attribute") : nullptr;
@@ -338,7 +342,10 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& input, con
     return SelectOrReject(name, input, args, false, name == "select");
   }
   if (name == "map") {
-    LLMSERVE_ASSIGN_OR_RETURN(List items, Iterate(input));
+    List items;  // like select: a falsy value maps to nothing
+    if (input.Truthy()) {
+    LLMSERVE_ASSIGN_OR_RETURN(items, Iterate(input));
+  }
     List out;
     const Value* attr = Arg(args, 0xFFFF, "attribute");
     if (attr != nullptr) {

@@ -90,18 +90,19 @@ std::string PyStrip(std::string_view s, const std::string* chars, bool left, boo
 std::vector<std::string> PySplit(std::string_view s, const std::string* sep, int64_t maxsplit) {
   std::vector<std::string> out;
   if (sep == nullptr) {
+    // Runs of whitespace (str.isspace) separate; empty parts are dropped.
     size_t i = 0;
+    auto space_at = [&](size_t at, size_t* len) { return IsPySpace(DecodeAt(s, at, len)); };
     while (true) {
-      while (i < s.size() && IsAsciiSpace(s[i])) ++i;
+      size_t len = 0;
+      while (i < s.size() && space_at(i, &len)) i += len;
       if (i >= s.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(out.size()) == maxsplit) {
-        size_t end = s.size();
-        while (end > i && IsAsciiSpace(s[end - 1])) --end;
-        out.emplace_back(s.substr(i, end - i));
+        out.emplace_back(s.substr(i));  // the rest, trailing whitespace kept (CPython)
         break;
       }
       size_t j = i;
-      while (j < s.size() && !IsAsciiSpace(s[j])) ++j;
+      while (j < s.size() && !space_at(j, &len)) j += len;
       out.emplace_back(s.substr(i, j - i));
       i = j;
     }

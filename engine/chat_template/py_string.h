@@ -15,8 +15,9 @@ namespace llmserve::chat_template {
 /// as str.isspace defines it, Unicode included) removed from the left and/or right.
 std::string PyStrip(std::string_view s, const std::string* chars, bool left, bool right);
 
-/// str.split(sep, maxsplit): `sep` null splits on runs of whitespace and drops
-/// empty parts; maxsplit < 0 means no limit.
+/// str.split(sep, maxsplit): `sep` null splits on runs of whitespace
+/// (str.isspace, Unicode included) and drops empty parts; maxsplit < 0 means
+/// no limit.
 std::vector<std::string> PySplit(std::string_view s, const std::string* sep, int64_t maxsplit);
 
 /// str.replace(old, new, count); count < 0 replaces all. An empty `old`

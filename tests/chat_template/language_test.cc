@@ -110,7 +110,8 @@ const Snippet kSnippets[] = {
      "{{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }} {{ 'a,b,,c'.split(',') }} "
      "{{ ' a  b '.split() }} {{ 'a b c'.split(' ', 1) }} {{ 'Hi'.upper() }} {{ 'Hi'.lower() }} "
      "{{ \"they're bill's 1st\".title() }} {{ 'aXa'.replace('a', 'b') }} {{ '-'.join(['a', 'b']) }} "
-     "{{ 'hELLO'.capitalize() }} {{ 'abcabc'.find('c') }} {{ 'abcabc'.count('bc') }} {{ '\u00a0x\u2003'.strip() }}|",
+     "{{ 'hELLO'.capitalize() }} {{ 'abcabc'.find('c') }} {{ 'abcabc'.count('bc') }} {{ '\u00a0x\u2003'.strip() }}| "
+     "{{ 'a\u00a0b\u3000c  d '.split() }} {{ ' a b  c '.split(none, 1) }}",
      "{}"},
     {"{% for k, v in d.items() %}{{ k }}:{{ v }},{% endfor %} {{ d.keys() | list }} {{ d.values() | list }} "
      "{{ d['items'] is callable }}",
@@ -200,7 +201,8 @@ absl::StatusOr<std::string> Render(const std::string& source, const std::string&
   absl::StatusOr<std::unique_ptr<JinjaTemplate>> t = JinjaTemplate::Parse(source);
   if (!t.ok()) return t.status();
   Dict vars;
-  for (const auto& [k, v] : ordered_json::parse(variables).items()) vars.Set(k, ValueFromJson(v));
+  const ordered_json parsed = ordered_json::parse(variables);
+  for (const auto& [k, v] : parsed.items()) vars.Set(k, ValueFromJson(v));
   return (*t)->Render(vars, kNow);
 }
 

@@ -50,10 +50,20 @@ def make_environment(now):
     return env
 
 
+_environments = {}
+_templates = {}
+
+
 def render(case):
-    env = make_environment(case.get("now", 0))
+    now = case.get("now", 0)
+    if now not in _environments:
+        _environments[now] = make_environment(now)
+    env = _environments[now]
     try:
-        template = env.from_string(case["template"])
+        key = (now, case["template"])
+        if key not in _templates:
+            _templates[key] = env.from_string(case["template"])
+        template = _templates[key]
         if "variables" in case:
             text = template.render(**case["variables"])
         else:
