@@ -1,7 +1,7 @@
 # llmserve container image (see docs/deployment.md).
 #
 #   DOCKER_BUILDKIT=1 docker build -t llmserve .
-#   docker run --rm -p 50051:50051 -p 9090:9090 -v "$PWD/models:/models:ro" llmserve
+#   docker run --rm -p 50051:50051 -p 8000:8000 -p 9090:9090 -v "$PWD/models:/models:ro" llmserve
 #
 # Air-gapped (no registry): make the base image from Debian packages first,
 #   scripts/make-base-image.sh llmserve-base:bookworm      # debootstrap --variant=minbase
@@ -76,8 +76,10 @@ RUN groupadd --gid 10001 llmserve \
 # The default model is stories260K as placed by scripts/get-models.sh:
 # models/stories260K/{stories260K.bin,tok512.bin}.
 VOLUME ["/models"]
-# 50051: gRPC (llmserve.v1.Generation, grpc.health.v1.Health); 9090: Prometheus /metrics.
-EXPOSE 50051 9090
+# 50051: gRPC (llmserve.v1.Generation, grpc.health.v1.Health); 8000: the
+# OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models,
+# /health; docs/http-api.md); 9090: Prometheus /metrics.
+EXPOSE 50051 8000 9090
 USER 10001:10001
 WORKDIR /models
 
@@ -95,6 +97,7 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
 
 ENTRYPOINT ["/usr/local/bin/llmserve", \
             "--listen=0.0.0.0:50051", \
+            "--http-listen=0.0.0.0:8000", \
             "--metrics-address=0.0.0.0:9090", \
             "--model=/models/stories260K/stories260K.bin"]
 CMD []

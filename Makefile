@@ -6,6 +6,7 @@ TSAN_DIR  ?= build-tsan
 FUZZ_DIR  ?= build-fuzz
 JOBS      ?= $(shell nproc)
 LISTEN    ?= localhost:50051
+HTTP_LISTEN ?= localhost:8000
 MODEL     ?= models/stories260K/stories260K.bin
 # Extra llmserve flags for `make serve`, e.g. SERVE_FLAGS=--metrics-address=127.0.0.1:9191
 SERVE_FLAGS ?=
@@ -33,9 +34,9 @@ build: configure
 models:
 	@scripts/get-models.sh
 
-## Builds, fetches the default model and serves it on $(LISTEN).
+## Builds, fetches the default model and serves it on $(LISTEN) (gRPC) and $(HTTP_LISTEN) (OpenAI HTTP API).
 serve: build models
-	$(BUILD_DIR)/server/llmserve --model $(MODEL) --listen $(LISTEN) $(SERVE_FLAGS)
+	$(BUILD_DIR)/server/llmserve --model $(MODEL) --listen $(LISTEN) --http-listen $(HTTP_LISTEN) $(SERVE_FLAGS)
 
 ## Builds and runs every test.
 test: build

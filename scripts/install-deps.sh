@@ -18,8 +18,10 @@ PACKAGES=(
   libdnnl-dev libabsl-dev libicu-dev
   # dnnl-config.cmake requires OpenCL (only a Recommends of libdnnl-dev)
   ocl-icd-opencl-dev opencl-c-headers
-  # metrics, JSON
-  prometheus-cpp-dev nlohmann-json3-dev
+  # metrics, JSON, the HTTP front (Boost.Beast / Asio, header-only)
+  prometheus-cpp-dev nlohmann-json3-dev libboost-dev
+  # TLS on the HTTP front (boost::asio::ssl)
+  libssl-dev
   # llmserve-bench: HTTP GET of a server's /metrics
   libcurl4-openssl-dev
   # scripts/soak.sh: scrapes /metrics and checks the results

@@ -45,13 +45,10 @@ bool ConstantTimeEquals(absl::string_view provided, absl::string_view expected) 
   return diff == 0;
 }
 
-grpc::Status CheckBearerToken(const grpc::ServerContextBase& context, absl::string_view token) {
-  bool found = false;
+absl::Status CheckBearerToken(absl::Span<const absl::string_view> authorization_values,
+                              absl::string_view token) {
   bool ok = false;
-  const auto range = context.client_metadata().equal_range("authorization");
-  for (auto it = range.first; it != range.second; ++it) {
-    found = true;
-    const absl::string_view value(it->second.data(), it->second.size());
+  for (absl::string_view value : authorization_values) {
     if (value.size() < kBearer.size() ||
         !absl::EqualsIgnoreCase(value.substr(0, kBearer.size()), kBearer)) {
       continue;
@@ -60,13 +57,13 @@ grpc::Status CheckBearerToken(const grpc::ServerContextBase& context, absl::stri
     ok |= ConstantTimeEquals(absl::StripLeadingAsciiWhitespace(value.substr(kBearer.size())),
                              token);
   }
-  if (ok) return grpc::Status::OK;
-  if (!found) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "missing credentials: send the metadata \"authorization: Bearer <token>\"");
+  if (ok) return absl::OkStatus();
+  if (authorization_values.empty()) {
+    return absl::UnauthenticatedError(
+        "missing credentials: send the metadata \"authorization: Bearer <token>\"");
   }
-  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                      "invalid credentials: the authorization bearer token is not accepted");
+  return absl::UnauthenticatedError(
+      "invalid credentials: the authorization bearer token is not accepted");
 }
 
 }  // namespace llmserve::server

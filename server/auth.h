@@ -3,11 +3,10 @@
 
 #include <string>
 
-#include <grpcpp/server_context.h>
-#include <grpcpp/support/status.h>
-
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace llmserve::server {
 
@@ -21,16 +20,19 @@ absl::StatusOr<std::string> ReadAuthTokenFile(const std::string& path);
 /// on where the first difference is).
 bool ConstantTimeEquals(absl::string_view provided, absl::string_view expected);
 
-/// Checks that the call carries the metadata `authorization: Bearer <token>`
-/// (scheme case-insensitive) with `token`. OK, or UNAUTHENTICATED saying what
-/// is missing or wrong (never echoing the token).
+/// The one bearer-token check of both fronts (transport-neutral): OK when one
+/// of `authorization_values` (every `authorization` gRPC metadata value or
+/// HTTP header value of the request) is `Bearer <token>` (RFC 6750 §2.1,
+/// scheme case-insensitive); UNAUTHENTICATED saying what is missing or wrong
+/// otherwise (never echoing the token).
 ///
-/// Why the Generation handlers call this instead of a
-/// grpc::AuthMetadataProcessor or a server interceptor: gRPC 1.51 only runs
-/// auth metadata processors on TLS credentials (setting one on insecure
-/// credentials aborts), and its C++ server interceptors cannot end a call with
-/// a status. Health and reflection are exempt by not calling it.
-grpc::Status CheckBearerToken(const grpc::ServerContextBase& context, absl::string_view token);
+/// Why the gRPC handlers call this instead of a grpc::AuthMetadataProcessor
+/// or a server interceptor: gRPC 1.51 only runs auth metadata processors on
+/// TLS credentials (setting one on insecure credentials aborts), and its C++
+/// server interceptors cannot end a call with a status. Health and reflection
+/// (gRPC) and GET /health (HTTP) are exempt by not calling it.
+absl::Status CheckBearerToken(absl::Span<const absl::string_view> authorization_values,
+                              absl::string_view token);
 
 }  // namespace llmserve::server
 

@@ -29,8 +29,13 @@ int GenerationService::active_calls() const {
 
 grpc::Status GenerationService::AdmitCall(const grpc::ServerContextBase& context) {
   if (!options_.auth_token.empty()) {
-    grpc::Status status = CheckBearerToken(context, options_.auth_token);
-    if (!status.ok()) return status;
+    std::vector<absl::string_view> values;
+    const auto range = context.client_metadata().equal_range("authorization");
+    for (auto it = range.first; it != range.second; ++it) {
+      values.emplace_back(it->second.data(), it->second.size());
+    }
+    absl::Status status = CheckBearerToken(values, options_.auth_token);
+    if (!status.ok()) return ToGrpcStatus(status);
   }
   absl::MutexLock lock(&mu_);
   ++active_calls_;
@@ -81,7 +86,9 @@ void GenerationService::RecordCall(const RequestOutput* final_output, const grpc
   log->total_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   log->code = status.error_code();
   log->message = status.error_message();
-  if (metrics_ != nullptr) metrics_->RecordOutcome(status, log->finish_reason);
+  if (metrics_ != nullptr) metrics_->RecordOutcome(
+        absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message()),
+        log->finish_reason, Api::kGrpc);
   if (options_.logger) options_.logger(*log);
 }
 

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +18,8 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -64,8 +67,24 @@ ABSL_FLAG(int, max_n, 16,
           "Largest sampling_params.n (completions per request) a request may ask for.");
 ABSL_FLAG(int, max_receive_message_bytes, 4 * 1024 * 1024,
           "Largest gRPC request message accepted, in bytes (RESOURCE_EXHAUSTED beyond).");
-ABSL_FLAG(std::string, metrics_address, "0.0.0.0:9090",
-          "host:port of the Prometheus exporter (plain HTTP, /metrics, no auth); empty = none.");
+ABSL_FLAG(std::string, metrics_address, ":9090",
+          "host:port of the Prometheus exporter (plain HTTP, /metrics, no auth); empty = none; "
+          "no host (the default, :9090) = the host of --listen, so a server bound to localhost "
+          "does not export its metrics to the network.");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port of the OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, "
+          "/v1/models, /health; docs/http-api.md), beside gRPC; e.g. localhost:8000; port 0 = "
+          "any free port; empty = no HTTP API.");
+ABSL_FLAG(int64_t, max_request_bytes, 4 * 1024 * 1024,
+          "Largest HTTP request (body) accepted, in bytes (413 beyond).");
+ABSL_FLAG(int, http_threads, 2,
+          "Threads serving every HTTP connection (asynchronous I/O: no thread per connection).");
+ABSL_FLAG(int, http_request_timeout, 30,
+          "Seconds an HTTP request (headers and body) may take to arrive, also the keep-alive "
+          "idle time; slower clients are disconnected.");
+ABSL_FLAG(std::string, chat_template, "",
+          "File holding a Jinja chat template for /v1/chat/completions, replacing the model's own "
+          "(GGUF tokenizer.chat_template); empty = the model's.");
 ABSL_FLAG(int, drain_timeout, 30,
           "On SIGINT/SIGTERM: health turns NOT_SERVING and the server stops listening and sends "
           "GOAWAY at once (balancers send new requests elsewhere); requests in flight may finish "
@@ -125,17 +144,52 @@ absl::Status CheckServerFlags() {
   if (absl::GetFlag(FLAGS_max_receive_message_bytes) < 1) {
     return absl::InvalidArgumentError("--max-receive-message-bytes must be >= 1");
   }
+  if (absl::GetFlag(FLAGS_max_request_bytes) < 1 || absl::GetFlag(FLAGS_http_threads) < 1 ||
+      absl::GetFlag(FLAGS_http_request_timeout) < 1) {
+    return absl::InvalidArgumentError(
+        "--max-request-bytes, --http-threads and --http-request-timeout must be >= 1");
+  }
   if (absl::GetFlag(FLAGS_drain_timeout) < 0 || absl::GetFlag(FLAGS_watchdog_timeout) < 0) {
     return absl::InvalidArgumentError("--drain-timeout and --watchdog-timeout must be >= 0");
   }
   return absl::OkStatus();
 }
 
+/// --metrics-address with its host defaulted to --listen's (":9090" →
+/// "localhost:9090" under the default --listen).
+std::string MetricsAddress() {
+  std::string address = absl::GetFlag(FLAGS_metrics_address);
+  if (address.empty() || address[0] != ':') return address;
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const size_t colon = listen.rfind(':');
+  std::string host = colon == std::string::npos ? "" : listen.substr(0, colon);
+  if (host.empty() || absl::StartsWith(listen, "unix:")) host = "localhost";
+  return host + address;
+}
+
+/// --chat-template's contents ("" without the flag).
+absl::StatusOr<std::string> ChatTemplateSource() {
+  const std::string path = absl::GetFlag(FLAGS_chat_template);
+  if (path.empty()) return std::string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("--chat-template: cannot read ", path));
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  if (contents.str().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--chat-template: ", path, " is empty"));
+  }
+  return contents.str();
+}
+
 ServerOptions ServerOptionsFromFlags() {
   ServerOptions o;
   o.listen_address = absl::GetFlag(FLAGS_listen);
   o.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
-  o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  o.metrics_address = MetricsAddress();
+  o.http.listen_address = absl::GetFlag(FLAGS_http_listen);
+  o.http.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  o.http.num_threads = absl::GetFlag(FLAGS_http_threads);
+  o.http.request_timeout = absl::Seconds(absl::GetFlag(FLAGS_http_request_timeout));
   o.drain_timeout = absl::Seconds(absl::GetFlag(FLAGS_drain_timeout));
   o.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
   o.watchdog_timeout = absl::Seconds(absl::GetFlag(FLAGS_watchdog_timeout));
@@ -210,6 +264,11 @@ int main(int argc, char** argv) {
     absl::FPrintF(stderr, "llmserve: %s\n", s.message());
     return 1;
   }
+  absl::StatusOr<std::string> chat_template = ChatTemplateSource();
+  if (!chat_template.ok()) {
+    absl::FPrintF(stderr, "llmserve: %s\n", chat_template.status().message());
+    return 1;
+  }
   const EngineOptions engine_options = EngineOptionsFromFlags();
   absl::FPrintF(stderr, "llmserve: loading %s\n", engine_options.model_path);
   // The engine reports to the metrics from its own thread; they outlive it.
@@ -233,8 +292,10 @@ int main(int argc, char** argv) {
   }
   if (print_kernels) return 0;
 
+  ServerOptions server_options = ServerOptionsFromFlags();
+  server_options.http.chat_template_source = *std::move(chat_template);
   absl::StatusOr<std::unique_ptr<ServerApp>> app =
-      ServerApp::Start(*std::move(engine), ServerOptionsFromFlags(), metrics);
+      ServerApp::Start(*std::move(engine), std::move(server_options), metrics);
   if (!app.ok()) {
     absl::FPrintF(stderr, "llmserve: cannot start the server: %s\n", app.status().ToString());
     return 1;
@@ -244,6 +305,10 @@ int main(int argc, char** argv) {
                 : absl::GetFlag(FLAGS_tls_client_ca).empty() ? "TLS"
                                                                    : "mutual TLS",
                 absl::GetFlag(FLAGS_auth_token_file).empty() ? "" : ", bearer-token auth");
+  if (!(*app)->http_address().empty()) {
+    absl::FPrintF(stderr, "llmserve: OpenAI-compatible HTTP API on http://%s/v1\n",
+                  (*app)->http_address());
+  }
   if (!(*app)->metrics_address().empty()) {
     absl::FPrintF(stderr, "llmserve: metrics on http://%s/metrics\n", (*app)->metrics_address());
   }

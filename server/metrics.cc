@@ -17,19 +17,17 @@ constexpr char kPrefix[] = "llmserve_";
 
 /// Status code name as in the failure label ("INVALID_ARGUMENT", ...); gRPC
 /// and absl share the canonical numbering.
-std::string CodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-}
+std::string CodeName(absl::StatusCode code) { return absl::StatusCodeToString(code); }
 
 /// Outcomes with a series from the start (at 0), so that rate() and
 /// dashboards see them before the first occurrence.
 constexpr FinishReason kSuccessReasons[] = {FinishReason::kLength, FinishReason::kStop,
                                             FinishReason::kEos};
-constexpr grpc::StatusCode kCommonFailures[] = {
-    grpc::StatusCode::INVALID_ARGUMENT,  grpc::StatusCode::RESOURCE_EXHAUSTED,
-    grpc::StatusCode::CANCELLED,         grpc::StatusCode::DEADLINE_EXCEEDED,
-    grpc::StatusCode::UNAVAILABLE,       grpc::StatusCode::INTERNAL,
-    grpc::StatusCode::UNAUTHENTICATED,
+constexpr absl::StatusCode kCommonFailures[] = {
+    absl::StatusCode::kInvalidArgument,  absl::StatusCode::kResourceExhausted,
+    absl::StatusCode::kCancelled,        absl::StatusCode::kDeadlineExceeded,
+    absl::StatusCode::kUnavailable,      absl::StatusCode::kInternal,
+    absl::StatusCode::kUnauthenticated,
 };
 
 }  // namespace
@@ -105,6 +103,7 @@ void Metrics::AttachEngine(const LLMEngine* engine) {
     map_output_sequences_ = &maps.Add({{"map", "output_sequences"}});
     map_output_request_ids_ = &maps.Add({{"map", "output_request_ids"}});
     map_server_calls_ = &maps.Add({{"map", "server_calls"}});
+    map_http_calls_ = &maps.Add({{"map", "http_calls"}});
   }
   prometheus::BuildGauge()
       .Name(absl::StrCat(kPrefix, "model_info"))
@@ -124,14 +123,18 @@ void Metrics::AttachEngine(const LLMEngine* engine) {
       &counter_family("generation_tokens_total", "Tokens generated.")->Add({});
   request_success_family_ = counter_family(
       "request_success_total",
-      "Generate/GenerateStream calls that completed, by finish reason (length, stop, eos).");
+      "Generation requests (gRPC Generate/GenerateStream, HTTP completions and chat "
+      "completions) that completed, by API and finish reason (length, stop, eos).");
   request_failure_family_ = counter_family(
-      "request_failure_total", "Generate/GenerateStream calls that failed, by gRPC status code.");
-  for (FinishReason reason : kSuccessReasons) {
-    request_success_family_->Add({{"finish_reason", FinishReasonName(reason)}});
-  }
-  for (grpc::StatusCode code : kCommonFailures) {
-    request_failure_family_->Add({{"code", CodeName(code)}});
+      "request_failure_total",
+      "Generation requests that failed, by API and status code (gRPC's canonical names).");
+  for (const char* api : {ApiName(Api::kGrpc), ApiName(Api::kHttp)}) {
+    for (FinishReason reason : kSuccessReasons) {
+      request_success_family_->Add({{"api", api}, {"finish_reason", FinishReasonName(reason)}});
+    }
+    for (absl::StatusCode code : kCommonFailures) {
+      request_failure_family_->Add({{"api", api}, {"code", CodeName(code)}});
+    }
   }
   num_preemptions_total_ = &counter_family("num_preemptions_total",
                                            "Sequences preempted to free KV-cache blocks.")
@@ -197,17 +200,21 @@ void Metrics::DetachEngine() {
   engine_ = nullptr;
 }
 
-void Metrics::SetActiveCalls(int calls) {
+void Metrics::SetActiveCalls(int calls, Api api) {
   if (!recording()) return;
-  map_server_calls_->Set(calls);
+  (api == Api::kHttp ? map_http_calls_ : map_server_calls_)->Set(calls);
 }
 
-void Metrics::RecordOutcome(const grpc::Status& status, FinishReason reason) {
+const char* ApiName(Api api) { return api == Api::kHttp ? "http" : "grpc"; }
+
+void Metrics::RecordOutcome(const absl::Status& status, FinishReason reason, Api api) {
   if (!recording()) return;
   if (status.ok()) {
-    request_success_family_->Add({{"finish_reason", FinishReasonName(reason)}}).Increment();
+    request_success_family_->Add({{"api", ApiName(api)}, {"finish_reason", FinishReasonName(reason)}})
+        .Increment();
   } else {
-    request_failure_family_->Add({{"code", CodeName(status.error_code())}}).Increment();
+    request_failure_family_->Add({{"api", ApiName(api)}, {"code", CodeName(status.code())}})
+        .Increment();
   }
 }
 

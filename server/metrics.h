@@ -6,7 +6,6 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/support/status.h>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -15,12 +14,19 @@
 #include <prometheus/registry.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/engine_observer.h"
 #include "engine/llm_engine.h"
 #include "engine/request.h"
 
 namespace llmserve::server {
+
+/// The front a request came through: the `api` label of the request outcome
+/// counters (one set of series for both fronts).
+enum class Api { kGrpc, kHttp };
+/// "grpc" or "http".
+const char* ApiName(Api api);
 
 /// The Prometheus metrics of one llmserve process, named as vLLM's with the
 /// prefix `llmserve_`, every series labelled with `model` (see
@@ -65,12 +71,17 @@ class Metrics final : public EngineObserver, public prometheus::Collectable {
   /// The number of gRPC calls the Generation service is running (admitted,
   /// not yet released): request_map_entries{map="server_calls"}. Called by the
   /// service whenever it changes; ignored before AttachEngine.
-  void SetActiveCalls(int calls);
+  /// With Api::kHttp: request_map_entries{map="http_calls"}, the HTTP
+  /// generation requests in flight.
+  void SetActiveCalls(int calls, Api api = Api::kGrpc);
 
   /// The outcome of one Generate / GenerateStream call: OK counts
   /// request_success_total{finish_reason=FinishReasonName(reason)}, any other
   /// status request_failure_total{code=<status code name>}. Exactly once per call.
-  void RecordOutcome(const grpc::Status& status, FinishReason reason);
+  /// `api` labels both counters (api="grpc" or "http"). The code is the
+  /// canonical status name (absl and gRPC share it); an HTTP error status is
+  /// counted under the code it was mapped from (server/http/openai_error.h).
+  void RecordOutcome(const absl::Status& status, FinishReason reason, Api api = Api::kGrpc);
 
   // EngineObserver (engine thread).
   void OnStep(const StepStats& step) override;
@@ -112,6 +123,7 @@ class Metrics final : public EngineObserver, public prometheus::Collectable {
   prometheus::Gauge* map_output_sequences_ = nullptr;
   prometheus::Gauge* map_output_request_ids_ = nullptr;
   prometheus::Gauge* map_server_calls_ = nullptr;
+  prometheus::Gauge* map_http_calls_ = nullptr;
   prometheus::Counter* prompt_tokens_total_ = nullptr;
   prometheus::Counter* generation_tokens_total_ = nullptr;
   prometheus::Family<prometheus::Counter>* request_success_family_ = nullptr;

@@ -15,6 +15,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_posix.h>
 #include <prometheus/exposer.h>
+#include <boost/asio/ssl/context.hpp>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
@@ -83,6 +84,42 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
   }
   ssl.pem_key_cert_pairs.push_back({*std::move(key), *std::move(cert)});
   return grpc::SslServerCredentials(ssl);
+}
+
+/// The HTTP front's TLS context from the same files as gRPC's credentials
+/// (MakeCredentials has checked the flag combinations): TLS 1.2+, the
+/// certificate chain and key, and with --tls-client-ca required client
+/// certificates signed by it.
+absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> MakeHttpTlsContext(
+    const ServerOptions& options) {
+  auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+  boost::system::error_code ec;
+  context->set_options(boost::asio::ssl::context::default_workarounds |
+                           boost::asio::ssl::context::no_sslv2 |
+                           boost::asio::ssl::context::no_sslv3 |
+                           boost::asio::ssl::context::no_tlsv1 |
+                           boost::asio::ssl::context::no_tlsv1_1,
+                       ec);
+  context->use_certificate_chain_file(options.tls_cert_file, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-cert: ", options.tls_cert_file, ": ", ec.message()));
+  }
+  context->use_private_key_file(options.tls_key_file, boost::asio::ssl::context::pem, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-key: ", options.tls_key_file, ": ", ec.message()));
+  }
+  if (!options.tls_client_ca_file.empty()) {
+    context->load_verify_file(options.tls_client_ca_file, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls-client-ca: ", options.tls_client_ca_file, ": ", ec.message()));
+    }
+    context->set_verify_mode(boost::asio::ssl::verify_peer |
+                             boost::asio::ssl::verify_fail_if_no_peer_cert);
+  }
+  return context;
 }
 
 /// civetweb takes numeric addresses only: "localhost:P" → "127.0.0.1:P".
@@ -169,6 +206,22 @@ absl::StatusOr<std::unique_ptr<ServerApp>> ServerApp::Start(std::unique_ptr<LLME
   }
   app->address_ = WithPort(o.listen_address, app->port_);
 
+  if (!o.http.listen_address.empty()) {
+    if (!o.tls_cert_file.empty()) {
+      absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> tls = MakeHttpTlsContext(o);
+      if (!tls.ok()) return tls.status();
+      o.http.tls_context = *std::move(tls);
+    }
+    o.http.auth_token = o.service.auth_token;
+    o.http.max_prompt_tokens = o.service.max_prompt_tokens;
+    o.http.logger = o.service.logger;
+    absl::StatusOr<std::unique_ptr<http::HttpServer>> http_server = http::HttpServer::Start(
+        app->engine_.get(), app->metrics_.get(), o.http,
+        [app = app.get()] { return app->serving(); });
+    if (!http_server.ok()) return http_server.status();
+    app->http_server_ = *std::move(http_server);
+  }
+
   {
     // The engine is loaded and warmed up: report ready.
     absl::MutexLock lock(&app->mu_);
@@ -230,6 +283,9 @@ void ServerApp::Shutdown(absl::Duration drain_timeout) {
     draining_ = true;
     UpdateHealthLocked();  // NOT_SERVING at once
   }
+  const absl::Time drain_deadline = absl::Now() + std::max(drain_timeout, absl::ZeroDuration());
+  // HTTP: new generation requests get 503 from now on; running ones go on.
+  if (http_server_ != nullptr) http_server_->BeginDrain();
   // Stop listening before anything else: every balancer (nginx, Envoy, gRPC
   // clients' round-robin) sends new calls to another replica at once — a
   // refused connection is retried elsewhere, while an answer from a draining
@@ -280,8 +336,20 @@ void ServerApp::Shutdown(absl::Duration drain_timeout) {
     LogLine(absl::StrFormat("drain timeout: cancelling %d call(s)",
                             service_ != nullptr ? service_->active_calls() : 0));
   }
+  if (http_server_ != nullptr) {
+    if (const int active = http_server_->active_calls(); active > 0) {
+      LogLine(absl::StrFormat("draining: %d HTTP request(s) in flight", active));
+    }
+    if (!http_server_->WaitForNoCalls(std::max(drain_deadline - absl::Now(), absl::ZeroDuration()))) {
+      LogLine(absl::StrFormat("drain timeout: cancelling %d HTTP request(s)",
+                              http_server_->active_calls()));
+    }
+  }
   // Cancels whatever is left: those calls end with UNAVAILABLE.
   if (engine_ != nullptr) engine_->Shutdown(absl::UnavailableError("server draining"));
+  if (http_server_ != nullptr) {
+    http_server_->Stop(std::max(options_.shutdown_grace, absl::Seconds(1)));
+  }
   if (server_shutdown.joinable()) server_shutdown.join();
   // Every call's OnDone has released it before the service may be destroyed:
   // waiting on the service's own count (under its mutex) orders the last

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "engine/llm_engine.h"
 #include "server/generation_service.h"
+#include "server/http/http_server.h"
 #include "server/tcp_listener.h"
 #include "server/metrics.h"
 
@@ -61,11 +62,23 @@ struct ServerOptions {
   /// The Generation service's behaviour (request log, limits, auth).
   /// service.auth_token is filled from auth_token_file.
   GenerationServiceOptions service;
+
+  /// The OpenAI-compatible HTTP front (--http-listen); none when
+  /// http.listen_address is empty. Its auth token, prompt limit and request
+  /// logger are taken from `service` at Start (one policy for both fronts).
+  http::HttpOptions http;
 };
 
 /// The llmserve process minus flag parsing: an engine, the Generation service
 /// over it, gRPC's built-in health service (grpc.health.v1, service ""), the
-/// gRPC server hosting them, the Prometheus exporter and the engine watchdog.
+/// gRPC server hosting them, the OpenAI-compatible HTTP front over the same
+/// engine (server/http, when options.http.listen_address is set), the
+/// Prometheus exporter and the engine watchdog.
+///
+/// Draining covers both fronts: the HTTP front answers new generation
+/// requests and GET /health with 503 from the start of the drain, lets
+/// running ones finish within the same drain_timeout, and stops after the
+/// engine has cancelled what was left.
 ///
 /// Lifecycle:
 ///  - Start: read the auth token / TLS files → warm-up → metrics attached →
@@ -103,6 +116,14 @@ class ServerApp {
   int port() const { return port_; }
   /// The listen address with the bound port, e.g. "127.0.0.1:40123".
   const std::string& address() const { return address_; }
+  /// The HTTP front's bound port; 0 without one.
+  int http_port() const { return http_server_ != nullptr ? http_server_->port() : 0; }
+  /// The HTTP front's address with the bound port; empty without one.
+  std::string http_address() const {
+    return http_server_ != nullptr ? http_server_->address() : std::string();
+  }
+  /// The HTTP front (null without one).
+  http::HttpServer* http_server() { return http_server_.get(); }
   /// The exporter's bound port; 0 without exporter.
   int metrics_port() const { return metrics_port_; }
   /// metrics_address with the bound port; empty without exporter.
@@ -135,6 +156,8 @@ class ServerApp {
   // Declared first: destroyed last, so /metrics answers until the very end.
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<Metrics> metrics_;
+  // Before the engine: destroyed after it (Shutdown has stopped its threads).
+  std::unique_ptr<http::HttpServer> http_server_;
   std::unique_ptr<LLMEngine> engine_;
   std::unique_ptr<GenerationService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -142,7 +142,7 @@ function metricValue(text, name, labels = {}) {
 }
 
 /// The request outcome counters (llmserve_request_success_total and
-/// llmserve_request_failure_total, by label) that differ between two scrapes:
+/// llmserve_request_failure_total, by code / finish_reason) that differ between two scrapes:
 /// { 'name{label="value"}': increase }.
 function outcomeDeltas(before, after) {
   const samples = (text) => {
@@ -150,7 +150,9 @@ function outcomeDeltas(before, after) {
     for (const line of text.split('\n')) {
       const m = /^(llmserve_request_(?:success|failure)_total)\{.*?((?:code|finish_reason)="[^"]*")/
           .exec(line);
-      if (m) out[`${m[1]}{${m[2]}}`] = Number(line.slice(line.lastIndexOf(' ') + 1));
+      // Summed over the other labels (api="grpc" and api="http").
+      const key = m && `${m[1]}{${m[2]}}`;
+      if (m) out[key] = (out[key] || 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
     }
     return out;
   };

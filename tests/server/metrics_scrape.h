@@ -110,10 +110,12 @@ class Scrape {
  public:
   explicit Scrape(std::string text) : text_(std::move(text)), samples_(ParseSamples(text_)) {}
 
-  /// The value of the first sample named `name` whose labels include all of
-  /// `labels`; nullopt if there is none.
+  /// The sum of the samples named `name` whose labels include all of
+  /// `labels` (e.g. {code=CANCELLED} sums api="grpc" and api="http"); nullopt
+  /// if there is none.
   std::optional<double> Get(const std::string& name,
                             const std::map<std::string, std::string>& labels = {}) const {
+    std::optional<double> sum;
     for (const Sample& s : samples_) {
       if (s.name != name) continue;
       bool match = true;
@@ -121,9 +123,9 @@ class Scrape {
         auto it = s.labels.find(key);
         if (it == s.labels.end() || it->second != value) match = false;
       }
-      if (match) return s.value;
+      if (match) sum = sum.value_or(0) + s.value;
     }
-    return std::nullopt;
+    return sum;
   }
   /// Get(), or -1 when missing (for EXPECT_EQ with readable failures).
   double Value(const std::string& name,
