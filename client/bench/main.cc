@@ -38,6 +38,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/bench/channel.h"
+#include "client/bench/grpc_backend.h"
 #include "client/bench/load_driver.h"
 #include "client/bench/progress.h"
 #include "client/bench/report.h"
@@ -339,7 +340,7 @@ int main(int argc, char** argv) {
     save_requests.open(path);
     if (!save_requests) return Fail(absl::NotFoundError(absl::StrCat("cannot write ", path)));
   }
-  LoadDriver driver(*channels);
+  LoadDriver driver(std::make_unique<GrpcBackend>(*channels));
   nlohmann::json results = nlohmann::json::array();
   bool all_agree = true;
   for (size_t p = 0; p < points->size(); ++p) {
