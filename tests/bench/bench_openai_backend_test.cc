@@ -12,6 +12,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "client/bench/fake_openai_server.h"
 #include "client/bench/load_driver.h"
 #include "client/bench/openai_backend.h"
@@ -119,10 +121,15 @@ TEST(OpenAIBackendTest, ChatRoleChunksAreNotTokens) {
     EXPECT_EQ(r.itl_seconds.size(), 6u);  // the role-only first chunk is not a token
     EXPECT_EQ(r.sent_prompt_tokens, -1);  // a text prompt
   }
-  const nlohmann::json b = f.server->request_bodies().at(0);
-  ASSERT_TRUE(b["messages"].is_array());
-  EXPECT_EQ(b["messages"][0]["role"], "user");
-  EXPECT_EQ(b["messages"][0]["content"], ChatTextForTokenIds(Workload(6, 4, 7)[0].token_ids));
+  // Each prompt went as one user message (arrival order is not send order).
+  std::multiset<std::string> sent, expected;
+  for (const nlohmann::json& b : f.server->request_bodies()) {
+    ASSERT_TRUE(b["messages"].is_array());
+    EXPECT_EQ(b["messages"][0]["role"], "user");
+    sent.insert(b["messages"][0]["content"].get<std::string>());
+  }
+  for (const BenchRequest& r : Workload(6, 4, 7)) expected.insert(ChatTextForTokenIds(r.token_ids));
+  EXPECT_EQ(sent, expected);
 }
 
 TEST(OpenAIBackendTest, UnaryAndNGreaterThanOneCountEveryCompletion) {
