@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <limits>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -112,7 +113,9 @@ class Call : public std::enable_shared_from_this<Call> {
     if (timeout_seconds_ > 0) {
       deadline_.expires_after(Seconds(timeout_seconds_));
       deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-        if (!ec) {
+        if (!ec && self->done_at_.has_value()) {
+          self->Finish(grpc::StatusCode::OK, "");  // [DONE] came in time
+        } else if (!ec) {
           self->Finish(grpc::StatusCode::DEADLINE_EXCEEDED,
                        absl::StrCat("deadline of ", self->timeout_seconds_, " s exceeded"));
         }
@@ -160,13 +163,14 @@ class Call : public std::enable_shared_from_this<Call> {
   void OnRead(beast::error_code ec) {
     if (finished_) return;  // the deadline or a cancel closed the connection
     if (ec == http::error::need_buffer) ec = {};
+    if (ec && done_at_.has_value()) return Finish(grpc::StatusCode::OK, "");
     if (ec) return Fail("response body", ec);
     const size_t n = chunk_.size() - parser_.get().body().size;
     const std::string_view bytes(chunk_.data(), n);
     if (!Ok()) {
       error_body_.append(bytes.substr(0, kMaxErrorBody - std::min(kMaxErrorBody, error_body_.size())));
     } else if (stream_mode_) {
-      OnStreamBytes(bytes);
+      if (!done_at_.has_value()) OnStreamBytes(bytes);  // after [DONE]: ignored
     } else if (whole_body_.size() + n > kMaxWholeBody) {
       return Finish(grpc::StatusCode::RESOURCE_EXHAUSTED,
                     absl::StrCat("response body over ", kMaxWholeBody, " bytes"));
@@ -185,7 +189,12 @@ class Call : public std::enable_shared_from_this<Call> {
     }
     for (const SseEvent& event : events_) {
       if (finished_) return;
-      if (event.data == "[DONE]") return Finish(grpc::StatusCode::OK, "");
+      if (event.data == "[DONE]") {
+        // The call's end; the response's end (chunked terminator, close) is
+        // still read, so the server's last writes are not refused.
+        done_at_ = Clock::now();
+        return;
+      }
       absl::StatusOr<OpenAIChunk> chunk = ParseOpenAIChunk(event.data);
       if (!chunk.ok()) {
         return Finish(grpc::StatusCode::INTERNAL,
@@ -232,6 +241,7 @@ class Call : public std::enable_shared_from_this<Call> {
                     absl::StrCat("HTTP ", record_.http_status, ": ",
                                  ErrorMessageFromBody(error_body_)));
     }
+    if (stream_mode_ && done_at_.has_value()) return Finish(grpc::StatusCode::OK, "");
     if (stream_mode_) {
       return Finish(grpc::StatusCode::INTERNAL, "the event stream ended without data: [DONE]");
     }
@@ -258,7 +268,8 @@ class Call : public std::enable_shared_from_this<Call> {
   void Finish(grpc::StatusCode code, std::string message) {
     if (finished_) return;
     finished_ = true;
-    record_.e2e_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    record_.e2e_seconds =
+        std::chrono::duration<double>(done_at_.value_or(Clock::now()) - start_).count();
     record_.status = code;
     record_.error = std::move(message);
     record_.output_tokens = received_tokens_;
@@ -296,6 +307,8 @@ class Call : public std::enable_shared_from_this<Call> {
   int usage_completion_tokens_ = 0;
   bool finished_ = false;
   Clock::time_point start_, last_;
+  /// When `data: [DONE]` arrived: the call's end (its e2e latency).
+  std::optional<Clock::time_point> done_at_;
 };
 
 }  // namespace

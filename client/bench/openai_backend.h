@@ -33,7 +33,8 @@ struct OpenAIBackendOptions {
 /// token-carrying message for TTFT and ITL, as a GenerateStream message is
 /// on the gRPC path; the final `usage` chunk gives prompt, completion and
 /// cached tokens (output_tokens = usage.completion_tokens when present, else
-/// the tokens counted); the call succeeds at `data: [DONE]`.
+/// the tokens counted); the call succeeds at `data: [DONE]` (its e2e latency
+/// ends there; the rest of the response is still read before the close).
 /// Failures, each with its canonical code and a message: a non-2xx response
 /// (CodeForHttpStatus, http_status set, "HTTP 429: <error.message>"); an
 /// error chunk ({"error": ...} mid-stream: its code, else INTERNAL); a
