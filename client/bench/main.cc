@@ -273,6 +273,10 @@ absl::StatusOr<std::unique_ptr<GenerationBackend>> ConnectBackend(
     if (url.empty()) url = address;
     absl::StatusOr<BaseUrl> base_url = ParseBaseUrl(url);
     if (!base_url.ok()) return base_url.status();
+    if (absl::GetFlag(FLAGS_tls) || !absl::GetFlag(FLAGS_tls_ca).empty() ||
+        !absl::GetFlag(FLAGS_tls_cert).empty()) {
+      return absl::UnimplementedError("--tls / --tls-ca / --tls-cert: the HTTP backends have no TLS");
+    }
     OpenAIBackendOptions options;
     options.api = kind == "openai-chat" ? OpenAIApi::kChat : OpenAIApi::kCompletions;
     options.base_url = *base_url;

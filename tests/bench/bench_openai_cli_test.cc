@@ -69,6 +69,10 @@ TEST_F(BenchOpenAICliTest, FlagErrorsAreClear) {
   result = Bench("--backend openai-completions --base-url https://localhost:1 --num-requests 1");
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.out, HasSubstr("https is not supported"));
+  result = Bench(absl::StrCat("--backend openai-chat --tls --base-url ", server_->base_url(),
+                              " --num-requests 1"));
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.out, HasSubstr("the HTTP backends have no TLS"));
   result = Bench("--backend carrier-pigeon --num-requests 1");
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.out, HasSubstr("is not grpc, openai-completions or openai-chat"));
