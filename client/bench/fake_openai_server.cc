@@ -115,11 +115,12 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRequest() {
     const std::string target(request_.target());
     if (request_.method() == http::verb::get && target == "/v1/models") {
+      json model = {{"id", server_->options.model}, {"object", "model"}, {"owned_by", "tests"}};
+      if (server_->options.vocab_size > 0) {
+        model["meta"] = {{"n_vocab", server_->options.vocab_size}};
+      }
       return Respond(http::status::ok,
-                     json{{"object", "list"},
-                          {"data", json::array({{{"id", server_->options.model},
-                                                 {"object", "model"},
-                                                 {"owned_by", "llmserve-tests"}}})}});
+                     json{{"object", "list"}, {"data", json::array({std::move(model)})}});
     }
     chat_ = target == "/v1/chat/completions";
     if (request_.method() != http::verb::post || (!chat_ && target != "/v1/completions")) {

@@ -37,8 +37,10 @@ struct FakeOpenAIServerOptions {
   double itl_seconds = 0;
   /// The fault of the generation request that arrived n-th (0-based).
   std::function<FakeOpenAIFault(int arrival)> fault_for;
-  /// GET /v1/models lists this one model.
+  /// GET /v1/models lists this one model, with meta.n_vocab = vocab_size
+  /// (as llama-server does) when > 0.
   std::string model = "fake-model";
+  int vocab_size = 0;
   /// When set, a request without "Authorization: Bearer <auth_token>" gets 401.
   std::string auth_token;
 };

@@ -61,6 +61,23 @@ TEST_F(BenchOpenAICliTest, CompletionsAndChatRunsGiveExactCounts) {
   EXPECT_EQ(server_->arrivals(), 14);  // 2 × (1 warm-up + 6)
 }
 
+TEST(BenchOpenAICliVocabTest, VocabSizeComesFromTheModelList) {
+  FakeOpenAIServerOptions options;
+  options.vocab_size = 50;  // as llama-server's meta.n_vocab
+  auto server = FakeOpenAIServer::Start(options);
+  ASSERT_TRUE(server.ok());
+  auto result = RunBounded(absl::StrCat(BuildPath("client/llmserve-bench"),
+                                        " --backend openai-completions --base-url ",
+                                        (*server)->base_url(),
+                                        " --concurrency 2 --num-requests 4 --input-len 30 2>&1"),
+                           300);
+  ASSERT_EQ(result.exit_code, 0) << result.out;
+  for (const nlohmann::json& body : (*server)->request_bodies()) {
+    ASSERT_EQ(body["prompt"].size(), 30u);
+    for (const nlohmann::json& id : body["prompt"]) EXPECT_LT(id.get<int>(), 50);
+  }
+}
+
 TEST_F(BenchOpenAICliTest, FlagErrorsAreClear) {
   auto result = Bench(absl::StrCat("--backend openai-completions --base-url ",
                                    server_->base_url(), " --num-requests 1"));
