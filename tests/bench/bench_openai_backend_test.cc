@@ -12,7 +12,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <fstream>
 #include <set>
+#include <thread>
 
 #include "client/bench/fake_openai_server.h"
 #include "client/bench/load_driver.h"
@@ -270,6 +273,40 @@ TEST(OpenAIBackendTest, DeadlineAndSilenceEndCallsAndRefusedConnectionsFail) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(Stats(*run).failures_by_code.at("UNAVAILABLE"), 3);
   EXPECT_THAT(run->records[0].error, StartsWith("connect: "));
+}
+
+/// Threads of this process now (/proc/self/status).
+int ProcessThreads() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+TEST(OpenAIBackendTest, OpenStreamsHoldNoThread) {
+  // 150 streams open at once (each waits 300 ms for its first token): the
+  // process (test + fake server + backend) never gains a thread per stream.
+  FakeOpenAIServerOptions fake;
+  fake.ttft_seconds = 0.3;
+  Fixture f(fake);
+  const int before = ProcessThreads();
+  ASSERT_GT(before, 0);
+  std::atomic<bool> stop{false};
+  std::atomic<int> most{0};
+  std::thread sampler([&] {
+    while (!stop.load()) {
+      most.store(std::max(most.load(), ProcessThreads()));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
+  absl::StatusOr<RunResult> run = f.driver->Run(Workload(150, 3, 2), Closed(150, 150));
+  stop.store(true);
+  sampler.join();
+  ASSERT_TRUE(run.ok());
+  EXPECT_EQ(Stats(*run).completed, 150);
+  EXPECT_LE(most.load(), before + 1);  // + the sampler
 }
 
 TEST(OpenAIBackendTest, CreateRejectsBadOptions) {
