@@ -1,11 +1,6 @@
 #include "client/bench/fake_openai_server.h"
 
 #include <algorithm>
-#include <chrono>
-#include <optional>
-#include <thread>
-#include <utility>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -13,6 +8,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <optional>
+#include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -224,8 +223,10 @@ class Session : public std::enable_shared_from_this<Session> {
           events = "data: {not json\n\n";
           break;
         case FakeOpenAIFault::Kind::kErrorChunk:
-          event({{"error", {{"message", fault_.message}, {"type", "server_error"},
-                           {"code", fault_.http_status > 0 ? fault_.http_status : 500}}}});
+          event({{"error",
+                  {{"message", fault_.message},
+                   {"type", "server_error"},
+                   {"code", fault_.http_status > 0 ? fault_.http_status : 500}}}});
           break;
         default: {  // kCloseMidStream
           beast::error_code ignored;
@@ -279,10 +280,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Error(http::status status, const std::string& message) {
-    Respond(status, json{{"error", {{"message", message},
-                                    {"type", "invalid_request_error"},
-                                    {"param", nullptr},
-                                    {"code", static_cast<int>(status)}}}});
+    Respond(status, json{{"error",
+                          {{"message", message},
+                           {"type", "invalid_request_error"},
+                           {"param", nullptr},
+                           {"code", static_cast<int>(status)}}}});
   }
 
   void Respond(http::status status, const json& body) {
@@ -320,12 +322,11 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 void FakeOpenAIServer::Impl::Accept() {
-  acceptor.async_accept(net::make_strand(ioc),
-                        [this](beast::error_code ec, tcp::socket socket) {
-                          if (ec) return;  // closed
-                          std::make_shared<Session>(this, std::move(socket))->Run();
-                          Accept();
-                        });
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) return;  // closed
+    std::make_shared<Session>(this, std::move(socket))->Run();
+    Accept();
+  });
 }
 
 absl::StatusOr<std::unique_ptr<FakeOpenAIServer>> FakeOpenAIServer::Start(

@@ -275,7 +275,8 @@ absl::StatusOr<std::unique_ptr<GenerationBackend>> ConnectBackend(
     if (!base_url.ok()) return base_url.status();
     if (absl::GetFlag(FLAGS_tls) || !absl::GetFlag(FLAGS_tls_ca).empty() ||
         !absl::GetFlag(FLAGS_tls_cert).empty()) {
-      return absl::UnimplementedError("--tls / --tls-ca / --tls-cert: the HTTP backends have no TLS");
+      return absl::UnimplementedError(
+          "--tls / --tls-ca / --tls-cert: the HTTP backends have no TLS");
     }
     OpenAIBackendOptions options;
     options.api = kind == "openai-chat" ? OpenAIApi::kChat : OpenAIApi::kCompletions;
@@ -295,7 +296,8 @@ absl::StatusOr<std::unique_ptr<GenerationBackend>> ConnectBackend(
     const std::string workload = absl::GetFlag(FLAGS_workload);
     if (vocab_size == 0 && (workload == "random" || workload == "prefix")) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "--workload ", workload, " needs --vocab-size: the server's /v1/models does not tell it"));
+          "--workload ", workload,
+          " needs --vocab-size: the server's /v1/models does not tell it"));
     }
     info->set_model_name(options.model);
     info->set_vocab_size(vocab_size);

@@ -2,13 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
-#include <limits>
-#include <optional>
-#include <thread>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +10,12 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
+#include <limits>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/bench/sse_parser.h"
@@ -72,8 +71,8 @@ class Call : public std::enable_shared_from_this<Call> {
     const nlohmann::json body = BuildOpenAIRequest(impl.options.api, *spec.source, options,
                                                    spec.variant, impl.options.model);
     request_ = http::request<http::string_body>(http::verb::post, impl.target, 11);
-    request_.set(http::field::host, absl::StrCat(impl.options.base_url.host, ":",
-                                                 impl.options.base_url.port));
+    request_.set(http::field::host,
+                 absl::StrCat(impl.options.base_url.host, ":", impl.options.base_url.port));
     request_.set(http::field::user_agent, "llmserve-bench");
     request_.set(http::field::content_type, "application/json");
     request_.set(http::field::accept, stream_mode_ ? "text/event-stream" : "application/json");
@@ -89,9 +88,9 @@ class Call : public std::enable_shared_from_this<Call> {
     record_.had_deadline = spec.variant.timeout && options.timeout_seconds > 0;
     timeout_seconds_ = record_.had_deadline ? options.timeout_seconds : 0;
     const bool chat = impl.options.api == OpenAIApi::kChat;
-    record_.sent_prompt_tokens =
-        !chat && !spec.source->token_ids.empty() ? static_cast<int>(spec.source->token_ids.size())
-                                                 : -1;
+    record_.sent_prompt_tokens = !chat && !spec.source->token_ids.empty()
+                                     ? static_cast<int>(spec.source->token_ids.size())
+                                     : -1;
     const int n = spec.variant.n_logprobs && options.sampling.has_n()
                       ? static_cast<int>(options.sampling.n())
                       : 1;
@@ -131,11 +130,10 @@ class Call : public std::enable_shared_from_this<Call> {
 
   void Send() {
     stream_.expires_after(Seconds(impl_.options.idle_timeout_seconds));
-    http::async_write(stream_, request_,
-                      [self = shared_from_this()](beast::error_code ec, size_t) {
-                        if (ec) return self->Fail("send", ec);
-                        self->ReadHeader();
-                      });
+    http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec) return self->Fail("send", ec);
+      self->ReadHeader();
+    });
   }
 
   void ReadHeader() {
@@ -154,10 +152,9 @@ class Call : public std::enable_shared_from_this<Call> {
     parser_.get().body().data = chunk_.data();
     parser_.get().body().size = chunk_.size();
     stream_.expires_after(Seconds(impl_.options.idle_timeout_seconds));
-    http::async_read_some(stream_, buffer_, parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            self->OnRead(ec);
-                          });
+    http::async_read_some(
+        stream_, buffer_, parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -168,7 +165,8 @@ class Call : public std::enable_shared_from_this<Call> {
     const size_t n = chunk_.size() - parser_.get().body().size;
     const std::string_view bytes(chunk_.data(), n);
     if (!Ok()) {
-      error_body_.append(bytes.substr(0, kMaxErrorBody - std::min(kMaxErrorBody, error_body_.size())));
+      error_body_.append(
+          bytes.substr(0, kMaxErrorBody - std::min(kMaxErrorBody, error_body_.size())));
     } else if (stream_mode_) {
       if (!done_at_.has_value()) OnStreamBytes(bytes);  // after [DONE]: ignored
     } else if (whole_body_.size() + n > kMaxWholeBody) {
@@ -237,9 +235,9 @@ class Call : public std::enable_shared_from_this<Call> {
 
   void BodyEnd() {
     if (!Ok()) {
-      return Finish(CodeForHttpStatus(record_.http_status),
-                    absl::StrCat("HTTP ", record_.http_status, ": ",
-                                 ErrorMessageFromBody(error_body_)));
+      return Finish(
+          CodeForHttpStatus(record_.http_status),
+          absl::StrCat("HTTP ", record_.http_status, ": ", ErrorMessageFromBody(error_body_)));
     }
     if (stream_mode_ && done_at_.has_value()) return Finish(grpc::StatusCode::OK, "");
     if (stream_mode_) {
@@ -313,8 +311,7 @@ class Call : public std::enable_shared_from_this<Call> {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<OpenAIBackend>> OpenAIBackend::Create(
-    OpenAIBackendOptions options) {
+absl::StatusOr<std::unique_ptr<OpenAIBackend>> OpenAIBackend::Create(OpenAIBackendOptions options) {
   if (options.threads < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("HTTP backend threads must be >= 1, got ", options.threads));
@@ -329,9 +326,8 @@ absl::StatusOr<std::unique_ptr<OpenAIBackend>> OpenAIBackend::Create(
   beast::error_code ec;
   impl->endpoints = resolver.resolve(impl->options.base_url.host, impl->options.base_url.port, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve ", impl->options.base_url.host,
-                                               ":", impl->options.base_url.port, ": ",
-                                               ec.message()));
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", impl->options.base_url.host, ":",
+                                               impl->options.base_url.port, ": ", ec.message()));
   }
   for (int i = 0; i < impl->options.threads; ++i) {
     impl->threads.emplace_back([io = &impl->ioc] { io->run(); });

@@ -1,11 +1,10 @@
 #include "client/bench/openai_models.h"
 
-#include <chrono>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"

@@ -11,9 +11,10 @@ namespace llmserve::bench {
 
 /// The first model an OpenAI-compatible server lists at GET /v1/models.
 struct OpenAIModelInfo {
-  std::string id;        ///< data[0].id: what requests send as "model"
-  int vocab_size = 0;    ///< llama-server's data[0].meta.n_vocab; 0 when not told
-  int max_context = 0;   ///< vLLM's max_model_len or llama-server's meta.n_ctx_train; 0 when not told
+  std::string id;      ///< data[0].id: what requests send as "model"
+  int vocab_size = 0;  ///< llama-server's data[0].meta.n_vocab; 0 when not told
+  int max_context =
+      0;  ///< vLLM's max_model_len or llama-server's meta.n_ctx_train; 0 when not told
 };
 
 /// Parses a /v1/models body ({"object": "list", "data": [{"id": ...}, ...]}).

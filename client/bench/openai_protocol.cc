@@ -83,9 +83,9 @@ absl::StatusOr<BaseUrl> ParseBaseUrl(absl::string_view url) {
 
 std::string ChatTextForTokenIds(const std::vector<uint32_t>& token_ids) {
   static constexpr std::array<const char*, 32> kWords = {
-      "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was",
-      "with", "be", "by", "on", "not", "he", "this", "are", "or", "his", "from",
-      "at", "which", "but", "have", "an", "had", "they", "you", "were", "their"};
+      "the",  "of",    "and", "to",   "in",  "is",  "that", "for", "it",   "as",   "was",
+      "with", "be",    "by",  "on",   "not", "he",  "this", "are", "or",   "his",  "from",
+      "at",   "which", "but", "have", "an",  "had", "they", "you", "were", "their"};
   std::string text;
   for (size_t i = 0; i < token_ids.size(); ++i) {
     if (i > 0) text.push_back(' ');
@@ -114,7 +114,9 @@ json BuildOpenAIRequest(OpenAIApi api, const BenchRequest& source, const LoadOpt
   if (s.has_temperature()) body["temperature"] = s.temperature();
   if (s.has_top_p()) body["top_p"] = s.top_p();
   if (s.has_seed()) body["seed"] = s.seed();
-  if (s.stop_size() > 0) body["stop"] = json(std::vector<std::string>(s.stop().begin(), s.stop().end()));
+  if (s.stop_size() > 0) {
+    body["stop"] = json(std::vector<std::string>(s.stop().begin(), s.stop().end()));
+  }
   if (s.presence_penalty() != 0) body["presence_penalty"] = s.presence_penalty();
   if (s.frequency_penalty() != 0) body["frequency_penalty"] = s.frequency_penalty();
   if (s.logit_bias_size() > 0 || s.banned_token_ids_size() > 0) {
@@ -194,19 +196,32 @@ absl::StatusOr<OpenAIChunk> ParseOpenAIChunk(absl::string_view text) {
 
 grpc::StatusCode CodeForHttpStatus(int http_status) {
   switch (http_status) {
-    case 400: return grpc::StatusCode::INVALID_ARGUMENT;
-    case 401: return grpc::StatusCode::UNAUTHENTICATED;
-    case 403: return grpc::StatusCode::PERMISSION_DENIED;
-    case 404: return grpc::StatusCode::NOT_FOUND;
-    case 409: return grpc::StatusCode::ABORTED;
-    case 413: return grpc::StatusCode::OUT_OF_RANGE;
-    case 429: return grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case 499: return grpc::StatusCode::CANCELLED;
-    case 500: return grpc::StatusCode::INTERNAL;
-    case 501: return grpc::StatusCode::UNIMPLEMENTED;
-    case 503: return grpc::StatusCode::UNAVAILABLE;
-    case 504: return grpc::StatusCode::DEADLINE_EXCEEDED;
-    default: break;
+    case 400:
+      return grpc::StatusCode::INVALID_ARGUMENT;
+    case 401:
+      return grpc::StatusCode::UNAUTHENTICATED;
+    case 403:
+      return grpc::StatusCode::PERMISSION_DENIED;
+    case 404:
+      return grpc::StatusCode::NOT_FOUND;
+    case 409:
+      return grpc::StatusCode::ABORTED;
+    case 413:
+      return grpc::StatusCode::OUT_OF_RANGE;
+    case 429:
+      return grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 499:
+      return grpc::StatusCode::CANCELLED;
+    case 500:
+      return grpc::StatusCode::INTERNAL;
+    case 501:
+      return grpc::StatusCode::UNIMPLEMENTED;
+    case 503:
+      return grpc::StatusCode::UNAVAILABLE;
+    case 504:
+      return grpc::StatusCode::DEADLINE_EXCEEDED;
+    default:
+      break;
   }
   if (http_status >= 200 && http_status < 300) return grpc::StatusCode::OK;
   if (http_status >= 400 && http_status < 500) return grpc::StatusCode::FAILED_PRECONDITION;

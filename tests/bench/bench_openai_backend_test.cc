@@ -163,13 +163,26 @@ TEST(OpenAIBackendTest, ServerFaultsAreFailuresWithTheirStatus) {
   fake.fault_for = [](int arrival) {
     FakeOpenAIFault fault;
     switch (arrival % 7) {
-      case 1: fault = {Kind::kHttpStatus, 429, "queue full", 0}; break;
-      case 2: fault = {Kind::kHttpStatus, 500, "boom", 0}; break;
-      case 3: fault = {Kind::kMalformedChunk, 0, "", 2}; break;
-      case 4: fault = {Kind::kErrorChunk, 503, "engine draining", 1}; break;
-      case 5: fault = {Kind::kCloseMidStream, 0, "", 3}; break;
-      case 6: fault = {Kind::kNoDone, 0, "", 0}; break;
-      default: break;
+      case 1:
+        fault = {Kind::kHttpStatus, 429, "queue full", 0};
+        break;
+      case 2:
+        fault = {Kind::kHttpStatus, 500, "boom", 0};
+        break;
+      case 3:
+        fault = {Kind::kMalformedChunk, 0, "", 2};
+        break;
+      case 4:
+        fault = {Kind::kErrorChunk, 503, "engine draining", 1};
+        break;
+      case 5:
+        fault = {Kind::kCloseMidStream, 0, "", 3};
+        break;
+      case 6:
+        fault = {Kind::kNoDone, 0, "", 0};
+        break;
+      default:
+        break;
     }
     return fault;
   };

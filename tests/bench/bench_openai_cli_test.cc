@@ -48,8 +48,8 @@ TEST_F(BenchOpenAICliTest, CompletionsAndChatRunsGiveExactCounts) {
     EXPECT_THAT(result.out, HasSubstr("Serving Benchmark Result"));
     const nlohmann::json j = llmserve::testing::ReadJsonFile(output);
     EXPECT_EQ(j["backend"], backend);
-    EXPECT_EQ(j["endpoint"], std::string(backend) == "openai-chat" ? "/v1/chat/completions"
-                                                                    : "/v1/completions");
+    EXPECT_EQ(j["endpoint"],
+              std::string(backend) == "openai-chat" ? "/v1/chat/completions" : "/v1/completions");
     EXPECT_EQ(j["model_id"], "listed-model");
     EXPECT_EQ(j["completed"], 6);
     EXPECT_EQ(j["failed"], 0);
@@ -66,11 +66,10 @@ TEST(BenchOpenAICliVocabTest, VocabSizeComesFromTheModelList) {
   options.vocab_size = 50;  // as llama-server's meta.n_vocab
   auto server = FakeOpenAIServer::Start(options);
   ASSERT_TRUE(server.ok());
-  auto result = RunBounded(absl::StrCat(BuildPath("client/llmserve-bench"),
-                                        " --backend openai-completions --base-url ",
-                                        (*server)->base_url(),
-                                        " --concurrency 2 --num-requests 4 --input-len 30 2>&1"),
-                           300);
+  auto result = RunBounded(
+      absl::StrCat(BuildPath("client/llmserve-bench"), " --backend openai-completions --base-url ",
+                   (*server)->base_url(), " --concurrency 2 --num-requests 4 --input-len 30 2>&1"),
+      300);
   ASSERT_EQ(result.exit_code, 0) << result.out;
   for (const nlohmann::json& body : (*server)->request_bodies()) {
     ASSERT_EQ(body["prompt"].size(), 30u);
@@ -79,8 +78,8 @@ TEST(BenchOpenAICliVocabTest, VocabSizeComesFromTheModelList) {
 }
 
 TEST_F(BenchOpenAICliTest, FlagErrorsAreClear) {
-  auto result = Bench(absl::StrCat("--backend openai-completions --base-url ",
-                                   server_->base_url(), " --num-requests 1"));
+  auto result = Bench(absl::StrCat("--backend openai-completions --base-url ", server_->base_url(),
+                                   " --num-requests 1"));
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.out, HasSubstr("needs --vocab-size"));
   result = Bench("--backend openai-completions --base-url https://localhost:1 --num-requests 1");

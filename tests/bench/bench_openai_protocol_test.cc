@@ -31,7 +31,7 @@ TEST(SseParserTest, FollowsTheEventStreamRulesWhateverTheSplit) {
       "id: 7\nretry: 10\n\n"  // no data: no event
       "data\n\n"              // a field without colon: empty data
       "data: [DONE]\n\n"
-      "data: incomplete";     // not dispatched without a blank line
+      "data: incomplete";  // not dispatched without a blank line
   for (size_t split : {1, 2, 3, 7, 1000}) {
     SCOPED_TRACE(split);
     const std::vector<SseEvent> events = ParseAll(stream, split);
@@ -114,12 +114,16 @@ TEST(OpenAIProtocolTest, ChunksCountTheirTokens) {
   EXPECT_EQ(chunk(R"({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})").tokens,
             0);
   EXPECT_EQ(chunk(R"({"choices":[{"index":0,"delta":{"content":"x"}},
-                                 {"index":1,"delta":{"content":"y"}}]})").tokens, 2);
+                                 {"index":1,"delta":{"content":"y"}}]})")
+                .tokens,
+            2);
   // logprobs give the exact count (completions: tokens; chat: content).
-  EXPECT_EQ(chunk(R"({"choices":[{"index":0,"text":"ab","logprobs":{"tokens":["a","b"]}}]})")
-                .tokens, 2);
+  EXPECT_EQ(
+      chunk(R"({"choices":[{"index":0,"text":"ab","logprobs":{"tokens":["a","b"]}}]})").tokens, 2);
   EXPECT_EQ(chunk(R"({"choices":[{"index":0,"delta":{"content":""},
-                                  "logprobs":{"content":[{"token":"\u00e9"}]}}]})").tokens, 1);
+                                  "logprobs":{"content":[{"token":"\u00e9"}]}}]})")
+                .tokens,
+            1);
   const OpenAIChunk usage = chunk(
       R"({"choices":[],"usage":{"prompt_tokens":32,"completion_tokens":64,
           "prompt_tokens_details":{"cached_tokens":16}}})");
@@ -133,8 +137,8 @@ TEST(OpenAIProtocolTest, ChunksCountTheirTokens) {
   EXPECT_EQ(error.error_code, grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(error.error_message, "queue full");
   EXPECT_EQ(chunk(R"({"error":"oops"})").error_code, grpc::StatusCode::INTERNAL);
-  for (const char* bad : {"{not json", "[1]", R"({"choices":3})", R"({"choices":[1]})",
-                          R"({"usage":"x"})"}) {
+  for (const char* bad :
+       {"{not json", "[1]", R"({"choices":3})", R"({"choices":[1]})", R"({"usage":"x"})"}) {
     EXPECT_EQ(ParseOpenAIChunk(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
@@ -178,9 +182,10 @@ TEST(OpenAIModelsTest, ReadsVllmAndLlamaServerLists) {
   EXPECT_EQ(vllm.id, "meta/llama");
   EXPECT_EQ(vllm.max_context, 4096);
   EXPECT_EQ(vllm.vocab_size, 0);
-  OpenAIModelInfo llama = ParseModelList(
-      R"({"object":"list","data":[{"id":"m.gguf","meta":{"n_vocab":32000,"n_ctx_train":1024}}]})")
-                              .value();
+  OpenAIModelInfo llama =
+      ParseModelList(
+          R"({"object":"list","data":[{"id":"m.gguf","meta":{"n_vocab":32000,"n_ctx_train":1024}}]})")
+          .value();
   EXPECT_EQ(llama.vocab_size, 32000);
   EXPECT_EQ(llama.max_context, 1024);
   for (const char* bad : {"{}", R"({"data":[]})", R"({"data":[{"name":"x"}]})", "nope"}) {
