@@ -24,6 +24,8 @@ PACKAGES=(
   libssl-dev
   # llmserve-bench: HTTP GET of a server's /metrics
   libcurl4-openssl-dev
+  # llmserve-bench's OpenAI-compatible HTTP backend: Boost.Beast / Asio (header-only)
+  libboost-dev
   # scripts/soak.sh: scrapes /metrics and checks the results
   curl python3
   # tests and benchmarks

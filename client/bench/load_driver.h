@@ -8,54 +8,15 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "client/bench/request_mix.h"
+#include "client/bench/generation_backend.h"
+#include "client/bench/load_options.h"
 #include "client/bench/request_record.h"
 #include "client/bench/workload.h"
-#include "llmserve/v1/generation.grpc.pb.h"
 
 namespace llmserve::bench {
-
-/// How one run point loads the server.
-struct LoadOptions {
-  /// GenerateStream (true) or Generate.
-  bool stream = true;
-  /// Per-request deadline in seconds; 0 = none. Requests whose
-  /// RequestMix variant has timeout == false get none.
-  double timeout_seconds = 0;
-  /// Per-request choices of a mixed load (client cancels, which requests get
-  /// the deadline and n / logprobs); the default mixes nothing.
-  RequestMix mix;
-  /// Sent as "authorization: Bearer TOKEN" when not empty.
-  std::string auth_token;
-  /// Sampling parameters of every request; max_tokens is set per request
-  /// from the workload; n, logprobs and prompt_logprobs are cleared for
-  /// requests whose RequestMix variant has n_logprobs == false.
-  llmserve::v1::SamplingParams sampling;
-  /// GenerateRequest.priority of every request (lower is served first).
-  int priority = 0;
-  /// Closed loop when > 0: this many requests in flight, a new one sent as
-  /// soon as one finishes. 0: open loop at `request_rate`.
-  int concurrency = 0;
-  /// Open loop: requests per second (+inf: all at once); arrivals follow
-  /// ArrivalProcess(request_rate, burstiness, seed) and never wait for
-  /// responses.
-  double request_rate = 0;
-  double burstiness = 1;
-  uint64_t seed = 0;
-  /// Requests to send (> 0); with duration_seconds > 0 sending also stops
-  /// when that time has passed since the start.
-  int num_requests = 0;
-  double duration_seconds = 0;
-  /// Request ids are request_id_prefix + index (unique per run point).
-  std::string request_id_prefix = "bench-";
-  /// Index of the workload request sent first (the workload is cycled).
-  int first_workload_index = 0;
-};
 
 /// The client-side outcome of one run point.
 struct RunResult {
@@ -65,14 +26,18 @@ struct RunResult {
   double duration_seconds = 0;
 };
 
-/// Drives the Generation API with gRPC's callback API: every call is a
-/// reactor completed on gRPC's own threads, so the sending thread never
-/// blocks on a response and one process keeps thousands of calls open.
-/// Calls are spread round-robin over `channels` (one HTTP/2 connection each).
-class LoadDriver {
+/// Schedules a run point's requests (closed loop at a concurrency, or open
+/// loop at arrival times) and collects one RequestRecord per request. The
+/// requests go out through a GenerationBackend (gRPC or OpenAI-compatible
+/// HTTP), which completes them asynchronously on its own threads: the sending
+/// thread never blocks on a response and one process keeps thousands of
+/// calls open.
+class LoadDriver final : private CallObserver {
  public:
-  explicit LoadDriver(std::vector<std::shared_ptr<grpc::Channel>> channels);
-  ~LoadDriver();
+  explicit LoadDriver(std::unique_ptr<GenerationBackend> backend);
+  ~LoadDriver() override;
+
+  GenerationBackend& backend() { return *backend_; }
 
   /// Sends the requests of `options` drawn from `workload` and waits for
   /// every call to finish (each ends by itself: response, error or deadline).
@@ -89,18 +54,17 @@ class LoadDriver {
   double elapsed_seconds() const;
 
  private:
-  class StreamCall;
-  class UnaryCall;
   using Clock = std::chrono::steady_clock;
 
   /// Sends request `index` of the run.
   void Launch(int index, const std::vector<BenchRequest>& workload, const LoadOptions& options)
       ABSL_LOCKS_EXCLUDED(mu_);
-  /// Called by a finished call (any gRPC thread).
-  void Complete(RequestRecord record) ABSL_LOCKS_EXCLUDED(mu_);
-  double SecondsSinceStart(Clock::time_point t) const;
+  // CallObserver, called by the backend's calls (any of its threads).
+  double SecondsSinceStart(Clock::time_point t) const override;
+  void OnTokens(int count) override;
+  void OnDone(RequestRecord record) override ABSL_LOCKS_EXCLUDED(mu_);
 
-  std::vector<std::unique_ptr<llmserve::v1::Generation::Stub>> stubs_;
+  std::unique_ptr<GenerationBackend> backend_;
   Clock::time_point start_;
   std::atomic<int64_t> start_ns_{0};
   std::atomic<int> sent_{0};

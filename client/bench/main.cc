@@ -1,8 +1,11 @@
-// llmserve-bench: load tester for servers of the llmserve.v1.Generation gRPC API,
-// with token-level metrics (TTFT, ITL, TPOT, e2e latency, goodput) and field
-// names of `vllm bench serve`'s result JSON. See README ("Load testing").
+// llmserve-bench: load tester for servers of the llmserve.v1.Generation gRPC API
+// and OpenAI-compatible HTTP servers (--backend), with token-level metrics
+// (TTFT, ITL, TPOT, e2e latency, goodput) and field names of `vllm bench
+// serve`'s result JSON. See README ("Load testing").
 //
 //   llmserve-bench --address HOST:PORT [--concurrency N | --request-rate R [--burstiness B]]
+//       [--backend grpc|openai-completions|openai-chat [--base-url http://HOST:PORT]
+//        [--model NAME] [--vocab-size N] [--http-threads N]]
 //       [--num-requests N] [--duration S] [--warmup N] [--seed S]
 //       [--sweep-rates 1,2,4 | --sweep-concurrency 1,2,4]
 //       [--workload random|prefix|file] [--input-len N --output-len N --range-ratio R]
@@ -38,7 +41,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "client/bench/channel.h"
+#include "client/bench/grpc_backend.h"
 #include "client/bench/load_driver.h"
+#include "client/bench/openai_backend.h"
+#include "client/bench/openai_models.h"
 #include "client/bench/progress.h"
 #include "client/bench/report.h"
 #include "client/bench/run_stats.h"
@@ -58,6 +64,19 @@ ABSL_FLAG(std::string, tls_server_name, "", "Name to verify the server's certifi
 ABSL_FLAG(std::string, auth_token, "", "Bearer token (prefer --auth-token-file).");
 ABSL_FLAG(std::string, auth_token_file, "", "File holding the bearer token.");
 ABSL_FLAG(int, connections, 1, "HTTP/2 connections to spread the calls over.");
+// Backend (client/bench/generation_backend.h)
+ABSL_FLAG(std::string, backend, "grpc",
+          "grpc (llmserve.v1 API), openai-completions (POST /v1/completions) or openai-chat "
+          "(POST /v1/chat/completions) of any OpenAI-compatible server.");
+ABSL_FLAG(std::string, base_url, "",
+          "HTTP backends: http://HOST:PORT[/prefix] (default: --address if it starts with "
+          "http://).");
+ABSL_FLAG(std::string, model, "",
+          "HTTP backends: the requests' \"model\" (default: the first of GET /v1/models).");
+ABSL_FLAG(int, vocab_size, 0,
+          "HTTP backends: ids of the random/prefix workloads are < this (default: the "
+          "server's /v1/models meta.n_vocab, as llama-server tells it).");
+ABSL_FLAG(int, http_threads, 2, "HTTP backends: threads of the asynchronous client.");
 // Load
 ABSL_FLAG(int, concurrency, 0, "Closed loop: this many requests in flight (0: open loop).");
 ABSL_FLAG(double, request_rate, std::numeric_limits<double>::infinity(),
@@ -167,7 +186,7 @@ absl::StatusOr<std::vector<Point>> Points() {
   return points;
 }
 
-absl::StatusOr<std::vector<BenchRequest>> BuildWorkload(v1::Generation::Stub& stub,
+absl::StatusOr<std::vector<BenchRequest>> BuildWorkload(v1::Generation::Stub* stub,
                                                         const v1::ModelInfo& info,
                                                         const std::string& auth_token,
                                                         int count) {
@@ -202,6 +221,10 @@ absl::StatusOr<std::vector<BenchRequest>> BuildWorkload(v1::Generation::Stub& st
     absl::StatusOr<std::string> contents = ReadWholeFile(path);
     if (!contents.ok()) return contents.status();
     if (LooksLikeShareGpt(*contents)) {
+      if (stub == nullptr) {
+        return absl::UnimplementedError(
+            "ShareGPT files need --backend grpc (token counts by the server's Tokenize)");
+      }
       TokenCounter count_tokens = [&](const std::string& text) -> absl::StatusOr<int> {
         grpc::ClientContext context;
         context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -210,7 +233,7 @@ absl::StatusOr<std::vector<BenchRequest>> BuildWorkload(v1::Generation::Stub& st
         request.set_text(text);
         request.set_add_bos(false);
         v1::TokenizeResponse response;
-        const grpc::Status status = stub.Tokenize(&context, request, &response);
+        const grpc::Status status = stub->Tokenize(&context, request, &response);
         if (!status.ok()) {
           return absl::UnavailableError(absl::StrCat("Tokenize: ", status.error_message()));
         }
@@ -226,7 +249,7 @@ absl::StatusOr<std::vector<BenchRequest>> BuildWorkload(v1::Generation::Stub& st
   }
   if (!workload.ok()) return workload.status();
   for (const BenchRequest& r : *workload) {
-    if (!r.token_ids.empty() &&
+    if (!r.token_ids.empty() && info.max_context() > 0 &&
         r.token_ids.size() + static_cast<size_t>(r.max_tokens) > info.max_context()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "a request needs ", r.token_ids.size(), " prompt + ", r.max_tokens,
@@ -234,6 +257,82 @@ absl::StatusOr<std::vector<BenchRequest>> BuildWorkload(v1::Generation::Stub& st
     }
   }
   return workload;
+}
+
+/// The backend of --backend, connected: for gRPC the channels, the model's
+/// info (GetModelInfo) and a stub (*stub); for the HTTP backends the model
+/// (--model or GET /v1/models) and what the server tells of its vocabulary
+/// and context (--vocab-size overrides), in *info (no BOS / EOS ids).
+absl::StatusOr<std::unique_ptr<GenerationBackend>> ConnectBackend(
+    const std::string& auth_token, v1::ModelInfo* info,
+    std::unique_ptr<v1::Generation::Stub>* stub) {
+  const std::string kind = absl::GetFlag(FLAGS_backend);
+  const std::string address = absl::GetFlag(FLAGS_address);
+  if (kind == "openai-completions" || kind == "openai-chat") {
+    std::string url = absl::GetFlag(FLAGS_base_url);
+    if (url.empty()) url = address;
+    absl::StatusOr<BaseUrl> base_url = ParseBaseUrl(url);
+    if (!base_url.ok()) return base_url.status();
+    if (absl::GetFlag(FLAGS_tls) || !absl::GetFlag(FLAGS_tls_ca).empty() ||
+        !absl::GetFlag(FLAGS_tls_cert).empty()) {
+      return absl::UnimplementedError(
+          "--tls / --tls-ca / --tls-cert: the HTTP backends have no TLS");
+    }
+    OpenAIBackendOptions options;
+    options.api = kind == "openai-chat" ? OpenAIApi::kChat : OpenAIApi::kCompletions;
+    options.base_url = *base_url;
+    options.model = absl::GetFlag(FLAGS_model);
+    options.threads = absl::GetFlag(FLAGS_http_threads);
+    int vocab_size = absl::GetFlag(FLAGS_vocab_size);
+    if (vocab_size < 0) return absl::InvalidArgumentError("--vocab-size must be >= 0");
+    OpenAIModelInfo listed;
+    if (options.model.empty() || vocab_size == 0) {
+      absl::StatusOr<OpenAIModelInfo> fetched = FetchOpenAIModel(*base_url, auth_token);
+      if (!fetched.ok()) return fetched.status();
+      listed = *fetched;
+    }
+    if (options.model.empty()) options.model = listed.id;
+    if (vocab_size == 0) vocab_size = listed.vocab_size;
+    const std::string workload = absl::GetFlag(FLAGS_workload);
+    if (vocab_size == 0 && (workload == "random" || workload == "prefix")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--workload ", workload,
+          " needs --vocab-size: the server's /v1/models does not tell it"));
+    }
+    info->set_model_name(options.model);
+    info->set_vocab_size(vocab_size);
+    info->set_max_context(listed.max_context);
+    info->set_bos_token_id(-1);
+    info->set_eos_token_id(-1);
+    absl::StatusOr<std::unique_ptr<OpenAIBackend>> backend = OpenAIBackend::Create(options);
+    if (!backend.ok()) return backend.status();
+    return std::unique_ptr<GenerationBackend>(*std::move(backend));
+  }
+  if (kind != "grpc") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--backend: \"", kind, "\" is not grpc, openai-completions or openai-chat"));
+  }
+  ChannelOptions channel_options;
+  channel_options.address = address;
+  channel_options.tls = absl::GetFlag(FLAGS_tls);
+  channel_options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
+  channel_options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  channel_options.tls_key = absl::GetFlag(FLAGS_tls_key);
+  channel_options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
+  absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
+      MakeChannels(channel_options, absl::GetFlag(FLAGS_connections));
+  if (!channels.ok()) return channels.status();
+  llmserve_bench_kept_channels = new std::vector<std::shared_ptr<grpc::Channel>>(*channels);
+  *stub = v1::Generation::NewStub(channels->front());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (!auth_token.empty()) context.AddMetadata("authorization", "Bearer " + auth_token);
+  const grpc::Status status = (*stub)->GetModelInfo(&context, v1::GetModelInfoRequest(), info);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("GetModelInfo on ", address, ": ", status.error_message()));
+  }
+  return std::unique_ptr<GenerationBackend>(std::make_unique<GrpcBackend>(*channels));
 }
 
 /// Scrapes until the server's counters stop moving and agree with the
@@ -282,32 +381,13 @@ int main(int argc, char** argv) {
       LoadAuthToken(absl::GetFlag(FLAGS_auth_token), absl::GetFlag(FLAGS_auth_token_file));
   if (!auth_token.ok()) return Fail(auth_token.status());
 
-  ChannelOptions channel_options;
-  channel_options.address = absl::GetFlag(FLAGS_address);
-  channel_options.tls = absl::GetFlag(FLAGS_tls);
-  channel_options.tls_ca = absl::GetFlag(FLAGS_tls_ca);
-  channel_options.tls_cert = absl::GetFlag(FLAGS_tls_cert);
-  channel_options.tls_key = absl::GetFlag(FLAGS_tls_key);
-  channel_options.tls_server_name = absl::GetFlag(FLAGS_tls_server_name);
-  absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> channels =
-      MakeChannels(channel_options, absl::GetFlag(FLAGS_connections));
-  if (!channels.ok()) return Fail(channels.status());
-  llmserve_bench_kept_channels = new std::vector<std::shared_ptr<grpc::Channel>>(*channels);
-
-  auto stub = v1::Generation::NewStub(channels->front());
   v1::ModelInfo info;
-  {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    if (!auth_token->empty()) context.AddMetadata("authorization", "Bearer " + *auth_token);
-    const grpc::Status status = stub->GetModelInfo(&context, v1::GetModelInfoRequest(), &info);
-    if (!status.ok()) {
-      return Fail(absl::UnavailableError(absl::StrCat("GetModelInfo on ", channel_options.address,
-                                                      ": ", status.error_message())));
-    }
-  }
+  std::unique_ptr<v1::Generation::Stub> stub;  // gRPC only: ShareGPT token counts
+  absl::StatusOr<std::unique_ptr<GenerationBackend>> backend =
+      ConnectBackend(*auth_token, &info, &stub);
+  if (!backend.ok()) return Fail(backend.status());
   absl::StatusOr<std::vector<BenchRequest>> workload =
-      BuildWorkload(*stub, info, *auth_token, std::min(num_requests, kMaxDistinctRequests) + warmup);
+      BuildWorkload(stub.get(), info, *auth_token, std::min(num_requests, kMaxDistinctRequests) + warmup);
   if (!workload.ok()) return Fail(workload.status());
 
   LoadOptions base;
@@ -339,7 +419,7 @@ int main(int argc, char** argv) {
     save_requests.open(path);
     if (!save_requests) return Fail(absl::NotFoundError(absl::StrCat("cannot write ", path)));
   }
-  LoadDriver driver(*channels);
+  LoadDriver driver(*std::move(backend));
   nlohmann::json results = nlohmann::json::array();
   bool all_agree = true;
   for (size_t p = 0; p < points->size(); ++p) {
@@ -380,8 +460,9 @@ int main(int argc, char** argv) {
     if (!run.ok()) return Fail(run.status());
     const RunStats stats = ComputeRunStats(run->records, run->duration_seconds, *slo);
     RunConfig config;
+    config.backend = driver.backend().name();
     config.model_id = info.model_name();
-    config.endpoint = options.stream ? "GenerateStream" : "Generate";
+    config.endpoint = driver.backend().endpoint(options.stream);
     config.dataset_name = absl::GetFlag(FLAGS_workload);
     config.num_prompts = static_cast<int>(run->records.size());
     config.request_rate = point.concurrency > 0 ? std::numeric_limits<double>::infinity() : point.rate;

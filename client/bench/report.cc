@@ -57,7 +57,7 @@ nlohmann::json RunResultJson(const RunConfig& config, const RunStats& stats,
                              const std::optional<std::vector<CrossCheckLine>>& cross_check) {
   nlohmann::json j;
   j["date"] = absl::FormatTime("%Y%m%d-%H%M%S", absl::Now(), absl::UTCTimeZone());
-  j["backend"] = "llmserve-grpc";
+  j["backend"] = config.backend;
   j["endpoint"] = config.endpoint;
   j["model_id"] = config.model_id;
   j["dataset_name"] = config.dataset_name;
@@ -193,15 +193,20 @@ std::string FormatSummary(const RunConfig& config, const RunStats& s) {
 }
 
 std::string FormatCrossCheck(const std::vector<CrossCheckLine>& lines) {
+  // Counts exactly, whatever their size; other values with 2 decimals.
+  auto value = [](double v) {
+    if (std::isnan(v)) return std::string("-");
+    if (v == std::floor(v) && std::fabs(v) < 1e15) return absl::StrFormat("%.0f", v);
+    return absl::StrFormat("%.2f", v);
+  };
   std::string out = "---------- Server cross-check (/metrics delta) ----------\n";
   absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12s\n", "", "client", "server"));
   for (const CrossCheckLine& l : lines) {
-    const std::string client =
-        l.lower.has_value() && l.upper.has_value()
-            ? absl::StrFormat("%.6g..%.6g", *l.lower, *l.upper)
-        : std::isnan(l.client) ? std::string("-")
-                               : absl::StrFormat("%.6g", l.client);
-    absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12.6g%s%s\n", l.name, client, l.server,
+    const std::string client = l.lower.has_value() && l.upper.has_value()
+                                   ? absl::StrCat(value(*l.lower), "..", value(*l.upper))
+                                   : value(l.client);
+    absl::StrAppend(&out, absl::StrFormat("%-26s %12s %12s%s%s\n", l.name, client,
+                                          value(l.server),
                                           !l.checked  ? ""
                                           : l.agrees() ? "  ok"
                                                        : "  MISMATCH",
@@ -221,6 +226,8 @@ nlohmann::json RequestJson(const RequestRecord& r) {
                       {"output_tokens", r.output_tokens},
                       {"cached_prompt_tokens", r.cached_prompt_tokens},
                       {"status", StatusCodeName(r.status)},
+                      {"http_status", r.http_status > 0 ? nlohmann::json(r.http_status)
+                                                        : nlohmann::json()},
                       {"error", r.error},
                       {"finish_reason", r.finish_reason},
                       {"server_queue_s", r.server_queue_seconds},

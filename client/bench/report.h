@@ -14,8 +14,10 @@ namespace llmserve::bench {
 
 /// How a run point was configured (echoed in its result).
 struct RunConfig {
-  std::string model_id;       ///< ModelInfo.model_name
-  std::string endpoint;       ///< "GenerateStream" or "Generate"
+  /// GenerationBackend::name(): llmserve-grpc, openai-completions, openai-chat.
+  std::string backend = "llmserve-grpc";
+  std::string model_id;       ///< ModelInfo.model_name, or the HTTP request's "model"
+  std::string endpoint;       ///< "GenerateStream", "Generate", "/v1/completions", ...
   std::string dataset_name;   ///< workload: random, prefix, file
   int num_prompts = 0;        ///< requests asked for (--num-requests)
   double request_rate = 0;    ///< open loop rate (+inf: at once); closed loop: +inf
@@ -50,6 +52,8 @@ const std::vector<std::string>& RequiredResultFields();
 std::string FormatSummary(const RunConfig& config, const RunStats& stats);
 
 /// The client/server comparison table; disagreeing lines are flagged.
+/// Integral values (the counts) print as integers ("1374430", never
+/// "1.37443e+06"), others (the means, bounds of a range) with 2 decimals.
 std::string FormatCrossCheck(const std::vector<CrossCheckLine>& lines);
 
 /// One request as a JSON object (--save-requests writes one per line):

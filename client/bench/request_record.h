@@ -38,6 +38,10 @@ struct RequestRecord {
   grpc::StatusCode status = grpc::StatusCode::OK;
   /// The status message when not OK.
   std::string error;
+  /// HTTP backends: the response's HTTP status (0: none received, or gRPC).
+  /// A non-2xx status is a failure with CodeForHttpStatus's code
+  /// (client/bench/openai_protocol.h) and error "HTTP <status>: <message>".
+  int http_status = 0;
   /// "length", "stop" or "eos" for a successful call (completion 0's when n > 1).
   std::string finish_reason;
   /// The server's own Timing (seconds; 0 when absent).

@@ -17,6 +17,7 @@
 
 #include "client/bench/arrival.h"
 #include "client/bench/fake_generation_server.h"
+#include "client/bench/grpc_backend.h"
 #include "client/bench/run_stats.h"
 #include "tests/bench/callback_queue_keepalive.h"
 
@@ -29,8 +30,9 @@ struct Fixture {
     auto started = FakeGenerationServer::Start(std::move(options));
     EXPECT_TRUE(started.ok()) << started.status();
     server = *std::move(started);
-    driver = std::make_unique<LoadDriver>(std::vector<std::shared_ptr<grpc::Channel>>{
-        grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials())});
+    driver = std::make_unique<LoadDriver>(
+        std::make_unique<GrpcBackend>(std::vector<std::shared_ptr<grpc::Channel>>{
+            grpc::CreateChannel(server->address(), grpc::InsecureChannelCredentials())}));
   }
   std::unique_ptr<FakeGenerationServer> server;
   std::unique_ptr<LoadDriver> driver;

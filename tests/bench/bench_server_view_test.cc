@@ -221,5 +221,24 @@ TEST(CrossCheckTest, FailedRequestsWithKnownPromptsBoundTheTokenCounts) {
   }
 }
 
+TEST(CrossCheckTest, TableShowsLargeCountsAsIntegers) {
+  RunStats client = Client(0);
+  client.completed = 4096;
+  client.total_input_tokens = 1374430;
+  client.total_output_tokens = 262144;
+  client.ttft_ms.mean = 1234.5678;
+  ServerCounters server;
+  server.requests_success = 4096;
+  server.prompt_tokens = 1374430;
+  server.generation_tokens = 262144;
+  server.ttft_sum = 3;
+  server.ttft_count = 4096;
+  const std::string table = FormatCrossCheck(CrossCheck(client, server));
+  EXPECT_THAT(table, HasSubstr("1374430      1374430  ok"));
+  EXPECT_THAT(table, HasSubstr("262144       262144  ok"));
+  EXPECT_THAT(table, HasSubstr("1234.57"));  // a mean keeps 2 decimals
+  EXPECT_THAT(table, ::testing::Not(HasSubstr("e+")));
+}
+
 }  // namespace
 }  // namespace llmserve::bench
