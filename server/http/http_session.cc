@@ -329,6 +329,9 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
     WithStream([&](auto& stream) {
       bhttp::async_write_header(stream, *stream_serializer_,
                                 [self = shared_from_this()](beast::error_code ec, size_t) {
+                                  // The call may have ended while the write was in
+                                  // flight (the client closed after its final event).
+                                  if (self->call_ == nullptr) return;
                                   self->call_->write_in_flight = false;
                                   if (ec) return self->ClientGone();
                                   self->StreamWriteNext();
@@ -431,6 +434,9 @@ void HttpSession::StreamWriteNext() {
     WithStream([&](auto& stream) {
       net::async_write(stream, bhttp::make_chunk(net::buffer(c.writing)),
                        [self = shared_from_this()](beast::error_code ec, size_t) {
+                         // The call may have ended while the write was in flight:
+                         // ClientGone after the final output ends it at once.
+                         if (self->call_ == nullptr) return;
                          self->call_->write_in_flight = false;
                          if (ec) return self->ClientGone();
                          self->StreamWriteNext();

@@ -444,6 +444,49 @@ TEST_F(HttpServerTest, ClientDisconnectMidStreamFreesEverything) {
             3);
 }
 
+// A client that hangs up the moment it has read `data: [DONE]`, while the
+// server's last writes of the stream may still be in flight (seen crashing
+// the server: a write completion ran after the call had ended). 4 threads x
+// 25 streams; the server must keep serving and free everything.
+TEST_F(HttpServerTest, ClientClosingRightAfterDoneIsHarmless) {
+  StartServer();
+  const std::string body = json{{"prompt", "Once upon a time"}, {"max_tokens", 3},
+                                {"ignore_eos", true}, {"stream", true}}
+                               .dump();
+  std::atomic<int> done_seen{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 25; ++round) {
+        HttpConnection connection(port_);
+        bhttp::request<bhttp::string_body> request(bhttp::verb::post, "/v1/completions", 11);
+        request.set(bhttp::field::host, "127.0.0.1");
+        request.body() = body;
+        request.prepare_payload();
+        beast::error_code ec;
+        bhttp::write(connection.socket(), request, ec);
+        if (ec) continue;
+        std::string received;
+        char data[4096];
+        while (received.find("[DONE]") == std::string::npos) {
+          const size_t n = connection.socket().read_some(net::buffer(data), ec);
+          if (ec) break;
+          received.append(data, n);
+        }
+        if (received.find("[DONE]") != std::string::npos) ++done_seen;
+        connection.socket().close();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(done_seen.load(), 100);
+  EXPECT_TRUE(WaitForIdle());
+  EXPECT_EQ(HttpRequest(port_, "GET", "/health").status, 200);
+  const llmserve::testing::Scrape scrape(app_->metrics().SerializeText());
+  EXPECT_EQ(scrape.Value("llmserve_request_map_entries", {{"map", "http_calls"}}), 0);
+  EXPECT_EQ(scrape.Value("llmserve_request_map_entries", {{"map", "engine_request_ids"}}), 0);
+}
+
 TEST_F(HttpServerTest, SlowClientIsClosedWithoutDelayingOthers) {
   StartServer([](EngineOptions&, ServerOptions& s) { s.http.request_timeout = absl::Seconds(1); });
   HttpConnection slow(port_);
