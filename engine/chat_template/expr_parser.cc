@@ -469,8 +469,10 @@ absl::StatusOr<ExprPtr> ExprParser::ParseFilterExpr(ExprPtr node) {
       const Token& t = Peek();
       if (IsOp("(")) {
         LLMSERVE_RETURN_IF_ERROR(ParseArgs(e.get()));
+      } else if (t.type == Token::Type::kName && t.text == "is") {
+        return ParseError(t.line, "cannot chain multiple tests with 'is'");
       } else if ((t.type == Token::Type::kName && t.text != "else" && t.text != "or" &&
-                  t.text != "and" && t.text != "if" && t.text != "is") ||
+                  t.text != "and") ||
                  t.type == Token::Type::kString || t.type == Token::Type::kInt ||
                  t.type == Token::Type::kFloat || IsOp("[") || IsOp("{")) {
         LLMSERVE_ASSIGN_OR_RETURN(ExprPtr arg, ParsePrimary());

@@ -298,6 +298,9 @@ absl::StatusOr<Value> ApplyFilter(std::string_view name, const Value& input, con
                                    count != nullptr && !count->is_none() ? count->as_int() : -1));
   }
   if (name == "int" || name == "float") {
+    // Jinja2's Undefined raises from __int__ / __float__, which do_int /
+    // do_float do not catch.
+    if (input.is_undefined()) return absl::InvalidArgumentError(input.str());
     const Value* fallback = Arg(args, 0, "default");
     bool to_int = name == "int";
     Value def = fallback != nullptr ? *fallback : (to_int ? Value::Int(0) : Value::Float(0));

@@ -2,11 +2,13 @@
 // methods chat templates call. Sources:
 // https://jinja.palletsprojects.com/en/3.1.x/templates/#list-of-builtin-tests,
 // https://docs.python.org/3/library/stdtypes.html#string-methods
+#include <cctype>
 #include <set>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "engine/chat_template/builtins.h"
+#include "engine/chat_template/operators.h"
 #include "engine/chat_template/py_string.h"
 #include "engine/common/status_macros.h"
 
@@ -217,22 +219,37 @@ absl::StatusOr<bool> ApplyTest(std::string_view name, const Value& v, const Call
   if (name == "mapping") return v.is_dict() && !v.dict().is_namespace;
   if (name == "iterable") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict().is_namespace);
   if (name == "sequence") return v.is_undefined() || v.is_string() || v.is_list() || (v.is_dict() && !v.dict().is_namespace);
-  if (name == "callable") return v.is_function();
-  if (name == "lower") return v.is_string() ? AsciiLower(v.str()) == v.str() : AsciiLower(v.ToString()) == v.ToString();
-  if (name == "upper") return v.is_string() ? AsciiUpper(v.str()) == v.str() : AsciiUpper(v.ToString()) == v.ToString();
-  if (name == "odd" || name == "even" || name == "divisibleby") {
-    if (!v.is_number() || v.is_float()) {
-      return absl::InvalidArgumentError(absl::StrCat("test '", std::string(name), "' needs an integer, got ", v.TypeName()));
+  // Jinja2's Undefined defines __call__ (it raises), so callable() is true.
+  if (name == "callable") return v.is_function() || v.is_undefined();
+  if (name == "lower" || name == "upper") {
+    // str.islower / str.isupper: some cased character, none of the other case.
+    const std::string s = v.ToString();
+    bool cased = false, wrong = false;
+    for (char c : s) {
+      if (std::islower(static_cast<unsigned char>(c))) {
+        cased = true;
+        wrong = wrong || name == "upper";
+      } else if (std::isupper(static_cast<unsigned char>(c))) {
+        cased = true;
+        wrong = wrong || name == "lower";
+      }
     }
+    return cased && !wrong;
+  }
+  if (name == "odd" || name == "even" || name == "divisibleby") {
+    // value % 2 == 1, value % 2 == 0, value % num == 0, with Python's %.
+    if (v.is_undefined()) return absl::InvalidArgumentError(v.str());
+    if (!v.is_number()) {
+      return absl::InvalidArgumentError(absl::StrCat("test '", std::string(name), "' needs a number, got ", v.TypeName()));
+    }
+    Value divisor = Value::Int(2);
     if (name == "divisibleby") {
       LLMSERVE_RETURN_IF_ERROR(need_arg());
-      if (!arg->is_number() || arg->is_float() || arg->as_int() == 0) {
-        return absl::InvalidArgumentError("test 'divisibleby' needs a non-zero integer");
-      }
-      return v.as_int() % arg->as_int() == 0;
+      if (!arg->is_number()) return absl::InvalidArgumentError("test 'divisibleby' needs a number");
+      divisor = *arg;
     }
-    bool odd = v.as_int() % 2 != 0;
-    return name == "odd" ? odd : !odd;
+    LLMSERVE_ASSIGN_OR_RETURN(Value rem, BinaryOp("%", v, divisor, 0));
+    return name == "odd" ? rem.Equals(Value::Int(1)) : rem.Equals(Value::Int(0));
   }
   LLMSERVE_RETURN_IF_ERROR(need_arg());
   if (name == "eq" || name == "equalto" || name == "==") return v.Equals(*arg);

@@ -33,7 +33,30 @@ absl::StatusOr<Value> Repeat(const Value& seq, int64_t times, size_t max_bytes) 
   }
   List out;
   for (int64_t i = 0; i < times; ++i) out.insert(out.end(), seq.list().begin(), seq.list().end());
-  return Value::MakeList(std::move(out));
+  return seq.is_tuple() ? Value::MakeTuple(std::move(out)) : Value::MakeList(std::move(out));
+}
+
+// Python's ordering of two numbers, two strs, or two lists / two tuples
+// (lexicographic by item): -1, 0 or 1. Errors: other pairs (TypeError).
+absl::StatusOr<int> Compare(std::string_view op, const Value& a, const Value& b) {
+  if (a.is_number() && b.is_number()) {
+    if (!a.is_float() && !b.is_float()) return a.as_int() < b.as_int() ? -1 : a.as_int() > b.as_int() ? 1 : 0;
+    return a.as_float() < b.as_float() ? -1 : a.as_float() > b.as_float() ? 1 : 0;
+  }
+  if (a.is_string() && b.is_string()) {
+    int c = a.str().compare(b.str());
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  if (a.is_list() && b.is_list() && a.is_tuple() == b.is_tuple()) {
+    const List& x = a.list();
+    const List& y = b.list();
+    for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+      if (!x[i].Equals(y[i])) return Compare(op, x[i], y[i]);
+    }
+    return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("'", std::string(op), "' not supported between instances of '",
+                                                 a.TypeName(), "' and '", b.TypeName(), "'"));
 }
 
 absl::StatusOr<Value> Arithmetic(std::string_view op, const Value& a, const Value& b) {
@@ -107,6 +130,9 @@ absl::StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value&
       }
       found = b.str().find(a.str()) != std::string::npos;
     } else if (b.is_dict() && !b.dict().is_namespace) {
+      if (a.is_list() || a.is_dict()) {
+        return absl::InvalidArgumentError(absl::StrCat("unhashable type: '", a.TypeName(), "'"));
+      }
       found = a.is_string() && b.dict().Find(a.str()) != nullptr;
     } else {
       absl::StatusOr<List> items = Iterate(b);
@@ -121,20 +147,7 @@ absl::StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value&
   if (a.is_undefined()) return absl::InvalidArgumentError(a.str());
   if (b.is_undefined()) return absl::InvalidArgumentError(b.str());
   if (op == "<" || op == "<=" || op == ">" || op == ">=") {
-    int cmp;
-    if (a.is_number() && b.is_number()) {
-      double x = a.as_float(), y = b.as_float();
-      if (!a.is_float() && !b.is_float()) {
-        cmp = a.as_int() < b.as_int() ? -1 : a.as_int() > b.as_int() ? 1 : 0;
-      } else {
-        cmp = x < y ? -1 : x > y ? 1 : 0;
-      }
-    } else if (a.is_string() && b.is_string()) {
-      cmp = a.str().compare(b.str());
-    } else {
-      return absl::InvalidArgumentError(absl::StrCat("'", std::string(op), "' not supported between instances of '",
-                                                     a.TypeName(), "' and '", b.TypeName(), "'"));
-    }
+    LLMSERVE_ASSIGN_OR_RETURN(int cmp, Compare(op, a, b));
     bool r = op == "<" ? cmp < 0 : op == "<=" ? cmp <= 0 : op == ">" ? cmp > 0 : cmp >= 0;
     return Value::Bool(r);
   }
@@ -151,17 +164,17 @@ absl::StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value&
       return Value::String(a.str() + b.str());
     }
     if (a.is_list() || b.is_list()) {
-      if (!a.is_list() || !b.is_list()) {
+      if (!a.is_list() || !b.is_list() || a.is_tuple() != b.is_tuple()) {
         if (a.is_list()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("can only concatenate list (not \"", b.TypeName(), "\") to list"));
+          return absl::InvalidArgumentError(absl::StrCat("can only concatenate ", a.TypeName(),
+                                                         " (not \"", b.TypeName(), "\") to ", a.TypeName()));
         }
         return TypeError(op, a, b);
       }
       if (a.list().size() + b.list().size() > max_bytes) return TooLarge(max_bytes);
       List out = a.list();
       out.insert(out.end(), b.list().begin(), b.list().end());
-      return Value::MakeList(std::move(out));
+      return a.is_tuple() ? Value::MakeTuple(std::move(out)) : Value::MakeList(std::move(out));
     }
   }
   if (op == "*") {

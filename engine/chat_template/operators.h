@@ -13,7 +13,8 @@ namespace llmserve::chat_template {
 /// Applies a binary operator with Python's semantics (Jinja2 evaluates its
 /// operators in Python): + - * / // % ** on numbers (int overflow is an
 /// error), + on two strs or two lists, * of a str or list by an int, ~ (str()
-/// of both, concatenated), == != < <= > >= (ordering of numbers or strs), in
+/// of both, concatenated), == != < <= > >= (ordering of numbers, strs, or
+/// lists item by item), in
 /// and "not in" (item of a list, key of a dict, substring of a str). A string
 /// or list result larger than `max_bytes` is an error. Errors:
 /// INVALID_ARGUMENT with Python's TypeError text, or "'x' is undefined" when

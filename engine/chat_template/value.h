@@ -88,7 +88,7 @@ class Value {
   bool Truthy() const;
   /// Python's str(): what `{{ value }}` prints (Undefined prints nothing).
   std::string ToString() const;
-  /// Python's repr() (strings quoted as Python does).
+  /// Python's repr() (strings quoted as Python does; Undefined is "Undefined").
   std::string Repr() const;
   /// Python's ==: numbers compare by value (True == 1), lists and dicts deeply.
   bool Equals(const Value& other) const;
