@@ -24,6 +24,8 @@ PACKAGES=(
   libcurl4-openssl-dev
   # scripts/soak.sh: scrapes /metrics and checks the results
   curl python3
+  # tests/server/structured_output_server_test: an independent JSON Schema validator
+  python3-jsonschema
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # TLS test certificates

@@ -25,6 +25,10 @@ std::string SharedDir() {
 
 std::string SharedPath(const std::string& relative) { return SharedDir() + "/" + relative; }
 
+std::string SourcePath(const std::string& relative) {
+  return std::string(LLMSERVE_SOURCE_DIR) + "/" + relative;
+}
+
 nlohmann::json ReadJsonFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {

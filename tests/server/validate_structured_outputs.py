@@ -1,0 +1,39 @@
+"""Validates structured outputs against their JSON Schemas with Debian's
+python3-jsonschema (an implementation independent of llmserve's matcher).
+
+Usage: /usr/bin/python3 validate_structured_outputs.py CASES.json
+CASES.json: [{"id": str, "schema_file": path, "output": str}, ...].
+Prints one JSON object {id: null | "error message"}: null when `output`
+parses as JSON (RFC 8259, no trailing text) and is valid against the schema
+(Draft 2020-12, with the format checker: date, time, email, uuid).
+"""
+import json
+import sys
+
+import jsonschema
+
+
+def main():
+    with open(sys.argv[1], encoding="utf-8") as f:
+        cases = json.load(f)
+    schemas = {}
+    results = {}
+    checker = jsonschema.FormatChecker()
+    for case in cases:
+        path = case["schema_file"]
+        if path not in schemas:
+            with open(path, encoding="utf-8") as f:
+                schema = json.load(f)
+            schemas[path] = jsonschema.Draft202012Validator(schema, format_checker=checker)
+        try:
+            value = json.loads(case["output"])
+        except ValueError as e:
+            results[case["id"]] = "not JSON: %s" % e
+            continue
+        errors = sorted(schemas[path].iter_errors(value), key=lambda e: list(e.path))
+        results[case["id"]] = None if not errors else "; ".join(e.message for e in errors)
+    json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
