@@ -26,11 +26,33 @@ namespace llmserve {
 /// are never allowed except EOS where the output is complete.
 class StructuredVocabulary {
  public:
-  /// Errors: INVALID_ARGUMENT if `tokenizer` has no tokens.
+  /// The bytes of each token are Tokenizer::TokenBytes(prev, id) with `prev`
+  /// an ordinary token, so a SentencePiece '▁' is a space (as in the middle of
+  /// a text) and GPT-2's byte-level tokens are their raw bytes. Tokens with no
+  /// bytes (BOS, EOS, control tokens) are never allowed, except the ids of
+  /// `eos_token_ids` where the output is complete.
+  /// Errors: INVALID_ARGUMENT if `tokenizer` has no tokens or an EOS id is out
+  /// of range.
   static absl::StatusOr<std::shared_ptr<const StructuredVocabulary>> FromTokenizer(
       const Tokenizer& tokenizer, std::vector<int32_t> eos_token_ids);
+  /// Same from explicit byte strings per id (empty: a special token).
+  static absl::StatusOr<std::shared_ptr<const StructuredVocabulary>> FromTokenBytes(
+      std::vector<std::string> token_bytes, std::vector<int32_t> eos_token_ids);
   virtual ~StructuredVocabulary() = default;
-  virtual int32_t vocab_size() const = 0;
+  virtual int32_t vocab_size() const { return static_cast<int32_t>(token_bytes_.size()); }
+  /// The bytes of token `id` (empty for special tokens); id in [0, vocab_size()).
+  const std::string& token_bytes(int32_t id) const { return token_bytes_[id]; }
+  const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
+  bool is_eos(int32_t id) const;
+  /// The ids with bytes, sorted by their bytes (a depth-first order of the
+  /// vocabulary's byte trie).
+  const std::vector<int32_t>& sorted_ids() const { return sorted_ids_; }
+
+ private:
+  StructuredVocabulary() = default;
+  std::vector<std::string> token_bytes_;
+  std::vector<int32_t> eos_token_ids_;
+  std::vector<int32_t> sorted_ids_;
 };
 
 /// An immutable compiled constraint, shared by every sequence that uses it.

@@ -1,0 +1,136 @@
+#include "engine/structured/grammar_matcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace llmserve::structured {
+
+namespace {
+constexpr int32_t kMaxPoolNodes = 1 << 20;
+}  // namespace
+
+GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> compiled)
+    : compiled_(std::move(compiled)), rec_(&compiled_->pda(), &pool_) {
+  Reset();
+}
+
+void GrammarMatcher::Reset() {
+  pool_.Clear();
+  ended_ = false;
+  rec_.Start(&state_);
+}
+
+void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
+  std::fill(bitmask.begin(), bitmask.end(), 0u);
+  if (ended_) return;
+  const TokenMaskCache& cache = compiled_->mask_cache();
+  const StructuredVocabulary& vocab = compiled_->vocab();
+  const std::size_t words = std::min<std::size_t>(bitmask.size(), bitmask_words());
+  tops_.clear();
+  for (int32_t s : state_.stacks) tops_.push_back(pool_.node(s).pos);
+  std::sort(tops_.begin(), tops_.end());
+  tops_.erase(std::unique(tops_.begin(), tops_.end()), tops_.end());
+  // Context-independent tokens: the OR of the tops' cached bitmasks.
+  for (int32_t pos : tops_) {
+    const uint32_t* m = cache.Get(pos).accepted.data();
+    uint32_t* out = bitmask.data();
+    for (std::size_t w = 0; w < words; ++w) out[w] |= m[w];
+  }
+  // Context-dependent tokens: walked against each full stack.
+  for (int32_t s : state_.stacks) {
+    const StackPool::Node n = pool_.node(s);
+    const std::vector<int32_t>& uncertain = cache.Get(n.pos).uncertain;
+    if (uncertain.empty()) continue;
+    scratch_.Clear();
+    rec_.Close(n.pos, n.parent, &scratch_);
+    StackRecognizer::Normalize(&scratch_);
+    walker_.Walk(
+        rec_, scratch_, uncertain.size(),
+        [&](std::size_t i) -> std::string_view { return vocab.token_bytes(uncertain[i]); },
+        [&](std::size_t i, TokenWalkResult r) {
+          if (r.accepted) {
+            const int32_t id = uncertain[i];
+            bitmask[id >> 5] |= 1u << (id & 31);
+          }
+        });
+  }
+  if (state_.accept) {
+    for (int32_t id : vocab.eos_token_ids()) {
+      if (static_cast<std::size_t>(id >> 5) < bitmask.size()) bitmask[id >> 5] |= 1u << (id & 31);
+    }
+  }
+  MaybeCompactPool();
+}
+
+const StackSet* GrammarMatcher::Run(std::string_view bytes) {
+  if (ended_) return nullptr;
+  const StackSet* cur = &state_;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (cur->Dead()) return nullptr;
+    StackSet* dst = (cur == &next_) ? &scratch_ : &next_;
+    rec_.Advance(*cur, static_cast<uint8_t>(bytes[i]), dst);
+    cur = dst;
+  }
+  return cur->Empty() ? nullptr : cur;
+}
+
+bool GrammarMatcher::AcceptBytes(std::string_view bytes) {
+  const StackSet* result = Run(bytes);
+  if (result == nullptr) return false;
+  if (result != &state_) state_ = *result;
+  MaybeCompactPool();
+  return true;
+}
+
+bool GrammarMatcher::CanAcceptBytes(std::string_view bytes) { return Run(bytes) != nullptr; }
+
+absl::Status GrammarMatcher::AcceptToken(int32_t token_id) {
+  const StructuredVocabulary& vocab = compiled_->vocab();
+  if (token_id < 0 || token_id >= vocab.vocab_size()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("structured output: token ", token_id, " is outside the vocabulary"));
+  }
+  if (ended_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("structured output: token ", token_id, " after the end of the output"));
+  }
+  if (vocab.is_eos(token_id)) {
+    if (!state_.accept) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("structured output: end of sequence (token ", token_id,
+                       ") before the output is complete"));
+    }
+    ended_ = true;
+    return absl::OkStatus();
+  }
+  const std::string& bytes = vocab.token_bytes(token_id);
+  if (bytes.empty() || !AcceptBytes(bytes)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("structured output: token ", token_id, " is not allowed here"));
+  }
+  return absl::OkStatus();
+}
+
+void GrammarMatcher::MaybeCompactPool() {
+  if (pool_.size() < kMaxPoolNodes) return;
+  StackPool fresh;
+  absl::flat_hash_map<int32_t, int32_t> moved;
+  // Copies a chain root-first so parents exist before their children.
+  auto copy = [&](auto&& self, int32_t id) -> int32_t {
+    if (id < 0) return id;
+    if (auto it = moved.find(id); it != moved.end()) return it->second;
+    const StackPool::Node n = pool_.node(id);
+    const int32_t parent = self(self, n.parent);
+    const int32_t nid = fresh.Intern(n.pos, parent);
+    moved[id] = nid;
+    return nid;
+  };
+  for (int32_t& s : state_.stacks) s = copy(copy, s);
+  std::sort(state_.stacks.begin(), state_.stacks.end());
+  pool_ = std::move(fresh);
+}
+
+}  // namespace llmserve::structured

@@ -1,0 +1,55 @@
+#ifndef LLMSERVE_ENGINE_STRUCTURED_TOKEN_MASK_CACHE_H_
+#define LLMSERVE_ENGINE_STRUCTURED_TOKEN_MASK_CACHE_H_
+
+// The per-position token-mask cache (xgrammar's adaptive token-mask cache,
+// Dong et al. 2024, arXiv:2411.15100, section 3.1). For a byte node p, every
+// token is walked from the stack (p, kBottomParent) — p with an unknown rest of
+// the stack below it:
+//   * accepted: some path consumes all its bytes without needing the rest of
+//     the stack (context-independent: allowed under any stack with top p);
+//   * uncertain: not accepted, but a path popped the unknown part before the
+//     last byte (context-dependent: checked against the real stack per step);
+//   * rejected: otherwise (no path survives, whatever lies below p).
+// Accepted tokens are kept as a bitmask, uncertain ones as a list sorted by
+// bytes; a step's mask is then the OR of its tops' bitmasks plus the uncertain
+// tokens that the full stacks accept. Entries are computed on first use.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "engine/structured/pushdown_automaton.h"
+#include "engine/structured/structured_output.h"
+
+namespace llmserve::structured {
+
+/// The cached tokens of one byte node.
+struct PositionMask {
+  std::vector<uint32_t> accepted;   ///< bitmask, [ceil(vocab_size / 32)]
+  std::vector<int32_t> uncertain;   ///< token ids, sorted by their bytes
+};
+
+/// Per-node PositionMasks of one automaton and vocabulary. Thread-safe.
+class TokenMaskCache {
+ public:
+  TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
+                 std::shared_ptr<const StructuredVocabulary> vocab);
+  /// The entry of byte node `pos` (kBytes / kStar), computed on first use.
+  const PositionMask& Get(int32_t pos) const;
+  /// Computes every byte node's entry now (the first steps then only look up).
+  void ComputeAll() const;
+  /// Number of entries computed so far.
+  int num_computed() const;
+
+ private:
+  std::unique_ptr<PositionMask> Compute(int32_t pos) const;
+  std::shared_ptr<const PushdownAutomaton> pda_;
+  std::shared_ptr<const StructuredVocabulary> vocab_;
+  std::unique_ptr<std::once_flag[]> once_;
+  mutable std::vector<std::unique_ptr<PositionMask>> entries_;
+};
+
+}  // namespace llmserve::structured
+
+#endif  // LLMSERVE_ENGINE_STRUCTURED_TOKEN_MASK_CACHE_H_

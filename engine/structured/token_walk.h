@@ -1,0 +1,78 @@
+#ifndef LLMSERVE_ENGINE_STRUCTURED_TOKEN_WALK_H_
+#define LLMSERVE_ENGINE_STRUCTURED_TOKEN_WALK_H_
+
+// Runs many tokens through a StackRecognizer from one StackSet, sharing the
+// work of common prefixes: the tokens come sorted by their bytes, so walking
+// them in order is a depth-first walk of the vocabulary's byte trie, and a
+// prefix that killed every stack rejects all tokens below it at the cost of a
+// comparison (xgrammar's trie-based mask computation, Dong et al. 2024,
+// arXiv:2411.15100, section 3.2).
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "engine/structured/stack_recognizer.h"
+
+namespace llmserve::structured {
+
+/// The outcome of one token walked from a StackSet.
+struct TokenWalkResult {
+  /// Every byte was consumed and something remains (stacks, a completed
+  /// match, or — from a kBottomParent start — an escape after the last byte).
+  bool accepted = false;
+  /// Some path popped the kBottomParent stack before the last byte, so the
+  /// rest of the token depends on the unknown part of the stack.
+  bool escaped_early = false;
+};
+
+/// Scratch state for walks; reuse one per thread.
+class TokenWalker {
+ public:
+  /// Calls on_token(index, TokenWalkResult) for each token in `tokens` (byte
+  /// strings sorted ascending; `index` is the position in `tokens`).
+  template <typename BytesOf, typename OnToken>
+  void Walk(StackRecognizer& rec, const StackSet& initial, std::size_t num_tokens,
+            BytesOf&& bytes_of, OnToken&& on_token) {
+    if (levels_.empty()) levels_.resize(1);
+    levels_[0] = initial;
+    esc_cum_.assign(1, 0);
+    std::string_view prev;
+    std::size_t computed = 0;  // levels_[0..computed] hold prev's prefix
+    for (std::size_t i = 0; i < num_tokens; ++i) {
+      const std::string_view b = bytes_of(i);
+      const std::size_t len = b.size();
+      std::size_t common = 0;
+      const std::size_t lim = std::min(prev.size(), len);
+      while (common < lim && prev[common] == b[common]) ++common;
+      std::size_t d = std::min(common, computed);
+      if (levels_.size() < len + 1) levels_.resize(len + 1);
+      if (esc_cum_.size() < len + 2) esc_cum_.resize(len + 2, 0);
+      while (d < len && !levels_[d].Dead()) {
+        rec.Advance(levels_[d], static_cast<uint8_t>(b[d]), &levels_[d + 1]);
+        esc_cum_[d + 1] = esc_cum_[d] | static_cast<char>(levels_[d].escape);
+        ++d;
+      }
+      computed = d;
+      prev = b;
+      TokenWalkResult r;
+      if (d == len) {
+        r.accepted = !levels_[len].Empty();
+        r.escaped_early = esc_cum_[len] != 0;
+      } else {
+        r.escaped_early = esc_cum_[d] != 0 || levels_[d].escape;
+      }
+      on_token(i, r);
+    }
+  }
+
+ private:
+  std::vector<StackSet> levels_;
+  std::vector<char> esc_cum_;
+};
+
+}  // namespace llmserve::structured
+
+#endif  // LLMSERVE_ENGINE_STRUCTURED_TOKEN_WALK_H_
