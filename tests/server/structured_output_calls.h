@@ -38,7 +38,8 @@ inline v1::StructuredOutput RegexConstraint(const std::string& regex) {
 }
 inline v1::StructuredOutput ChoiceConstraint(const std::vector<std::string>& choices) {
   v1::StructuredOutput so;
-  for (const std::string& c : choices) so.mutable_choice()->add_choices(c);
+  v1::StructuredOutput::Choice* choice = so.mutable_choice();  // set even when empty
+  for (const std::string& c : choices) choice->add_choices(c);
   return so;
 }
 

@@ -254,7 +254,8 @@ TEST_F(StructuredOutputServerTest, ConstraintsThatDoNotCompileAreInvalidArgument
     const grpc::Status status = CallWith(*stub, c.so);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.so.ShortDebugString();
     EXPECT_TRUE(absl::StartsWith(status.error_message(), c.prefix))
-        << c.so.ShortDebugString() << ": " << status.error_message();
+        << c.so.ShortDebugString() << ": '" << status.error_message() << "' does not start with '"
+        << c.prefix << "'";
     EXPECT_TRUE(absl::StrContains(status.error_message(), c.keyword))
         << c.so.ShortDebugString() << ": " << status.error_message();
   }
