@@ -19,6 +19,7 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> compiled)
 
 void GrammarMatcher::Reset() {
   pool_.Clear();
+  recent_masks_.clear();
   ended_ = false;
   rec_.Start(&state_);
 }
@@ -29,6 +30,12 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
   const TokenMaskCache& cache = compiled_->mask_cache();
   const StructuredVocabulary& vocab = compiled_->vocab();
   const std::size_t words = std::min<std::size_t>(bitmask.size(), bitmask_words());
+  key_ = state_.stacks;
+  key_.push_back(state_.accept ? -1 : -2);
+  if (auto it = recent_masks_.find(key_); it != recent_masks_.end()) {
+    std::copy(it->second.begin(), it->second.begin() + words, bitmask.begin());
+    return;
+  }
   tops_.clear();
   for (int32_t s : state_.stacks) tops_.push_back(pool_.node(s).pos);
   std::sort(tops_.begin(), tops_.end());
@@ -48,7 +55,7 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
     rec_.Close(n.pos, n.parent, &scratch_);
     StackRecognizer::Normalize(&scratch_);
     walker_.Walk(
-        rec_, scratch_, uncertain.size(),
+        rec_, scratch_, uncertain.size(), nullptr,
         [&](std::size_t i) -> std::string_view { return vocab.token_bytes(uncertain[i]); },
         [&](std::size_t i, TokenWalkResult r) {
           if (r.accepted) {
@@ -62,6 +69,8 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
       if (static_cast<std::size_t>(id >> 5) < bitmask.size()) bitmask[id >> 5] |= 1u << (id & 31);
     }
   }
+  if (recent_masks_.size() >= kMaxRecentMasks) recent_masks_.clear();
+  recent_masks_.emplace(key_, std::vector<uint32_t>(bitmask.begin(), bitmask.begin() + words));
   MaybeCompactPool();
 }
 
@@ -131,6 +140,7 @@ void GrammarMatcher::MaybeCompactPool() {
   for (int32_t& s : state_.stacks) s = copy(copy, s);
   std::sort(state_.stacks.begin(), state_.stacks.end());
   pool_ = std::move(fresh);
+  recent_masks_.clear();
 }
 
 }  // namespace llmserve::structured

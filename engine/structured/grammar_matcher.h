@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "engine/structured/pushdown_automaton.h"
 #include "engine/structured/stack_recognizer.h"
 #include "engine/structured/structured_output.h"
@@ -70,6 +71,13 @@ class GrammarMatcher final : public StructuredOutputMatcher {
   TokenWalker walker_;
   std::vector<int32_t> tops_;
   bool ended_ = false;  // EOS accepted
+  // Masks of recently seen states (stacks + accept flag as a trailing -1/-2):
+  // a string's or a number's state repeats token after token, so its
+  // context-dependent tokens are walked once. Cleared when it holds
+  // kMaxRecentMasks entries and whenever stack ids change (Reset, compaction).
+  static constexpr std::size_t kMaxRecentMasks = 32;
+  absl::flat_hash_map<std::vector<int32_t>, std::vector<uint32_t>> recent_masks_;
+  std::vector<int32_t> key_;
 };
 
 }  // namespace llmserve::structured

@@ -53,7 +53,7 @@ JsonRules AddJsonRules(Grammar* g) {
   sign.set('+');
   sign.set('-');
   g->SetBody(r.number,
-             Seq({Ref(r.integer), Optional(Seq({Literal("."), Repeat(ByteRange('0', '9'), 1, -1)})),
+             Seq({int_part, Optional(Seq({Literal("."), Repeat(ByteRange('0', '9'), 1, -1)})),
                   Optional(Seq({Bytes(e), Optional(Bytes(sign)), Repeat(ByteRange('0', '9'), 1, -1)}))}));
   g->SetBody(r.boolean, Alt({Literal("true"), Literal("false")}));
   g->SetBody(r.null, Literal("null"));

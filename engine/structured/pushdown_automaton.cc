@@ -18,6 +18,11 @@ using Alternative = std::vector<Elem>;
 
 // Largest repetition count written out ({m,n} expands to n copies).
 constexpr int kMaxRepeat = 10000;
+// Up to this many optional copies of one byte set become kOptional nodes in
+// the caller's rule (more would multiply the stacks of an ambiguous match).
+constexpr int kMaxInlineOptional = 4;
+// Most alternatives a rule gets from choices distributed over a sequence.
+constexpr std::size_t kMaxDistributed = 32;
 
 }  // namespace
 
@@ -61,16 +66,44 @@ class PdaLowering {
 
   void LowerRule(int rule, const Expr& body) {
     std::vector<Alternative> alts;
+    auto lower = [&](const Expr& c) {
+      std::vector<Alternative> outs(1);
+      AppendMulti(rule, c, &outs);
+      for (Alternative& a : outs) alts.push_back(std::move(a));
+    };
     if (body.kind == Expr::Kind::kAlt) {
-      for (const Expr& c : body.children) {
-        alts.emplace_back();
-        Append(rule, c, &alts.back());
-      }
+      for (const Expr& c : body.children) lower(c);
     } else {
-      alts.emplace_back();
-      Append(rule, body, &alts.back());
+      lower(body);
     }
     rules_[rule] = std::move(alts);
+  }
+
+  // Appends `e` to every alternative of `outs`. A choice inside a sequence
+  // multiplies the alternatives (A (B|C) D → A B D | A C D) while there are
+  // at most kMaxDistributed, so a rule's positions see their own
+  // continuation rather than the end of a helper rule, which keeps the
+  // context-dependent tokens of the mask cache few.
+  void AppendMulti(int rule, const Expr& e, std::vector<Alternative>* outs) {
+    if (!status_.ok()) return;
+    if (e.kind == Expr::Kind::kSeq) {
+      for (const Expr& c : e.children) AppendMulti(rule, c, outs);
+      return;
+    }
+    if (e.kind == Expr::Kind::kAlt && outs->size() * e.children.size() <= kMaxDistributed) {
+      std::vector<Alternative> result;
+      for (const Expr& c : e.children) {
+        std::vector<Alternative> copy = *outs;
+        AppendMulti(rule, c, &copy);
+        for (Alternative& a : copy) result.push_back(std::move(a));
+      }
+      for (const Alternative& a : result) AddElems(a.size());
+      *outs = std::move(result);
+      return;
+    }
+    Alternative tail;
+    Append(rule, e, &tail);
+    for (Alternative& a : *outs) a.insert(a.end(), tail.begin(), tail.end());
   }
 
   // A rule whose body is `e` (for a group inside a sequence or a repetition).
@@ -134,6 +167,14 @@ class PdaLowering {
       unit = {PdaNode::Kind::kRef, simple ? x.rule : AuxRule(rule, x)};
     }
     if (!status_.ok()) return;
+    if (unit.kind == PdaNode::Kind::kBytes && e.max >= 0 && e.max - e.min <= kMaxInlineOptional) {
+      // x{m,n} of one byte set: m byte nodes and n - m optional byte nodes,
+      // all inside the caller's rule.
+      for (int i = 0; i < e.min; ++i) out->push_back(unit);
+      for (int i = e.min; i < e.max; ++i) out->push_back({PdaNode::Kind::kOptional, unit.arg});
+      AddElems(e.max);
+      return;
+    }
     for (int i = 0; i < e.min; ++i) out->push_back(unit);
     AddElems(e.min);
     if (e.max < 0) {
@@ -173,7 +214,8 @@ class PdaLowering {
     auto elem_productive = [&](const Elem& el) {
       switch (el.kind) {
         case PdaNode::Kind::kBytes: return !SetEmpty(el.arg);
-        case PdaNode::Kind::kStar: return true;
+        case PdaNode::Kind::kStar:
+        case PdaNode::Kind::kOptional: return true;
         case PdaNode::Kind::kRef: return static_cast<bool>(productive[el.arg]);
         default: return true;
       }
@@ -208,7 +250,7 @@ class PdaLowering {
     // Nullable rules.
     std::vector<bool> nullable(n, false);
     auto elem_nullable = [&](const Elem& el) {
-      return el.kind == PdaNode::Kind::kStar ||
+      return el.kind == PdaNode::Kind::kStar || el.kind == PdaNode::Kind::kOptional ||
              (el.kind == PdaNode::Kind::kRef && nullable[el.arg]);
     };
     for (bool changed = true; changed;) {
@@ -261,7 +303,65 @@ class PdaLowering {
         }
       }
     }
+    ComputeFollow(nullable);
     return absl::OkStatus();
+  }
+
+  using Words = std::array<uint64_t, 4>;
+  static bool OrInto(Words* dst, const Words& src) {
+    bool changed = false;
+    for (int k = 0; k < 4; ++k) {
+      const uint64_t v = (*dst)[k] | src[k];
+      changed |= v != (*dst)[k];
+      (*dst)[k] = v;
+    }
+    return changed;
+  }
+
+  // LL FIRST and FOLLOW byte sets of the rules, to a fixpoint.
+  void ComputeFollow(const std::vector<bool>& nullable) {
+    const int n = static_cast<int>(rules_.size());
+    std::vector<Words> first(n, Words{});
+    auto elem_first = [&](const Elem& el) -> Words {
+      return el.kind == PdaNode::Kind::kRef ? first[el.arg] : sets_[el.arg];
+    };
+    auto elem_nullable = [&](const Elem& el) {
+      return el.kind == PdaNode::Kind::kStar || el.kind == PdaNode::Kind::kOptional ||
+             (el.kind == PdaNode::Kind::kRef && nullable[el.arg]);
+    };
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (int r = 0; r < n; ++r) {
+        for (const Alternative& a : rules_[r]) {
+          for (const Elem& el : a) {
+            changed |= OrInto(&first[r], elem_first(el));
+            if (!elem_nullable(el)) break;
+          }
+        }
+      }
+    }
+    follow_.assign(n, Words{});
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (int r = 0; r < n; ++r) {
+        for (const Alternative& a : rules_[r]) {
+          for (std::size_t i = 0; i < a.size(); ++i) {
+            if (a[i].kind != PdaNode::Kind::kRef) continue;
+            Words f{};
+            bool rest_nullable = true;
+            for (std::size_t j = i + 1; j < a.size(); ++j) {
+              OrInto(&f, elem_first(a[j]));
+              if (!elem_nullable(a[j])) {
+                rest_nullable = false;
+                break;
+              }
+            }
+            if (rest_nullable) OrInto(&f, follow_[r]);
+            changed |= OrInto(&follow_[a[i].arg], f);
+          }
+        }
+      }
+    }
   }
 
   std::shared_ptr<const PushdownAutomaton> Flatten() {
@@ -274,9 +374,11 @@ class PdaLowering {
         pda->rule_alts_[r].push_back(static_cast<int32_t>(pda->nodes_.size()));
         for (const Elem& el : a) pda->nodes_.push_back({el.kind, el.arg});
         pda->nodes_.push_back({PdaNode::Kind::kEnd, 0});
+        pda->node_rule_.resize(pda->nodes_.size(), static_cast<int32_t>(r));
       }
     }
     for (const auto& w : sets_) pda->byte_sets_.push_back({{w[0], w[1], w[2], w[3]}});
+    for (const auto& w : follow_) pda->follow_.push_back({{w[0], w[1], w[2], w[3]}});
     return pda;
   }
 
@@ -288,6 +390,7 @@ class PdaLowering {
   std::vector<std::array<uint64_t, 4>> sets_;
   std::map<std::array<uint64_t, 4>, int32_t> set_index_;
   std::size_t num_elems_ = 0;
+  std::vector<Words> follow_;
 };
 
 absl::StatusOr<std::shared_ptr<const PushdownAutomaton>> PushdownAutomaton::Compile(

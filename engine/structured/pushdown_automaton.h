@@ -24,6 +24,7 @@ struct PdaNode {
   enum class Kind : uint8_t {
     kBytes,  ///< consume one byte of byte_sets[arg], then go to the next node
     kStar,   ///< consume a byte of byte_sets[arg] and stay, or go to the next node
+    kOptional,  ///< consume a byte of byte_sets[arg] or not, then go to the next node
     kRef,    ///< enter rule `arg` (its alternatives), return to the next node
     kEnd,    ///< the alternative is complete: return to the caller
   };
@@ -51,7 +52,16 @@ class PushdownAutomaton {
   /// First node of each alternative of `rule`.
   const std::vector<int32_t>& alternatives(int32_t rule) const { return rule_alts_[rule]; }
   int32_t root_rule() const { return root_; }
-  /// True iff node `pos` (kBytes / kStar) accepts `byte`.
+  /// True iff `kind` consumes bytes (kBytes, kStar, kOptional).
+  static bool IsByteNode(PdaNode::Kind kind) {
+    return kind == PdaNode::Kind::kBytes || kind == PdaNode::Kind::kStar || kind == PdaNode::Kind::kOptional;
+  }
+  /// The rule whose alternative holds node `pos`.
+  int32_t rule_of(int32_t pos) const { return node_rule_[pos]; }
+  /// The bytes that can follow a completed `rule` in some context (its LL
+  /// FOLLOW set; the end of the output is not a byte): 4 words of 64 bits.
+  const uint64_t* follow(int32_t rule) const { return follow_[rule].w; }
+  /// True iff node `pos` (a byte node) accepts `byte`.
   bool Matches(int32_t pos, uint8_t byte) const {
     const uint64_t* w = byte_sets_[nodes_[pos].arg].w;
     return (w[byte >> 6] >> (byte & 63)) & 1u;
@@ -68,6 +78,8 @@ class PushdownAutomaton {
   std::vector<Set256> byte_sets_;
   std::vector<std::vector<int32_t>> rule_alts_;
   std::vector<std::string> rule_names_;
+  std::vector<int32_t> node_rule_;
+  std::vector<Set256> follow_;
   int32_t root_ = 0;
 };
 

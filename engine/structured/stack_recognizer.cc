@@ -42,8 +42,9 @@ void StackRecognizer::CloseRec(int32_t pos, int32_t parent, StackSet* out) {
         out->stacks.push_back(pool_->Intern(pos, parent));
         return;
       case PdaNode::Kind::kStar:
+      case PdaNode::Kind::kOptional:
         out->stacks.push_back(pool_->Intern(pos, parent));
-        ++pos;  // or skip the star
+        ++pos;  // or skip it
         continue;
       case PdaNode::Kind::kRef: {
         // A cycle of calls that consumes nothing must end: each (call site,

@@ -19,8 +19,9 @@ const PositionMask& TokenMaskCache::Get(int32_t pos) const {
 
 void TokenMaskCache::ComputeAll() const {
   for (std::size_t p = 0; p < pda_->nodes().size(); ++p) {
-    PdaNode::Kind k = pda_->node(static_cast<int32_t>(p)).kind;
-    if (k == PdaNode::Kind::kBytes || k == PdaNode::Kind::kStar) Get(static_cast<int32_t>(p));
+    if (PushdownAutomaton::IsByteNode(pda_->node(static_cast<int32_t>(p)).kind)) {
+      Get(static_cast<int32_t>(p));
+    }
   }
 }
 
@@ -41,7 +42,7 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos) const {
   const std::vector<int32_t>& ids = vocab_->sorted_ids();
   TokenWalker walker;
   walker.Walk(
-      rec, initial, ids.size(), [&](std::size_t i) -> std::string_view { return vocab_->token_bytes(ids[i]); },
+      rec, initial, ids.size(), pda_->follow(pda_->rule_of(pos)), [&](std::size_t i) -> std::string_view { return vocab_->token_bytes(ids[i]); },
       [&](std::size_t i, TokenWalkResult r) {
         const int32_t id = ids[i];
         if (r.accepted) {

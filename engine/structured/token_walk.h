@@ -31,14 +31,18 @@ struct TokenWalkResult {
 /// Scratch state for walks; reuse one per thread.
 class TokenWalker {
  public:
-  /// Calls on_token(index, TokenWalkResult) for each token in `tokens` (byte
-  /// strings sorted ascending; `index` is the position in `tokens`).
+  /// Calls on_token(index, TokenWalkResult) for each token in `tokens` that
+  /// is accepted or escaped early (the others are rejected; a dead prefix's
+  /// whole block of tokens is skipped by binary search). `bytes_of(i)` gives
+  /// the bytes of token i; they are sorted ascending. An escape before byte b
+  /// counts only if `follow` (4 words of 64 bits, nullptr: every byte) holds b.
   template <typename BytesOf, typename OnToken>
-  void Walk(StackRecognizer& rec, const StackSet& initial, std::size_t num_tokens,
+  void Walk(StackRecognizer& rec, const StackSet& initial, std::size_t num_tokens, const uint64_t* follow,
             BytesOf&& bytes_of, OnToken&& on_token) {
     if (levels_.empty()) levels_.resize(1);
     levels_[0] = initial;
     esc_cum_.assign(1, 0);
+    auto follows = [follow](uint8_t b) { return follow == nullptr || ((follow[b >> 6] >> (b & 63)) & 1u); };
     std::string_view prev;
     std::size_t computed = 0;  // levels_[0..computed] hold prev's prefix
     for (std::size_t i = 0; i < num_tokens; ++i) {
@@ -52,7 +56,8 @@ class TokenWalker {
       if (esc_cum_.size() < len + 2) esc_cum_.resize(len + 2, 0);
       while (d < len && !levels_[d].Dead()) {
         rec.Advance(levels_[d], static_cast<uint8_t>(b[d]), &levels_[d + 1]);
-        esc_cum_[d + 1] = esc_cum_[d] | static_cast<char>(levels_[d].escape);
+        esc_cum_[d + 1] =
+            esc_cum_[d] | static_cast<char>(levels_[d].escape && follows(static_cast<uint8_t>(b[d])));
         ++d;
       }
       computed = d;
@@ -62,9 +67,22 @@ class TokenWalker {
         r.accepted = !levels_[len].Empty();
         r.escaped_early = esc_cum_[len] != 0;
       } else {
-        r.escaped_early = esc_cum_[d] != 0 || levels_[d].escape;
+        const bool esc_here = levels_[d].escape && follows(static_cast<uint8_t>(b[d]));
+        r.escaped_early = esc_cum_[d] != 0 || esc_here;
+        if (!r.escaped_early && !levels_[d].escape) {
+          // Every following token that starts with b[0..d] dies here too.
+          const std::string_view dead = b.substr(0, d);
+          std::size_t lo = i + 1, hi = num_tokens;
+          while (lo < hi) {
+            const std::size_t mid = lo + (hi - lo) / 2;
+            if (bytes_of(mid).substr(0, d) == dead) lo = mid + 1;
+            else hi = mid;
+          }
+          i = lo - 1;
+          continue;
+        }
       }
-      on_token(i, r);
+      if (r.accepted || r.escaped_early) on_token(i, r);
     }
   }
 
