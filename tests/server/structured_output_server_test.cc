@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <regex>
 #include <string>
 #include <vector>
@@ -214,6 +215,73 @@ TEST_F(StructuredOutputServerTest, RegexAndChoiceOutputsMatch) {
             << what[k] << ": '" << text << "'";
       }
     }
+  }
+}
+
+// An independent recognizer of kArithmeticGrammar's language:
+// expr := term (('+' | '-') term)*, term := [0-9]{1,3} | '(' expr ')'.
+bool ParseExpr(const std::string& s, std::size_t& i);
+bool ParseTerm(const std::string& s, std::size_t& i) {
+  if (i < s.size() && s[i] == '(') {
+    ++i;
+    if (!ParseExpr(s, i) || i >= s.size() || s[i] != ')') return false;
+    ++i;
+    return true;
+  }
+  std::size_t digits = 0;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) != 0 && digits < 3) ++i, ++digits;
+  return digits > 0;
+}
+bool ParseExpr(const std::string& s, std::size_t& i) {
+  if (!ParseTerm(s, i)) return false;
+  while (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    ++i;
+    if (!ParseTerm(s, i)) return false;
+  }
+  return true;
+}
+bool IsArithmetic(const std::string& s) {
+  std::size_t i = 0;
+  return ParseExpr(s, i) && i == s.size();
+}
+
+constexpr char kArithmeticGrammar[] = R"gbnf(# arithmetic over small numbers
+root ::= expr
+expr ::= term (("+" | "-") term)*
+term ::= num | "(" expr ")"
+num  ::= [0-9] | [0-9] [0-9] | [0-9] [0-9] [0-9]
+)gbnf";
+constexpr char kListGrammar[] = R"gbnf(root ::= "- " item ("\n- " item){0,3}
+item ::= [a-z]{1,8} (" " [a-z]{1,8})?
+)gbnf";
+
+TEST_F(StructuredOutputServerTest, GrammarOutputsParse) {
+  const std::regex list("- [a-z]{1,8}( [a-z]{1,8})?(\n- [a-z]{1,8}( [a-z]{1,8})?){0,3}");
+  for (const ServedModel& model : {Stories(), Gpt2()}) {
+    std::vector<v1::GenerateRequest> requests;
+    for (const char* grammar : {kArithmeticGrammar, kListGrammar}) {
+      v1::StructuredOutput so;
+      so.set_grammar(grammar);
+      for (uint64_t seed = 0; seed < 8; ++seed) {
+        requests.push_back(ConstrainedRequest("Once", so, seed == 0 ? 0.0f : 1.0f, seed, 60));
+      }
+    }
+    const std::vector<CallResult> results = GenerateAll(*model.stub, requests);
+    int complete = 0;
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      const CallResult& r = results[k];
+      ASSERT_TRUE(r.status.ok()) << model.name << " " << k << ": " << r.status.error_message();
+      const bool arithmetic = k < 8;
+      const std::string& text = r.response.text();
+      if (!Completed(r.response)) continue;  // recursion may run past max_tokens
+      ++complete;
+      if (arithmetic) {
+        EXPECT_TRUE(IsArithmetic(text)) << model.name << " " << k << ": '" << text << "'";
+      } else {
+        EXPECT_TRUE(std::regex_match(text, list)) << model.name << " " << k << ": '" << text << "'";
+      }
+    }
+    EXPECT_GE(complete, 12) << model.name;  // the list grammar is bounded: all 8 complete
   }
 }
 
