@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/structured/json_grammar.h"
+#include "engine/structured/json_schema_compiler.h"
 #include "engine/structured/regex_parser.h"
 
 namespace llmserve::structured {
@@ -38,6 +39,7 @@ absl::StatusOr<Grammar> BuildGrammar(const StructuredOutputParams& params) {
       return SingleRuleGrammar(Alt(std::move(options)));
     }
     case StructuredOutputParams::Kind::kJsonSchema:
+      return JsonSchemaToGrammar(params.text, field);
     case StructuredOutputParams::Kind::kGrammar:
       break;
   }
