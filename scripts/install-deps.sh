@@ -28,6 +28,8 @@ PACKAGES=(
   python3-jsonschema
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tests/structured: an independent JSON Schema validator for generated outputs
+  python3-jsonschema
   # TLS test certificates
   openssl
   # the Node.js client test (tests/node)

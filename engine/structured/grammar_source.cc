@@ -3,7 +3,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/structured/gbnf_parser.h"
 #include "engine/structured/json_grammar.h"
+#include "engine/structured/json_schema_compiler.h"
 #include "engine/structured/regex_parser.h"
 
 namespace llmserve::structured {
@@ -38,10 +40,11 @@ absl::StatusOr<Grammar> BuildGrammar(const StructuredOutputParams& params) {
       return SingleRuleGrammar(Alt(std::move(options)));
     }
     case StructuredOutputParams::Kind::kJsonSchema:
+      return JsonSchemaToGrammar(params.text, field);
     case StructuredOutputParams::Kind::kGrammar:
-      break;
+      return ParseGbnf(params.text, field);
   }
-  return absl::InvalidArgumentError(absl::StrCat(field, ": not implemented yet"));
+  return absl::InvalidArgumentError(absl::StrCat(field, ": unknown kind"));
 }
 
 }  // namespace llmserve::structured

@@ -51,7 +51,6 @@ void CheckRandomWalks(const std::shared_ptr<const StructuredVocabulary>& vocab, 
   std::mt19937 rng(11);
   auto matcher = NewMatcher(MustCompile(vocab, JsonObjectParams()));
   ASSERT_NE(matcher, nullptr);
-  auto byte_matcher = NewMatcher(MustCompile(ByteVocabulary(), JsonObjectParams()));
   nlohmann::json outputs = nlohmann::json::array();
   int complete = 0;
   for (int i = 0; i < walks; ++i) {
@@ -59,15 +58,7 @@ void CheckRandomWalks(const std::shared_ptr<const StructuredVocabulary>& vocab, 
     Walk w = RandomWalk(*matcher, *vocab, rng, max_tokens, /*check_masks=*/i < checked_walks);
     ASSERT_FALSE(w.dead_end) << w.text;
     complete += w.complete;
-    if (w.complete) {
-      outputs.push_back(w.text);
-    } else {
-      byte_matcher->Reset();
-      ASSERT_TRUE(byte_matcher->AcceptBytes(w.text)) << w.text;
-      Walk rest = RandomWalk(*byte_matcher, *ByteVocabulary(), rng, 2000, false);
-      ASSERT_TRUE(rest.complete) << w.text << rest.text;
-      outputs.push_back(w.text + rest.text);
-    }
+    outputs.push_back(w.complete ? w.text : CompleteWithBytes(JsonObjectParams(), w.text, rng));
   }
   EXPECT_GT(complete, 0);
   const std::string dir = llmserve::testing::MakeTempDir("json-object-outputs");

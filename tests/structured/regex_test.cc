@@ -82,17 +82,6 @@ TEST(ChoiceTest, ExactlyOneOfTheChoices) {
   EXPECT_EQ(r.status().message(), "structured_output.choice: no choices given");
 }
 
-// Completes a cut generation byte by byte (one-byte vocabulary), so an
-// independent check of the full text proves the cut text was a valid prefix.
-std::string CompleteWithBytes(const StructuredOutputParams& params, const std::string& prefix,
-                              std::mt19937& rng) {
-  auto m = NewMatcher(MustCompile(ByteVocabulary(), params));
-  EXPECT_TRUE(m->AcceptBytes(prefix)) << prefix;
-  Walk rest = RandomWalk(*m, *ByteVocabulary(), rng, 400, /*check_masks=*/false);
-  EXPECT_TRUE(rest.complete) << prefix << rest.text;
-  return prefix + rest.text;
-}
-
 constexpr char kPythonRegexCheck[] = R"(
 import json, re, sys
 cases = json.load(open(sys.argv[1], encoding='utf-8'))

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <utility>
+
 #include "engine/tokenizer/gpt2_tokenizer.h"
 #include "engine/tokenizer/llama2c_tokenizer.h"
 #include "tests/test_util.h"
@@ -171,6 +174,43 @@ Walk RandomWalk(GrammarMatcher& matcher, const StructuredVocabulary& vocab, std:
     walk.text += vocab.token_bytes(pick);
   }
   return walk;
+}
+
+std::string CompleteWithBytes(const StructuredOutputParams& params, const std::string& prefix, std::mt19937& rng) {
+  (void)rng;
+  auto compiled = std::dynamic_pointer_cast<const CompiledGrammar>(MustCompile(ByteVocabulary(), params));
+  if (compiled == nullptr) return prefix;
+  // Breadth-first search over the automaton's states for the shortest
+  // completion (states are compared as sets of hash-consed stacks).
+  StackPool pool;
+  StackRecognizer rec(&compiled->pda(), &pool);
+  StackSet state, next;
+  rec.Start(&state);
+  for (char c : prefix) {
+    rec.Advance(state, static_cast<uint8_t>(c), &next);
+    if (next.Empty()) {
+      ADD_FAILURE() << "not a valid prefix: " << prefix;
+      return prefix;
+    }
+    std::swap(state, next);
+  }
+  std::vector<std::pair<StackSet, std::string>> frontier{{state, ""}};
+  std::set<std::vector<int32_t>> seen{state.stacks};
+  for (int depth = 0; depth < 400 && !frontier.empty(); ++depth) {
+    std::vector<std::pair<StackSet, std::string>> following;
+    for (const auto& [st, suffix] : frontier) {
+      if (st.accept) return prefix + suffix;
+      for (int b = 0; b < 256; ++b) {
+        rec.Advance(st, static_cast<uint8_t>(b), &next);
+        if (next.Empty() || !seen.insert(next.stacks).second) continue;
+        if (next.accept && next.stacks.empty()) return prefix + suffix + static_cast<char>(b);
+        following.emplace_back(next, suffix + static_cast<char>(b));
+      }
+    }
+    frontier = std::move(following);
+  }
+  ADD_FAILURE() << "no completion of " << prefix;
+  return prefix;
 }
 
 PythonResult RunPython(const std::string& script, const std::string& arg) {

@@ -59,6 +59,12 @@ struct Walk {
 Walk RandomWalk(GrammarMatcher& matcher, const StructuredVocabulary& vocab, std::mt19937& rng,
                 int max_tokens, bool check_masks);
 
+/// Completes a cut generation byte by byte on ByteVocabulary() (preferring
+/// EOS and closing bytes, else a random allowed byte), so an independent
+/// check of the whole text proves the cut text a valid prefix. Fails the test
+/// if `prefix` is not accepted or no completion is found in 4,000 bytes.
+std::string CompleteWithBytes(const StructuredOutputParams& params, const std::string& prefix, std::mt19937& rng);
+
 /// Runs `script` with /usr/bin/python3, `arg` as its argv[1]; returns its
 /// exit code and output.
 struct PythonResult {
