@@ -25,7 +25,8 @@ PACKAGES=(
   # scripts/soak.sh: scrapes /metrics and checks the results
   curl python3
   # tests/server/structured_output_server_test: an independent JSON Schema validator
-  python3-jsonschema
+  # (python3-rfc3339: its RFC 3339 `time` format check)
+  python3-jsonschema python3-rfc3339
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests/structured: an independent JSON Schema validator for generated outputs

@@ -6,11 +6,16 @@ CASES.json: [{"id": str, "schema_file": path, "output": str}, ...].
 Prints one JSON object {id: null | "error message"}: null when `output`
 parses as JSON (RFC 8259, no trailing text) and is valid against the schema
 (Draft 2020-12, with the format checker: date, time, email, uuid).
+jsonschema checks `time` as RFC 3339 only with rfc3339-validator, which Debian
+does not package (without it, it silently applies draft 3's HH:MM:SS); here
+`time` is RFC 3339's full-time (time-offset required) as Debian's
+python3-rfc3339 (pyRFC3339) parses it.
 """
 import json
 import sys
 
 import jsonschema
+import pyrfc3339
 
 
 def main():
@@ -19,6 +24,11 @@ def main():
     schemas = {}
     results = {}
     checker = jsonschema.FormatChecker()
+
+    @checker.checks("time", raises=ValueError)
+    def is_time(instance):  # RFC 3339 full-time, e.g. 18:13:13Z, 00:20:20.1-05:00
+        return not isinstance(instance, str) or pyrfc3339.parse("1970-01-01T" + instance) is not None
+
     for case in cases:
         path = case["schema_file"]
         if path not in schemas:
