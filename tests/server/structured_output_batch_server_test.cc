@@ -21,6 +21,7 @@
 
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "tests/server/stories_server.h"
+#include "tests/server/stub_calls.h"
 #include "tests/server/structured_output_calls.h"
 #include "tests/test_util.h"
 
@@ -214,6 +215,63 @@ TEST_F(StructuredOutputBatchTest, PreemptedConstrainedSequencesResumeWithTheirMa
     EXPECT_NE(solo[i].response.finish_reason(), v1::FINISH_REASON_LENGTH) << i;
     EXPECT_TRUE(std::regex_match(together[i].response.text(), std::regex(pattern)))
         << i << ": '" << together[i].response.text() << "'";
+  }
+  EXPECT_TRUE(WaitForIdle());
+}
+
+TEST_F(StructuredOutputBatchTest, TheConstraintWinsOverTheOtherControlsAndStreams) {
+  StartServer();
+  const std::string digits = "[0-9]{3}-[0-9]{4}";
+  const std::string word = "[a-z]{1,6}";
+  v1::StructuredOutput json_object;
+  json_object.set_json_object(true);
+  std::vector<v1::GenerateRequest> requests;
+  for (const v1::StructuredOutput& so :
+       {RegexConstraint(digits), RegexConstraint(word), ChoiceConstraint({"yes", "no"}), json_object}) {
+    for (uint64_t seed = 0; seed < 4; ++seed) {
+      v1::GenerateRequest r = ConstrainedRequest("Once upon a time", so, seed == 0 ? 0.0f : 1.0f, seed, 100);
+      v1::SamplingParams* p = r.mutable_sampling_params();
+      p->set_ignore_eos(true);  // an EOS at a complete output still ends it
+      p->set_min_tokens(50);    // longer than any regex / choice output: the structure's end wins
+      p->set_repetition_penalty(1.5f);
+      p->set_presence_penalty(1.0f);
+      p->set_frequency_penalty(1.0f);
+      (*p->mutable_logit_bias())[2] = 100.0f;  // EOS pushed up: allowed only where complete
+      p->set_top_k(5);
+      p->set_top_p(0.9f);
+      requests.push_back(r);
+    }
+  }
+  const std::vector<CallResult> results = GenerateAll(*stub_, requests, 8);
+  for (std::size_t k = 0; k < results.size(); ++k) {
+    ASSERT_TRUE(results[k].status.ok()) << k << ": " << results[k].status.error_message();
+    const v1::GenerateResponse& r = results[k].response;
+    const v1::StructuredOutput& so = requests[k].sampling_params().structured_output();
+    if (so.has_json_object()) {
+      if (r.finish_reason() == v1::FINISH_REASON_LENGTH) continue;
+      EXPECT_TRUE(nlohmann::json::parse(r.text(), nullptr, false).is_object()) << k << ": '" << r.text() << "'";
+      continue;
+    }
+    EXPECT_NE(r.finish_reason(), v1::FINISH_REASON_LENGTH) << k << ": '" << r.text() << "'";
+    if (so.has_regex()) {
+      EXPECT_TRUE(std::regex_match(r.text(), std::regex(so.regex()))) << k << ": '" << r.text() << "'";
+    } else {
+      EXPECT_TRUE(r.text() == "yes" || r.text() == "no") << k << ": '" << r.text() << "'";
+    }
+    // min_tokens keeps EOS away while the structure can still grow: the
+    // word regex ends only at its longest (6 letters), with reason STOP.
+    if (so.has_regex() && so.regex() == word) {
+      EXPECT_EQ(r.text().size(), 6u) << k << ": '" << r.text() << "'";
+      EXPECT_EQ(r.finish_reason(), v1::FINISH_REASON_STOP) << k;
+    }
+    // Streamed: the same tokens and text, the finish reason in the last message.
+    const llmserve::testing::StreamResult stream = llmserve::testing::CallStream(*stub_, requests[k]);
+    ASSERT_TRUE(stream.status.ok()) << stream.status.error_message();
+    if (requests[k].sampling_params().temperature() == 0.0f || requests[k].sampling_params().has_seed()) {
+      EXPECT_EQ(stream.token_ids, Ids(r.token_ids())) << k;
+      EXPECT_EQ(stream.text, r.text()) << k;
+      EXPECT_EQ(stream.messages.back().finish_reason(), r.finish_reason()) << k;
+    }
   }
   EXPECT_TRUE(WaitForIdle());
 }
