@@ -132,6 +132,43 @@ void RunCase(benchmark::State& state, const Case& c) {
 }
 
 void BM_JsonSchemaMaskPerToken(benchmark::State& state) { RunCase(state, SchemaCase()); }
+
+// The same schema with its caches warmed by one output, then a different
+// output (other fields, lengths and values, so some whole states are new):
+// the per-token cost of its first pass.
+void BM_JsonSchemaUnseenOutputFirstPass(benchmark::State& state) {
+  const Fixture& fx = Gpt2();
+  const Case c = SchemaCase();
+  const std::string other =
+      R"({"order_id": "00000000-aaaa-4bbb-9ccc-dddddddddddd", "customer": {"name": "Grace B. Hopper"}, )"
+      R"("items": [{"sku": "QRS-777", "qty": 12, "price": 0.5}, {"sku": "LMN-001", "qty": 99, "price": 1234.75, )"
+      R"("note": "fragile"}, {"sku": "DEF-456", "qty": 3, "price": 7}], "status": "pending"})";
+  std::vector<int32_t> warm = *fx.tokenizer->Encode(c.output, false);
+  std::vector<int32_t> ids = *fx.tokenizer->Encode(other, false);
+  state.counters["per_token"] = benchmark::Counter(
+      static_cast<double>(ids.size()), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
+    auto compiled = compiler->Compile(c.params);
+    auto matcher = StructuredOutputMatcher::Create(*compiled);
+    std::vector<uint32_t> mask(matcher->bitmask_words());
+    for (int32_t id : warm) {
+      matcher->FillNextTokenBitmask(absl::MakeSpan(mask));
+      (void)matcher->AcceptToken(id);
+    }
+    matcher->Reset();
+    state.ResumeTiming();
+    for (int32_t id : ids) {
+      matcher->FillNextTokenBitmask(absl::MakeSpan(mask));
+      if (!matcher->AcceptToken(id).ok()) {
+        state.SkipWithError("the second output's tokens are not allowed");
+        return;
+      }
+    }
+  }
+}
+BENCHMARK(BM_JsonSchemaUnseenOutputFirstPass)->Unit(benchmark::kMillisecond)->Iterations(3);
 void BM_JsonObjectMaskPerToken(benchmark::State& state) { RunCase(state, JsonObjectCase()); }
 void BM_RegexMaskPerToken(benchmark::State& state) { RunCase(state, RegexCase()); }
 void BM_GrammarMaskPerToken(benchmark::State& state) { RunCase(state, GrammarCase()); }

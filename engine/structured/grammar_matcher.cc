@@ -35,20 +35,26 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
     std::copy(hit->begin(), hit->begin() + words, bitmask.begin());
     return;
   }
+  // Context-independent tokens: the OR of the cached bitmasks of each
+  // (top, return position) pair.
   tops_.clear();
-  for (int32_t s : state_.stacks) tops_.push_back(pool_.node(s).pos);
+  for (int32_t s : state_.stacks) {
+    const StackPool::Node n = pool_.node(s);
+    const int32_t ret = n.parent >= 0 ? pool_.node(n.parent).pos : TokenMaskCache::kAtRoot;
+    tops_.push_back(static_cast<int64_t>(n.pos) << 32 | static_cast<uint32_t>(ret));
+  }
   std::sort(tops_.begin(), tops_.end());
   tops_.erase(std::unique(tops_.begin(), tops_.end()), tops_.end());
-  // Context-independent tokens: the OR of the tops' cached bitmasks.
-  for (int32_t pos : tops_) {
-    const uint32_t* m = cache.Get(pos).accepted.data();
+  for (int64_t top : tops_) {
+    const uint32_t* m = cache.Get(static_cast<int32_t>(top >> 32), static_cast<int32_t>(top & 0xffffffff)).accepted.data();
     uint32_t* out = bitmask.data();
     for (std::size_t w = 0; w < words; ++w) out[w] |= m[w];
   }
   // Context-dependent tokens: walked against each full stack.
   for (int32_t s : state_.stacks) {
     const StackPool::Node n = pool_.node(s);
-    const std::vector<int32_t>& uncertain = cache.Get(n.pos).uncertain;
+    const int32_t ret = n.parent >= 0 ? pool_.node(n.parent).pos : TokenMaskCache::kAtRoot;
+    const std::vector<int32_t>& uncertain = cache.Get(n.pos, ret).uncertain;
     if (uncertain.empty()) continue;
     scratch_.Clear();
     rec_.Close(n.pos, n.parent, &scratch_);

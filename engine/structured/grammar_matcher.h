@@ -74,7 +74,7 @@ class GrammarMatcher final : public StructuredOutputMatcher {
   StackSet next_;
   StackSet scratch_;
   TokenWalker walker_;
-  std::vector<int32_t> tops_;
+  std::vector<int64_t> tops_;  // (top position << 32 | return position)
   bool ended_ = false;  // EOS accepted
   // The canonical key of the state (StateMaskCache).
   void BuildStateKey();
