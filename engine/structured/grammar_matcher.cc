@@ -19,7 +19,6 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> compiled)
 
 void GrammarMatcher::Reset() {
   pool_.Clear();
-  recent_masks_.clear();
   ended_ = false;
   rec_.Start(&state_);
 }
@@ -30,26 +29,32 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
   const TokenMaskCache& cache = compiled_->mask_cache();
   const StructuredVocabulary& vocab = compiled_->vocab();
   const std::size_t words = std::min<std::size_t>(bitmask.size(), bitmask_words());
-  key_ = state_.stacks;
-  key_.push_back(state_.accept ? -1 : -2);
-  if (auto it = recent_masks_.find(key_); it != recent_masks_.end()) {
-    std::copy(it->second.begin(), it->second.begin() + words, bitmask.begin());
+  BuildStateKey();
+  StateMaskCache& state_cache = compiled_->state_cache();
+  if (auto hit = state_cache.Find(key_)) {
+    std::copy(hit->begin(), hit->begin() + words, bitmask.begin());
     return;
   }
+  // Context-independent tokens: the OR of the cached bitmasks of each
+  // (top, return position) pair.
   tops_.clear();
-  for (int32_t s : state_.stacks) tops_.push_back(pool_.node(s).pos);
+  for (int32_t s : state_.stacks) {
+    const StackPool::Node n = pool_.node(s);
+    const int32_t ret = n.parent >= 0 ? pool_.node(n.parent).pos : TokenMaskCache::kAtRoot;
+    tops_.push_back(static_cast<int64_t>(n.pos) << 32 | static_cast<uint32_t>(ret));
+  }
   std::sort(tops_.begin(), tops_.end());
   tops_.erase(std::unique(tops_.begin(), tops_.end()), tops_.end());
-  // Context-independent tokens: the OR of the tops' cached bitmasks.
-  for (int32_t pos : tops_) {
-    const uint32_t* m = cache.Get(pos).accepted.data();
+  for (int64_t top : tops_) {
+    const uint32_t* m = cache.Get(static_cast<int32_t>(top >> 32), static_cast<int32_t>(top & 0xffffffff)).accepted.data();
     uint32_t* out = bitmask.data();
     for (std::size_t w = 0; w < words; ++w) out[w] |= m[w];
   }
   // Context-dependent tokens: walked against each full stack.
   for (int32_t s : state_.stacks) {
     const StackPool::Node n = pool_.node(s);
-    const std::vector<int32_t>& uncertain = cache.Get(n.pos).uncertain;
+    const int32_t ret = n.parent >= 0 ? pool_.node(n.parent).pos : TokenMaskCache::kAtRoot;
+    const std::vector<int32_t>& uncertain = cache.Get(n.pos, ret).uncertain;
     if (uncertain.empty()) continue;
     scratch_.Clear();
     rec_.Close(n.pos, n.parent, &scratch_);
@@ -69,8 +74,7 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
       if (static_cast<std::size_t>(id >> 5) < bitmask.size()) bitmask[id >> 5] |= 1u << (id & 31);
     }
   }
-  if (recent_masks_.size() >= kMaxRecentMasks) recent_masks_.clear();
-  recent_masks_.emplace(key_, std::vector<uint32_t>(bitmask.begin(), bitmask.begin() + words));
+  state_cache.Insert(key_, std::make_shared<const std::vector<uint32_t>>(bitmask.begin(), bitmask.begin() + words));
   MaybeCompactPool();
 }
 
@@ -92,6 +96,22 @@ bool GrammarMatcher::AcceptBytes(std::string_view bytes) {
   if (result != &state_) state_ = *result;
   MaybeCompactPool();
   return true;
+}
+
+void GrammarMatcher::BuildStateKey() {
+  if (chains_.size() < state_.stacks.size()) chains_.resize(state_.stacks.size());
+  for (std::size_t k = 0; k < state_.stacks.size(); ++k) {
+    std::vector<int32_t>& chain = chains_[k];
+    chain.clear();
+    for (int32_t id = state_.stacks[k]; id >= 0; id = pool_.node(id).parent) chain.push_back(pool_.node(id).pos);
+  }
+  std::sort(chains_.begin(), chains_.begin() + state_.stacks.size());
+  key_.clear();
+  for (std::size_t k = 0; k < state_.stacks.size(); ++k) {
+    key_.insert(key_.end(), chains_[k].begin(), chains_[k].end());
+    key_.push_back(-1);
+  }
+  key_.push_back(state_.accept ? -2 : -3);
 }
 
 bool GrammarMatcher::CanAcceptBytes(std::string_view bytes) { return Run(bytes) != nullptr; }
@@ -140,7 +160,6 @@ void GrammarMatcher::MaybeCompactPool() {
   for (int32_t& s : state_.stacks) s = copy(copy, s);
   std::sort(state_.stacks.begin(), state_.stacks.end());
   pool_ = std::move(fresh);
-  recent_masks_.clear();
 }
 
 }  // namespace llmserve::structured

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "engine/structured/pushdown_automaton.h"
 #include "engine/structured/stack_recognizer.h"
+#include "engine/structured/state_mask_cache.h"
 #include "engine/structured/structured_output.h"
 #include "engine/structured/token_mask_cache.h"
 #include "engine/structured/token_walk.h"
@@ -24,15 +24,20 @@ class CompiledGrammar final : public CompiledStructuredOutput {
  public:
   CompiledGrammar(std::shared_ptr<const PushdownAutomaton> pda,
                   std::shared_ptr<const StructuredVocabulary> vocab)
-      : pda_(pda), vocab_(vocab), cache_(std::move(pda), std::move(vocab)) {}
+      : pda_(pda), vocab_(vocab), cache_(std::move(pda), std::move(vocab)), state_cache_(kMaxStateMasks) {}
   const PushdownAutomaton& pda() const { return *pda_; }
   const StructuredVocabulary& vocab() const { return *vocab_; }
   const TokenMaskCache& mask_cache() const { return cache_; }
+  /// Whole-state masks, filled by the matchers (shared, thread-safe).
+  StateMaskCache& state_cache() const { return state_cache_; }
+  /// Most whole-state masks kept (each ceil(vocab_size / 32) words).
+  static constexpr std::size_t kMaxStateMasks = 1024;
 
  private:
   std::shared_ptr<const PushdownAutomaton> pda_;
   std::shared_ptr<const StructuredVocabulary> vocab_;
   TokenMaskCache cache_;
+  mutable StateMaskCache state_cache_;
 };
 
 /// StructuredOutputMatcher over a CompiledGrammar; also matches raw bytes
@@ -69,14 +74,11 @@ class GrammarMatcher final : public StructuredOutputMatcher {
   StackSet next_;
   StackSet scratch_;
   TokenWalker walker_;
-  std::vector<int32_t> tops_;
+  std::vector<int64_t> tops_;  // (top position << 32 | return position)
   bool ended_ = false;  // EOS accepted
-  // Masks of recently seen states (stacks + accept flag as a trailing -1/-2):
-  // a string's or a number's state repeats token after token, so its
-  // context-dependent tokens are walked once. Cleared when it holds
-  // kMaxRecentMasks entries and whenever stack ids change (Reset, compaction).
-  static constexpr std::size_t kMaxRecentMasks = 32;
-  absl::flat_hash_map<std::vector<int32_t>, std::vector<uint32_t>> recent_masks_;
+  // The canonical key of the state (StateMaskCache).
+  void BuildStateKey();
+  std::vector<std::vector<int32_t>> chains_;
   std::vector<int32_t> key_;
 };
 
