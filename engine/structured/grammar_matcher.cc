@@ -19,6 +19,7 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> compiled)
 
 void GrammarMatcher::Reset() {
   pool_.Clear();
+  walker_.Clear();
   ended_ = false;
   rec_.Start(&state_);
 }
@@ -160,6 +161,7 @@ void GrammarMatcher::MaybeCompactPool() {
   for (int32_t& s : state_.stacks) s = copy(copy, s);
   std::sort(state_.stacks.begin(), state_.stacks.end());
   pool_ = std::move(fresh);
+  walker_.Clear();
 }
 
 }  // namespace llmserve::structured
