@@ -8,10 +8,6 @@
 
 namespace llmserve::structured {
 
-namespace {
-constexpr int32_t kMaxPoolNodes = 1 << 20;
-}  // namespace
-
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> compiled)
     : compiled_(std::move(compiled)), rec_(&compiled_->pda(), &pool_) {
   Reset();
@@ -145,7 +141,7 @@ absl::Status GrammarMatcher::AcceptToken(int32_t token_id) {
 }
 
 void GrammarMatcher::MaybeCompactPool() {
-  if (pool_.size() < kMaxPoolNodes) return;
+  if (pool_.size() < max_pool_nodes_) return;
   StackPool fresh;
   absl::flat_hash_map<int32_t, int32_t> moved;
   // Copies a chain root-first so parents exist before their children.
