@@ -31,7 +31,7 @@ class CompiledGrammar final : public CompiledStructuredOutput {
   /// Whole-state masks, filled by the matchers (shared, thread-safe).
   StateMaskCache& state_cache() const { return state_cache_; }
   /// Most whole-state masks kept (each ceil(vocab_size / 32) words).
-  static constexpr std::size_t kMaxStateMasks = 1024;
+  static constexpr std::size_t kMaxStateMasks = 512;
 
  private:
   std::shared_ptr<const PushdownAutomaton> pda_;
