@@ -81,6 +81,9 @@ class GrammarMatcher final : public StructuredOutputMatcher {
   std::vector<int64_t> tops_;  // (top position << 32 | return position)
   bool ended_ = false;  // EOS accepted
   int32_t max_pool_nodes_ = kMaxPoolNodes;
+  // The mask of the current state from the per-position cache and walks of
+  // the context-dependent tokens; [bitmask_words()].
+  std::shared_ptr<const std::vector<uint32_t>> ComputeMask();
   // The canonical key of the state (StateMaskCache).
   void BuildStateKey();
   std::vector<std::vector<int32_t>> chains_;

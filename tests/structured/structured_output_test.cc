@@ -102,6 +102,13 @@ TEST(StructuredOutputMatcherTest, Contract) {
   EXPECT_FALSE(m->IsComplete());
   m->FillNextTokenBitmask(absl::MakeSpan(mask));
   EXPECT_EQ(mask, before);
+  // A longer span (a model's padded vocabulary) gets zeros past the vocabulary;
+  // a shorter one only its words.
+  std::vector<uint32_t> longer(m->bitmask_words() + 3, ~0u), shorter(2, ~0u);
+  m->FillNextTokenBitmask(absl::MakeSpan(longer));
+  m->FillNextTokenBitmask(absl::MakeSpan(shorter));
+  EXPECT_EQ(MaskIds(longer, 257 + 96), std::vector<int32_t>{'a'});
+  EXPECT_EQ(shorter, (std::vector<uint32_t>{0u, 0u}));
   // A choice is terminated at its end: only EOS is allowed.
   auto choice = StructuredOutputMatcher::Create(*compiler->Compile(ChoiceParams({"ab"})));
   ASSERT_TRUE(choice->AcceptToken('a').ok() && choice->AcceptToken('b').ok());
