@@ -8,10 +8,6 @@
 
 namespace llmserve::structured {
 
-namespace {
-constexpr int32_t kMaxPoolNodes = 1 << 20;
-}  // namespace
-
 GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> compiled)
     : compiled_(std::move(compiled)), rec_(&compiled_->pda(), &pool_) {
   Reset();
@@ -19,6 +15,7 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> compiled)
 
 void GrammarMatcher::Reset() {
   pool_.Clear();
+  walker_.Clear();
   ended_ = false;
   rec_.Start(&state_);
 }
@@ -26,15 +23,24 @@ void GrammarMatcher::Reset() {
 void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
   std::fill(bitmask.begin(), bitmask.end(), 0u);
   if (ended_) return;
-  const TokenMaskCache& cache = compiled_->mask_cache();
-  const StructuredVocabulary& vocab = compiled_->vocab();
-  const std::size_t words = std::min<std::size_t>(bitmask.size(), bitmask_words());
+  const std::size_t out_words = std::min<std::size_t>(bitmask.size(), bitmask_words());
   BuildStateKey();
   StateMaskCache& state_cache = compiled_->state_cache();
-  if (auto hit = state_cache.Find(key_)) {
-    std::copy(hit->begin(), hit->begin() + words, bitmask.begin());
-    return;
+  std::shared_ptr<const std::vector<uint32_t>> mask = state_cache.Find(key_);
+  if (mask == nullptr) {
+    mask = ComputeMask();
+    state_cache.Insert(key_, mask);
   }
+  std::copy(mask->begin(), mask->begin() + out_words, bitmask.begin());
+  MaybeCompactPool();
+}
+
+std::shared_ptr<const std::vector<uint32_t>> GrammarMatcher::ComputeMask() {
+  const TokenMaskCache& cache = compiled_->mask_cache();
+  const StructuredVocabulary& vocab = compiled_->vocab();
+  const std::size_t words = bitmask_words();
+  auto result = std::make_shared<std::vector<uint32_t>>(words, 0u);
+  uint32_t* out = result->data();
   // Context-independent tokens: the OR of the cached bitmasks of each
   // (top, return position) pair.
   tops_.clear();
@@ -46,8 +52,8 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
   std::sort(tops_.begin(), tops_.end());
   tops_.erase(std::unique(tops_.begin(), tops_.end()), tops_.end());
   for (int64_t top : tops_) {
-    const uint32_t* m = cache.Get(static_cast<int32_t>(top >> 32), static_cast<int32_t>(top & 0xffffffff)).accepted.data();
-    uint32_t* out = bitmask.data();
+    const uint32_t* m =
+        cache.Get(static_cast<int32_t>(top >> 32), static_cast<int32_t>(top & 0xffffffff)).accepted.data();
     for (std::size_t w = 0; w < words; ++w) out[w] |= m[w];
   }
   // Context-dependent tokens: walked against each full stack.
@@ -63,19 +69,14 @@ void GrammarMatcher::FillNextTokenBitmask(absl::Span<uint32_t> bitmask) {
         rec_, scratch_, uncertain.size(), nullptr,
         [&](std::size_t i) -> std::string_view { return vocab.token_bytes(uncertain[i]); },
         [&](std::size_t i, TokenWalkResult r) {
-          if (r.accepted) {
-            const int32_t id = uncertain[i];
-            bitmask[id >> 5] |= 1u << (id & 31);
-          }
+          const int32_t id = uncertain[i];
+          if (r.accepted) out[id >> 5] |= 1u << (id & 31);
         });
   }
   if (state_.accept) {
-    for (int32_t id : vocab.eos_token_ids()) {
-      if (static_cast<std::size_t>(id >> 5) < bitmask.size()) bitmask[id >> 5] |= 1u << (id & 31);
-    }
+    for (int32_t id : vocab.eos_token_ids()) out[id >> 5] |= 1u << (id & 31);
   }
-  state_cache.Insert(key_, std::make_shared<const std::vector<uint32_t>>(bitmask.begin(), bitmask.begin() + words));
-  MaybeCompactPool();
+  return result;
 }
 
 const StackSet* GrammarMatcher::Run(std::string_view bytes) {
@@ -144,7 +145,7 @@ absl::Status GrammarMatcher::AcceptToken(int32_t token_id) {
 }
 
 void GrammarMatcher::MaybeCompactPool() {
-  if (pool_.size() < kMaxPoolNodes) return;
+  if (pool_.size() < max_pool_nodes_) return;
   StackPool fresh;
   absl::flat_hash_map<int32_t, int32_t> moved;
   // Copies a chain root-first so parents exist before their children.
@@ -160,6 +161,7 @@ void GrammarMatcher::MaybeCompactPool() {
   for (int32_t& s : state_.stacks) s = copy(copy, s);
   std::sort(state_.stacks.begin(), state_.stacks.end());
   pool_ = std::move(fresh);
+  walker_.Clear();
 }
 
 }  // namespace llmserve::structured

@@ -31,7 +31,7 @@ class CompiledGrammar final : public CompiledStructuredOutput {
   /// Whole-state masks, filled by the matchers (shared, thread-safe).
   StateMaskCache& state_cache() const { return state_cache_; }
   /// Most whole-state masks kept (each ceil(vocab_size / 32) words).
-  static constexpr std::size_t kMaxStateMasks = 1024;
+  static constexpr std::size_t kMaxStateMasks = 512;
 
  private:
   std::shared_ptr<const PushdownAutomaton> pda_;
@@ -60,6 +60,10 @@ class GrammarMatcher final : public StructuredOutputMatcher {
   bool CanAcceptBytes(std::string_view bytes);
   /// Number of stacks in the current state (a measure of ambiguity).
   int num_stacks() const { return static_cast<int>(state_.stacks.size()); }
+  /// Stack nodes kept before the pool is rebuilt from the current state
+  /// (default kMaxPoolNodes; tests lower it to exercise the rebuild).
+  void set_max_pool_nodes(int32_t n) { max_pool_nodes_ = n; }
+  static constexpr int32_t kMaxPoolNodes = 1 << 20;
 
  private:
   // Re-interns the current stacks into a fresh pool once the pool has grown
@@ -76,6 +80,10 @@ class GrammarMatcher final : public StructuredOutputMatcher {
   TokenWalker walker_;
   std::vector<int64_t> tops_;  // (top position << 32 | return position)
   bool ended_ = false;  // EOS accepted
+  int32_t max_pool_nodes_ = kMaxPoolNodes;
+  // The mask of the current state from the per-position cache and walks of
+  // the context-dependent tokens; [bitmask_words()].
+  std::shared_ptr<const std::vector<uint32_t>> ComputeMask();
   // The canonical key of the state (StateMaskCache).
   void BuildStateKey();
   std::vector<std::vector<int32_t>> chains_;

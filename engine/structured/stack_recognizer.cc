@@ -39,6 +39,7 @@ void StackRecognizer::CloseRec(int32_t pos, int32_t parent, StackSet* out) {
     const PdaNode& n = pda_->node(pos);
     switch (n.kind) {
       case PdaNode::Kind::kBytes:
+        if (out->stacks.size() > 2 * kMaxStacks) return;  // cut below (Advance)
         out->stacks.push_back(pool_->Intern(pos, parent));
         return;
       case PdaNode::Kind::kStar:
@@ -91,6 +92,7 @@ void StackRecognizer::Advance(const StackSet& in, uint8_t byte, StackSet* out) {
     }
   }
   Normalize(out);
+  if (out->stacks.size() > kMaxStacks) out->Clear();
 }
 
 void StackRecognizer::Normalize(StackSet* out) {

@@ -69,8 +69,12 @@ class StackRecognizer {
   /// Adds to `out` the closure of (pos, parent): the stacks whose top is a
   /// byte node reachable without consuming a byte (out is not re-sorted).
   void Close(int32_t pos, int32_t parent, StackSet* out);
-  /// `out` = the stacks after `in` consumes `byte` (sorted, unique).
+  /// `out` = the stacks after `in` consumes `byte` (sorted, unique). A state
+  /// of more than kMaxStacks stacks (a grammar ambiguous enough to double its
+  /// stacks per byte) is cut to nothing, so no step can take exponential time:
+  /// such a continuation is simply not allowed.
   void Advance(const StackSet& in, uint8_t byte, StackSet* out);
+  static constexpr std::size_t kMaxStacks = 4096;
   /// Sorts and deduplicates out->stacks.
   static void Normalize(StackSet* out);
 

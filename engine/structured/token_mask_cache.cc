@@ -35,8 +35,8 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret) 
   const int32_t parent = ret == kAtRoot ? kRootParent : pool.Intern(ret, kBottomParent);
   rec.Close(pos, parent, &initial);
   StackRecognizer::Normalize(&initial);
-  // An escape leaves the rule of the return position (or p's own rule when
-  // that is tail-called at the root... never: at the root nothing escapes).
+  // An escape completes the rule of the return position; only bytes of its
+  // FOLLOW set can come next (at the root nothing escapes).
   const uint64_t* follow = ret == kAtRoot ? nullptr : pda_->follow(pda_->rule_of(ret));
   const std::vector<int32_t>& ids = vocab_->sorted_ids();
   TokenWalker walker;

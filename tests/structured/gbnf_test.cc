@@ -95,6 +95,19 @@ TEST(GbnfTest, ErrorsNameLineAndColumn) {
   }
 }
 
+// A grammar whose stacks double with every byte is cut at
+// StackRecognizer::kMaxStacks instead of taking exponential time.
+TEST(GbnfTest, ExponentiallyAmbiguousGrammarIsBounded) {
+  const StructuredOutputParams p = GrammarParams("root ::= \"x\" root \"y\" | \"x\" root \"z\" | \"\"\n");
+  EXPECT_TRUE(FullMatch(p, "xxyz"));
+  EXPECT_TRUE(PrefixMatch(p, "xxxxxxxxxx"));                        // 2^10 stacks
+  EXPECT_FALSE(PrefixMatch(p, std::string(40, 'x')));               // cut, not 2^40
+  auto m = NewMatcher(MustCompile(Gpt2Vocabulary(), p));
+  std::vector<uint32_t> mask(m->bitmask_words());
+  m->FillNextTokenBitmask(absl::MakeSpan(mask));
+  EXPECT_TRUE(m->CanAcceptBytes("xxxx"));
+}
+
 constexpr char kPythonCheck[] = R"(
 import ast, json, re, sys
 cases = json.load(open(sys.argv[1], encoding='utf-8'))

@@ -102,6 +102,13 @@ TEST(StructuredOutputMatcherTest, Contract) {
   EXPECT_FALSE(m->IsComplete());
   m->FillNextTokenBitmask(absl::MakeSpan(mask));
   EXPECT_EQ(mask, before);
+  // A longer span (a model's padded vocabulary) gets zeros past the vocabulary;
+  // a shorter one only its words.
+  std::vector<uint32_t> longer(m->bitmask_words() + 3, ~0u), shorter(2, ~0u);
+  m->FillNextTokenBitmask(absl::MakeSpan(longer));
+  m->FillNextTokenBitmask(absl::MakeSpan(shorter));
+  EXPECT_EQ(MaskIds(longer, 257 + 96), std::vector<int32_t>{'a'});
+  EXPECT_EQ(shorter, (std::vector<uint32_t>{0u, 0u}));
   // A choice is terminated at its end: only EOS is allowed.
   auto choice = StructuredOutputMatcher::Create(*compiler->Compile(ChoiceParams({"ab"})));
   ASSERT_TRUE(choice->AcceptToken('a').ok() && choice->AcceptToken('b').ok());
@@ -134,6 +141,53 @@ TEST(ApplyTokenBitmaskTest, MasksClearedBits) {
     } else {
       EXPECT_TRUE(std::isinf(logits[i]) && logits[i] < 0) << i;
     }
+  }
+}
+
+// The masked distribution equals the unmasked one renormalized over the
+// allowed tokens (softmax after ApplyTokenBitmask).
+TEST(ApplyTokenBitmaskTest, MaskedSoftmaxIsRenormalizedSoftmax) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int n = 1 + static_cast<int>(rng() % 300);
+    std::vector<float> logits(n);
+    for (float& x : logits) x = normal(rng);
+    std::vector<uint32_t> mask((n + 31) / 32, 0u);
+    for (int i = 0; i < n; ++i) {
+      if (rng() % 3 == 0 || i == trial % n) mask[i / 32] |= 1u << (i % 32);
+    }
+    std::vector<float> masked = logits;
+    ApplyTokenBitmask(mask, absl::MakeSpan(masked));
+    double z_all = 0, z_allowed = 0, z_masked = 0;
+    for (int i = 0; i < n; ++i) {
+      const bool allowed = (mask[i / 32] >> (i % 32)) & 1u;
+      z_all += std::exp(static_cast<double>(logits[i]));
+      if (allowed) z_allowed += std::exp(static_cast<double>(logits[i]));
+      z_masked += std::exp(static_cast<double>(masked[i]));
+    }
+    for (int i = 0; i < n; ++i) {
+      const bool allowed = (mask[i / 32] >> (i % 32)) & 1u;
+      const double p_masked = std::exp(static_cast<double>(masked[i])) / z_masked;
+      const double p_renorm = allowed ? (std::exp(static_cast<double>(logits[i])) / z_all) / (z_allowed / z_all) : 0.0;
+      EXPECT_NEAR(p_masked, p_renorm, 1e-12) << i;
+    }
+  }
+}
+
+// The matcher's stack pool rebuilt every few steps changes no mask.
+TEST(StructuredOutputMatcherTest, PoolRebuildKeepsMasks) {
+  auto vocab = Stories260KVocabulary();
+  auto compiled = MustCompile(vocab, GrammarParams(
+      "root ::= \"[\" item (\", \" item)* \"]\"\nitem ::= [a-z]+ | \"(\" root \")\" | [0-9]{1,3}\n"));
+  ASSERT_NE(compiled, nullptr);
+  std::mt19937 rng(8);
+  auto m = NewMatcher(compiled);
+  m->set_max_pool_nodes(8);
+  for (int k = 0; k < 10; ++k) {
+    m->Reset();
+    Walk w = RandomWalk(*m, *vocab, rng, 50, /*check_masks=*/true);
+    EXPECT_FALSE(w.dead_end) << w.text;
   }
 }
 
