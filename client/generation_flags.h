@@ -13,6 +13,10 @@
 //   --stop-token-ids ID,...    stop_token_ids  --min-tokens K       min_tokens
 //   --logprobs K               logprobs        --prompt-logprobs K  prompt_logprobs
 //   --n N                      n
+// and structured output (at most one; sampling_params.structured_output):
+//   --json-schema FILE         json_schema (the file's text)
+//   --json-object              json_object  --regex R            regex
+//   --choice a,b,...           choice       --grammar FILE       grammar (GBNF)
 // Unset flags leave their field unset (the server's default applies).
 
 #include "absl/status/status.h"
@@ -25,7 +29,9 @@ namespace llmserve::client {
 /// INVALID_ARGUMENT naming the field); negative counts are sent as huge
 /// unsigned values so that it does. Returns INVALID_ARGUMENT naming the flag
 /// for text that does not parse: a token id that is not a non-negative
-/// 32-bit integer, or a --logit-bias item that is not TOKEN_ID:BIAS.
+/// 32-bit integer, a --logit-bias item that is not TOKEN_ID:BIAS, a
+/// --json-schema / --grammar file that cannot be read, or more than one
+/// structured-output flag.
 absl::Status ApplyGenerationFlags(v1::SamplingParams* params);
 
 }  // namespace llmserve::client

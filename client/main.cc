@@ -6,6 +6,7 @@
 //       [--presence-penalty A] [--frequency-penalty F] [--logit-bias ID:BIAS,...]
 //       [--banned-token-ids 1,2] [--stop-token-ids 3,4] [--min-tokens N] [--logprobs K]
 //       [--prompt-logprobs K] [--n N] [--priority P]
+//       [--json-schema FILE | --json-object | --regex R | --choice a,b | --grammar FILE]
 //   llmserve-client tokenize --text "hello" [--noadd-bos]
 //   llmserve-client health [--service NAME]
 //   llmserve-client info

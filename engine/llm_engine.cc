@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -30,6 +31,7 @@
 #include "engine/models/decoder_model.h"
 #include "engine/sampling/sequence_sampler.h"
 #include "engine/scheduler/scheduler.h"
+#include "engine/structured/structured_output.h"
 #include "engine/tokenizer/tokenizer_loader.h"
 
 namespace llmserve {
@@ -55,7 +57,21 @@ struct PendingRequest {
   EngineRequest request;
   OutputCallback callback;
   absl::Time arrival;
+  /// The compiled SamplingParams::structured_output, or null.
+  std::shared_ptr<const CompiledStructuredOutput> structured_output;
 };
+
+// The structured-output compiler of a tokenizer (eos ids included), or the
+// reason there is none.
+absl::StatusOr<std::unique_ptr<StructuredOutputCompiler>> MakeStructuredOutputCompiler(
+    const Tokenizer& tokenizer, const std::vector<int32_t>& eos_token_ids) {
+  auto vocabulary = StructuredVocabulary::FromTokenizer(tokenizer, eos_token_ids);
+  if (!vocabulary.ok()) return vocabulary.status();
+  std::unique_ptr<StructuredOutputCompiler> compiler =
+      StructuredOutputCompiler::Create(*std::move(vocabulary));
+  if (compiler == nullptr) return absl::UnimplementedError("no structured-output compiler");
+  return compiler;
+}
 
 // The engine: caller-facing queues (pending requests, aborts, in-flight ids,
 // stats) under mu_, and one engine thread that runs the loop
@@ -77,7 +93,8 @@ class LLMEngineImpl final : public LLMEngine {
         kv_(cache_->shape().num_blocks, options_.block_size, options_.enable_prefix_caching),
         scheduler_({options_.max_num_seqs, options_.max_num_batched_tokens}, &kv_),
         runner_(model_.get(), cache_.get()),
-        outputs_(*tokenizer_, model_->config().eos_token_ids, observer_) {
+        outputs_(*tokenizer_, model_->config().eos_token_ids, observer_),
+        structured_(MakeStructuredOutputCompiler(*tokenizer_, model_->config().eos_token_ids)) {
     stats_.num_kv_blocks_total = kv_.num_blocks();
     last_progress_ = absl::Now();
     thread_ = std::thread([this] { Loop(); });
@@ -145,6 +162,9 @@ class LLMEngineImpl final : public LLMEngine {
   Scheduler scheduler_;
   ModelRunner runner_;
   OutputProcessor outputs_;
+  // Compiles requests' structured outputs (thread-safe, cached by content);
+  // an error if the tokenizer gives the constraint no vocabulary.
+  const absl::StatusOr<std::unique_ptr<StructuredOutputCompiler>> structured_;
   int64_t next_seq_id_ = 0;
   std::atomic<bool> scheduling_paused_{false};
 
@@ -169,6 +189,26 @@ class LLMEngineImpl final : public LLMEngine {
 
 absl::Status LLMEngineImpl::AddRequest(EngineRequest request, OutputCallback on_output) {
   if (absl::Status s = ValidateRequest(request, request_limits()); !s.ok()) return s;
+  // Compiled here, on the caller's thread (a cache hit for a known constraint).
+  std::shared_ptr<const CompiledStructuredOutput> compiled;
+  if (request.sampling.structured_output.has_value()) {
+    if (!structured_.ok()) {
+      return absl::UnimplementedError(
+          absl::StrCat("sampling_params.structured_output is not available for this model: ",
+                       structured_.status().message()));
+    }
+    auto c = (*structured_)->Compile(*request.sampling.structured_output);
+    if (!c.ok()) {
+      // The compiler names the field from "structured_output."; the API's
+      // messages start with the proto field.
+      const absl::string_view m = c.status().message();
+      return absl::Status(c.status().code(),
+                          absl::StartsWith(m, "structured_output")
+                              ? absl::StrCat("sampling_params.", m)
+                              : absl::StrCat("sampling_params.structured_output: ", m));
+    }
+    compiled = *std::move(c);
+  }
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("the engine is shutting down");
   if (active_ids_.contains(request.request_id)) {
@@ -183,7 +223,7 @@ absl::Status LLMEngineImpl::AddRequest(EngineRequest request, OutputCallback on_
   active_ids_.insert(request.request_id);
   // Work arrives at an idle engine: the stall clock starts now.
   if (!has_work_ && pending_.empty()) last_progress_ = absl::Now();
-  pending_.push_back({std::move(request), std::move(on_output), absl::Now()});
+  pending_.push_back({std::move(request), std::move(on_output), absl::Now(), std::move(compiled)});
   return absl::OkStatus();
 }
 
@@ -302,6 +342,10 @@ void LLMEngineImpl::Admit(PendingRequest pending) {
   std::vector<int64_t> seq_ids;
   for (int i = 0; i < n; ++i) seq_ids.push_back(next_seq_id_++);
   outputs_.AddRequest(seq_ids, request, std::move(pending.callback), pending.arrival);
+  // Each completion gets its own matcher (made by the runner at its first scheduling).
+  if (pending.structured_output != nullptr) {
+    for (int64_t id : seq_ids) runner_.SetStructuredOutput(id, pending.structured_output);
+  }
   for (int i = 0; i < n; ++i) {
     auto seq = std::make_unique<Sequence>();
     seq->seq_id = seq_ids[i];

@@ -12,7 +12,10 @@ ModelRunner::ModelRunner(DecoderModel* model, KVCache* cache)
     : model_(model), cache_(cache), block_size_(cache->shape().block_size) {}
 
 absl::Status ModelRunner::UpdateStates(const SchedulerOutput& output) {
-  for (const int64_t id : output.finished_seq_ids) states_.erase(id);
+  for (const int64_t id : output.finished_seq_ids) {
+    states_.erase(id);
+    pending_structured_.erase(id);
+  }
   for (const ScheduledRequest& r : output.scheduled) {
     auto it = states_.find(r.seq_id);
     if (it == states_.end()) {
@@ -24,6 +27,21 @@ absl::Status ModelRunner::UpdateStates(const SchedulerOutput& output) {
                .try_emplace(r.seq_id, *r.sampling, r.prompt_token_ids, model_->config().vocab_size,
                             model_->config().eos_token_ids)
                .first;
+      if (auto c = pending_structured_.find(r.seq_id); c != pending_structured_.end()) {
+        SequenceState& state = it->second;
+        state.matcher = StructuredOutputMatcher::Create(std::move(c->second));
+        pending_structured_.erase(c);
+        if (state.matcher == nullptr) {
+          return absl::InternalError(absl::StrCat("model runner: sequence ", r.seq_id,
+                                                  ": no structured-output matcher"));
+        }
+        const int vocab = model_->config().vocab_size;
+        state.bitmask.assign(static_cast<std::size_t>((vocab + 31) / 32), 0u);
+        if (state.matcher->bitmask_words() > static_cast<int>(state.bitmask.size())) {
+          return absl::InternalError(absl::StrCat(
+              "model runner: the structured-output vocabulary is larger than the model's ", vocab));
+        }
+      }
     }
     std::vector<int32_t>& table = it->second.block_table;
     if (r.is_new) table.clear();
@@ -120,14 +138,49 @@ absl::StatusOr<ModelRunnerOutput> ModelRunner::Execute(const SchedulerOutput& ou
     }
     if (!r.samples) continue;
     float* logits = logits_.data() + static_cast<int64_t>(row++) * vocab;
-    SampleResult s = state.sampler.Sample(absl::MakeSpan(logits, vocab));
     SampledToken sample;
+    if (state.matcher != nullptr) {
+      sample = SampleConstrained(state, absl::MakeSpan(logits, vocab));
+    } else {
+      SampleResult s = state.sampler.Sample(absl::MakeSpan(logits, vocab));
+      sample.token_id = s.token_id;
+      sample.logprobs = std::move(s.logprobs);
+    }
     sample.seq_id = r.seq_id;
-    sample.token_id = s.token_id;
-    sample.logprobs = std::move(s.logprobs);
     result.sampled.push_back(std::move(sample));
   }
   return result;
+}
+
+SampledToken ModelRunner::SampleConstrained(SequenceState& state, absl::Span<float> logits) {
+  SampledToken sample;
+  StructuredOutputMatcher& matcher = *state.matcher;
+  std::vector<uint32_t>& mask = state.bitmask;
+  const std::size_t words = static_cast<std::size_t>(matcher.bitmask_words());
+  // Words past the constraint's vocabulary (model rows without a tokenizer
+  // token) stay 0: never allowed.
+  matcher.FillNextTokenBitmask(absl::MakeSpan(mask.data(), words));
+  bool any = false;
+  for (std::size_t w = 0; w < words; ++w) any |= mask[w] != 0u;
+  const std::vector<int32_t>& eos = model_->config().eos_token_ids;
+  if (!any) {
+    sample.structured_output_dead_end = true;
+    sample.token_id = eos.empty() ? 0 : eos.front();
+    return sample;
+  }
+  ApplyTokenBitmask(mask, logits);
+  SampleResult s = state.sampler.Sample(logits, /*masked=*/true);
+  sample.token_id = s.token_id;
+  sample.logprobs = std::move(s.logprobs);
+  // An EOS (allowed only where the output is complete) ends the sequence
+  // (OutputProcessor: even with ignore_eos), so the matcher needs no EOS.
+  if (std::find(eos.begin(), eos.end(), s.token_id) != eos.end()) return sample;
+  if (!matcher.AcceptToken(s.token_id).ok()) {
+    sample.structured_output_dead_end = true;  // not reached: the token was allowed
+    return sample;
+  }
+  sample.completes_structured_output = matcher.IsTerminated();
+  return sample;
 }
 
 }  // namespace llmserve

@@ -2,6 +2,7 @@
 #define LLMSERVE_ENGINE_MODEL_RUNNER_H_
 
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "engine/sampling/sequence_sampler.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/scheduler/scheduler_output.h"
+#include "engine/structured/structured_output.h"
 
 namespace llmserve {
 
@@ -31,9 +33,22 @@ class ModelRunner {
   /// `model` and `cache` must outlive the runner.
   ModelRunner(DecoderModel* model, KVCache* cache);
 
+  /// Constrains sequence `seq_id` (before its first scheduling) by
+  /// `compiled`: the runner gives it its own StructuredOutputMatcher when it
+  /// first sees it. Forgotten when the id is listed as finished.
+  void SetStructuredOutput(int64_t seq_id, std::shared_ptr<const CompiledStructuredOutput> compiled) {
+    pending_structured_[seq_id] = std::move(compiled);
+  }
+
   /// Runs the step and samples one token per scheduled request with
-  /// `samples` set, in order (SequenceSampler: logprobs of the raw row,
-  /// logits processors, sampling), and computes the prompt logprobs the
+  /// `samples` set, in order (for a constrained sequence first its matcher's
+  /// token bitmask applied to the row, logits at -inf where the constraint
+  /// forbids the token; then SequenceSampler: logprobs of that row, logits
+  /// processors, sampling; then the token is accepted by the matcher and
+  /// SampledToken::completes_structured_output set when nothing but EOS
+  /// could follow). The matcher, like the RNG, lives as long as the
+  /// sequence's state, so a sequence resumed after preemption continues with
+  /// the matcher state of its generated tokens. Also computes the prompt logprobs the
   /// output asks for (ScheduledRequest::num_prompt_logprobs). Errors: those of DecoderModel::Forward
   /// (exceptions from the model are turned into INTERNAL); INTERNAL when
   /// the output refers to a sequence whose state the runner never received.
@@ -49,7 +64,10 @@ class ModelRunner {
   /// sequence): the states of the last finished or cancelled sequences would
   /// otherwise wait for the next step's finished_seq_ids (where their ids are
   /// then ignored).
-  void ReleaseAll() { states_.clear(); }
+  void ReleaseAll() {
+    states_.clear();
+    pending_structured_.clear();
+  }
 
   /// Fault injection for tests: the next Execute fails with `error` where the
   /// forward pass would run (after the step's sequence state was applied, so
@@ -64,7 +82,14 @@ class ModelRunner {
     std::vector<int32_t> prompt;  ///< for prompt logprobs (the token each position scores)
     SequenceSampler sampler;      ///< RNG and logits-processor state
     std::vector<int32_t> block_table;
+    /// Structured output: the sequence's matcher (null when unconstrained)
+    /// and its bitmask buffer [ceil(vocab_size / 32)].
+    std::unique_ptr<StructuredOutputMatcher> matcher;
+    std::vector<uint32_t> bitmask;
   };
+
+  // Masks the row by the matcher, samples, advances the matcher.
+  SampledToken SampleConstrained(SequenceState& state, absl::Span<float> logits);
 
   // Applies finished ids and block ids; error if a sequence is unknown.
   absl::Status UpdateStates(const SchedulerOutput& output);
@@ -73,6 +98,8 @@ class ModelRunner {
   KVCache* cache_;
   const int block_size_;
   absl::flat_hash_map<int64_t, SequenceState> states_;
+  /// SetStructuredOutput's constraints of sequences not yet scheduled.
+  absl::flat_hash_map<int64_t, std::shared_ptr<const CompiledStructuredOutput>> pending_structured_;
   std::vector<int32_t> token_ids_, positions_, query_start_loc_, context_lens_, block_tables_,
       logits_indices_;
   std::vector<int64_t> slot_mapping_;

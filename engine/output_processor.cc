@@ -19,7 +19,8 @@ OutputProcessor::RequestState::RequestState(const Tokenizer& tokenizer,
       callback(std::move(cb)),
       detokenizer(tokenizer, request.prompt_token_ids.back()),
       stop(request.sampling.stop),
-      ignore_eos(request.sampling.ignore_eos),
+      // A structured output's EOS (allowed only where it is complete) always ends it.
+      ignore_eos(request.sampling.ignore_eos && !request.sampling.structured_output.has_value()),
       num_prompt_tokens(static_cast<int>(request.prompt_token_ids.size())),
       arrival(arrival_time) {}
 
@@ -73,6 +74,12 @@ bool OutputProcessor::ProcessToken(const SequenceUpdate& update, absl::Time now)
   }
   state.last_token = now;
 
+  if (update.sample->structured_output_dead_end) {
+    Finish(update.seq_id, FinishReason::kError,
+           absl::InternalError("structured output: the constraint allows no next token"), "", {},
+           now);
+    return true;
+  }
   FinishReason reason = FinishReason::kNone;
   bool stopped = false;
   // Stop strings and stop ids end a completion only from min_tokens tokens
@@ -89,6 +96,8 @@ bool OutputProcessor::ProcessToken(const SequenceUpdate& update, absl::Time now)
     reason = FinishReason::kStop;
   } else if (!state.ignore_eos && eos_ids_.contains(token)) {
     reason = FinishReason::kEos;
+  } else if (update.sample->completes_structured_output) {
+    reason = FinishReason::kStop;  // complete, only EOS could follow: end without it
   } else if (update.reached_max_tokens) {
     reason = FinishReason::kLength;
   }
@@ -109,7 +118,7 @@ bool OutputProcessor::ProcessToken(const SequenceUpdate& update, absl::Time now)
     state.callback(std::move(delta));
     return false;
   }
-  if (reason != FinishReason::kStop || stop_id) {  // the text withheld so far is complete
+  if (reason != FinishReason::kStop || stop_id || !stopped) {  // the text withheld so far is complete
     bool stopped_on_flush = false;
     text += state.stop.Append(state.detokenizer.Flush(), &stopped_on_flush);
     if (stopped_on_flush) {

@@ -23,8 +23,10 @@ namespace llmserve {
 
 /// Turns sampled tokens into the requests' outputs (vLLM's output processor):
 /// per request an incremental detokenizer, the stop-string checker, the
-/// finish decision (stop string, stop token id, EOS, length; stop strings and
-/// stop ids only from min_tokens completion tokens on), usage counters and
+/// finish decision (stop string, stop token id, EOS, a structured output
+/// complete with nothing but EOS to follow (stop), length; stop strings and
+/// stop ids only from min_tokens completion tokens on; a structured output's
+/// EOS ends it even with ignore_eos; a constraint dead end is an error), usage counters and
 /// timing, logprobs, and the observer events (scheduled, inter-token latency,
 /// finished).
 ///

@@ -18,16 +18,17 @@ PACKAGES=(
   libdnnl-dev libabsl-dev libicu-dev
   # dnnl-config.cmake requires OpenCL (only a Recommends of libdnnl-dev)
   ocl-icd-opencl-dev opencl-c-headers
-  # metrics, JSON, the HTTP front (Boost.Beast / Asio, header-only)
+  # metrics, JSON, the HTTP front and llmserve-bench's OpenAI backend (Boost.Beast / Asio, header-only)
   prometheus-cpp-dev nlohmann-json3-dev libboost-dev
   # TLS on the HTTP front (boost::asio::ssl)
   libssl-dev
   # llmserve-bench: HTTP GET of a server's /metrics
   libcurl4-openssl-dev
-  # llmserve-bench's OpenAI-compatible HTTP backend: Boost.Beast / Asio (header-only)
-  libboost-dev
   # scripts/soak.sh: scrapes /metrics and checks the results
   curl python3
+  # tests/structured, tests/server/structured_output_server_test: an independent JSON Schema validator
+  # (python3-rfc3339: its RFC 3339 `time` format check)
+  python3-jsonschema python3-rfc3339
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # the chat-template reference renderer (tests/chat_templates/render_reference.py)

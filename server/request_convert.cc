@@ -67,6 +67,35 @@ SamplingParams ToSamplingParams(const v1::SamplingParams& params) {
   if (params.has_logprobs()) out.logprobs = static_cast<int>(params.logprobs());
   if (params.has_prompt_logprobs()) out.prompt_logprobs = static_cast<int>(params.prompt_logprobs());
   if (params.has_n()) out.n = static_cast<int>(params.n());
+  if (params.has_structured_output()) {
+    const v1::StructuredOutput& so = params.structured_output();
+    StructuredOutputParams p;
+    using Kind = StructuredOutputParams::Kind;
+    switch (so.kind_case()) {
+      case v1::StructuredOutput::kJsonSchema:
+        p.kind = Kind::kJsonSchema;
+        p.text = so.json_schema();
+        break;
+      case v1::StructuredOutput::kJsonObject:
+        p.kind = Kind::kJsonObject;
+        break;
+      case v1::StructuredOutput::kRegex:
+        p.kind = Kind::kRegex;
+        p.text = so.regex();
+        break;
+      case v1::StructuredOutput::kChoice:
+        p.kind = Kind::kChoice;
+        p.choices.assign(so.choice().choices().begin(), so.choice().choices().end());
+        break;
+      case v1::StructuredOutput::kGrammar:
+        p.kind = Kind::kGrammar;
+        p.text = so.grammar();
+        break;
+      case v1::StructuredOutput::KIND_NOT_SET:
+        return out;  // ToEngineRequest rejects it
+    }
+    out.structured_output = std::move(p);
+  }
   return out;
 }
 
@@ -74,7 +103,20 @@ absl::StatusOr<EngineRequest> ToEngineRequest(const v1::GenerateRequest& request
                                               const Tokenizer& tokenizer) {
   EngineRequest out;
   out.request_id = request.request_id();
-  out.sampling = ToSamplingParams(request.sampling_params());
+  const v1::SamplingParams& params = request.sampling_params();
+  if (params.has_structured_output()) {
+    const v1::StructuredOutput& so = params.structured_output();
+    if (so.kind_case() == v1::StructuredOutput::KIND_NOT_SET) {
+      return absl::InvalidArgumentError(
+          "sampling_params.structured_output: one of json_schema, json_object, regex, choice or "
+          "grammar must be set");
+    }
+    if (so.kind_case() == v1::StructuredOutput::kJsonObject && !so.json_object()) {
+      return absl::InvalidArgumentError(
+          "sampling_params.structured_output.json_object must be true when set");
+    }
+  }
+  out.sampling = ToSamplingParams(params);
   out.priority = request.priority();
   absl::StatusOr<std::vector<int32_t>> ids = PromptTokens(request, tokenizer);
   if (!ids.ok()) return ids.status();

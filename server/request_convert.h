@@ -18,7 +18,9 @@ namespace llmserve::server {
 ///
 /// Errors: INVALID_ARGUMENT naming the field, for what cannot be converted:
 ///  - `prompt` when neither text nor token_ids is set;
-///  - `prompt.text` that cannot be encoded, or encodes to no tokens.
+///  - `prompt.text` that cannot be encoded, or encodes to no tokens;
+///  - `sampling_params.structured_output` with none of its oneof set, or
+///    json_object set to false.
 absl::StatusOr<EngineRequest> ToEngineRequest(const v1::GenerateRequest& request,
                                               const Tokenizer& tokenizer);
 

@@ -13,8 +13,8 @@ std::string SharedDir();
 /// SharedDir() + "/" + relative.
 std::string SharedPath(const std::string& relative);
 
-/// <repository root>/<relative> (test data kept in the repository, e.g.
-/// "tests/chat_templates").
+/// <source tree>/<relative>: data kept in the repository (e.g.
+/// "tests/structured_schemas").
 std::string SourcePath(const std::string& relative);
 
 /// Parses a JSON file (fails the current test via ADD_FAILURE and returns null on error).

@@ -15,7 +15,8 @@
 //       [--temperature T --top-p P --top-k K --sampling-seed S --min-p P --stop a,b
 //        --repetition-penalty R --presence-penalty A --frequency-penalty F
 //        --logit-bias ID:BIAS,... --banned-token-ids 1,2 --stop-token-ids 3,4
-//        --min-tokens N --logprobs K --prompt-logprobs K --n N --priority P]
+//        --min-tokens N --logprobs K --prompt-logprobs K --n N --priority P
+//        --json-schema FILE | --json-object | --regex R | --choice a,b | --grammar FILE]
 //       [--goodput ttft:500,tpot:50,e2el:5000] [--metrics-url http://HOST:9090/metrics]
 //       [--output result.json] [--save-requests requests.jsonl]
 // Exit status: 0 done, 1 bad usage or setup error, 2 the server's counters

@@ -58,7 +58,10 @@ LogitsProcessor::LogitsProcessor(const SamplingParams& params, absl::Span<const 
   std::vector<int32_t> suppress;
   if (min_tokens_ > 0) {
     suppress.assign(params.stop_token_ids.begin(), params.stop_token_ids.end());
-    if (!params.ignore_eos) suppress.insert(suppress.end(), eos_token_ids.begin(), eos_token_ids.end());
+    // A structured output's EOS ends it even with ignore_eos, so min_tokens keeps it away too.
+    if (!params.ignore_eos || params.structured_output.has_value()) {
+      suppress.insert(suppress.end(), eos_token_ids.begin(), eos_token_ids.end());
+    }
     std::erase_if(suppress, [&](int32_t id) { return !valid(id); });
     std::sort(suppress.begin(), suppress.end());
     suppress.erase(std::unique(suppress.begin(), suppress.end()), suppress.end());

@@ -19,7 +19,8 @@ namespace llmserve {
 ///   x = l[v] + bias[v]                    bias = logit_bias, -inf for banned ids
 ///                                         and, while fewer than min_tokens
 ///                                         completion tokens exist, for the EOS
-///                                         ids (unless ignore_eos) and stop_token_ids
+///                                         ids (unless ignore_eos without a
+///                                         structured output) and stop_token_ids
 ///   if v occurs in prompt ∪ completion:   x = x > 0 ? x / r : x * r
 ///                                         (repetition_penalty r: CTRL / Hugging Face)
 ///   x -= frequency_penalty · c[v] + presence_penalty · [c[v] > 0]

@@ -35,6 +35,48 @@ absl::Status SamplingParams::Validate() const {
                                                      stop[i].size()));
     }
   }
+  if (structured_output.has_value()) return ValidateStructuredOutputShape(*structured_output);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateStructuredOutputShape(const StructuredOutputParams& p) {
+  using Kind = StructuredOutputParams::Kind;
+  constexpr std::size_t kMax = SamplingParams::kMaxStructuredOutputBytes;
+  const char* field = "";
+  switch (p.kind) {
+    case Kind::kJsonSchema: field = "json_schema"; break;
+    case Kind::kJsonObject: return absl::OkStatus();
+    case Kind::kRegex: field = "regex"; break;
+    case Kind::kGrammar: field = "grammar"; break;
+    case Kind::kChoice: {
+      if (p.choices.empty()) {
+        return absl::InvalidArgumentError(
+            "sampling_params.structured_output.choice.choices must not be empty");
+      }
+      std::size_t total = 0;
+      for (std::size_t i = 0; i < p.choices.size(); ++i) {
+        if (p.choices[i].empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "sampling_params.structured_output.choice.choices[", i, "] must not be empty"));
+        }
+        total += p.choices[i].size();
+      }
+      if (total > kMax) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "sampling_params.structured_output.choice.choices: at most ", kMax, " bytes, got ", total));
+      }
+      return absl::OkStatus();
+    }
+  }
+  if (p.text.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sampling_params.structured_output.", field, " must not be empty"));
+  }
+  if (p.text.size() > kMax) {
+    return absl::InvalidArgumentError(absl::StrCat("sampling_params.structured_output.", field,
+                                                   ": at most ", kMax, " bytes, got ",
+                                                   p.text.size()));
+  }
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/sampling/structured_output_params.h"
 
 namespace llmserve {
 
@@ -74,15 +75,31 @@ struct SamplingParams {
   /// Number of completions generated for the prompt (sharing its KV blocks);
   /// completion i uses seed + i when a seed is set. >= 1.
   int n = 1;
+  /// What the completion must match (structured output, issue #23); unset:
+  /// unconstrained. The engine compiles it (engine/structured) and masks the
+  /// logits row with it before every transform above; EOS only where the
+  /// output is complete. See docs/generation-controls.md.
+  std::optional<StructuredOutputParams> structured_output;
 
+  /// Largest structured-output text (schema, regex, grammar) or total bytes of its choices.
+  static constexpr int kMaxStructuredOutputBytes = 1 << 20;
   static constexpr int kMaxLogitBias = 1024;
   static constexpr int kMaxStopTokenIds = 64;
   static constexpr int kMaxBannedTokenIds = 65536;
 
   /// Errors: INVALID_ARGUMENT naming the proto field
-  /// ("sampling_params.max_tokens must be > 0, got 0").
+  /// ("sampling_params.max_tokens must be > 0, got 0"). For structured_output
+  /// only its shape (non-empty text or choices, sizes); whether it compiles is
+  /// checked by the engine (LLMEngine::AddRequest).
   absl::Status Validate() const;
 };
+
+/// The shape checks of a structured-output constraint (SamplingParams::Validate):
+/// text non-empty and at most kMaxStructuredOutputBytes for json_schema, regex
+/// and grammar; choices non-empty, each non-empty, at most that many bytes in
+/// all. Errors: INVALID_ARGUMENT naming the proto field
+/// ("sampling_params.structured_output.regex must not be empty").
+absl::Status ValidateStructuredOutputShape(const StructuredOutputParams& params);
 
 }  // namespace llmserve
 

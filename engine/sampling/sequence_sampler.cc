@@ -1,5 +1,8 @@
 #include "engine/sampling/sequence_sampler.h"
 
+#include <algorithm>
+#include <limits>
+
 namespace llmserve {
 
 std::optional<uint64_t> CompletionSeed(const SamplingParams& params, int index) {
@@ -21,22 +24,23 @@ SequenceSampler::SequenceSampler(const SamplingParams& params, absl::Span<const 
       rng_(params_),
       processor_(params_, prompt, vocab_size, eos_token_ids) {}
 
-SampleResult SequenceSampler::Sample(absl::Span<float> logits) {
+SampleResult SequenceSampler::Sample(absl::Span<float> logits, bool masked) {
   SampleResult out;
-  // Logprobs need the raw row; the chosen token is known only after sampling,
-  // so keep the raw values of what the logprobs need: the whole row when
-  // processors will change it.
-  if (params_.logprobs.has_value() && processor_.active()) {
-    raw_.assign(logits.begin(), logits.end());
-    processor_.Apply(logits);
-    out.token_id = SampleToken(logits, params_, rng_, scratch_);
-    out.logprobs = ComputeLogprobs(raw_, out.token_id, *params_.logprobs, id_scratch_);
-  } else {
-    processor_.Apply(logits);
-    out.token_id = SampleToken(logits, params_, rng_, scratch_);
-    if (params_.logprobs.has_value()) {
-      out.logprobs = ComputeLogprobs(logits, out.token_id, *params_.logprobs, id_scratch_);
-    }
+  // Logprobs need the row before the processors; the chosen token is known
+  // only after sampling, so keep a copy when processors will change it. A
+  // masked row is kept too: if the processors (banned ids, min_tokens, bias)
+  // leave no allowed token, the token is drawn from the masked row without
+  // them (the constraint wins).
+  const bool keep = processor_.active() && (params_.logprobs.has_value() || masked);
+  if (keep) raw_.assign(logits.begin(), logits.end());
+  processor_.Apply(logits);
+  if (masked && keep && !(logits[ArgMax(logits)] > -std::numeric_limits<float>::infinity())) {
+    std::copy(raw_.begin(), raw_.end(), logits.begin());
+  }
+  out.token_id = SampleToken(logits, params_, rng_, scratch_);
+  if (params_.logprobs.has_value()) {
+    out.logprobs = ComputeLogprobs(keep ? absl::Span<const float>(raw_) : logits, out.token_id,
+                                   *params_.logprobs, id_scratch_);
   }
   processor_.AppendToken(out.token_id);
   return out;

@@ -27,8 +27,8 @@ struct SampleResult {
 /// state. The engine keeps one per sequence (the `n` completions of a request
 /// each have their own, completion i seeded with seed + i).
 ///
-/// Per token: logprobs of the raw row (if requested) → logits processors in
-/// place → SampleToken (temperature, min-p, top-k, top-p) → record the token.
+/// Per token: (the structured-output mask, applied by the caller) → logprobs
+/// of that row (if requested) → logits processors in place → SampleToken (temperature, min-p, top-k, top-p) → record the token.
 /// Depends on nothing but this sequence's logits row and history, so results
 /// are the same alone and in any batch.
 class SequenceSampler {
@@ -42,7 +42,13 @@ class SequenceSampler {
 
   /// Picks the next token from the raw logits row [vocab_size]; `logits` is
   /// overwritten (processed in place). Records the token in the processors.
-  SampleResult Sample(absl::Span<float> logits);
+  /// `masked`: the row already carries a structured-output token mask (-inf
+  /// for every token the constraint forbids, at least one token allowed);
+  /// logprobs are then of this masked (constrained) distribution, and if the
+  /// processors leave no finite logit (banned ids, min_tokens suppression of
+  /// EOS, a -100 bias on every allowed token) the token is drawn from the
+  /// masked row without them: the constraint wins.
+  SampleResult Sample(absl::Span<float> logits, bool masked = false);
 
   const SamplingParams& params() const { return params_; }
 

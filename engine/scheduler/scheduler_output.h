@@ -74,6 +74,14 @@ struct SampledToken {
   /// When the request asked for logprobs: those of token_id and the top
   /// alternatives, from the raw logits.
   std::optional<PositionLogprobs> logprobs;
+  /// Structured output (SamplingParams::structured_output): with this token
+  /// the output is complete and nothing but EOS could follow, so the
+  /// sequence finishes now (finish reason stop) without generating the EOS.
+  bool completes_structured_output = false;
+  /// Structured output: the constraint allowed no token at all (a dead end of
+  /// the automaton, not reachable with a vocabulary that covers every byte);
+  /// `token_id` is meaningless and the sequence finishes with an error.
+  bool structured_output_dead_end = false;
 };
 
 /// Prompt logprobs one sequence got in a step (ScheduledRequest::num_prompt_logprobs).

@@ -6,6 +6,15 @@
 // model's vocabulary (tokens as byte strings), and a per-sequence matcher that
 // gives the bitmask of tokens that may come next (the approach of xgrammar,
 // Dong et al. 2024, arXiv:2411.15100, and of llama.cpp's GBNF sampler).
+//
+// Inside: every kind becomes a byte-level context-free grammar
+// (byte_grammar.h; json_schema_compiler.h, json_grammar.h, regex_parser.h,
+// gbnf_parser.h, grammar_source.h), lowered to a pushdown automaton
+// (pushdown_automaton.h) run over bytes as a set of hash-consed stacks
+// (stack_recognizer.h). Token masks walk the vocabulary's byte trie
+// (token_walk.h) from per-position cached masks (token_mask_cache.h) and are
+// cached per whole state (state_mask_cache.h); grammar_matcher.h implements
+// the classes below. docs/structured-output.md describes the choices.
 
 #include <cstdint>
 #include <memory>
@@ -26,14 +35,37 @@ namespace llmserve {
 /// are never allowed except EOS where the output is complete.
 class StructuredVocabulary {
  public:
-  /// Errors: INVALID_ARGUMENT if `tokenizer` has no tokens.
+  /// The bytes of each token are Tokenizer::TokenBytes(prev, id) with `prev`
+  /// an ordinary token, so a SentencePiece '▁' is a space (as in the middle of
+  /// a text) and GPT-2's byte-level tokens are their raw bytes. Tokens with no
+  /// bytes (BOS, EOS, control tokens) are never allowed, except the ids of
+  /// `eos_token_ids` where the output is complete.
+  /// Errors: INVALID_ARGUMENT if `tokenizer` has no tokens or an EOS id is out
+  /// of range.
   static absl::StatusOr<std::shared_ptr<const StructuredVocabulary>> FromTokenizer(
       const Tokenizer& tokenizer, std::vector<int32_t> eos_token_ids);
+  /// Same from explicit byte strings per id (empty: a special token).
+  static absl::StatusOr<std::shared_ptr<const StructuredVocabulary>> FromTokenBytes(
+      std::vector<std::string> token_bytes, std::vector<int32_t> eos_token_ids);
   virtual ~StructuredVocabulary() = default;
-  virtual int32_t vocab_size() const = 0;
+  virtual int32_t vocab_size() const { return static_cast<int32_t>(token_bytes_.size()); }
+  /// The bytes of token `id` (empty for special tokens); id in [0, vocab_size()).
+  const std::string& token_bytes(int32_t id) const { return token_bytes_[id]; }
+  const std::vector<int32_t>& eos_token_ids() const { return eos_token_ids_; }
+  bool is_eos(int32_t id) const;
+  /// The ids with bytes, sorted by their bytes (a depth-first order of the
+  /// vocabulary's byte trie).
+  const std::vector<int32_t>& sorted_ids() const { return sorted_ids_; }
+
+ private:
+  StructuredVocabulary() = default;
+  std::vector<std::string> token_bytes_;
+  std::vector<int32_t> eos_token_ids_;
+  std::vector<int32_t> sorted_ids_;
 };
 
-/// An immutable compiled constraint, shared by every sequence that uses it.
+/// An immutable compiled constraint, shared by every sequence that uses it
+/// (its mask caches fill as it is used; thread-safe).
 class CompiledStructuredOutput {
  public:
   virtual ~CompiledStructuredOutput() = default;
@@ -44,7 +76,8 @@ class CompiledStructuredOutput {
 class StructuredOutputCompiler {
  public:
   virtual ~StructuredOutputCompiler() = default;
-  /// `cache_capacity`: compiled constraints kept (least recently used evicted).
+  /// `cache_capacity`: compiled constraints kept (least recently used
+  /// evicted; 0: none). Returns null if `vocabulary` is null.
   static std::unique_ptr<StructuredOutputCompiler> Create(
       std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity = 64);
   /// Errors: INVALID_ARGUMENT naming the field and the cause
@@ -59,6 +92,8 @@ class StructuredOutputCompiler {
 class StructuredOutputMatcher {
  public:
   virtual ~StructuredOutputMatcher() = default;
+  /// A matcher at the start state. Returns null if `compiled` is null or not
+  /// from StructuredOutputCompiler.
   static std::unique_ptr<StructuredOutputMatcher> Create(
       std::shared_ptr<const CompiledStructuredOutput> compiled);
 
@@ -66,14 +101,18 @@ class StructuredOutputMatcher {
   virtual int bitmask_words() const = 0;
   /// Writes the tokens allowed next: bit (id % 32) of word id / 32 is set iff
   /// token `id` may follow the accepted tokens. EOS ids are set iff
-  /// IsComplete(). `bitmask`: [bitmask_words()].
+  /// IsComplete(). `bitmask`: [bitmask_words()]. Nothing is set after EOS was
+  /// accepted. Cost: a lookup for a state seen before (by any sequence of this
+  /// constraint), else the cached per-position masks plus a walk of the
+  /// context-dependent tokens (benchmarks/structured_mask_bench.cc).
   virtual void FillNextTokenBitmask(absl::Span<uint32_t> bitmask) = 0;
-  /// Advances by the sampled token. Errors: FAILED_PRECONDITION if the token
-  /// was not allowed (the state is unchanged).
+  /// Advances by the sampled token (EOS ends the output). Errors:
+  /// FAILED_PRECONDITION if the token was not allowed, is outside the
+  /// vocabulary or follows EOS (the state is unchanged).
   virtual absl::Status AcceptToken(int32_t token_id) = 0;
   /// The accepted tokens form a complete match (EOS is allowed).
   virtual bool IsComplete() const = 0;
-  /// Complete, and no token but EOS can follow.
+  /// Complete, and no byte can follow (only EOS), or EOS was accepted.
   virtual bool IsTerminated() const = 0;
   /// Back to the start state (before any token).
   virtual void Reset() = 0;

@@ -29,10 +29,13 @@ class OutputProcessorControlsTest : public ::testing::Test {
     processor_.AddRequest(seq_ids, request, [this](RequestOutput out) { outputs_.push_back(out); },
                           absl::Now());
   }
-  bool Token(int32_t id, int n, int64_t seq = 7, bool reached_max = false, float logprob = 0) {
+  bool Token(int32_t id, int n, int64_t seq = 7, bool reached_max = false, float logprob = 0,
+             bool completes_structured_output = false, bool dead_end = false) {
     SampledToken sample;
     sample.seq_id = seq;
     sample.token_id = id;
+    sample.completes_structured_output = completes_structured_output;
+    sample.structured_output_dead_end = dead_end;
     if (logprob != 0) sample.logprobs = PositionLogprobs{{id, logprob}, 1, {}};
     SequenceUpdate u;
     u.seq_id = seq;
@@ -141,6 +144,52 @@ TEST_F(OutputProcessorControlsTest, AFailedCompletionFailsTheRequest) {
   EXPECT_TRUE(all.back().finished);
   EXPECT_EQ(all.back().finish_reason, FinishReason::kError);
   EXPECT_EQ(all.back().status.message(), "boom");
+}
+
+// Structured output: a token after which only EOS could follow ends the
+// completion at once with STOP and all its text (nothing withheld for the
+// stop-string checker); that wins over reaching max_tokens on the same token;
+// EOS ends a constrained completion even with ignore_eos; a dead end is an error.
+TEST_F(OutputProcessorControlsTest, StructuredOutputCompletionEndsWithStopAndItsText) {
+  SamplingParams p;
+  p.stop = {"}x"};  // a potential stop string withholds "}" until flushed
+  p.structured_output = StructuredOutputParams{};
+  Add(p);
+  EXPECT_FALSE(Token(Id('{'), 1));
+  EXPECT_TRUE(Token(Id('}'), 2, 7, /*reached_max=*/true, 0, /*completes_structured_output=*/true));
+  const auto all = All();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].finish_reason, FinishReason::kStop);
+  EXPECT_EQ(all[0].text + all[1].text, "{}");
+}
+
+TEST_F(OutputProcessorControlsTest, StructuredOutputEosEndsEvenWithIgnoreEos) {
+  SamplingParams p;
+  p.ignore_eos = true;
+  p.structured_output = StructuredOutputParams{};
+  Add(p, {7});
+  EXPECT_FALSE(Token(Id('1'), 1, 7));
+  EXPECT_TRUE(Token(FakeTokenizer::kEos, 2, 7));
+  auto all = All();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].finish_reason, FinishReason::kEos);
+  outputs_.clear();
+
+  p.structured_output.reset();  // unconstrained: ignore_eos keeps going
+  Add(p, {8});
+  EXPECT_FALSE(Token(FakeTokenizer::kEos, 1, 8));
+}
+
+TEST_F(OutputProcessorControlsTest, StructuredOutputDeadEndIsAnError) {
+  SamplingParams p;
+  p.structured_output = StructuredOutputParams{};
+  Add(p);
+  EXPECT_TRUE(Token(FakeTokenizer::kEos, 1, 7, false, 0, false, /*dead_end=*/true));
+  const auto all = All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].finish_reason, FinishReason::kError);
+  EXPECT_EQ(all[0].status.code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(all[0].token_ids.empty());
 }
 
 }  // namespace

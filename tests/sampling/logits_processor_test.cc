@@ -213,6 +213,23 @@ TEST(LogitsProcessorTest, MinTokensSuppressesEosAndStopIdsUntilReached) {
   }
 }
 
+// ignore_eos lifts min_tokens' EOS suppression (EOS would not end the
+// completion), except with a structured output, whose EOS always ends it.
+TEST(LogitsProcessorTest, MinTokensSuppressesEosWithIgnoreEosOnlyForStructuredOutput) {
+  SamplingParams p;
+  p.min_tokens = 2;
+  p.ignore_eos = true;
+  const std::vector<int32_t> eos = {2};
+  std::vector<float> row(10, 0.5f);
+  LogitsProcessor plain(p, std::vector<int32_t>{1}, 10, eos);
+  plain.Apply(absl::MakeSpan(row));
+  EXPECT_EQ(row[2], 0.5f);
+  p.structured_output = StructuredOutputParams{};
+  LogitsProcessor constrained(p, std::vector<int32_t>{1}, 10, eos);
+  constrained.Apply(absl::MakeSpan(row));
+  EXPECT_EQ(row[2], -std::numeric_limits<float>::infinity());
+}
+
 TEST(LogitsProcessorTest, CopiesContinueIndependently) {
   // `n` completions fork one processor state; each copy evolves on its own.
   SamplingParams p;

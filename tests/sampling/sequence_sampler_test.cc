@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 namespace llmserve {
@@ -61,6 +62,48 @@ TEST(SequenceSamplerTest, CompletionIUsesSeedPlusI) {
   }
   EXPECT_EQ(CompletionSeed(p, 3), std::optional<uint64_t>(103));
   EXPECT_FALSE(CompletionSeed(SamplingParams{}, 3).has_value());
+}
+
+// A structured-output mask (-inf outside the allowed set) comes before the
+// processors: when they leave no allowed token (min_tokens suppressing the
+// only allowed EOS, banned ids, -100 bias) the token comes from the masked row
+// without them (the constraint wins); logprobs are of the masked row.
+TEST(SequenceSamplerTest, MaskedRowWinsOverProcessorsThatBanEveryAllowedToken) {
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  std::mt19937 gen(5);
+  const std::vector<float> raw = Row(gen);
+  std::vector<float> masked(raw.size(), kNegInf);
+  masked[2] = raw[2];    // EOS, the only allowed token at a terminated output
+  masked[30] = raw[30];  // plus one more, banned below
+  SamplingParams p;
+  p.temperature = 0.7f;
+  p.seed = 1;
+  p.min_tokens = 5;  // suppresses EOS 2
+  p.banned_token_ids = {30};
+  p.logprobs = 2;
+  SequenceSampler s(p, std::vector<int32_t>{1}, 50, std::vector<int32_t>{2});
+  std::vector<float> row = masked;
+  const SampleResult t = s.Sample(absl::MakeSpan(row), /*masked=*/true);
+  EXPECT_TRUE(t.token_id == 2 || t.token_id == 30) << t.token_id;
+  ASSERT_TRUE(t.logprobs.has_value());
+  // Of the masked row: the two allowed tokens share all the mass.
+  const double z = std::log(std::exp(double{raw[2]}) + std::exp(double{raw[30]}));
+  EXPECT_NEAR(t.logprobs->chosen.logprob, raw[t.token_id] - z, 1e-5);
+  ASSERT_EQ(t.logprobs->top.size(), 2u);
+  EXPECT_NEAR(std::exp(double{t.logprobs->top[0].logprob}) + std::exp(double{t.logprobs->top[1].logprob}),
+              1.0, 1e-5);
+
+  // Where the processors leave an allowed token, they still apply after the mask.
+  masked[40] = raw[40];
+  SequenceSampler greedy([] {
+    SamplingParams q;
+    q.temperature = 0.0f;
+    q.banned_token_ids = {30};
+    q.min_tokens = 5;
+    return q;
+  }(), std::vector<int32_t>{1}, 50, std::vector<int32_t>{2});
+  row = masked;
+  EXPECT_EQ(greedy.Sample(absl::MakeSpan(row), /*masked=*/true).token_id, 40);
 }
 
 }  // namespace

@@ -62,5 +62,61 @@ TEST_F(ClientGenerationFlagsTest, FlagsReachTheEngineRequest) {
   EXPECT_THAT(r.out, HasSubstr("--logit-bias: not TOKEN_ID:BIAS"));
 }
 
+TEST_F(ClientGenerationFlagsTest, StructuredOutputFlagsReachTheEngineRequest) {
+  using Kind = StructuredOutputParams::Kind;
+  const std::string client = ::llmserve::testing::ClientBinary();
+  const std::string base = absl::StrCat(client, " generate --address=", app_->address(),
+                                        " --prompt=hi --max-tokens=5");
+  const std::string dir = ::llmserve::testing::MakeTempDir("llmserve-client-flags");
+  const std::string schema = R"({"type": "object", "properties": {"a": {"type": "integer"}}})";
+  ASSERT_TRUE(::llmserve::testing::WriteFile(dir + "/schema.json", schema));
+  ASSERT_TRUE(::llmserve::testing::WriteFile(dir + "/g.gbnf", "root ::= \"x\"\n"));
+
+  CommandResult r = RunCommand(absl::StrCat(base, " --json-schema=", dir, "/schema.json 2>&1"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  std::optional<StructuredOutputParams> so = engine_->last_request().sampling.structured_output;
+  ASSERT_TRUE(so.has_value());
+  EXPECT_EQ(so->kind, Kind::kJsonSchema);
+  EXPECT_EQ(so->text, schema);
+
+  r = RunCommand(absl::StrCat(base, " --json-object 2>&1"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  so = engine_->last_request().sampling.structured_output;
+  ASSERT_TRUE(so.has_value());
+  EXPECT_EQ(so->kind, Kind::kJsonObject);
+
+  r = RunCommand(absl::StrCat(base, " --regex='[0-9]+' 2>&1"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  so = engine_->last_request().sampling.structured_output;
+  ASSERT_TRUE(so.has_value());
+  EXPECT_EQ(so->kind, Kind::kRegex);
+  EXPECT_EQ(so->text, "[0-9]+");
+
+  r = RunCommand(absl::StrCat(base, " --choice=yes,no 2>&1"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  so = engine_->last_request().sampling.structured_output;
+  ASSERT_TRUE(so.has_value());
+  EXPECT_EQ(so->kind, Kind::kChoice);
+  EXPECT_THAT(so->choices, ElementsAre("yes", "no"));
+
+  r = RunCommand(absl::StrCat(base, " --grammar=", dir, "/g.gbnf 2>&1"));
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  so = engine_->last_request().sampling.structured_output;
+  ASSERT_TRUE(so.has_value());
+  EXPECT_EQ(so->kind, Kind::kGrammar);
+  EXPECT_EQ(so->text, "root ::= \"x\"\n");
+
+  r = RunCommand(absl::StrCat(base, " 2>/dev/null"));
+  EXPECT_FALSE(engine_->last_request().sampling.structured_output.has_value());
+
+  r = RunCommand(absl::StrCat(base, " --regex=a --choice=b 2>&1"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("at most one of --json-schema"));
+  r = RunCommand(absl::StrCat(base, " --json-schema=", dir, "/missing.json 2>&1"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("--json-schema: cannot read"));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace llmserve::server
