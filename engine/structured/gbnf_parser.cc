@@ -12,6 +12,9 @@ namespace llmserve::structured {
 
 namespace {
 
+// Deepest group nesting (the parser and the lowering recurse per level).
+constexpr int kMaxNesting = 256;
+
 bool IsNameChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
 }
@@ -140,8 +143,13 @@ class GbnfParser {
   }
 
   Expr ParsePostfix(Expr atom) {
+    int count = 0;
     while (ok() && i_ < s_.size()) {
       const char c = s_[i_];
+      if ((c == '*' || c == '+' || c == '?' || c == '{') && ++count > kMaxNesting) {
+        (void)Error("too many repetition operators in a row", i_);
+        return atom;
+      }
       if (c == '*') {
         atom = Repeat(std::move(atom), 0, -1);
       } else if (c == '+') {
@@ -260,9 +268,14 @@ class GbnfParser {
       return CodepointSet({{0, 0x10FFFF}});
     }
     if (c == '(') {
+      if (++depth_ > kMaxNesting) {
+        (void)Error("groups nested too deeply", start);
+        return Empty();
+      }
       ++i_;
       SkipSpace(true);
       Expr inner = ParseAlternatives(/*nested=*/true);
+      --depth_;
       if (!ok()) return inner;
       if (i_ >= s_.size() || s_[i_] != ')') {
         (void)Error("expected ')'", i_);
@@ -339,6 +352,7 @@ class GbnfParser {
   std::string_view s_;
   std::string field_;
   std::size_t i_ = 0;
+  int depth_ = 0;
   absl::Status status_;
   Grammar g_;
   std::map<std::string, int> ids_;

@@ -90,6 +90,15 @@ class SchemaCompiler {
 
   Expr Convert(const Json& s, const std::string& path) {
     if (!status_.ok()) return Empty();
+    // The conversion recurses per level of subschemas.
+    if (depth_ >= kMaxDepth) return Fail(absl::StrCat("schema nested deeper than ", kMaxDepth, " at ", path));
+    ++depth_;
+    Expr e = ConvertAt(s, path);
+    --depth_;
+    return e;
+  }
+
+  Expr ConvertAt(const Json& s, const std::string& path) {
     if (s.is_boolean()) return s.get<bool>() ? Ref(json_.value) : Bytes(ByteSet());
     if (!s.is_object()) return Fail(absl::StrCat("schema at ", path, " is not an object"));
     for (const auto& [key, value] : s.items()) {
@@ -328,6 +337,8 @@ class SchemaCompiler {
     return integer ? IntegerRange(lo, hi) : NumberRange(lo, hi);
   }
 
+  static constexpr int kMaxDepth = 128;
+  int depth_ = 0;
   std::string field_;
   absl::Status status_;
   Grammar g_;

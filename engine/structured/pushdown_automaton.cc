@@ -207,34 +207,52 @@ class PdaLowering {
     return (sets_[s][0] | sets_[s][1] | sets_[s][2] | sets_[s][3]) == 0;
   }
 
-  absl::Status Check() {
+  // The rules with an alternative all of whose elements satisfy
+  // elem_ok(el, flags), where flags are the rules found so far; to a fixpoint.
+  template <typename ElemOk>
+  std::vector<bool> RulesWithAlternative(ElemOk elem_ok) const {
     const int n = static_cast<int>(rules_.size());
-    // Productive rules (some alternative derives a string), to a fixpoint.
-    std::vector<bool> productive(n, false);
-    auto elem_productive = [&](const Elem& el) {
-      switch (el.kind) {
-        case PdaNode::Kind::kBytes: return !SetEmpty(el.arg);
-        case PdaNode::Kind::kStar:
-        case PdaNode::Kind::kOptional: return true;
-        case PdaNode::Kind::kRef: return static_cast<bool>(productive[el.arg]);
-        default: return true;
+    std::vector<bool> flags(n, false);
+    auto all_ok = [&](const Alternative& a) {
+      for (const Elem& el : a) {
+        if (!elem_ok(el, flags)) return false;
       }
+      return true;
     };
     for (bool changed = true; changed;) {
       changed = false;
       for (int r = 0; r < n; ++r) {
-        if (productive[r]) continue;
+        if (flags[r]) continue;
         for (const Alternative& a : rules_[r]) {
-          bool ok = true;
-          for (const Elem& el : a) ok = ok && elem_productive(el);
-          if (ok) {
-            productive[r] = true;
+          if (all_ok(a)) {
+            flags[r] = true;
             changed = true;
             break;
           }
         }
       }
     }
+    return flags;
+  }
+
+  // Whether `el` can match the empty string, given the nullable rules.
+  static bool ElemNullable(const Elem& el, const std::vector<bool>& nullable) {
+    return el.kind == PdaNode::Kind::kStar || el.kind == PdaNode::Kind::kOptional ||
+           (el.kind == PdaNode::Kind::kRef && nullable[el.arg]);
+  }
+
+  // Whether `el` matches some string, given the productive rules.
+  bool ElemProductive(const Elem& el, const std::vector<bool>& productive) const {
+    if (el.kind == PdaNode::Kind::kBytes) return !SetEmpty(el.arg);
+    if (el.kind == PdaNode::Kind::kRef) return productive[el.arg];
+    return true;  // kStar, kOptional match the empty string
+  }
+
+  absl::Status Check() {
+    const int n = static_cast<int>(rules_.size());
+    // Productive rules (some alternative derives a string).
+    const std::vector<bool> productive =
+        RulesWithAlternative([&](const Elem& el, const std::vector<bool>& f) { return ElemProductive(el, f); });
     if (!productive[grammar_.root()]) {
       return absl::InvalidArgumentError(absl::StrCat(field_, ": the grammar matches no string"));
     }
@@ -242,32 +260,13 @@ class PdaLowering {
       std::vector<Alternative> kept;
       for (Alternative& a : rules_[r]) {
         bool ok = true;
-        for (const Elem& el : a) ok = ok && elem_productive(el);
+        for (const Elem& el : a) ok = ok && ElemProductive(el, productive);
         if (ok) kept.push_back(std::move(a));
       }
       rules_[r] = std::move(kept);
     }
-    // Nullable rules.
-    std::vector<bool> nullable(n, false);
-    auto elem_nullable = [&](const Elem& el) {
-      return el.kind == PdaNode::Kind::kStar || el.kind == PdaNode::Kind::kOptional ||
-             (el.kind == PdaNode::Kind::kRef && nullable[el.arg]);
-    };
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (int r = 0; r < n; ++r) {
-        if (nullable[r]) continue;
-        for (const Alternative& a : rules_[r]) {
-          bool all = true;
-          for (const Elem& el : a) all = all && elem_nullable(el);
-          if (all) {
-            nullable[r] = true;
-            changed = true;
-            break;
-          }
-        }
-      }
-    }
+    const std::vector<bool> nullable = RulesWithAlternative(ElemNullable);
+    auto elem_nullable = [&](const Elem& el) { return ElemNullable(el, nullable); };
     // Left edges r -> s (s entered before any byte is consumed). A cycle of
     // left edges only through tail calls keeps the stack flat (the recognizer
     // stops it); a cycle with a non-tail edge grows the stack without bound.
@@ -325,10 +324,7 @@ class PdaLowering {
     auto elem_first = [&](const Elem& el) -> Words {
       return el.kind == PdaNode::Kind::kRef ? first[el.arg] : sets_[el.arg];
     };
-    auto elem_nullable = [&](const Elem& el) {
-      return el.kind == PdaNode::Kind::kStar || el.kind == PdaNode::Kind::kOptional ||
-             (el.kind == PdaNode::Kind::kRef && nullable[el.arg]);
-    };
+    auto elem_nullable = [&](const Elem& el) { return ElemNullable(el, nullable); };
     for (bool changed = true; changed;) {
       changed = false;
       for (int r = 0; r < n; ++r) {

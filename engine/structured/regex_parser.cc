@@ -45,6 +45,9 @@ int32_t DecodeUtf8(std::string_view s, std::size_t* pos) {
 
 namespace {
 
+// Deepest group nesting (the parser and the lowering recurse per level).
+constexpr int kMaxNesting = 256;
+
 CodepointRanges Digit() { return {{'0', '9'}}; }
 CodepointRanges Word() { return {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}}; }
 CodepointRanges Space() { return {{'\t', '\r'}, {' ', ' '}}; }
@@ -98,8 +101,10 @@ class RegexParser {
   }
 
   Expr ParseQuantifiers(Expr atom, std::size_t start) {
+    bool repeated = false;
     while (status_.ok() && i_ < p_.size()) {
       const char c = p_[i_];
+      const std::size_t quant_at = i_;
       int min = 0, max = 0;
       if (c == '*') {
         min = 0, max = -1;
@@ -121,6 +126,11 @@ class RegexParser {
         break;
       }
       (void)start;
+      if (atom.kind == Expr::Kind::kRepeat && repeated) {
+        Error("multiple repeat", quant_at);
+        break;
+      }
+      repeated = true;
       atom = Repeat(std::move(atom), min, max);
     }
     return atom;
@@ -171,6 +181,10 @@ class RegexParser {
     const char c = p_[i_];
     switch (c) {
       case '(': {
+        if (++depth_ > kMaxNesting) {
+          Error("groups nested too deeply", start);
+          return Empty();
+        }
         ++i_;
         if (Peek('?')) {
           if (i_ + 1 < p_.size() && p_[i_ + 1] == ':') {
@@ -195,6 +209,7 @@ class RegexParser {
           return inner;
         }
         ++i_;
+        --depth_;
         return inner;
       }
       case ')':
@@ -371,6 +386,7 @@ class RegexParser {
   std::string_view p_;
   std::string field_;
   std::size_t i_ = 0;
+  int depth_ = 0;
   absl::Status status_;
 };
 

@@ -68,7 +68,7 @@ TEST(GbnfTest, AcceptsAndRejects) {
 TEST(GbnfTest, ErrorsNameLineAndColumn) {
   auto compiler = StructuredOutputCompiler::Create(ByteVocabulary());
   struct Case {
-    const char* grammar;
+    std::string grammar;
     const char* message;
   };
   const std::vector<Case> cases = {
@@ -86,6 +86,9 @@ TEST(GbnfTest, ErrorsNameLineAndColumn) {
       {"root ::= \"a\" b ::= \"c\"", "structured_output.grammar: line 1, column 14: missing newline before rule 'b'"},
       {"root ::= root \"a\" | \"b\"", "structured_output.grammar: rule 'root' is left-recursive"},
       {"root ::= [^\\x00-\\U0010FFFF]", "structured_output.grammar: the grammar matches no string"},
+      {"root ::= " + std::string(300, '(') + "\"a\"" + std::string(300, ')'),
+       "structured_output.grammar: line 1, column 266: groups nested too deeply"},
+      {"root ::= \"a\"" + std::string(300, '?'), "structured_output.grammar: line 1, column 269: too many repetition operators in a row"},
   };
   for (const Case& c : cases) {
     auto r = compiler->Compile(GrammarParams(c.grammar));

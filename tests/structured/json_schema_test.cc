@@ -9,6 +9,7 @@
 
 #include <random>
 
+#include "absl/strings/match.h"
 #include "nlohmann/json.hpp"
 #include "tests/structured/structured_test_util.h"
 #include "tests/test_util.h"
@@ -24,10 +25,10 @@ absl::Status CompileError(const std::string& schema) {
 
 TEST(JsonSchemaTest, ErrorsNameTheKeyword) {
   struct Case {
-    const char* schema;
+    std::string schema;
     const char* message;
   };
-  const std::vector<Case> cases = {
+  std::vector<Case> cases = {
       {R"({"type":"object","patternProperties":{"^a":{}}})",
        "structured_output.json_schema: unsupported keyword 'patternProperties'"},
       {R"({"type":"object","properties":{"a":{"type":"string","contentEncoding":"base64"}}})",
@@ -51,7 +52,17 @@ TEST(JsonSchemaTest, ErrorsNameTheKeyword) {
       {R"({"$defs":{"a":{"type":"array","items":{"$ref":"#/$defs/a"},"minItems":1}},"$ref":"#/$defs/a"})",
        "structured_output.json_schema: the grammar matches no string"},
   };
-  for (const Case& c : cases) {
+  std::string deep = R"({"type":"integer"})";
+  for (int i = 0; i < 200; ++i) deep = R"({"type":"array","items":)" + deep + "}";
+  cases.push_back({deep, ""});
+  for (Case& c : cases) {
+    if (c.schema == deep) {
+      absl::Status s = CompileError(c.schema);
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_TRUE(absl::StartsWith(s.message(), "structured_output.json_schema: schema nested deeper than 128 at #"))
+          << s.message();
+      continue;
+    }
     absl::Status s = CompileError(c.schema);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.schema;
     EXPECT_EQ(std::string(s.message()), c.message) << c.schema;

@@ -13,28 +13,28 @@ namespace llmserve::structured::testing {
 
 using llmserve::testing::SharedPath;
 
+namespace {
+// The vocabulary of a loaded tokenizer with its EOS; fails the test on error.
+template <typename Tokenizer>
+std::shared_ptr<const StructuredVocabulary> VocabularyOf(absl::StatusOr<std::unique_ptr<Tokenizer>> tok) {
+  EXPECT_TRUE(tok.ok()) << tok.status();
+  if (!tok.ok()) return nullptr;
+  auto v = StructuredVocabulary::FromTokenizer(**tok, {(*tok)->eos_id()});
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : nullptr;
+}
+}  // namespace
+
 std::shared_ptr<const StructuredVocabulary> Gpt2Vocabulary() {
-  static const auto* const vocab = [] {
-    auto tok = Gpt2Tokenizer::LoadVocabAndMerges(SharedPath("models/gpt2-tokenizer/encoder.json"),
-                                                 SharedPath("models/gpt2-tokenizer/vocab.bpe"));
-    EXPECT_TRUE(tok.ok()) << tok.status();
-    if (!tok.ok()) return new std::shared_ptr<const StructuredVocabulary>();
-    auto v = StructuredVocabulary::FromTokenizer(**tok, {(*tok)->eos_id()});
-    EXPECT_TRUE(v.ok()) << v.status();
-    return new std::shared_ptr<const StructuredVocabulary>(v.ok() ? *v : nullptr);
-  }();
+  static const auto* const vocab = new std::shared_ptr<const StructuredVocabulary>(
+      VocabularyOf(Gpt2Tokenizer::LoadVocabAndMerges(SharedPath("models/gpt2-tokenizer/encoder.json"),
+                                                     SharedPath("models/gpt2-tokenizer/vocab.bpe"))));
   return *vocab;
 }
 
 std::shared_ptr<const StructuredVocabulary> Stories260KVocabulary() {
-  static const auto* const vocab = [] {
-    auto tok = Llama2cTokenizer::Load(SharedPath("models/stories260K/tok512.bin"));
-    EXPECT_TRUE(tok.ok()) << tok.status();
-    if (!tok.ok()) return new std::shared_ptr<const StructuredVocabulary>();
-    auto v = StructuredVocabulary::FromTokenizer(**tok, {(*tok)->eos_id()});
-    EXPECT_TRUE(v.ok()) << v.status();
-    return new std::shared_ptr<const StructuredVocabulary>(v.ok() ? *v : nullptr);
-  }();
+  static const auto* const vocab = new std::shared_ptr<const StructuredVocabulary>(
+      VocabularyOf(Llama2cTokenizer::Load(SharedPath("models/stories260K/tok512.bin"))));
   return *vocab;
 }
 
