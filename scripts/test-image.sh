@@ -49,7 +49,7 @@ if [ "${SKIP_FRESH_ROOT:-0}" != 1 ]; then
   # the README's commands as written. The host's ccache is mounted so that the
   # compile is fast; the packages are installed from scratch.
   mkdir -p "${CCACHE_DIR:-$HOME/.cache/ccache}"
-  port=$(free_port); mport=$(free_port)
+  port=$(free_port); mport=$(free_port); hport=$(free_port)
   # The host's TLS trust for the npm registry (install-deps runs `npm ci`):
   # where this machine reaches it through an intercepting proxy, its CA is
   # in the host's bundle only (NODE_EXTRA_CA_CERTS), as on CI; a fresh root
@@ -66,7 +66,7 @@ if [ "${SKIP_FRESH_ROOT:-0}" != 1 ]; then
     llmserve-base:bookworm bash -c "
       set -e
       ! command -v make > /dev/null || { echo 'the base image is not bare: it has make'; exit 1; }
-      (scripts/install-deps.sh && make serve LISTEN=127.0.0.1:$port \
+      (scripts/install-deps.sh && make serve LISTEN=127.0.0.1:$port HTTP_LISTEN=127.0.0.1:$hport \
          SERVE_FLAGS=--metrics-address=127.0.0.1:$mport) > /tmp/serve.log 2>&1 &
       for i in \$(seq 900); do
         [ -x build/client/llmserve-client ] &&
@@ -96,10 +96,11 @@ leftovers=$($DOCKER run --rm --entrypoint sh llmserve:test -c \
 $DOCKER run --rm llmserve:test --version
 
 stage "run: healthy, golden Generate, /metrics, drain on docker stop"
-port=$(free_port); metrics_port=$(free_port)
+port=$(free_port); metrics_port=$(free_port); http_port=$(free_port)
 $DOCKER run -d --name "$container" --network host -v "$shared/models:/models:ro" \
   -e LLMSERVE_HEALTH_ADDRESS=127.0.0.1:$port llmserve:test \
-  --listen=127.0.0.1:$port --metrics-address=127.0.0.1:$metrics_port --drain-timeout=20 \
+  --listen=127.0.0.1:$port --http-listen=127.0.0.1:$http_port \
+  --metrics-address=127.0.0.1:$metrics_port --drain-timeout=20 \
   --max-num-seqs=2 > /dev/null
 health=""
 for _ in $(seq 90); do
@@ -117,6 +118,18 @@ import sys, urllib.request
 body = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode()
 assert "llmserve_request_success_total" in body, "no llmserve_request_success_total"
 print("test-image: /metrics answers")
+PY
+/usr/bin/python3 - "$http_port" <<'PY' || fail "the HTTP API"
+import json, sys, urllib.request
+base = f"http://127.0.0.1:{sys.argv[1]}"
+assert urllib.request.urlopen(base + "/health", timeout=10).status == 200
+req = urllib.request.Request(base + "/v1/completions", method="POST",
+                             headers={"Content-Type": "application/json"},
+                             data=json.dumps({"prompt": "Once upon a time", "max_tokens": 8,
+                                              "temperature": 0}).encode())
+body = json.loads(urllib.request.urlopen(req, timeout=30).read())
+assert body["object"] == "text_completion" and body["usage"]["completion_tokens"] == 8, body
+print("test-image: the OpenAI-compatible HTTP API answers")
 PY
 # Streams in flight when `docker stop` sends SIGTERM complete (drain). With
 # --max-num-seqs=2 the 8 streams run two at a time, so most are still running
