@@ -47,13 +47,21 @@ struct OpenAIRequest {
   /// Output logprobs were asked for (completions: `logprobs` set; chat:
   /// `logprobs: true`); their count of alternatives is engine.sampling.logprobs.
   bool logprobs = false;
+  /// The request field holding engine.sampling.structured_output
+  /// ("response_format.json_schema.schema", "guided_regex", ...; empty when
+  /// none): the engine's errors about the constraint are renamed to it
+  /// (RenameStructuredOutputField, server/http/openai_structured_output.h).
+  std::string structured_output_field;
 };
 
 /// Converts an OpenAI completions or chat-completions JSON body
 /// (https://platform.openai.com/docs/api-reference/completions,
 /// .../chat/create) with OpenAI's names and defaults, plus vLLM's extensions
 /// (top_k, min_p, repetition_penalty, min_tokens, ignore_eos, stop_token_ids,
-/// priority, add_generation_prompt). Unknown fields are ignored.
+/// priority, add_generation_prompt) and the structured-output fields
+/// (`response_format`, vLLM's `guided_*` and `structured_outputs`:
+/// ParseStructuredOutput, server/http/openai_structured_output.h). Unknown
+/// fields are ignored.
 ///
 /// Prompts: completions `prompt` is a string (tokenized with BOS, as the gRPC
 /// front does), an array of token ids, or a one-element array of either;
