@@ -14,7 +14,7 @@
 namespace llmserve::server::http {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 absl::Status TypeError(const std::string& field, const char* expected, const json& value) {
   return absl::InvalidArgumentError(

@@ -70,12 +70,16 @@ struct OpenAIRequest {
 /// a rendered text starting with the BOS string is tokenized with the BOS id
 /// in its place, other text without BOS.
 ///
+/// The body is an ordered_json so that a JSON Schema object keeps the
+/// client's key order (its properties are generated in that order).
+///
 /// Errors: INVALID_ARGUMENT whose message starts with the field: a wrong JSON
 /// type ("temperature must be a number, got string"), an unsupported value
 /// (several prompts, echo), no chat template ("messages: the model has no
 /// chat template ..."), the template's own error, a prompt that cannot be
 /// tokenized. Value ranges are left to ValidateRequest.
-absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, Endpoint endpoint,
+absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const nlohmann::ordered_json& body,
+                                                 Endpoint endpoint,
                                                  const PromptContext& context);
 
 }  // namespace llmserve::server::http

@@ -8,7 +8,7 @@
 namespace llmserve::server::http {
 namespace {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 using Kind = StructuredOutputParams::Kind;
 
 absl::Status TypeError(std::string_view field, const char* expected, const json& value) {

@@ -56,7 +56,10 @@ struct HttpStructuredOutput {
 /// two constraints in one request, naming both ("guided_regex: conflicts with
 /// response_format: give one structured-output constraint per request").
 /// Whether the constraint compiles is the engine's check (LLMEngine::AddRequest).
-absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const nlohmann::json& body);
+/// The body is an ordered_json: a schema object is passed to the engine as
+/// text in the client's key order, so properties are generated in that order
+/// (as OpenAI does).
+absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const nlohmann::ordered_json& body);
 
 /// `status` with a message about `sampling_params.structured_output...` (the
 /// engine's validator and compiler name the gRPC field) renamed to the HTTP

@@ -244,6 +244,22 @@ TEST_F(HttpStructuredOutputTest, BadConstraintsAre400NamingTheFieldAndKeyword) {
   EXPECT_EQ(json::parse(ok.body)["choices"][0]["text"], "x");
 }
 
+TEST_F(HttpStructuredOutputTest, PropertiesComeInTheSchemasOrder) {
+  // "zeta" before "alpha": the body's order, not a sorted map's.
+  const std::string body =
+      R"({"prompt": "The answer as JSON:", "max_tokens": 100, "temperature": 0,)"
+      R"( "response_format": {"type": "json_schema", "json_schema": {"name": "order", "schema":)"
+      R"( {"type": "object", "properties": {"zeta": {"type": "integer"},)"
+      R"( "alpha": {"type": "string", "maxLength": 8}}, "required": ["zeta", "alpha"]}}}})";
+  const HttpReply reply = HttpRequest(app_->http_port(), "POST", "/v1/completions", body);
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const json& choice = json::parse(reply.body)["choices"][0];
+  ASSERT_EQ(choice["finish_reason"], "stop") << reply.body;
+  const nlohmann::ordered_json output = nlohmann::ordered_json::parse(choice["text"].get<std::string>());
+  ASSERT_EQ(output.size(), 2u) << output.dump();
+  EXPECT_EQ(output.begin().key(), "zeta") << output.dump();
+}
+
 TEST_F(HttpStructuredOutputTest, StreamingGivesTheNonStreamingText) {
   const json schema = llmserve::testing::ReadJsonFile(
       llmserve::testing::SourcePath("tests/structured_schemas/01_person.json"));

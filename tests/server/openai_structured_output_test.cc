@@ -128,6 +128,23 @@ TEST_F(OpenAIStructuredOutputTest, EveryFormMapsToItsConstraintOnBothEndpoints) 
   }
 }
 
+TEST_F(OpenAIStructuredOutputTest, SchemaObjectsKeepTheClientsKeyOrder) {
+  // Not alphabetical: a sorted map would put "alpha" first.
+  const std::string schema =
+      R"({"type":"object","properties":{"zeta":{"type":"integer"},"alpha":{"type":"string"}},)"
+      R"("required":["zeta","alpha"]})";
+  for (const std::string& field :
+       {R"("response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": )" +
+            schema + "}}",
+        R"("guided_json": )" + schema, R"("structured_outputs": {"json": )" + schema + "}"}) {
+    const nlohmann::ordered_json body =
+        nlohmann::ordered_json::parse(R"({"prompt": "ab", )" + field + "}");
+    absl::StatusOr<OpenAIRequest> r = ParseOpenAIRequest(body, Endpoint::kCompletions, context_);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->engine.sampling.structured_output->text, schema) << field;
+  }
+}
+
 TEST_F(OpenAIStructuredOutputTest, WrongTypesAndMissingMembersNameTheField) {
   const json schema = {{"type", "object"}};
   EXPECT_EQ(Error({{"response_format", "json"}}), "response_format must be an object, got string");
