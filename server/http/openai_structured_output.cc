@@ -11,7 +11,7 @@ namespace {
 using json = nlohmann::ordered_json;
 using Kind = StructuredOutputParams::Kind;
 
-absl::Status TypeError(std::string_view field, const char* expected, const json& value) {
+absl::Status TypeError(absl::string_view field, const char* expected, const json& value) {
   return absl::InvalidArgumentError(
       absl::StrCat(field, " must be ", expected, ", got ", value.type_name()));
 }
@@ -208,14 +208,14 @@ absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const json& body) {
   return collector.Take();
 }
 
-absl::Status RenameStructuredOutputField(const absl::Status& status, std::string_view field) {
+absl::Status RenameStructuredOutputField(const absl::Status& status, absl::string_view field) {
   if (status.ok() || field.empty()) return status;
-  std::string_view message = status.message();
-  constexpr std::string_view kPrefix = "sampling_params.structured_output";
+  absl::string_view message = status.message();
+  constexpr absl::string_view kPrefix = "sampling_params.structured_output";
   if (!absl::StartsWith(message, kPrefix)) return status;
   message.remove_prefix(kPrefix.size());
   // The gRPC oneof member after the prefix is what `field` names.
-  for (std::string_view member :
+  for (absl::string_view member :
        {".json_schema", ".json_object", ".regex", ".choice.choices", ".choice", ".grammar"}) {
     if (absl::StartsWith(message, member)) {
       message.remove_prefix(member.size());

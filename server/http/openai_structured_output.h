@@ -3,12 +3,12 @@
 
 #include <optional>
 #include <string>
-#include <string_view>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/sampling/structured_output_params.h"
 
 namespace llmserve::server::http {
@@ -68,7 +68,7 @@ absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const nlohmann::order
 /// "response_format.json_schema.schema: unsupported keyword 'patternProperties'",
 /// "...choice.choices[1] must not be empty" becomes "guided_choice[1] must not
 /// be empty". Other statuses, or an empty `field`, are returned unchanged.
-absl::Status RenameStructuredOutputField(const absl::Status& status, std::string_view field);
+absl::Status RenameStructuredOutputField(const absl::Status& status, absl::string_view field);
 
 }  // namespace llmserve::server::http
 
