@@ -165,7 +165,7 @@ TEST_F(HttpStructuredOutputTest, RegexAndChoiceThroughGuidedAndStructuredOutputs
   const std::vector<HttpReply> replies = PostAll("/v1/completions", bodies);
   for (std::size_t i = 0; i < replies.size(); ++i) {
     ASSERT_EQ(replies[i].status, 200) << bodies[i].dump() << ": " << replies[i].body;
-    const json& choice = json::parse(replies[i].body)["choices"][0];
+    const json choice = json::parse(replies[i].body)["choices"][0];
     EXPECT_EQ(choice["finish_reason"], "stop") << bodies[i].dump();
     const std::string text = choice["text"];
     if (i < 2 * regexes.size()) {
@@ -195,7 +195,7 @@ TEST_F(HttpStructuredOutputTest, ChatJsonObjectParsesAsAnObject) {
     body["max_tokens"] = 300;
     const HttpReply reply = Post("/v1/chat/completions", body);
     ASSERT_EQ(reply.status, 200) << reply.body << reply.error;
-    const json& choice = json::parse(reply.body)["choices"][0];
+    const json choice = json::parse(reply.body)["choices"][0];
     EXPECT_EQ(choice["finish_reason"], "stop") << reply.body;
     const std::string content = choice["message"]["content"];
     const json parsed = json::parse(content, nullptr, /*allow_exceptions=*/false);
@@ -253,7 +253,7 @@ TEST_F(HttpStructuredOutputTest, PropertiesComeInTheSchemasOrder) {
       R"( "alpha": {"type": "string", "maxLength": 8}}, "required": ["zeta", "alpha"]}}}})";
   const HttpReply reply = HttpRequest(app_->http_port(), "POST", "/v1/completions", body);
   ASSERT_EQ(reply.status, 200) << reply.body;
-  const json& choice = json::parse(reply.body)["choices"][0];
+  const json choice = json::parse(reply.body)["choices"][0];
   ASSERT_EQ(choice["finish_reason"], "stop") << reply.body;
   const nlohmann::ordered_json output = nlohmann::ordered_json::parse(choice["text"].get<std::string>());
   ASSERT_EQ(output.size(), 2u) << output.dump();
@@ -270,7 +270,7 @@ TEST_F(HttpStructuredOutputTest, StreamingGivesTheNonStreamingText) {
     const json request = Completion(fields, "The answer as JSON:", 160);
     const HttpReply whole = Post("/v1/completions", request);
     ASSERT_EQ(whole.status, 200) << whole.body;
-    const json& choice = json::parse(whole.body)["choices"][0];
+    const json choice = json::parse(whole.body)["choices"][0];
     json stream_request = request;
     stream_request["stream"] = true;
     const HttpReply streamed = Post("/v1/completions", stream_request);
