@@ -181,7 +181,7 @@ describe('openai npm client against llmserve\'s HTTP API', () => {
   it('response_format json_schema gives JSON with the required keys', async () => {
     const schema = {
       type: 'object',
-      properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer' } },
+      properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer', minimum: 0, maximum: 120 } },
       required: ['name', 'age'],
       additionalProperties: false,
     };
@@ -202,7 +202,7 @@ describe('openai npm client against llmserve\'s HTTP API', () => {
       response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'integer', multipleOf: 3 } } },
     }));
     assert.equal(bad.status, 400);
-    assert.match(bad.message, /^response_format\.json_schema\.schema: .*multipleOf/);
+    assert.match(bad.message, /response_format\.json_schema\.schema: unsupported keyword 'multipleOf'/);
     assert.equal(bad.param, 'response_format.json_schema.schema');
   });
 
