@@ -27,13 +27,11 @@ using nlohmann::json;
 constexpr int kMaxJsonDepth = 64;
 
 /// The body parsed as JSON. INVALID_ARGUMENT with the parser's message.
-/// The body as an ordered_json: a JSON Schema object keeps the client's key order.
-absl::StatusOr<nlohmann::ordered_json> ParseBody(const std::string& body) {
-  using ordered_json = nlohmann::ordered_json;
+absl::StatusOr<json> ParseBody(const std::string& body) {
   bool too_deep = false;
-  ordered_json value = ordered_json::parse(
+  json value = json::parse(
       body,
-      [&too_deep](int depth, ordered_json::parse_event_t, ordered_json&) {
+      [&too_deep](int depth, json::parse_event_t, json&) {
         if (depth > kMaxJsonDepth) too_deep = true;
         return !too_deep;
       },
@@ -44,8 +42,8 @@ absl::StatusOr<nlohmann::ordered_json> ParseBody(const std::string& body) {
   }
   if (value.is_discarded()) {
     try {
-      (void)ordered_json::parse(body);
-    } catch (const ordered_json::parse_error& e) {
+      (void)json::parse(body);
+    } catch (const json::parse_error& e) {
       return absl::InvalidArgumentError(absl::StrCat("the request body is not valid JSON: ", e.what()));
     }
     return absl::InvalidArgumentError("the request body is not valid JSON");
@@ -281,10 +279,10 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
     refuse(absl::UnavailableError("the server is draining: send the request to another replica"));
     return;
   }
-  absl::StatusOr<nlohmann::ordered_json> body = ParseBody(request.body());
+  absl::StatusOr<json> body = ParseBody(request.body());
   if (!body.ok()) return refuse(body.status());
   absl::StatusOr<OpenAIRequest> parsed =
-      ParseOpenAIRequest(*body, endpoint, frontend_->prompt_context());
+      ParseOpenAIRequest(*body, endpoint, frontend_->prompt_context(), request.body());
   if (!parsed.ok()) return refuse(parsed.status());
   if (!parsed->model.empty() && parsed->model != frontend_->model_name()) {
     OpenAIError e = ErrorFromStatus(absl::NotFoundError(

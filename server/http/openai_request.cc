@@ -14,7 +14,7 @@
 namespace llmserve::server::http {
 namespace {
 
-using json = nlohmann::ordered_json;
+using nlohmann::json;
 
 absl::Status TypeError(const std::string& field, const char* expected, const json& value) {
   return absl::InvalidArgumentError(
@@ -268,7 +268,8 @@ absl::Status Sampling(const json& body, SamplingParams* p) {
 }  // namespace
 
 absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const json& body, Endpoint endpoint,
-                                                 const PromptContext& context) {
+                                                 const PromptContext& context,
+                                                 absl::string_view raw_body) {
   if (!body.is_object()) return TypeError("the request body", "a JSON object", body);
   OpenAIRequest out;
   out.endpoint = endpoint;
@@ -278,7 +279,7 @@ absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const json& body, Endpoint endp
   }
   SamplingParams& p = out.engine.sampling;
   if (absl::Status s = Sampling(body, &p); !s.ok()) return s;
-  absl::StatusOr<HttpStructuredOutput> structured = ParseStructuredOutput(body);
+  absl::StatusOr<HttpStructuredOutput> structured = ParseStructuredOutput(body, raw_body);
   if (!structured.ok()) return structured.status();
   p.structured_output = std::move(structured->params);
   out.structured_output_field = std::move(structured->field);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/chat_template/chat_template.h"
 #include "engine/request.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -70,17 +71,18 @@ struct OpenAIRequest {
 /// a rendered text starting with the BOS string is tokenized with the BOS id
 /// in its place, other text without BOS.
 ///
-/// The body is an ordered_json so that a JSON Schema object keeps the
-/// client's key order (its properties are generated in that order).
+/// `raw_body` is the body's text when the caller has it: a JSON Schema object
+/// is then taken from it in the client's key order (`body`'s objects are
+/// sorted), so properties are generated in that order (ParseStructuredOutput).
 ///
 /// Errors: INVALID_ARGUMENT whose message starts with the field: a wrong JSON
 /// type ("temperature must be a number, got string"), an unsupported value
 /// (several prompts, echo), no chat template ("messages: the model has no
 /// chat template ..."), the template's own error, a prompt that cannot be
 /// tokenized. Value ranges are left to ValidateRequest.
-absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const nlohmann::ordered_json& body,
-                                                 Endpoint endpoint,
-                                                 const PromptContext& context);
+absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, Endpoint endpoint,
+                                                 const PromptContext& context,
+                                                 absl::string_view raw_body = {});
 
 }  // namespace llmserve::server::http
 

@@ -4,11 +4,12 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/sampling/sampling_params.h"
 
 namespace llmserve::server::http {
 namespace {
 
-using json = nlohmann::ordered_json;
+using nlohmann::json;
 using Kind = StructuredOutputParams::Kind;
 
 absl::Status TypeError(absl::string_view field, const char* expected, const json& value) {
@@ -26,7 +27,10 @@ const json* Member(const json& object, const char* key) {
 /// Collects the constraints of a request; a second one is an error naming both.
 class Collector {
  public:
-  absl::Status Add(std::string field, StructuredOutputParams params) {
+  /// `schema_object`: the constraint is a JSON Schema given as an object at
+  /// this JSON pointer into the body (its text is re-read in key order).
+  absl::Status Add(std::string field, StructuredOutputParams params,
+                   std::string schema_object = "") {
     if (!result_.field.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(field, ": conflicts with ", result_.field,
@@ -34,13 +38,34 @@ class Collector {
     }
     result_.field = std::move(field);
     result_.params = std::move(params);
+    schema_object_ = std::move(schema_object);
     return absl::OkStatus();
   }
+  const std::string& schema_object() const { return schema_object_; }
   HttpStructuredOutput Take() { return std::move(result_); }
 
  private:
   HttpStructuredOutput result_;
+  std::string schema_object_;
 };
+
+/// The text of the value at `pointer` ("/guided_json", ...) in `raw_body`,
+/// with its objects' keys in the order written. Only the body's top-level
+/// member on the pointer's path is kept while parsing. Empty if not found.
+std::string OrderedText(absl::string_view raw_body, const std::string& pointer) {
+  using ordered_json = nlohmann::ordered_json;
+  // The first reference token (the pointers here have no escapes).
+  const std::string top = pointer.substr(1, pointer.find('/', 1) - 1);
+  const ordered_json ordered = ordered_json::parse(
+      raw_body.begin(), raw_body.end(),
+      [&top](int depth, ordered_json::parse_event_t event, ordered_json& parsed) {
+        return !(depth == 1 && event == ordered_json::parse_event_t::key && parsed != top);
+      },
+      /*allow_exceptions=*/false);
+  const ordered_json::json_pointer path(pointer);
+  if (ordered.is_discarded() || !ordered.contains(path)) return "";
+  return ordered.at(path).dump();
+}
 
 StructuredOutputParams Params(Kind kind, std::string text = "") {
   StructuredOutputParams p;
@@ -52,7 +77,7 @@ StructuredOutputParams Params(Kind kind, std::string text = "") {
 /// A JSON Schema given as an object (or, for vLLM's fields, also as its text).
 absl::StatusOr<StructuredOutputParams> Schema(const json& value, const std::string& field,
                                               bool allow_text) {
-  if (value.is_object()) return Params(Kind::kJsonSchema, value.dump());
+  if (value.is_object()) return Params(Kind::kJsonSchema, value.dump());  // re-read in order later
   if (allow_text && value.is_string()) return Params(Kind::kJsonSchema, value.get<std::string>());
   return TypeError(field, allow_text ? "a JSON Schema object or string" : "a JSON Schema object",
                    value);
@@ -111,7 +136,8 @@ absl::Status ResponseFormat(const json& body, Collector* out) {
   absl::StatusOr<StructuredOutputParams> p =
       Schema(*schema, "response_format.json_schema.schema", /*allow_text=*/false);
   if (!p.ok()) return p.status();
-  return out->Add("response_format.json_schema.schema", *std::move(p));
+  return out->Add("response_format.json_schema.schema", *std::move(p),
+                  "/response_format/json_schema/schema");
 }
 
 /// vLLM's guided_* fields (removed in vLLM 0.12 in favour of structured_outputs).
@@ -119,7 +145,10 @@ absl::Status GuidedFields(const json& body, Collector* out) {
   if (const json* v = Member(body, "guided_json"); v != nullptr) {
     absl::StatusOr<StructuredOutputParams> p = Schema(*v, "guided_json", /*allow_text=*/true);
     if (!p.ok()) return p.status();
-    if (absl::Status s = out->Add("guided_json", *std::move(p)); !s.ok()) return s;
+    if (absl::Status s = out->Add("guided_json", *std::move(p), v->is_object() ? "/guided_json" : "");
+        !s.ok()) {
+      return s;
+    }
   }
   if (const json* v = Member(body, "guided_regex"); v != nullptr) {
     absl::StatusOr<StructuredOutputParams> p = Text(*v, "guided_regex", Kind::kRegex);
@@ -152,7 +181,11 @@ absl::Status StructuredOutputs(const json& body, Collector* out) {
     absl::StatusOr<StructuredOutputParams> p =
         Schema(*v, "structured_outputs.json", /*allow_text=*/true);
     if (!p.ok()) return p.status();
-    if (absl::Status s = out->Add("structured_outputs.json", *std::move(p)); !s.ok()) return s;
+    if (absl::Status s = out->Add("structured_outputs.json", *std::move(p),
+                                  v->is_object() ? "/structured_outputs/json" : "");
+        !s.ok()) {
+      return s;
+    }
     any = true;
   }
   if (const json* v = Member(*so, "regex"); v != nullptr) {
@@ -200,12 +233,22 @@ absl::Status StructuredOutputs(const json& body, Collector* out) {
 
 }  // namespace
 
-absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const json& body) {
+absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const json& body,
+                                                           absl::string_view raw_body) {
   Collector collector;
   if (absl::Status s = ResponseFormat(body, &collector); !s.ok()) return s;
   if (absl::Status s = GuidedFields(body, &collector); !s.ok()) return s;
   if (absl::Status s = StructuredOutputs(body, &collector); !s.ok()) return s;
-  return collector.Take();
+  const std::string pointer = collector.schema_object();
+  HttpStructuredOutput out = collector.Take();
+  // A schema over the engine's limit is refused by the validator: not re-read.
+  if (!pointer.empty() && !raw_body.empty() &&
+      out.params->text.size() <= static_cast<std::size_t>(SamplingParams::kMaxStructuredOutputBytes)) {
+    if (std::string ordered = OrderedText(raw_body, pointer); !ordered.empty()) {
+      out.params->text = std::move(ordered);
+    }
+  }
+  return out;
 }
 
 absl::Status RenameStructuredOutputField(const absl::Status& status, absl::string_view field) {

@@ -29,9 +29,9 @@ struct HttpStructuredOutput {
 /// Reads the structured-output fields of an OpenAI completions or chat
 /// completions body (both endpoints accept all of them):
 ///
-///  - OpenAI's `response_format` (https://platform.openai.com/docs/api-reference/chat/create
-///    #chat-create-response_format; Structured Outputs guide
-///    https://platform.openai.com/docs/guides/structured-outputs):
+///  - OpenAI's `response_format` (API reference:
+///    https://platform.openai.com/docs/api-reference/chat/create, field
+///    response_format; guide: https://platform.openai.com/docs/guides/structured-outputs):
 ///    `{"type": "text"}` (no constraint), `{"type": "json_object"}` (any JSON
 ///    object), `{"type": "json_schema", "json_schema": {"name": string,
 ///    "description"?: string, "schema": object, "strict"?: bool}}` (a JSON
@@ -56,10 +56,13 @@ struct HttpStructuredOutput {
 /// two constraints in one request, naming both ("guided_regex: conflicts with
 /// response_format: give one structured-output constraint per request").
 /// Whether the constraint compiles is the engine's check (LLMEngine::AddRequest).
-/// The body is an ordered_json: a schema object is passed to the engine as
-/// text in the client's key order, so properties are generated in that order
-/// (as OpenAI does).
-absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const nlohmann::ordered_json& body);
+/// A schema object is passed to the engine as JSON text. `body`'s objects
+/// have their keys sorted; when `raw_body` (the text `body` was parsed from)
+/// is given, the schema is re-read from it in the client's key order (only
+/// that member of the body is kept in the re-parse), so properties are
+/// generated in the order the client wrote them, as OpenAI does.
+absl::StatusOr<HttpStructuredOutput> ParseStructuredOutput(const nlohmann::json& body,
+                                                           absl::string_view raw_body = {});
 
 /// `status` with a message about `sampling_params.structured_output...` (the
 /// engine's validator and compiler name the gRPC field) renamed to the HTTP

@@ -137,11 +137,15 @@ TEST_F(OpenAIStructuredOutputTest, SchemaObjectsKeepTheClientsKeyOrder) {
        {R"("response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": )" +
             schema + "}}",
         R"("guided_json": )" + schema, R"("structured_outputs": {"json": )" + schema + "}"}) {
-    const nlohmann::ordered_json body =
-        nlohmann::ordered_json::parse(R"({"prompt": "ab", )" + field + "}");
-    absl::StatusOr<OpenAIRequest> r = ParseOpenAIRequest(body, Endpoint::kCompletions, context_);
+    const std::string raw = R"({"prompt": "ab", "logit_bias": {"5": 1}, )" + field + "}";
+    absl::StatusOr<OpenAIRequest> r =
+        ParseOpenAIRequest(json::parse(raw), Endpoint::kCompletions, context_, raw);
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->engine.sampling.structured_output->text, schema) << field;
+    // Without the text, the parsed body's (sorted) serialization.
+    r = ParseOpenAIRequest(json::parse(raw), Endpoint::kCompletions, context_);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->engine.sampling.structured_output->text, json::parse(schema).dump()) << field;
   }
 }
 
