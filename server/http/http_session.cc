@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/request_validator.h"
 #include "server/auth.h"
+#include "server/http/openai_structured_output.h"
 #include "server/http/router.h"
 
 namespace llmserve::server::http {
@@ -281,7 +282,7 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
   absl::StatusOr<json> body = ParseBody(request.body());
   if (!body.ok()) return refuse(body.status());
   absl::StatusOr<OpenAIRequest> parsed =
-      ParseOpenAIRequest(*body, endpoint, frontend_->prompt_context());
+      ParseOpenAIRequest(*body, endpoint, frontend_->prompt_context(), request.body());
   if (!parsed.ok()) return refuse(parsed.status());
   if (!parsed->model.empty() && parsed->model != frontend_->model_name()) {
     OpenAIError e = ErrorFromStatus(absl::NotFoundError(
@@ -300,7 +301,11 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
   call->log.prompt_tokens = static_cast<int>(engine_request.prompt_token_ids.size());
   RequestLimits limits = frontend_->engine().request_limits();
   limits.max_prompt_tokens = frontend_->options().max_prompt_tokens;
-  if (absl::Status s = ValidateRequest(engine_request, limits); !s.ok()) return refuse(s);
+  // Errors about the constraint name the HTTP field it came from.
+  const std::string& structured_field = call->request.structured_output_field;
+  if (absl::Status s = ValidateRequest(engine_request, limits); !s.ok()) {
+    return refuse(RenameStructuredOutputField(s, structured_field));
+  }
   call->builder = std::make_unique<OpenAIResponseBuilder>(
       call->request, &frontend_->engine().tokenizer(), frontend_->model_name(), call->request_id,
       absl::ToUnixSeconds(call->start));
@@ -313,7 +318,7 @@ void HttpSession::HandleGeneration(const Request& request, Endpoint endpoint) {
   if (absl::Status s = frontend_->engine().AddRequest(std::move(engine_request), on_output);
       !s.ok()) {
     frontend_->ReleaseCall();
-    return refuse(s);
+    return refuse(RenameStructuredOutputField(s, structured_field));
   }
   // Outputs are posted to this strand: none runs before this handler returns.
   call_ = std::move(call);

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/http/openai_structured_output.h"
 
 namespace llmserve::server::http {
 namespace {
@@ -267,7 +268,8 @@ absl::Status Sampling(const json& body, SamplingParams* p) {
 }  // namespace
 
 absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const json& body, Endpoint endpoint,
-                                                 const PromptContext& context) {
+                                                 const PromptContext& context,
+                                                 absl::string_view raw_body) {
   if (!body.is_object()) return TypeError("the request body", "a JSON object", body);
   OpenAIRequest out;
   out.endpoint = endpoint;
@@ -277,6 +279,10 @@ absl::StatusOr<OpenAIRequest> ParseOpenAIRequest(const json& body, Endpoint endp
   }
   SamplingParams& p = out.engine.sampling;
   if (absl::Status s = Sampling(body, &p); !s.ok()) return s;
+  absl::StatusOr<HttpStructuredOutput> structured = ParseStructuredOutput(body, raw_body);
+  if (!structured.ok()) return structured.status();
+  p.structured_output = std::move(structured->params);
+  out.structured_output_field = std::move(structured->field);
   if (absl::Status s = GetBool(body, "stream", &out.stream); !s.ok()) return s;
   if (const json* options = Member(body, "stream_options"); options != nullptr) {
     if (!options->is_object()) return TypeError("stream_options", "an object", *options);

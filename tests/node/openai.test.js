@@ -178,6 +178,34 @@ describe('openai npm client against llmserve\'s HTTP API', () => {
     assert.equal(stopped.choices[0].text, want.slice(0, want.indexOf('Lily')));
   });
 
+  it('response_format json_schema gives JSON with the required keys', async () => {
+    const schema = {
+      type: 'object',
+      properties: { name: { type: 'string', maxLength: 12 }, age: { type: 'integer', minimum: 0, maximum: 120 } },
+      required: ['name', 'age'],
+      additionalProperties: false,
+    };
+    const response = await client.completions.create({
+      model: 'stories260K', prompt: 'The answer as JSON:', max_tokens: 120, temperature: 0,
+      response_format: { type: 'json_schema', json_schema: { name: 'person', schema, strict: true } },
+    });
+    const choice = response.choices[0];
+    assert.equal(choice.finish_reason, 'stop', choice.text);
+    const value = JSON.parse(choice.text);
+    assert.equal(typeof value, 'object');
+    assert.deepEqual(Object.keys(value).sort(), ['age', 'name']);
+    assert.equal(typeof value.name, 'string');
+    assert.ok(Number.isInteger(value.age), choice.text);
+
+    const bad = await errorOf(client.completions.create({
+      model: 'stories260K', prompt: 'Once',
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'integer', multipleOf: 3 } } },
+    }));
+    assert.equal(bad.status, 400);
+    assert.match(bad.message, /response_format\.json_schema\.schema: unsupported keyword 'multipleOf'/);
+    assert.equal(bad.param, 'response_format.json_schema.schema');
+  });
+
   it('answers each error class with its status', async () => {
     const bad = await errorOf(client.completions.create(
         { model: 'stories260K', prompt: 'Once', top_p: 0 }));
