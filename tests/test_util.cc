@@ -29,6 +29,12 @@ std::string SourcePath(const std::string& relative) {
   return std::string(LLMSERVE_SOURCE_DIR) + "/" + relative;
 }
 
+int ThreadsOfThisProcess() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
 nlohmann::json ReadJsonFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) {

@@ -17,6 +17,9 @@ std::string SharedPath(const std::string& relative);
 /// "tests/structured_schemas").
 std::string SourcePath(const std::string& relative);
 
+/// Threads of this process now (the entries of /proc/self/task).
+int ThreadsOfThisProcess();
+
 /// Parses a JSON file (fails the current test via ADD_FAILURE and returns null on error).
 nlohmann::json ReadJsonFile(const std::string& path);
 

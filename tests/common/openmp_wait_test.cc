@@ -3,7 +3,7 @@
 // ends its worker threads only when the wait is bounded.
 #include "engine/common/openmp_wait.h"
 
-#include <dirent.h>
+#include "tests/test_util.h"
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -49,14 +49,7 @@ TEST(OpenMpWaitTest, BoundedOnlyForASmallSpinCountOrPassive) {
   EXPECT_FALSE(IsOpenMpWaitBounded("lots", std::nullopt));
 }
 
-int ThreadsOfThisProcess() {
-  int n = 0;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  while (dirent* e = readdir(dir)) n += e->d_name[0] != '.';
-  closedir(dir);
-  return n;
-}
+using llmserve::testing::ThreadsOfThisProcess;
 
 // Starts a 2-thread team on the calling thread and returns the process's
 // thread count once it is up.

@@ -33,11 +33,7 @@ namespace {
 
 using grpc::health::v1::HealthCheckResponse;
 
-int CountThreads() {
-  int n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
-  return n;
-}
+using llmserve::testing::ThreadsOfThisProcess;
 
 /// One GenerateStream read with gRPC's client callback API (no thread per stream).
 class StreamReader final : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
@@ -89,7 +85,7 @@ using AsyncServiceTest = FakeServerTest;
 TEST_F(AsyncServiceTest, ThousandConcurrentStreamsUseBoundedThreads) {
   constexpr int kStreams = 1000;
   engine_->set_hold_after_tokens(1);  // one token each, then held open
-  const int threads_before = CountThreads();
+  const int threads_before = ThreadsOfThisProcess();
   std::vector<std::unique_ptr<StreamReader>> readers;
   std::vector<v1::GenerateRequest> requests;
   for (int i = 0; i < kStreams; ++i) {
@@ -102,7 +98,7 @@ TEST_F(AsyncServiceTest, ThousandConcurrentStreamsUseBoundedThreads) {
   // Every stream is open in the engine and has received its first message.
   ASSERT_TRUE(engine_->WaitForLive(kStreams, absl::Seconds(120)));
   for (auto& reader : readers) ASSERT_TRUE(reader->WaitForMessages(1, absl::Seconds(120)));
-  const int threads_during = CountThreads();
+  const int threads_during = ThreadsOfThisProcess();
   EXPECT_EQ(app_->service()->active_calls(), kStreams);
   // gRPC's callback executor and pollers, the fake engine, this test: a small
   // pool whatever the number of calls (a thread per call would add 1,000).

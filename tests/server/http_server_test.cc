@@ -4,7 +4,6 @@
 // bounded thread count, a client disconnecting mid-stream, a slow client,
 // keep-alive and the drain.
 
-#include <dirent.h>
 
 #include <atomic>
 #include <memory>
@@ -40,15 +39,7 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace net = boost::asio;
 
-/// Threads of this process (/proc/self/task entries).
-int ProcessThreads() {
-  int n = 0;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  while (dirent* e = readdir(dir)) n += e->d_name[0] != '.';
-  closedir(dir);
-  return n;
-}
+using llmserve::testing::ThreadsOfThisProcess;
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -386,13 +377,13 @@ TEST_F(HttpServerTest, FourHundredConcurrentSseStreamsOnAtMost64Threads) {
   std::thread client_thread([&] { clients.Run(); });
   int max_threads = 0;
   while (app_->http_server()->active_calls() < kStreams) {
-    max_threads = std::max(max_threads, ProcessThreads());
+    max_threads = std::max(max_threads, ThreadsOfThisProcess());
     absl::SleepFor(absl::Milliseconds(5));
   }
-  max_threads = std::max(max_threads, ProcessThreads());
+  max_threads = std::max(max_threads, ThreadsOfThisProcess());
   app_->engine().SetSchedulingPausedForTesting(false);
   while (app_->http_server()->active_calls() > 0) {
-    max_threads = std::max(max_threads, ProcessThreads());
+    max_threads = std::max(max_threads, ThreadsOfThisProcess());
     absl::SleepFor(absl::Milliseconds(5));
   }
   client_thread.join();
