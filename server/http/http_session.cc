@@ -432,7 +432,8 @@ void HttpSession::OnOutput(RequestOutput output) {
 void HttpSession::StreamWriteNext() {
   Call& c = *call_;
   if (c.write_in_flight || c.client_gone || c.last_chunk_sent) return;
-  if (!c.pending.empty()) {
+  if (!c.finished) {
+    if (c.pending.empty()) return;
     c.writing = std::move(c.pending);
     c.pending.clear();
     c.write_in_flight = true;
@@ -449,21 +450,34 @@ void HttpSession::StreamWriteNext() {
     });
     return;
   }
-  if (!c.finished) return;
+  // The last events (finish, usage, [DONE]) and the terminating chunk go out
+  // in one write: a client that stops reading at `data: [DONE]` then already
+  // has the whole response. (node-fetch, under the openai npm package,
+  // reports "Premature close" when it stops before the terminating chunk
+  // arrived in a later segment; seen on Debian's Node.js 18.)
+  c.writing = std::move(c.pending);
+  c.pending.clear();
   c.last_chunk_sent = true;
   c.write_in_flight = true;
+  auto on_written = [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->EndCall();
+    self->stream_serializer_.reset();
+    self->stream_header_.reset();
+    if (ec || !self->keep_alive_) {
+      self->Close();
+      return;
+    }
+    self->DoRead();
+  };
   WithStream([&](auto& stream) {
-    net::async_write(stream, bhttp::make_chunk_last(),
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->EndCall();
-                       self->stream_serializer_.reset();
-                       self->stream_header_.reset();
-                       if (ec || !self->keep_alive_) {
-                         self->Close();
-                         return;
-                       }
-                       self->DoRead();
-                     });
+    if (c.writing.empty()) {
+      net::async_write(stream, bhttp::make_chunk_last(), std::move(on_written));
+    } else {
+      net::async_write(stream,
+                       beast::buffers_cat(bhttp::make_chunk(net::buffer(c.writing)),
+                                          bhttp::make_chunk_last()),
+                       std::move(on_written));
+    }
   });
 }
 
