@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 
 #include "tests/test_util.h"
@@ -18,6 +19,9 @@ nlohmann::ordered_json RenderWithPythonJinja2(const nlohmann::ordered_json& case
   const CommandResult python = RunBounded(
       "/usr/bin/python3 " + SourcePath("tests/chat_templates/render_reference.py") + " " + cases_path,
       120);
+  // Removed at once, not only at exit: a test process killed later leaves nothing.
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
   if (python.exit_code != 0) {
     ADD_FAILURE() << "render_reference.py exited with " << python.exit_code
                   << " (is python3-jinja2 installed? scripts/install-deps.sh)";
