@@ -16,9 +16,11 @@
 # --model=/models/other --threads=4` overrides the default model.
 #
 # Stage 1 builds with exactly the Debian bookworm packages of
-# scripts/install-deps.sh, on a bare root file system: it is also the proof
-# that install-deps.sh suffices on a fresh machine. Stage 2 keeps only the
-# runtime shared libraries (no compilers, no -dev packages).
+# `scripts/install-deps.sh --build` (the build dependencies only: no test
+# frameworks, clang, Python or Node.js), on a bare root file system: the proof
+# that they suffice to build the binaries (scripts/test-image.sh checks the
+# full list with `make serve` and `make test` on a bare root too). Stage 2
+# keeps only the runtime shared libraries (no compilers, no -dev packages).
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
 # ---------------------------------------------------------------------------
@@ -26,7 +28,7 @@ FROM ${DEBIAN_IMAGE} AS build
 WORKDIR /src
 # The dependency layer depends on the script alone, so source edits reuse it.
 COPY scripts/install-deps.sh scripts/install-deps.sh
-RUN scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+RUN scripts/install-deps.sh --build && rm -rf /var/lib/apt/lists/*
 COPY . .
 # Extra CMake arguments, e.g. --build-arg CMAKE_ARGS="-DCMAKE_CXX_FLAGS=-g".
 ARG CMAKE_ARGS=""
