@@ -18,6 +18,14 @@
 // of a decode step, prompt + max_tokens / 2). Each repeat is paired with the
 // read bandwidth measured right before and after it (the higher of the two);
 // the row shows the repeat with the median fraction of its own limit.
+//
+// With --closed_loop_rounds K, each level then runs as a server sees it: N
+// requests in flight, each finished one replaced at once by a new one (K·N
+// requests in all), so decode steps carry the arrivals' prefill as a served
+// step does. Reported: every step's median and p90 (what a token waits: the
+// inter-token latency a load tester on a server measures, minus the service),
+// the tokens per step, and the decode-only steps' median. Compare a server's
+// ITL with this at equal concurrency (docs/benchmarks.md, issue #21).
 #include <omp.h>
 #include <sys/resource.h>
 
@@ -27,6 +35,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -58,6 +67,9 @@ ABSL_FLAG(int, repeats, 1,
 ABSL_FLAG(int, max_num_batched_tokens, 2048, "engine token budget per step");
 ABSL_FLAG(int, prefill_tokens, 512, "prompt length of the prefill measurement (0: skip)");
 ABSL_FLAG(double, bandwidth_gbs, 0, "memory bandwidth in GB/s for the roofline (0: measure)");
+ABSL_FLAG(int, closed_loop_rounds, 0,
+          "per level, also run K x N requests keeping N in flight (a finished request is replaced "
+          "at once), and report every step's time (0: skip)");
 
 namespace {
 
@@ -73,11 +85,20 @@ class StepRecorder : public llmserve::EngineObserver {
   void OnStep(const llmserve::StepStats& s) override {
     absl::MutexLock lock(&mu_);
     if (s.num_prefill_tokens == 0) decode_steps_.push_back(s.step_seconds);
+    all_steps_.push_back(s);
     preemptions_ += s.num_preemptions;
   }
+  /// Decode-only step times (seconds) since the last call.
   std::vector<double> Take() {
     absl::MutexLock lock(&mu_);
+    all_steps_.clear();
     return std::exchange(decode_steps_, {});
+  }
+  /// Every step since the last call (Take clears them too).
+  std::vector<llmserve::StepStats> TakeAll() {
+    absl::MutexLock lock(&mu_);
+    decode_steps_.clear();
+    return std::exchange(all_steps_, {});
   }
   /// Sequences preempted since the last call (a level whose sequences do not
   /// all fit the KV cache measures smaller batches than it names).
@@ -89,6 +110,7 @@ class StepRecorder : public llmserve::EngineObserver {
  private:
   absl::Mutex mu_;
   std::vector<double> decode_steps_;
+  std::vector<llmserve::StepStats> all_steps_;
   int64_t preemptions_ = 0;
 };
 
@@ -96,6 +118,13 @@ double Median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// The q-quantile (0..1) of v, nearest rank.
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
 }
 
 // A Linear of the model's MLP-up shape [hidden → ffn] in the weight dtype,
@@ -326,6 +355,65 @@ int main(int argc, char** argv) {
                 step > 0 ? 100.0 * limit / step : 0.0,
                 probe->ImplementationForRows(level).c_str(), at_n, at_n_streamed);
     std::fflush(stdout);
+  }
+
+  if (const int rounds = absl::GetFlag(FLAGS_closed_loop_rounds); rounds > 0) {
+    std::printf("\nclosed loop: N requests in flight, each finished one replaced at once, %d x N "
+                "requests per level\n\n", rounds);
+    std::printf("| N | steps | tokens/step (mean) | steps with prefill | step p50 ms | step p90 ms | "
+                "decode-only step p50 ms | output tokens/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (int level : levels) {
+      llmserve::ReleaseOpenMpTeamIfWaitBounded();
+      recorder.TakeAll();
+      absl::Mutex mu;
+      int in_flight = 0;
+      int64_t generated = 0;
+      std::pair<int*, int> slots{&in_flight, level};
+      const auto t0 = Clock::now();
+      for (int i = 0; i < rounds * level; ++i) {
+        {
+          absl::MutexLock lock(&mu);
+          mu.Await(absl::Condition(
+              +[](std::pair<int*, int>* a) { return *a->first < a->second; }, &slots));
+          ++in_flight;
+        }
+        llmserve::EngineRequest req;
+        req.request_id = std::to_string(next_id++);
+        for (int t = 0; t < prompt_tokens; ++t) {
+          req.prompt_token_ids.push_back(3 + static_cast<int32_t>(rng() % (c.vocab_size - 3)));
+        }
+        req.sampling.max_tokens = max_tokens;
+        req.sampling.temperature = 0;
+        req.sampling.ignore_eos = true;
+        auto s = engine->AddRequest(std::move(req), [&](llmserve::RequestOutput out) {
+          if (!out.finished) return;
+          absl::MutexLock lock(&mu);
+          generated += out.completion_tokens;
+          --in_flight;
+        });
+        if (!s.ok()) {
+          std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+          return 1;
+        }
+      }
+      {
+        absl::MutexLock lock(&mu);
+        mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &in_flight));
+      }
+      const double secs = Seconds(t0);
+      std::vector<double> all, decode;
+      int64_t tokens = 0, with_prefill = 0;
+      for (const llmserve::StepStats& st : recorder.TakeAll()) {
+        all.push_back(st.step_seconds);
+        tokens += st.num_tokens;
+        if (st.num_prefill_tokens > 0) ++with_prefill; else decode.push_back(st.step_seconds);
+      }
+      std::printf("| %d | %zu | %.1f | %lld | %.2f | %.2f | %.2f | %.1f |\n", level, all.size(),
+                  all.empty() ? 0.0 : static_cast<double>(tokens) / all.size(),
+                  static_cast<long long>(with_prefill), Quantile(all, 0.5) * 1e3,
+                  Quantile(all, 0.9) * 1e3, Median(decode) * 1e3, generated / secs);
+      std::fflush(stdout);
+    }
   }
 
   if (prefill_tokens > 0) {
