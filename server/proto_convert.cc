@@ -70,6 +70,7 @@ void FillModelInfo(const LLMEngine& engine, v1::ModelInfo* info) {
   info->set_eos_token_id(tokenizer.eos_id());
   for (int32_t id : engine.eos_token_ids()) info->add_eos_token_ids(id);
   info->set_chat_template(model.chat_template);
+  for (const std::string& k : engine.kernel_names()) info->add_kernels(k);
 }
 
 }  // namespace llmserve::server

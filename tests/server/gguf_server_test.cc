@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/llm_engine.h"
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "nlohmann/json.hpp"
@@ -45,7 +46,9 @@ namespace llmserve::server {
 namespace {
 
 using ::llmserve::testing::SharedPath;
+using ::testing::Contains;
 using ::testing::ElementsAreArray;
+using ::testing::StartsWith;
 
 struct GgufCase {
   const char* reference;  // reference/<name>.json
@@ -259,6 +262,15 @@ TEST(GgufServerTokenizeTest, LlamaVocabularyFromTheFileMatchesLlama2c) {
   EXPECT_EQ(info.num_kv_heads(), 4u);
   EXPECT_EQ(info.bos_token_id(), 1);
   EXPECT_EQ(info.chat_template(), "");  // these files have none
+  // Every layer kind's weight type and kernel, as --print-kernels names them:
+  // this file's linear layers are all Q8_0, run by a q8_0 kernel.
+  ASSERT_GE(info.kernels_size(), 6);
+  for (const char* layer : {"qkv [64 -> 128]", "attn_out [64 -> 64]", "gate_up [64 -> 384]",
+                            "mlp_down [192 -> 64]", "lm_head [64 -> 512]"}) {
+    SCOPED_TRACE(layer);
+    EXPECT_THAT(info.kernels(), Contains(StartsWith(absl::StrCat(layer, " q8_0: q8xq8_0:"))));
+  }
+  EXPECT_THAT(info.kernels(), Contains(StartsWith("attention: paged")));
 }
 
 // tokenizer.chat_template reaches GetModelInfo: a copy of a shared file with
