@@ -277,21 +277,25 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(1);
   int64_t next_id = 0;
+  // A request of `prompt` random token ids, greedy, `gen` tokens (ignore_eos).
+  const auto make_request = [&](int prompt, int gen) {
+    llmserve::EngineRequest req;
+    req.request_id = std::to_string(next_id++);
+    for (int t = 0; t < prompt; ++t) {
+      req.prompt_token_ids.push_back(3 + static_cast<int32_t>(rng() % (c.vocab_size - 3)));
+    }
+    req.sampling.max_tokens = gen;
+    req.sampling.temperature = 0;
+    req.sampling.ignore_eos = true;
+    return req;
+  };
   const auto submit = [&](int count, int prompt, int gen, std::vector<double>* rate) -> bool {
     absl::Mutex mu;
     int remaining = count;
     int64_t generated = 0;
     const auto t0 = Clock::now();
     for (int i = 0; i < count; ++i) {
-      llmserve::EngineRequest req;
-      req.request_id = std::to_string(next_id++);
-      for (int t = 0; t < prompt; ++t) {
-        req.prompt_token_ids.push_back(3 + static_cast<int32_t>(rng() % (c.vocab_size - 3)));
-      }
-      req.sampling.max_tokens = gen;
-      req.sampling.temperature = 0;
-      req.sampling.ignore_eos = true;
-      auto s = engine->AddRequest(std::move(req), [&](llmserve::RequestOutput out) {
+      auto s = engine->AddRequest(make_request(prompt, gen), [&](llmserve::RequestOutput out) {
         if (!out.finished) return;
         absl::MutexLock lock(&mu);
         generated += out.completion_tokens;
@@ -377,15 +381,8 @@ int main(int argc, char** argv) {
               +[](std::pair<int*, int>* a) { return *a->first < a->second; }, &slots));
           ++in_flight;
         }
-        llmserve::EngineRequest req;
-        req.request_id = std::to_string(next_id++);
-        for (int t = 0; t < prompt_tokens; ++t) {
-          req.prompt_token_ids.push_back(3 + static_cast<int32_t>(rng() % (c.vocab_size - 3)));
-        }
-        req.sampling.max_tokens = max_tokens;
-        req.sampling.temperature = 0;
-        req.sampling.ignore_eos = true;
-        auto s = engine->AddRequest(std::move(req), [&](llmserve::RequestOutput out) {
+        auto s = engine->AddRequest(make_request(prompt_tokens, max_tokens),
+                                    [&](llmserve::RequestOutput out) {
           if (!out.finished) return;
           absl::MutexLock lock(&mu);
           generated += out.completion_tokens;
