@@ -73,8 +73,9 @@ class ServerProcess {
 
   // A connection per request: on Debian's Node.js 18 (make test-image's fresh root) the
   // SDK's node-fetch 2.7 reports "Premature close" for streams sent on a reused keep-alive
-  // socket (Node.js 20 passes either way); keep-alive itself is tested by http_server_test.
-  // Open: whether llmserve can avoid it (docs/http-api.md).
+  // socket (Node.js 20 passes either way): node-fetch/node-fetch#1767, a false positive of its
+  // chunked-ending check on agent-reused sockets (docs/http-api.md); keep-alive itself is
+  // tested by http_server_test.
   client(options = {}) {
     return new OpenAI({ baseURL: this.baseURL, apiKey: TOKEN, maxRetries: 0,
                         httpAgent: new http.Agent({ keepAlive: false }), ...options });
