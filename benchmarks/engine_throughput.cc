@@ -11,7 +11,7 @@
 //       --concurrency 1,2,4,8,16,32,64 --prompt_tokens 128 --max_tokens 32 --repeats 1
 //
 // Each run submits N requests at once (random prompts of --prompt_tokens
-// tokens, greedy, ignore_eos, --max_tokens each) and waits for all of them.
+// tokens, greedy unless --temperature, ignore_eos, --max_tokens each) and waits for all of them.
 // Reported: median over repeats of output tokens/s (all generated tokens ÷
 // wall time, so prefill included), the decode-only step time (median step of
 // one repeat) and the roofline columns for it (K/V bytes at the mean context
@@ -67,6 +67,8 @@ ABSL_FLAG(int, repeats, 1,
 ABSL_FLAG(int, max_num_batched_tokens, 2048, "engine token budget per step");
 ABSL_FLAG(int, prefill_tokens, 512, "prompt length of the prefill measurement (0: skip)");
 ABSL_FLAG(double, bandwidth_gbs, 0, "memory bandwidth in GB/s for the roofline (0: measure)");
+ABSL_FLAG(double, temperature, 0,
+          "sampling temperature of every request (0: greedy; a server's default is 1)");
 ABSL_FLAG(int, closed_loop_rounds, 0,
           "per level, also run K x N requests keeping N in flight (a finished request is replaced "
           "at once), and report every step's time (0: skip)");
@@ -277,7 +279,9 @@ int main(int argc, char** argv) {
 
   std::mt19937 rng(1);
   int64_t next_id = 0;
-  // A request of `prompt` random token ids, greedy, `gen` tokens (ignore_eos).
+  // A request of `prompt` random token ids, `gen` tokens (ignore_eos) sampled
+  // at --temperature.
+  const float temperature = static_cast<float>(absl::GetFlag(FLAGS_temperature));
   const auto make_request = [&](int prompt, int gen) {
     llmserve::EngineRequest req;
     req.request_id = std::to_string(next_id++);
@@ -285,7 +289,7 @@ int main(int argc, char** argv) {
       req.prompt_token_ids.push_back(3 + static_cast<int32_t>(rng() % (c.vocab_size - 3)));
     }
     req.sampling.max_tokens = gen;
-    req.sampling.temperature = 0;
+    req.sampling.temperature = temperature;
     req.sampling.ignore_eos = true;
     return req;
   };
