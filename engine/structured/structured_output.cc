@@ -113,6 +113,15 @@ absl::StatusOr<std::shared_ptr<const StructuredVocabulary>> StructuredVocabulary
   std::sort(v->sorted_ids_.begin(), v->sorted_ids_.end(), [&](int32_t a, int32_t b) {
     return v->token_bytes_[a] < v->token_bytes_[b] || (v->token_bytes_[a] == v->token_bytes_[b] && a < b);
   });
+  // longer_[m + 1] is longer_[m] without the tokens of exactly m + 1 bytes.
+  for (const std::vector<int32_t>* prev = &v->sorted_ids_; !prev->empty(); prev = &v->longer_.back()) {
+    const std::size_t m = v->longer_.size();
+    std::vector<int32_t> next;
+    for (int32_t id : *prev) {
+      if (v->token_bytes_[id].size() > m) next.push_back(id);
+    }
+    v->longer_.push_back(std::move(next));
+  }
   return std::shared_ptr<const StructuredVocabulary>(std::move(v));
 }
 

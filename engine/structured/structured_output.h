@@ -56,12 +56,19 @@ class StructuredVocabulary {
   /// The ids with bytes, sorted by their bytes (a depth-first order of the
   /// vocabulary's byte trie).
   const std::vector<int32_t>& sorted_ids() const { return sorted_ids_; }
+  /// The ids of sorted_ids() whose bytes are longer than `min_len`, in the
+  /// same order (precomputed: together 4 bytes per byte of the vocabulary).
+  const std::vector<int32_t>& sorted_ids_longer_than(std::size_t min_len) const {
+    return min_len < longer_.size() ? longer_[min_len] : empty_;
+  }
 
  private:
   StructuredVocabulary() = default;
   std::vector<std::string> token_bytes_;
   std::vector<int32_t> eos_token_ids_;
   std::vector<int32_t> sorted_ids_;
+  std::vector<std::vector<int32_t>> longer_;  // [max token length]: sorted ids longer than the index
+  std::vector<int32_t> empty_;
 };
 
 /// An immutable compiled constraint, shared by every sequence that uses it

@@ -1,24 +1,49 @@
 #include "engine/structured/token_mask_cache.h"
 
+#include <algorithm>
+#include <string_view>
+
 #include "engine/structured/stack_recognizer.h"
 #include "engine/structured/token_walk.h"
 
 namespace llmserve::structured {
 
 TokenMaskCache::TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
-                               std::shared_ptr<const StructuredVocabulary> vocab)
-    : pda_(std::move(pda)), vocab_(std::move(vocab)) {}
+                               std::shared_ptr<const StructuredVocabulary> vocab, std::size_t max_bytes)
+    : pda_(std::move(pda)), vocab_(std::move(vocab)), max_bytes_(max_bytes) {}
 
-const PositionMask& TokenMaskCache::Get(int32_t pos, int32_t ret) const {
+std::shared_ptr<const PositionMask> TokenMaskCache::Get(int32_t pos, int32_t ret) const {
   const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(ret);
+  const Family family = FamilyOf(pos, ret);
+  std::shared_ptr<const PositionMask> sibling;
+  int32_t sibling_depth = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = entries_.find(key); it != entries_.end()) return *it->second;
+    if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+    if (family.depth > 0) {
+      // The cached sibling sharing the most tokens: the nearest deeper one,
+      // else the deepest shallower one.
+      if (auto f = families_.find(family.key); f != families_.end() && !f->second.empty()) {
+        auto s = f->second.lower_bound(family.depth);
+        if (s == f->second.end()) --s;
+        sibling_depth = s->first;
+        sibling = s->second;
+      }
+    }
   }
-  std::unique_ptr<PositionMask> entry = Compute(pos, ret);
+  std::shared_ptr<const PositionMask> entry = Compute(pos, ret, family, std::move(sibling), sibling_depth);
+  const std::size_t entry_bytes = sizeof(PositionMask) + 4 * (entry->accepted.size() + entry->uncertain.size());
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = entries_.try_emplace(key, std::move(entry));
-  return *it->second;
+  if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+  if (bytes_ + entry_bytes > max_bytes_) {
+    entries_.clear();
+    families_.clear();
+    bytes_ = 0;
+  }
+  entries_.emplace(key, entry);
+  if (family.depth > 0) families_[family.key].emplace(family.depth, entry);
+  bytes_ += entry_bytes;
+  return entry;
 }
 
 std::size_t TokenMaskCache::size() const {
@@ -26,9 +51,63 @@ std::size_t TokenMaskCache::size() const {
   return entries_.size();
 }
 
-std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret) const {
+std::size_t TokenMaskCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+std::size_t TokenMaskCache::num_derived() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_derived_;
+}
+
+TokenMaskCache::Family TokenMaskCache::FamilyOf(int32_t pos, int32_t ret) const {
+  // pos inside the unit x, returning into o_k after x (k >= 2: in o_1, x is
+  // called last, so its return is o_1's own caller).
+  if (ret != kAtRoot) {
+    const int32_t r = pda_->rule_of(ret);
+    const RepeatLink& link = pda_->repeat_link(r);
+    const int32_t first = pda_->alternatives(r)[0];
+    if (link.chain >= 0 && ret == first + 1 && pda_->node(first).kind == PdaNode::Kind::kRef) {
+      return Family{{link.chain, pos, -1}, link.depth};
+    }
+  }
+  // pos is x itself, a byte set at the start of o_k.
+  const int32_t r = pda_->rule_of(pos);
+  const RepeatLink& link = pda_->repeat_link(r);
+  if (link.chain >= 0 && pos == pda_->alternatives(r)[0] && pda_->node(pos).kind == PdaNode::Kind::kBytes) {
+    return Family{{link.chain, -1, ret}, link.depth};
+  }
+  return Family{};
+}
+
+std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, const Family& family,
+                                                      std::shared_ptr<const PositionMask> sibling,
+                                                      int32_t sibling_depth) const {
   auto entry = std::make_unique<PositionMask>();
-  entry->accepted.assign((vocab_->vocab_size() + 31) / 32, 0u);
+  // Tokens of up to `shared` bytes behave as under the sibling (RepeatLink).
+  const std::size_t shared =
+      sibling == nullptr ? 0 : static_cast<std::size_t>(std::max(0, std::min(family.depth, sibling_depth) - 1));
+  if (shared == 0) {
+    entry->accepted.assign((vocab_->vocab_size() + 31) / 32, 0u);
+    Walk(pos, ret, 0, entry.get());
+    return entry;
+  }
+  entry->accepted = sibling->accepted;
+  for (int32_t id : sibling->uncertain) {
+    if (vocab_->token_bytes(id).size() <= shared) entry->uncertain.push_back(id);
+  }
+  Walk(pos, ret, shared, entry.get());
+  std::lock_guard<std::mutex> lock(mu_);
+  ++num_derived_;
+  return entry;
+}
+
+void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry) const {
+  const std::vector<int32_t>& ids = vocab_->sorted_ids_longer_than(min_len);
+  if (min_len > 0) {
+    for (int32_t id : ids) entry->accepted[id >> 5] &= ~(1u << (id & 31));
+  }
   StackPool pool;
   StackRecognizer rec(pda_.get(), &pool);
   StackSet initial;
@@ -38,7 +117,7 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret) 
   // An escape completes the rule of the return position; only bytes of its
   // FOLLOW set can come next (at the root nothing escapes).
   const uint64_t* follow = ret == kAtRoot ? nullptr : pda_->follow(pda_->rule_of(ret));
-  const std::vector<int32_t>& ids = vocab_->sorted_ids();
+  std::vector<int32_t> uncertain;
   TokenWalker walker;
   walker.Walk(
       rec, initial, ids.size(), follow, [&](std::size_t i) -> std::string_view { return vocab_->token_bytes(ids[i]); },
@@ -47,10 +126,22 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret) 
         if (r.accepted) {
           entry->accepted[id >> 5] |= 1u << (id & 31);
         } else if (r.escaped_early) {
-          entry->uncertain.push_back(id);
+          uncertain.push_back(id);
         }
       });
-  return entry;
+  if (entry->uncertain.empty()) {
+    entry->uncertain = std::move(uncertain);
+    return;
+  }
+  // Both lists are in sorted_ids order (bytes, then id).
+  std::vector<int32_t> merged(entry->uncertain.size() + uncertain.size());
+  std::merge(entry->uncertain.begin(), entry->uncertain.end(), uncertain.begin(), uncertain.end(), merged.begin(),
+             [&](int32_t a, int32_t b) {
+               const std::string& x = vocab_->token_bytes(a);
+               const std::string& y = vocab_->token_bytes(b);
+               return x < y || (x == y && a < b);
+             });
+  entry->uncertain = std::move(merged);
 }
 
 }  // namespace llmserve::structured

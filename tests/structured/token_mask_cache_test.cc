@@ -1,0 +1,138 @@
+// The per-position token-mask cache on bounded repetitions: an entry derived
+// from a cached sibling of its chain (PushdownAutomaton::RepeatLink) equals
+// the entry walked over the whole vocabulary in a fresh cache, the cache stays
+// within its byte bound, and the masks of random generations equal brute
+// force (every token's bytes run through the matcher).
+
+#include "engine/structured/token_mask_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "engine/structured/grammar_source.h"
+#include "engine/structured/pushdown_automaton.h"
+#include "tests/structured/structured_test_util.h"
+
+namespace llmserve::structured::testing {
+namespace {
+
+std::shared_ptr<const PushdownAutomaton> MustLower(const StructuredOutputParams& params) {
+  absl::StatusOr<Grammar> grammar = BuildGrammar(params);
+  EXPECT_TRUE(grammar.ok()) << grammar.status();
+  if (!grammar.ok()) return nullptr;
+  absl::StatusOr<std::shared_ptr<const PushdownAutomaton>> pda = PushdownAutomaton::Compile(*grammar, "test");
+  EXPECT_TRUE(pda.ok()) << pda.status();
+  return pda.ok() ? *pda : nullptr;
+}
+
+// The (pos, ret) pairs of every chain's family, deepest first: byte nodes of
+// a referenced unit under the return position after it in o_k (k >= 2), and
+// a byte-set unit at the start of o_k under the root.
+std::vector<std::pair<int32_t, int32_t>> FamilyPairs(const PushdownAutomaton& pda) {
+  std::vector<std::pair<int32_t, int32_t>> pairs;
+  std::set<int32_t> chains;
+  for (int32_t r = 0; r < pda.num_rules(); ++r) {
+    if (pda.repeat_link(r).chain >= 0) chains.insert(pda.repeat_link(r).chain);
+  }
+  for (int32_t c : chains) {
+    for (int32_t d = 64; d >= 1; --d) {
+      const int32_t rule = pda.chain_rule(c, d);
+      if (rule < 0) continue;
+      const int32_t first = pda.alternatives(rule)[0];
+      if (pda.node(first).kind == PdaNode::Kind::kBytes) {
+        pairs.emplace_back(first, TokenMaskCache::kAtRoot);
+      } else if (d >= 2) {
+        const int32_t unit = pda.node(first).arg;
+        for (int32_t pos = 0; pos < static_cast<int32_t>(pda.nodes().size()); ++pos) {
+          if (pda.rule_of(pos) == unit && PushdownAutomaton::IsByteNode(pda.node(pos).kind)) {
+            pairs.emplace_back(pos, first + 1);
+          }
+        }
+      }
+    }
+  }
+  return pairs;
+}
+
+void ExpectDerivedEqualsFullWalk(const StructuredOutputParams& params, std::size_t min_pairs) {
+  std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
+  std::shared_ptr<const PushdownAutomaton> pda = MustLower(params);
+  ASSERT_NE(pda, nullptr);
+  const std::vector<std::pair<int32_t, int32_t>> pairs = FamilyPairs(*pda);
+  ASSERT_GE(pairs.size(), min_pairs) << params.text;
+  TokenMaskCache shared(pda, vocab);
+  for (const auto& [pos, ret] : pairs) {
+    std::shared_ptr<const PositionMask> derived = shared.Get(pos, ret);
+    TokenMaskCache fresh(pda, vocab);
+    std::shared_ptr<const PositionMask> walked = fresh.Get(pos, ret);
+    ASSERT_EQ(fresh.num_derived(), 0u);
+    EXPECT_EQ(derived->accepted, walked->accepted) << params.text << " pos " << pos << " ret " << ret;
+    EXPECT_EQ(derived->uncertain, walked->uncertain) << params.text << " pos " << pos << " ret " << ret;
+  }
+  // All but the first entry of each family came from a sibling.
+  EXPECT_GT(shared.num_derived(), pairs.size() / 2) << params.text;
+}
+
+TEST(TokenMaskCacheTest, BoundedStringEntriesFromSiblingsEqualFullWalks) {
+  // A JSON string's characters: a unit rule of UTF-8 and escape alternatives.
+  ExpectDerivedEqualsFullWalk(SchemaParams(R"({"type":"string","maxLength":9})"), 20);
+}
+
+TEST(TokenMaskCacheTest, ByteSetChainEntriesFromSiblingsEqualFullWalks) {
+  // More than 4 optional copies of one byte set: a chain of byte-set units.
+  ExpectDerivedEqualsFullWalk(RegexParams("[a-z ]{0,12}(,|\\.)"), 10);
+}
+
+TEST(TokenMaskCacheTest, GroupChainEntriesFromSiblingsEqualFullWalks) {
+  // A group unit whose alternatives have several bytes.
+  ExpectDerivedEqualsFullWalk(RegexParams("x(ab|c[0-9]|de-)(ab|c[0-9]|de-){0,10}"), 10);
+}
+
+TEST(TokenMaskCacheTest, StaysWithinItsByteBound) {
+  std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
+  std::shared_ptr<const PushdownAutomaton> pda = MustLower(RegexParams("[a-z ]{0,12}(,|\\.)"));
+  ASSERT_NE(pda, nullptr);
+  const std::vector<std::pair<int32_t, int32_t>> pairs = FamilyPairs(*pda);
+  ASSERT_GE(pairs.size(), 10u);
+  const std::size_t words = (vocab->vocab_size() + 31) / 32;
+  // Room for three bitmasks (and a few uncertain ids).
+  const std::size_t bound = 3 * (4 * words + sizeof(PositionMask)) + 4096;
+  TokenMaskCache bounded(pda, vocab, bound);
+  std::vector<std::shared_ptr<const PositionMask>> held;
+  for (const auto& [pos, ret] : pairs) {
+    held.push_back(bounded.Get(pos, ret));
+    EXPECT_LE(bounded.bytes(), bound);
+    EXPECT_LE(bounded.size(), 3u);
+    TokenMaskCache fresh(pda, vocab);
+    EXPECT_EQ(held.back()->accepted, fresh.Get(pos, ret)->accepted);
+  }
+  // Entries handed out before an eviction stay valid.
+  TokenMaskCache fresh(pda, vocab);
+  EXPECT_EQ(held.front()->accepted, fresh.Get(pairs.front().first, pairs.front().second)->accepted);
+}
+
+TEST(TokenMaskCacheTest, BoundedStringMasksEqualBruteForce) {
+  std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
+  const StructuredOutputParams params = SchemaParams(
+      R"({"type":"object","properties":{"a":{"type":"string","minLength":2,"maxLength":14},)"
+      R"("b":{"type":"array","items":{"type":"string","maxLength":6},"maxItems":3}},"required":["a","b"]})");
+  std::shared_ptr<const CompiledStructuredOutput> compiled = MustCompile(vocab, params);
+  ASSERT_NE(compiled, nullptr);
+  auto matcher = NewMatcher(compiled);
+  std::mt19937 rng(23);
+  for (int i = 0; i < 4; ++i) {
+    matcher->Reset();
+    Walk w = RandomWalk(*matcher, *vocab, rng, 40, /*check_masks=*/true);
+    ASSERT_FALSE(w.dead_end) << w.text;
+  }
+  const auto& grammar = static_cast<const CompiledGrammar&>(*compiled);
+  EXPECT_GT(grammar.mask_cache().num_derived(), 0u);
+}
+
+}  // namespace
+}  // namespace llmserve::structured::testing
