@@ -1,6 +1,7 @@
 #include "engine/structured/token_mask_cache.h"
 
 #include <algorithm>
+#include <map>
 #include <string_view>
 
 #include "engine/structured/stack_recognizer.h"
@@ -10,7 +11,32 @@ namespace llmserve::structured {
 
 TokenMaskCache::TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
                                std::shared_ptr<const StructuredVocabulary> vocab, std::size_t max_bytes)
-    : pda_(std::move(pda)), vocab_(std::move(vocab)), max_bytes_(max_bytes) {}
+    : pda_(std::move(pda)), vocab_(std::move(vocab)), max_bytes_(max_bytes) {
+  // A rule's alternatives are consecutive runs of nodes, each closed by kEnd.
+  std::map<std::vector<int32_t>, int32_t> shapes;
+  rule_shape_.resize(pda_->num_rules());
+  std::vector<int32_t> nodes;
+  for (int32_t r = 0; r < pda_->num_rules(); ++r) {
+    nodes.clear();
+    for (int32_t first : pda_->alternatives(r)) {
+      for (int32_t n = first;; ++n) {
+        nodes.push_back(static_cast<int32_t>(pda_->node(n).kind));
+        nodes.push_back(pda_->node(n).arg);
+        if (pda_->node(n).kind == PdaNode::Kind::kEnd) break;
+      }
+      nodes.push_back(-1);
+    }
+    rule_shape_[r] = shapes.try_emplace(nodes, static_cast<int32_t>(shapes.size())).first->second;
+  }
+  const int32_t num_nodes = static_cast<int32_t>(pda_->nodes().size());
+  run_end_.resize(num_nodes);
+  for (int32_t n = num_nodes - 1; n >= 0; --n) {
+    const PdaNode& node = pda_->node(n);
+    const bool continues = n + 1 < num_nodes && node.kind == PdaNode::Kind::kBytes &&
+                           pda_->node(n + 1).kind == PdaNode::Kind::kBytes && pda_->node(n + 1).arg == node.arg;
+    run_end_[n] = continues ? run_end_[n + 1] : n + 1;
+  }
+}
 
 std::shared_ptr<const PositionMask> TokenMaskCache::Get(int32_t pos, int32_t ret) const {
   const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(ret);
@@ -69,14 +95,27 @@ TokenMaskCache::Family TokenMaskCache::FamilyOf(int32_t pos, int32_t ret) const 
     const RepeatLink& link = pda_->repeat_link(r);
     const int32_t first = pda_->alternatives(r)[0];
     if (link.chain >= 0 && ret == first + 1 && pda_->node(first).kind == PdaNode::Kind::kRef) {
-      return Family{{link.chain, pos, -1}, link.depth};
+      const int32_t unit = pda_->node(first).arg;
+      const uint64_t* follow = pda_->follow(r);
+      return Family{{0, static_cast<uint64_t>(rule_shape_[unit]),
+                     static_cast<uint64_t>(pos - pda_->alternatives(unit)[0]), follow[0], follow[1], follow[2],
+                     follow[3]},
+                    link.depth};
     }
   }
   // pos is x itself, a byte set at the start of o_k.
   const int32_t r = pda_->rule_of(pos);
   const RepeatLink& link = pda_->repeat_link(r);
   if (link.chain >= 0 && pos == pda_->alternatives(r)[0] && pda_->node(pos).kind == PdaNode::Kind::kBytes) {
-    return Family{{link.chain, -1, ret}, link.depth};
+    return Family{{1, static_cast<uint64_t>(pda_->node(pos).arg), static_cast<uint64_t>(static_cast<uint32_t>(ret))},
+                  link.depth};
+  }
+  // pos in a run of d byte nodes of one set (x{m} of a byte set): any string
+  // of up to d - 1 bytes stays inside the run, where only the set matters.
+  if (pda_->node(pos).kind == PdaNode::Kind::kBytes && run_end_[pos] - pos >= 2) {
+    return Family{{2, static_cast<uint64_t>(pda_->node(pos).arg), static_cast<uint64_t>(run_end_[pos]),
+                   static_cast<uint64_t>(static_cast<uint32_t>(ret))},
+                  run_end_[pos] - pos};
   }
   return Family{};
 }

@@ -21,13 +21,17 @@
 // counts) agree on every token of up to min(k, j) - 1 bytes, so an entry whose
 // sibling is cached copies those tokens' results and walks only the longer
 // tokens (few once the count is large; dying after a few bytes when it is
-// small) instead of the whole vocabulary.
+// small) instead of the whole vocabulary. Chains whose units are rules with
+// the same nodes (every bounded JSON string of a schema) and whose rules have
+// the same FOLLOW set form one family, so their entries derive from each
+// other too. Likewise the places of a run of d byte nodes of one set (x{m},
+// e.g. a uuid's hex digits) agree on tokens of up to min(d, d') - 1 bytes.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -69,9 +73,12 @@ class TokenMaskCache {
  private:
   // The bounded-repetition family of (pos, ret): entries with the same key
   // and depths k, j agree on tokens of up to min(k, j) - 1 bytes.
+  // Key: a unit rule's shape and the offset of pos in it plus the chain's
+  // FOLLOW set; or a byte-set unit and ret; or a run's set, end and ret.
+  using FamilyKey = std::array<uint64_t, 7>;
   struct Family {
-    std::tuple<int32_t, int32_t, int32_t> key;  // (chain, pos or -1, ret or -1)
-    int32_t depth = 0;                          // 0: no family
+    FamilyKey key{};
+    int32_t depth = 0;  // 0: no family
   };
   Family FamilyOf(int32_t pos, int32_t ret) const;
   // Walks every token longer than `min_len` bytes from (pos, ret) into
@@ -85,8 +92,11 @@ class TokenMaskCache {
   mutable std::mutex mu_;
   mutable absl::flat_hash_map<uint64_t, std::shared_ptr<const PositionMask>> entries_;
   // Cached entries of each family by depth.
-  mutable std::map<std::tuple<int32_t, int32_t, int32_t>, std::map<int32_t, std::shared_ptr<const PositionMask>>>
-      families_;
+  mutable std::map<FamilyKey, std::map<int32_t, std::shared_ptr<const PositionMask>>> families_;
+  // Per rule: an id shared by the rules with the same nodes (kinds, args).
+  std::vector<int32_t> rule_shape_;
+  // Per node: the end of its run of byte nodes of one set (kBytes only).
+  std::vector<int32_t> run_end_;
   mutable std::size_t bytes_ = 0;
   mutable std::size_t num_derived_ = 0;
 };

@@ -59,7 +59,8 @@ std::vector<std::pair<int32_t, int32_t>> FamilyPairs(const PushdownAutomaton& pd
   return pairs;
 }
 
-void ExpectDerivedEqualsFullWalk(const StructuredOutputParams& params, std::size_t min_pairs) {
+void ExpectDerivedEqualsFullWalk(const StructuredOutputParams& params, std::size_t min_pairs,
+                                 std::size_t max_full_walks) {
   std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
   std::shared_ptr<const PushdownAutomaton> pda = MustLower(params);
   ASSERT_NE(pda, nullptr);
@@ -74,23 +75,63 @@ void ExpectDerivedEqualsFullWalk(const StructuredOutputParams& params, std::size
     EXPECT_EQ(derived->accepted, walked->accepted) << params.text << " pos " << pos << " ret " << ret;
     EXPECT_EQ(derived->uncertain, walked->uncertain) << params.text << " pos " << pos << " ret " << ret;
   }
-  // All but the first entry of each family came from a sibling.
-  EXPECT_GT(shared.num_derived(), pairs.size() / 2) << params.text;
+  // Only the first entry of each family (and entries of depth 1, which share
+  // no token with a sibling) walks the whole vocabulary.
+  EXPECT_EQ(shared.size() - shared.num_derived(), max_full_walks) << params.text;
 }
+
+// Byte nodes of a JSON string character's rule (UTF-8 sequences split into
+// byte ranges, escapes): one family each.
+constexpr std::size_t kStringCharNodes = 35;
 
 TEST(TokenMaskCacheTest, BoundedStringEntriesFromSiblingsEqualFullWalks) {
   // A JSON string's characters: a unit rule of UTF-8 and escape alternatives.
-  ExpectDerivedEqualsFullWalk(SchemaParams(R"({"type":"string","maxLength":9})"), 20);
+  ExpectDerivedEqualsFullWalk(SchemaParams(R"({"type":"string","maxLength":9})"), 20, kStringCharNodes);
+}
+
+TEST(TokenMaskCacheTest, EntriesOfAnotherStringsChainEqualFullWalks) {
+  // Two bounded strings: units with the same nodes, the same FOLLOW set; the
+  // second string's entries derive from the first's.
+  ExpectDerivedEqualsFullWalk(
+      SchemaParams(R"({"type":"object","properties":{"a":{"type":"string","maxLength":6},)"
+                   R"("b":{"type":"string","maxLength":8},"c":{"type":"array","items":{"type":"string",)"
+                   R"("maxLength":5}}},"required":["a","b","c"]})"),
+      40, kStringCharNodes);
 }
 
 TEST(TokenMaskCacheTest, ByteSetChainEntriesFromSiblingsEqualFullWalks) {
   // More than 4 optional copies of one byte set: a chain of byte-set units.
-  ExpectDerivedEqualsFullWalk(RegexParams("[a-z ]{0,12}(,|\\.)"), 10);
+  // Depth 1 shares nothing with depth 2: two full walks.
+  ExpectDerivedEqualsFullWalk(RegexParams("[a-z ]{0,12}(,|\\.)"), 10, 2);
 }
 
 TEST(TokenMaskCacheTest, GroupChainEntriesFromSiblingsEqualFullWalks) {
   // A group unit whose alternatives have several bytes.
-  ExpectDerivedEqualsFullWalk(RegexParams("x(ab|c[0-9]|de-)(ab|c[0-9]|de-){0,10}"), 10);
+  // Seven byte nodes in the group's rule.
+  ExpectDerivedEqualsFullWalk(RegexParams("x(ab|c[0-9]|de-)(ab|c[0-9]|de-){0,10}"), 10, 7);
+}
+
+TEST(TokenMaskCacheTest, ByteRunEntriesFromSiblingsEqualFullWalks) {
+  // [0-9a-f]{8}: a run of 8 byte nodes of one set; each place under the root
+  // and under the return position after the run's rule.
+  std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
+  std::shared_ptr<const PushdownAutomaton> pda = MustLower(RegexParams("([0-9a-f]{8}-)+x"));
+  ASSERT_NE(pda, nullptr);
+  std::vector<std::pair<int32_t, int32_t>> pairs;
+  for (int32_t ret : {TokenMaskCache::kAtRoot, static_cast<int32_t>(pda->nodes().size()) - 1}) {
+    for (int32_t pos = 0; pos < static_cast<int32_t>(pda->nodes().size()); ++pos) {
+      if (pda->node(pos).kind == PdaNode::Kind::kBytes) pairs.emplace_back(pos, ret);
+    }
+  }
+  ASSERT_GE(pairs.size(), 16u);
+  TokenMaskCache shared(pda, vocab);
+  for (const auto& [pos, ret] : pairs) {
+    TokenMaskCache fresh(pda, vocab);
+    EXPECT_EQ(shared.Get(pos, ret)->accepted, fresh.Get(pos, ret)->accepted) << pos << " " << ret;
+    EXPECT_EQ(shared.Get(pos, ret)->uncertain, fresh.Get(pos, ret)->uncertain) << pos << " " << ret;
+  }
+  // Places 2..8 of the run under each return position came from a sibling.
+  EXPECT_GE(shared.num_derived(), 12u);
 }
 
 TEST(TokenMaskCacheTest, StaysWithinItsByteBound) {
