@@ -79,6 +79,8 @@ class PushdownAutomaton {
     const uint64_t* w = byte_sets_[nodes_[pos].arg].w;
     return (w[byte >> 6] >> (byte & 63)) & 1u;
   }
+  /// The byte set of byte node `pos` (4 words of 64 bits).
+  const uint64_t* byte_set(int32_t pos) const { return byte_sets_[nodes_[pos].arg].w; }
   int num_rules() const { return static_cast<int>(rule_alts_.size()); }
   /// The bounded-repetition chain of `rule` (chain -1 if none).
   const RepeatLink& repeat_link(int32_t rule) const { return repeat_links_[rule]; }

@@ -10,8 +10,9 @@
 namespace llmserve::structured {
 
 TokenMaskCache::TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
-                               std::shared_ptr<const StructuredVocabulary> vocab, std::size_t max_bytes)
-    : pda_(std::move(pda)), vocab_(std::move(vocab)), max_bytes_(max_bytes) {
+                               std::shared_ptr<const StructuredVocabulary> vocab, std::size_t max_bytes,
+                               bool self_loops)
+    : pda_(std::move(pda)), vocab_(std::move(vocab)), max_bytes_(max_bytes), self_loops_(self_loops) {
   // A rule's alternatives are consecutive runs of nodes, each closed by kEnd.
   std::map<std::vector<int32_t>, int32_t> shapes;
   rule_shape_.resize(pda_->num_rules());
@@ -82,6 +83,11 @@ std::size_t TokenMaskCache::bytes() const {
   return bytes_;
 }
 
+std::size_t TokenMaskCache::num_self_loop_entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_self_loop_entries_;
+}
+
 std::size_t TokenMaskCache::num_derived() const {
   std::lock_guard<std::mutex> lock(mu_);
   return num_derived_;
@@ -143,9 +149,9 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, 
 }
 
 void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry) const {
-  const std::vector<int32_t>& ids = vocab_->sorted_ids_longer_than(min_len);
+  const std::vector<int32_t>& longer = vocab_->sorted_ids_longer_than(min_len);
   if (min_len > 0) {
-    for (int32_t id : ids) entry->accepted[id >> 5] &= ~(1u << (id & 31));
+    for (int32_t id : longer) entry->accepted[id >> 5] &= ~(1u << (id & 31));
   }
   StackPool pool;
   StackRecognizer rec(pda_.get(), &pool);
@@ -156,8 +162,38 @@ void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, Positio
   // An escape completes the rule of the return position; only bytes of its
   // FOLLOW set can come next (at the root nothing escapes).
   const uint64_t* follow = ret == kAtRoot ? nullptr : pda_->follow(pda_->rule_of(ret));
-  std::vector<int32_t> uncertain;
   TokenWalker walker;
+  // Bytes on which the start state loops (only a kStar top can): tokens made
+  // of them only are accepted; the others are walked.
+  uint64_t loop[4] = {0, 0, 0, 0};
+  if (self_loops_ && !initial.Dead()) {
+    uint64_t candidates[4] = {0, 0, 0, 0};
+    for (int32_t s : initial.stacks) {
+      const int32_t top = pool.node(s).pos;
+      if (pda_->node(top).kind != PdaNode::Kind::kStar) continue;
+      for (int w = 0; w < 4; ++w) candidates[w] |= pda_->byte_set(top)[w];
+    }
+    if ((candidates[0] | candidates[1] | candidates[2] | candidates[3]) != 0) {
+      walker.SelfLoopBytes(rec, initial, candidates, loop);
+    }
+  }
+  std::vector<int32_t> rest;
+  if ((loop[0] | loop[1] | loop[2] | loop[3]) != 0) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++num_self_loop_entries_;
+    }
+    for (int32_t id : longer) {
+      const std::array<uint64_t, 4>& b = vocab_->token_byte_set(id);
+      if ((b[0] & ~loop[0]) == 0 && (b[1] & ~loop[1]) == 0 && (b[2] & ~loop[2]) == 0 && (b[3] & ~loop[3]) == 0) {
+        entry->accepted[id >> 5] |= 1u << (id & 31);
+      } else {
+        rest.push_back(id);
+      }
+    }
+  }
+  const std::vector<int32_t>& ids = (loop[0] | loop[1] | loop[2] | loop[3]) != 0 ? rest : longer;
+  std::vector<int32_t> uncertain;
   walker.Walk(
       rec, initial, ids.size(), follow, [&](std::size_t i) -> std::string_view { return vocab_->token_bytes(ids[i]); },
       [&](std::size_t i, TokenWalkResult r) {

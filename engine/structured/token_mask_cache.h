@@ -57,8 +57,11 @@ class TokenMaskCache {
   /// Default bound of the entries' memory (about 2,600 entries on GPT-2).
   static constexpr std::size_t kDefaultMaxBytes = std::size_t{16} << 20;
 
+  /// `self_loops`: tokens made only of bytes on which the start state loops
+  /// to itself (a JSON string's plain characters, digits, ...) are accepted
+  /// without a walk; false (tests) walks every token.
   TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda, std::shared_ptr<const StructuredVocabulary> vocab,
-                 std::size_t max_bytes = kDefaultMaxBytes);
+                 std::size_t max_bytes = kDefaultMaxBytes, bool self_loops = true);
   /// The entry of byte node `pos` under return position `ret` (the position
   /// of the stack's parent node, or kAtRoot), computed on first use.
   std::shared_ptr<const PositionMask> Get(int32_t pos, int32_t ret) const;
@@ -69,6 +72,8 @@ class TokenMaskCache {
   /// Entries computed from a cached sibling (walking only longer tokens)
   /// since construction; for tests and benchmarks.
   std::size_t num_derived() const;
+  /// Entries whose self-loop bytes accepted tokens without a walk; for tests.
+  std::size_t num_self_loop_entries() const;
 
  private:
   // The bounded-repetition family of (pos, ret): entries with the same key
@@ -89,6 +94,7 @@ class TokenMaskCache {
   std::shared_ptr<const PushdownAutomaton> pda_;
   std::shared_ptr<const StructuredVocabulary> vocab_;
   const std::size_t max_bytes_;
+  const bool self_loops_;
   mutable std::mutex mu_;
   mutable absl::flat_hash_map<uint64_t, std::shared_ptr<const PositionMask>> entries_;
   // Cached entries of each family by depth.
@@ -99,6 +105,7 @@ class TokenMaskCache {
   std::vector<int32_t> run_end_;
   mutable std::size_t bytes_ = 0;
   mutable std::size_t num_derived_ = 0;
+  mutable std::size_t num_self_loop_entries_ = 0;
 };
 
 }  // namespace llmserve::structured

@@ -134,6 +134,44 @@ TEST(TokenMaskCacheTest, ByteRunEntriesFromSiblingsEqualFullWalks) {
   EXPECT_GE(shared.num_derived(), 12u);
 }
 
+// Every byte node under the root and under each return position after a call
+// of its rule: entries with the self-loop shortcut equal plain walks.
+void ExpectSelfLoopsEqualPlainWalks(const StructuredOutputParams& params) {
+  std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
+  std::shared_ptr<const PushdownAutomaton> pda = MustLower(params);
+  ASSERT_NE(pda, nullptr);
+  const int32_t num_nodes = static_cast<int32_t>(pda->nodes().size());
+  TokenMaskCache shortcut(pda, vocab);
+  TokenMaskCache plain(pda, vocab, TokenMaskCache::kDefaultMaxBytes, /*self_loops=*/false);
+  int pairs = 0;
+  for (int32_t pos = 0; pos < num_nodes; ++pos) {
+    if (!PushdownAutomaton::IsByteNode(pda->node(pos).kind)) continue;
+    std::vector<int32_t> rets{TokenMaskCache::kAtRoot};
+    for (int32_t n = 0; n + 1 < num_nodes; ++n) {
+      if (pda->node(n).kind == PdaNode::Kind::kRef && pda->node(n).arg == pda->rule_of(pos) &&
+          pda->node(n + 1).kind != PdaNode::Kind::kEnd) {
+        rets.push_back(n + 1);
+      }
+    }
+    for (int32_t ret : rets) {
+      ++pairs;
+      EXPECT_EQ(shortcut.Get(pos, ret)->accepted, plain.Get(pos, ret)->accepted) << pos << " " << ret;
+      EXPECT_EQ(shortcut.Get(pos, ret)->uncertain, plain.Get(pos, ret)->uncertain) << pos << " " << ret;
+    }
+  }
+  EXPECT_GT(pairs, 20) << params.text;
+  EXPECT_GT(shortcut.num_self_loop_entries(), 0u) << params.text;
+  EXPECT_EQ(plain.num_self_loop_entries(), 0u);
+}
+
+TEST(TokenMaskCacheTest, SelfLoopShortcutEqualsPlainWalksOnJson) { ExpectSelfLoopsEqualPlainWalks(JsonObjectParams()); }
+
+TEST(TokenMaskCacheTest, SelfLoopShortcutEqualsPlainWalksOnEmailAndNumbers) {
+  ExpectSelfLoopsEqualPlainWalks(SchemaParams(
+      R"({"type":"object","properties":{"e":{"type":"string","format":"email"},"n":{"type":"number"},)"
+      R"("s":{"type":"string","pattern":"[a-z ]*x+"}},"required":["e","n","s"]})"));
+}
+
 TEST(TokenMaskCacheTest, StaysWithinItsByteBound) {
   std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
   std::shared_ptr<const PushdownAutomaton> pda = MustLower(RegexParams("[a-z ]{0,12}(,|\\.)"));
