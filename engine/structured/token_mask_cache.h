@@ -26,6 +26,9 @@
 // the same FOLLOW set form one family, so their entries derive from each
 // other too. Likewise the places of a run of d byte nodes of one set (x{m},
 // e.g. a uuid's hex digits) agree on tokens of up to min(d, d') - 1 bytes.
+// And where the start state loops to itself on some bytes (a byte-set star:
+// a JSON string's plain characters, digits), the tokens made only of those
+// bytes are accepted without a walk.
 
 #include <array>
 #include <cstdint>
