@@ -103,9 +103,13 @@ TokenMaskCache::Family TokenMaskCache::FamilyOf(int32_t pos, int32_t ret) const 
     if (link.chain >= 0 && ret == first + 1 && pda_->node(first).kind == PdaNode::Kind::kRef) {
       const int32_t unit = pda_->node(first).arg;
       const uint64_t* follow = pda_->follow(r);
-      return Family{{0, static_cast<uint64_t>(rule_shape_[unit]),
-                     static_cast<uint64_t>(pos - pda_->alternatives(unit)[0]), follow[0], follow[1], follow[2],
-                     follow[3]},
+      // pos is in x's rule (then its offset there names it in any rule of
+      // the same nodes) or in a rule x calls last (a tail call: then pos
+      // itself, the same in every such x).
+      const uint64_t place = pda_->rule_of(pos) == unit
+                                 ? static_cast<uint64_t>(pos - pda_->alternatives(unit)[0])
+                                 : (uint64_t{1} << 32) | static_cast<uint32_t>(pos);
+      return Family{{0, static_cast<uint64_t>(rule_shape_[unit]), place, follow[0], follow[1], follow[2], follow[3]},
                     link.depth};
     }
   }

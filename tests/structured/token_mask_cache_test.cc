@@ -47,9 +47,18 @@ std::vector<std::pair<int32_t, int32_t>> FamilyPairs(const PushdownAutomaton& pd
       if (pda.node(first).kind == PdaNode::Kind::kBytes) {
         pairs.emplace_back(first, TokenMaskCache::kAtRoot);
       } else if (d >= 2) {
+        // The unit's rule and the rules it calls last (tail calls: their
+        // stacks return to the same place).
         const int32_t unit = pda.node(first).arg;
+        std::set<int32_t> rules{unit};
+        for (int32_t n = 0; n + 1 < static_cast<int32_t>(pda.nodes().size()); ++n) {
+          if (pda.rule_of(n) == unit && pda.node(n).kind == PdaNode::Kind::kRef &&
+              pda.node(n + 1).kind == PdaNode::Kind::kEnd) {
+            rules.insert(pda.node(n).arg);
+          }
+        }
         for (int32_t pos = 0; pos < static_cast<int32_t>(pda.nodes().size()); ++pos) {
-          if (pda.rule_of(pos) == unit && PushdownAutomaton::IsByteNode(pda.node(pos).kind)) {
+          if (rules.count(pda.rule_of(pos)) > 0 && PushdownAutomaton::IsByteNode(pda.node(pos).kind)) {
             pairs.emplace_back(pos, first + 1);
           }
         }
@@ -109,6 +118,15 @@ TEST(TokenMaskCacheTest, GroupChainEntriesFromSiblingsEqualFullWalks) {
   // A group unit whose alternatives have several bytes.
   // Seven byte nodes in the group's rule.
   ExpectDerivedEqualsFullWalk(RegexParams("x(ab|c[0-9]|de-)(ab|c[0-9]|de-){0,10}"), 10, 7);
+}
+
+TEST(TokenMaskCacheTest, TailCalledRuleEntriesFromSiblingsEqualFullWalks) {
+  // Two chains of the same unit ("<" word), whose word is called last: the
+  // places inside word under o_k return to o_k too (they are named by their
+  // own position, not an offset in the unit's rule). 3 places ('<' and word's
+  // two) per chain: the chains have different FOLLOW sets ('|' and the end).
+  ExpectDerivedEqualsFullWalk(
+      GrammarParams("root ::= (\"<\" word){0,6} \"|\" (\"<\" word){0,5}\nword ::= [a-z] [a-z0-9]*\n"), 20, 6);
 }
 
 TEST(TokenMaskCacheTest, ByteRunEntriesFromSiblingsEqualFullWalks) {
