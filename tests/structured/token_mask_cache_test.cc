@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <random>
 #include <set>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -211,6 +212,34 @@ TEST(TokenMaskCacheTest, StaysWithinItsByteBound) {
   // Entries handed out before an eviction stay valid.
   TokenMaskCache fresh(pda, vocab);
   EXPECT_EQ(held.front()->accepted, fresh.Get(pairs.front().first, pairs.front().second)->accepted);
+}
+
+TEST(TokenMaskCacheTest, TwoThreadsWithEvictionsGetFullWalkEntries) {
+  // Two threads take one bounded string's entries in opposite orders from a
+  // cache with room for 4 entries, so entries derive from siblings computed
+  // by the other thread and the cache is emptied while entries are in use.
+  std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
+  std::shared_ptr<const PushdownAutomaton> pda = MustLower(SchemaParams(R"({"type":"string","maxLength":7})"));
+  ASSERT_NE(pda, nullptr);
+  const std::vector<std::pair<int32_t, int32_t>> pairs = FamilyPairs(*pda);
+  ASSERT_GE(pairs.size(), 20u);
+  const std::size_t words = (vocab->vocab_size() + 31) / 32;
+  TokenMaskCache shared(pda, vocab, 4 * (4 * words + sizeof(PositionMask)) + 4096);
+  std::vector<std::shared_ptr<const PositionMask>> forward(pairs.size()), backward(pairs.size());
+  std::thread other([&] {
+    for (std::size_t i = pairs.size(); i-- > 0;) backward[i] = shared.Get(pairs[i].first, pairs[i].second);
+  });
+  for (std::size_t i = 0; i < pairs.size(); ++i) forward[i] = shared.Get(pairs[i].first, pairs[i].second);
+  other.join();
+  EXPECT_LE(shared.bytes(), 4 * (4 * words + sizeof(PositionMask)) + 4096);
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    TokenMaskCache fresh(pda, vocab);
+    std::shared_ptr<const PositionMask> walked = fresh.Get(pairs[i].first, pairs[i].second);
+    EXPECT_EQ(forward[i]->accepted, walked->accepted) << i;
+    EXPECT_EQ(backward[i]->accepted, walked->accepted) << i;
+    EXPECT_EQ(forward[i]->uncertain, walked->uncertain) << i;
+    EXPECT_EQ(backward[i]->uncertain, walked->uncertain) << i;
+  }
 }
 
 TEST(TokenMaskCacheTest, BoundedStringMasksEqualBruteForce) {
