@@ -167,8 +167,9 @@ void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, Positio
   // FOLLOW set can come next (at the root nothing escapes).
   const uint64_t* follow = ret == kAtRoot ? nullptr : pda_->follow(pda_->rule_of(ret));
   TokenWalker walker;
-  // Bytes on which the start state loops (only a kStar top can): tokens made
-  // of them only are accepted; the others are walked.
+  // Bytes on which the start state loops to itself, among those of its kStar
+  // tops (a loop through a tail-recursive rule is left to the walk): tokens
+  // made of them only are accepted; the others are walked.
   uint64_t loop[4] = {0, 0, 0, 0};
   if (self_loops_ && !initial.Dead()) {
     uint64_t candidates[4] = {0, 0, 0, 0};
