@@ -5,7 +5,10 @@
 // over a real output tokenized by the GPT-2 tokenizer; the reported time is
 // per token (counter per_token, in seconds: mask + accept, one sequence). The first
 // use of a compiled constraint computes its per-position mask cache; that is
-// measured apart (BM_CompileAndFillCache). The shared folder is
+// measured apart (BM_CompileAndFillCache); the *FirstPass* cases report the
+// per-token CPU time (median_us, p90_us, max_us, mean_us) of a first pass with
+// cold caches or over a second output, and *Compile the compile time alone. The
+// shared folder is
 // $LLMSERVE_SHARED_DIR or <source>/../shared.
 #include <benchmark/benchmark.h>
 
