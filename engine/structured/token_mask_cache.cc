@@ -137,26 +137,41 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, 
   // Tokens of up to `shared` bytes behave as under the sibling (RepeatLink).
   const std::size_t shared =
       sibling == nullptr ? 0 : static_cast<std::size_t>(std::max(0, std::min(family.depth, sibling_depth) - 1));
+  // Under a chain (families 0 and 1, not runs), o_k's paths are o_j's for
+  // k < j, so what a deeper sibling rejects is rejected here too.
+  const PositionMask* bound = sibling != nullptr && family.key[0] <= 1 && sibling_depth > family.depth
+                                  ? sibling.get()
+                                  : nullptr;
   if (shared == 0) {
     entry->accepted.assign((vocab_->vocab_size() + 31) / 32, 0u);
-    Walk(pos, ret, 0, entry.get());
+    Walk(pos, ret, 0, entry.get(), bound);
     return entry;
   }
   entry->accepted = sibling->accepted;
   for (int32_t id : sibling->uncertain) {
     if (vocab_->token_bytes(id).size() <= shared) entry->uncertain.push_back(id);
   }
-  Walk(pos, ret, shared, entry.get());
+  Walk(pos, ret, shared, entry.get(), bound);
   std::lock_guard<std::mutex> lock(mu_);
   ++num_derived_;
   return entry;
 }
 
-void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry) const {
-  const std::vector<int32_t>& longer = vocab_->sorted_ids_longer_than(min_len);
+void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry,
+                          const PositionMask* bound) const {
+  const std::vector<int32_t>& all_longer = vocab_->sorted_ids_longer_than(min_len);
   if (min_len > 0) {
-    for (int32_t id : longer) entry->accepted[id >> 5] &= ~(1u << (id & 31));
+    for (int32_t id : all_longer) entry->accepted[id >> 5] &= ~(1u << (id & 31));
   }
+  std::vector<int32_t> possible;
+  if (bound != nullptr) {
+    std::vector<uint32_t> bits = bound->accepted;
+    for (int32_t id : bound->uncertain) bits[id >> 5] |= 1u << (id & 31);
+    for (int32_t id : all_longer) {
+      if ((bits[id >> 5] >> (id & 31)) & 1u) possible.push_back(id);
+    }
+  }
+  const std::vector<int32_t>& longer = bound != nullptr ? possible : all_longer;
   StackPool pool;
   StackRecognizer rec(pda_.get(), &pool);
   StackSet initial;

@@ -90,8 +90,10 @@ class TokenMaskCache {
   };
   Family FamilyOf(int32_t pos, int32_t ret) const;
   // Walks every token longer than `min_len` bytes from (pos, ret) into
-  // *entry; the shorter ones are left as they are.
-  void Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry) const;
+  // *entry; the shorter ones are left as they are. With `bound`, a token
+  // neither accepted nor uncertain there is rejected without a walk.
+  void Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry,
+            const PositionMask* bound = nullptr) const;
   std::unique_ptr<PositionMask> Compute(int32_t pos, int32_t ret, const Family& family,
                                         std::shared_ptr<const PositionMask> sibling, int32_t sibling_depth) const;
   std::shared_ptr<const PushdownAutomaton> pda_;

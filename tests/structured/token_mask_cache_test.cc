@@ -191,6 +191,55 @@ TEST(TokenMaskCacheTest, SelfLoopShortcutEqualsPlainWalksOnEmailAndNumbers) {
       R"("s":{"type":"string","pattern":"[a-z ]*x+"}},"required":["e","n","s"]})"));
 }
 
+// Every string of 1..5 bytes over {a, b, -, x} (1,364 tokens) and EOS: each
+// derived entry is checked on all short continuations.
+std::shared_ptr<const StructuredVocabulary> SmallAlphabetVocabulary() {
+  std::vector<std::string> tokens;
+  std::vector<std::string> level{""};
+  for (int len = 1; len <= 5; ++len) {
+    std::vector<std::string> next;
+    for (const std::string& p : level) {
+      for (char c : std::string("ab-x")) next.push_back(p + c);
+    }
+    tokens.insert(tokens.end(), next.begin(), next.end());
+    level = std::move(next);
+  }
+  tokens.push_back("");  // EOS
+  const int32_t eos = static_cast<int32_t>(tokens.size()) - 1;
+  return *StructuredVocabulary::FromTokenBytes(std::move(tokens), {eos});
+}
+
+// All (byte node, return position) pairs of `params`' automaton on the small
+// alphabet, deepest family members first: derived entries equal full walks.
+void ExpectAllPairsEqualFullWalksOnSmallAlphabet(const StructuredOutputParams& params) {
+  std::shared_ptr<const StructuredVocabulary> vocab = SmallAlphabetVocabulary();
+  std::shared_ptr<const PushdownAutomaton> pda = MustLower(params);
+  ASSERT_NE(pda, nullptr);
+  const int32_t num_nodes = static_cast<int32_t>(pda->nodes().size());
+  std::vector<int32_t> rets{TokenMaskCache::kAtRoot};
+  for (int32_t n = 0; n + 1 < num_nodes; ++n) {
+    if (pda->node(n).kind == PdaNode::Kind::kRef && pda->node(n + 1).kind != PdaNode::Kind::kEnd) rets.push_back(n + 1);
+  }
+  TokenMaskCache shared(pda, vocab);
+  for (int32_t ret : rets) {
+    for (int32_t pos = 0; pos < num_nodes; ++pos) {
+      if (!PushdownAutomaton::IsByteNode(pda->node(pos).kind)) continue;
+      TokenMaskCache fresh(pda, vocab, TokenMaskCache::kDefaultMaxBytes, /*self_loops=*/false);
+      EXPECT_EQ(shared.Get(pos, ret)->accepted, fresh.Get(pos, ret)->accepted) << pos << " " << ret;
+      EXPECT_EQ(shared.Get(pos, ret)->uncertain, fresh.Get(pos, ret)->uncertain) << pos << " " << ret;
+    }
+  }
+  EXPECT_GT(shared.num_derived(), 5u) << params.text;
+}
+
+TEST(TokenMaskCacheTest, RunsAndChainsOnEveryShortStringEqualFullWalks) {
+  // A run of 4 (x{4}), a chain of byte sets (x{0,6}) and a chain of groups,
+  // each followed by bytes the repetition also matches.
+  ExpectAllPairsEqualFullWalksOnSmallAlphabet(RegexParams("([ab]{4}-)+x"));
+  ExpectAllPairsEqualFullWalksOnSmallAlphabet(RegexParams("x[ab-]{0,6}-?a"));
+  ExpectAllPairsEqualFullWalksOnSmallAlphabet(RegexParams("(a-|b){0,7}(b|-x)"));
+}
+
 TEST(TokenMaskCacheTest, StaysWithinItsByteBound) {
   std::shared_ptr<const StructuredVocabulary> vocab = Gpt2Vocabulary();
   std::shared_ptr<const PushdownAutomaton> pda = MustLower(RegexParams("[a-z ]{0,12}(,|\\.)"));
