@@ -5,10 +5,16 @@
 // over a real output tokenized by the GPT-2 tokenizer; the reported time is
 // per token (counter per_token, in seconds: mask + accept, one sequence). The first
 // use of a compiled constraint computes its per-position mask cache; that is
-// measured apart (BM_CompileAndFillCache). The shared folder is
+// measured apart (BM_CompileAndFillCache); the *FirstPass* cases report the
+// per-token CPU time (median_us, p90_us, max_us, mean_us) of a first pass with
+// cold caches or over a second output, and *Compile the compile time alone. The
+// shared folder is
 // $LLMSERVE_SHARED_DIR or <source>/../shared.
 #include <benchmark/benchmark.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -194,6 +200,161 @@ void BM_CompileAndFillCache(benchmark::State& state) {
   }
 }
 
+// CPU time of this thread in microseconds (the machine is shared).
+double ThreadCpuMicros() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) * 1e-3;
+}
+
+// Per-token CPU time (mask + accept) of one pass of `ids`; appends to *out.
+// Returns false if a token is not allowed.
+bool TimedPass(StructuredOutputMatcher& matcher, const std::vector<int32_t>& ids, std::vector<double>* out) {
+  std::vector<uint32_t> mask(matcher.bitmask_words());
+  for (int32_t id : ids) {
+    const double t0 = ThreadCpuMicros();
+    matcher.FillNextTokenBitmask(absl::MakeSpan(mask));
+    const bool ok = matcher.AcceptToken(id).ok();
+    out->push_back(ThreadCpuMicros() - t0);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void ReportPerToken(benchmark::State& state, std::vector<double> us) {
+  std::sort(us.begin(), us.end());
+  if (us.empty()) return;
+  state.counters["median_us"] = us[us.size() / 2];
+  state.counters["p90_us"] = us[us.size() * 9 / 10];
+  state.counters["max_us"] = us.back();
+  double sum = 0;
+  for (double u : us) sum += u;
+  state.counters["mean_us"] = sum / static_cast<double>(us.size());
+}
+
+// A schema whose outputs keep reaching new positions: bounded strings have
+// one position per character count.
+Case BoundedStringsCase() {
+  Case c;
+  c.params.kind = StructuredOutputParams::Kind::kJsonSchema;
+  c.params.text = R"({"type":"object","properties":{
+    "title":{"type":"string","minLength":1,"maxLength":80},
+    "summary":{"type":"string","maxLength":300},
+    "tags":{"type":"array","items":{"type":"string","maxLength":24},"maxItems":5}},
+    "required":["title","summary","tags"],"additionalProperties":false})";
+  c.output = R"({"title": "Notes on the Analytical Engine", "summary": "A translation of Menabrea's memoir )"
+             R"(with seven notes, the last of which describes an algorithm for computing Bernoulli numbers )"
+             R"(on the engine.", "tags": ["history", "computing", "mathematics"]})";
+  return c;
+}
+
+// Compile time of a constraint (no compiler cache).
+void CompileTime(benchmark::State& state, const Case& c) {
+  const Fixture& fx = Gpt2();
+  for (auto _ : state) {
+    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
+    auto compiled = compiler->Compile(c.params);
+    if (!compiled.ok()) {
+      state.SkipWithError(compiled.status().ToString().c_str());
+      return;
+    }
+    benchmark::DoNotOptimize(compiled->get());
+  }
+}
+void BM_JsonSchemaCompile(benchmark::State& state) { CompileTime(state, SchemaCase()); }
+void BM_BoundedStringsCompile(benchmark::State& state) { CompileTime(state, BoundedStringsCase()); }
+
+// First pass over an output with a freshly compiled constraint (compile not
+// timed): every whole state and (position, return position) entry is new.
+// Per-token CPU time: median_us, p90_us, max_us over the iterations' tokens.
+void FirstPassColdCaches(benchmark::State& state, const Case& c) {
+  const Fixture& fx = Gpt2();
+  std::vector<int32_t> ids = *fx.tokenizer->Encode(c.output, false);
+  ids.push_back(fx.tokenizer->eos_id());
+  std::vector<double> us;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
+    auto compiled = compiler->Compile(c.params);
+    auto matcher = StructuredOutputMatcher::Create(*compiled);
+    state.ResumeTiming();
+    if (!TimedPass(*matcher, ids, &us)) {
+      state.SkipWithError("the output's tokens are not allowed");
+      return;
+    }
+  }
+  ReportPerToken(state, std::move(us));
+}
+void BM_JsonSchemaFirstPassColdCaches(benchmark::State& state) { FirstPassColdCaches(state, SchemaCase()); }
+void BM_BoundedStringsFirstPassColdCaches(benchmark::State& state) {
+  FirstPassColdCaches(state, BoundedStringsCase());
+}
+
+// First pass over a second output after the caches were warmed by a first
+// one (BM_JsonSchemaUnseenOutputFirstPass), per-token median and max.
+void BM_JsonSchemaFirstPassWarmCaches(benchmark::State& state) {
+  const Fixture& fx = Gpt2();
+  const Case c = SchemaCase();
+  const std::string other =
+      R"({"order_id": "00000000-aaaa-4bbb-9ccc-dddddddddddd", "customer": {"name": "Grace B. Hopper"}, )"
+      R"("items": [{"sku": "QRS-777", "qty": 12, "price": 0.5}, {"sku": "LMN-001", "qty": 99, "price": 1234.75, )"
+      R"("note": "fragile"}, {"sku": "DEF-456", "qty": 3, "price": 7}], "status": "pending"})";
+  std::vector<int32_t> warm = *fx.tokenizer->Encode(c.output, false);
+  std::vector<int32_t> ids = *fx.tokenizer->Encode(other, false);
+  std::vector<double> us;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
+    auto compiled = compiler->Compile(c.params);
+    auto matcher = StructuredOutputMatcher::Create(*compiled);
+    std::vector<double> ignored;
+    (void)TimedPass(*matcher, warm, &ignored);
+    matcher->Reset();
+    state.ResumeTiming();
+    if (!TimedPass(*matcher, ids, &us)) {
+      state.SkipWithError("the second output's tokens are not allowed");
+      return;
+    }
+  }
+  ReportPerToken(state, std::move(us));
+}
+
+// The bounded-strings schema: caches warmed by its output, then a second
+// output with other string lengths (new character counts).
+void BM_BoundedStringsFirstPassWarmCaches(benchmark::State& state) {
+  const Fixture& fx = Gpt2();
+  const Case c = BoundedStringsCase();
+  const std::string other =
+      R"({"title": "On Computable Numbers, with an Application to the Entscheidungsproblem", "summary": )"
+      R"("Defines a-machines, shows that a universal machine exists and that the halting problem has no )"
+      R"(solution, so Hilbert's decision problem cannot be solved.", "tags": ["logic", "theory of )"
+      R"(computation", "Turing machines", "decidability"]})";
+  std::vector<int32_t> warm = *fx.tokenizer->Encode(c.output, false);
+  std::vector<int32_t> ids = *fx.tokenizer->Encode(other, false);
+  std::vector<double> us;
+  for (auto _ : state) {
+    state.PauseTiming();
+    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
+    auto compiled = compiler->Compile(c.params);
+    auto matcher = StructuredOutputMatcher::Create(*compiled);
+    std::vector<double> ignored;
+    (void)TimedPass(*matcher, warm, &ignored);
+    matcher->Reset();
+    state.ResumeTiming();
+    if (!TimedPass(*matcher, ids, &us)) {
+      state.SkipWithError("the second output's tokens are not allowed");
+      return;
+    }
+  }
+  ReportPerToken(state, std::move(us));
+}
+
+BENCHMARK(BM_JsonSchemaCompile)->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_BoundedStringsCompile)->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_JsonSchemaFirstPassColdCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_JsonSchemaFirstPassWarmCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_BoundedStringsFirstPassColdCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_BoundedStringsFirstPassWarmCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_JsonSchemaMaskPerToken)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JsonObjectMaskPerToken)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RegexMaskPerToken)->Unit(benchmark::kMicrosecond);

@@ -52,15 +52,17 @@ std::shared_ptr<const std::vector<uint32_t>> GrammarMatcher::ComputeMask() {
   std::sort(tops_.begin(), tops_.end());
   tops_.erase(std::unique(tops_.begin(), tops_.end()), tops_.end());
   for (int64_t top : tops_) {
-    const uint32_t* m =
-        cache.Get(static_cast<int32_t>(top >> 32), static_cast<int32_t>(top & 0xffffffff)).accepted.data();
+    const std::shared_ptr<const PositionMask> entry =
+        cache.Get(static_cast<int32_t>(top >> 32), static_cast<int32_t>(top & 0xffffffff));
+    const uint32_t* m = entry->accepted.data();
     for (std::size_t w = 0; w < words; ++w) out[w] |= m[w];
   }
   // Context-dependent tokens: walked against each full stack.
   for (int32_t s : state_.stacks) {
     const StackPool::Node n = pool_.node(s);
     const int32_t ret = n.parent >= 0 ? pool_.node(n.parent).pos : TokenMaskCache::kAtRoot;
-    const std::vector<int32_t>& uncertain = cache.Get(n.pos, ret).uncertain;
+    const std::shared_ptr<const PositionMask> entry = cache.Get(n.pos, ret);
+    const std::vector<int32_t>& uncertain = entry->uncertain;
     if (uncertain.empty()) continue;
     scratch_.Clear();
     rec_.Close(n.pos, n.parent, &scratch_);

@@ -191,16 +191,19 @@ class PdaLowering {
     }
     // o_1 ::= unit | (empty);  o_k ::= unit o_{k-1} | (empty)
     int prev = -1;
+    std::vector<int32_t> chain;
     for (int k = 0; k < e.max - e.min; ++k) {
       int r = NewRule(names_[rule]);
       Alternative a{unit};
       if (prev >= 0) a.push_back({PdaNode::Kind::kRef, prev});
       rules_[r] = {std::move(a), Alternative{}};
+      chain.push_back(r);
       prev = r;
       AddElems(3);
       if (!status_.ok()) return;
     }
     if (prev >= 0) out->push_back({PdaNode::Kind::kRef, prev});
+    if (chain.size() >= 2) chains_.push_back({unit, std::move(chain)});
   }
 
   bool SetEmpty(int32_t s) const {
@@ -303,7 +306,26 @@ class PdaLowering {
       }
     }
     ComputeFollow(nullable);
+    KeepIntactChains(nullable);
     return absl::OkStatus();
+  }
+
+  // Keeps the chains of o_k rules (AppendRepeat) whose rules still have
+  // their shape after unproductive alternatives were dropped and whose unit
+  // consumes at least one byte (PushdownAutomaton::RepeatLink relies on both).
+  void KeepIntactChains(const std::vector<bool>& nullable) {
+    std::vector<Chain> kept;
+    for (Chain& c : chains_) {
+      bool ok = !ElemNullable(c.unit, nullable);
+      for (std::size_t k = 0; ok && k < c.rules.size(); ++k) {
+        const std::vector<Alternative>& alts = rules_[c.rules[k]];
+        ok = alts.size() == 2 && alts[1].empty() && alts[0].size() == (k == 0 ? 1u : 2u) &&
+             alts[0][0].kind == c.unit.kind && alts[0][0].arg == c.unit.arg &&
+             (k == 0 || (alts[0][1].kind == PdaNode::Kind::kRef && alts[0][1].arg == c.rules[k - 1]));
+      }
+      if (ok) kept.push_back(std::move(c));
+    }
+    chains_ = std::move(kept);
   }
 
   using Words = std::array<uint64_t, 4>;
@@ -375,6 +397,14 @@ class PdaLowering {
     }
     for (const auto& w : sets_) pda->byte_sets_.push_back({{w[0], w[1], w[2], w[3]}});
     for (const auto& w : follow_) pda->follow_.push_back({{w[0], w[1], w[2], w[3]}});
+    pda->repeat_links_.assign(rules_.size(), RepeatLink{});
+    for (const Chain& c : chains_) {
+      const int32_t id = static_cast<int32_t>(pda->chains_.size());
+      for (std::size_t k = 0; k < c.rules.size(); ++k) {
+        pda->repeat_links_[c.rules[k]] = RepeatLink{id, static_cast<int32_t>(k + 1)};
+      }
+      pda->chains_.push_back(c.rules);
+    }
     return pda;
   }
 
@@ -387,6 +417,12 @@ class PdaLowering {
   std::map<std::array<uint64_t, 4>, int32_t> set_index_;
   std::size_t num_elems_ = 0;
   std::vector<Words> follow_;
+  // The rules o_1, o_2, ... of one bounded repetition and its unit.
+  struct Chain {
+    Elem unit;
+    std::vector<int32_t> rules;
+  };
+  std::vector<Chain> chains_;
 };
 
 absl::StatusOr<std::shared_ptr<const PushdownAutomaton>> PushdownAutomaton::Compile(

@@ -32,6 +32,19 @@ struct PdaNode {
   int32_t arg = 0;
 };
 
+/// Where a rule sits in the chain of a bounded repetition x{m,n}: its n - m
+/// optional copies are rules o_1 ::= x | (empty), o_k ::= x o_{k-1} | (empty),
+/// so o_k allows at most k more copies of x. Kept only for chains whose x
+/// consumes at least one byte and whose rules kept that shape; then, for
+/// b = depth - 1, the stacks p → o_k … and p → o_j … (the same place p
+/// inside x, or the same offset inside o_k and o_j, over the same rest of the
+/// stack) accept the same byte strings of up to min(b_k, b_j) bytes: no such
+/// string completes more copies than either allows.
+struct RepeatLink {
+  int32_t chain = -1;  ///< index of the chain, -1: not in a chain
+  int32_t depth = 0;   ///< k of o_k (1 = the last optional copy)
+};
+
 /// The compiled form of a Grammar. Immutable.
 class PushdownAutomaton {
  public:
@@ -66,7 +79,16 @@ class PushdownAutomaton {
     const uint64_t* w = byte_sets_[nodes_[pos].arg].w;
     return (w[byte >> 6] >> (byte & 63)) & 1u;
   }
+  /// The byte set of byte node `pos` (4 words of 64 bits).
+  const uint64_t* byte_set(int32_t pos) const { return byte_sets_[nodes_[pos].arg].w; }
   int num_rules() const { return static_cast<int>(rule_alts_.size()); }
+  /// The bounded-repetition chain of `rule` (chain -1 if none).
+  const RepeatLink& repeat_link(int32_t rule) const { return repeat_links_[rule]; }
+  /// The rule at `depth` (1-based) of `chain`, or -1 if the chain is shorter.
+  int32_t chain_rule(int32_t chain, int32_t depth) const {
+    const std::vector<int32_t>& c = chains_[chain];
+    return depth >= 1 && depth <= static_cast<int32_t>(c.size()) ? c[depth - 1] : -1;
+  }
   const std::string& rule_name(int32_t rule) const { return rule_names_[rule]; }
 
  private:
@@ -80,6 +102,8 @@ class PushdownAutomaton {
   std::vector<std::string> rule_names_;
   std::vector<int32_t> node_rule_;
   std::vector<Set256> follow_;
+  std::vector<RepeatLink> repeat_links_;       // [num_rules]
+  std::vector<std::vector<int32_t>> chains_;   // rules of each chain by depth - 1
   int32_t root_ = 0;
 };
 

@@ -113,6 +113,22 @@ absl::StatusOr<std::shared_ptr<const StructuredVocabulary>> StructuredVocabulary
   std::sort(v->sorted_ids_.begin(), v->sorted_ids_.end(), [&](int32_t a, int32_t b) {
     return v->token_bytes_[a] < v->token_bytes_[b] || (v->token_bytes_[a] == v->token_bytes_[b] && a < b);
   });
+  v->byte_sets_.assign(n, std::array<uint64_t, 4>{});
+  for (int32_t id = 0; id < n; ++id) {
+    for (char c : v->token_bytes_[id]) {
+      const auto b = static_cast<uint8_t>(c);
+      v->byte_sets_[id][b >> 6] |= uint64_t{1} << (b & 63);
+    }
+  }
+  // longer_[m + 1] is longer_[m] without the tokens of exactly m + 1 bytes.
+  for (const std::vector<int32_t>* prev = &v->sorted_ids_; !prev->empty(); prev = &v->longer_.back()) {
+    const std::size_t m = v->longer_.size();
+    std::vector<int32_t> next;
+    for (int32_t id : *prev) {
+      if (v->token_bytes_[id].size() > m) next.push_back(id);
+    }
+    v->longer_.push_back(std::move(next));
+  }
   return std::shared_ptr<const StructuredVocabulary>(std::move(v));
 }
 

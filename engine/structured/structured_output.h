@@ -16,6 +16,7 @@
 // cached per whole state (state_mask_cache.h); grammar_matcher.h implements
 // the classes below. docs/structured-output.md describes the choices.
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,12 +57,22 @@ class StructuredVocabulary {
   /// The ids with bytes, sorted by their bytes (a depth-first order of the
   /// vocabulary's byte trie).
   const std::vector<int32_t>& sorted_ids() const { return sorted_ids_; }
+  /// The set of bytes token `id` contains (4 words of 64 bits).
+  const std::array<uint64_t, 4>& token_byte_set(int32_t id) const { return byte_sets_[id]; }
+  /// The ids of sorted_ids() whose bytes are longer than `min_len`, in the
+  /// same order (precomputed: together 4 bytes per byte of the vocabulary).
+  const std::vector<int32_t>& sorted_ids_longer_than(std::size_t min_len) const {
+    return min_len < longer_.size() ? longer_[min_len] : empty_;
+  }
 
  private:
   StructuredVocabulary() = default;
   std::vector<std::string> token_bytes_;
   std::vector<int32_t> eos_token_ids_;
   std::vector<int32_t> sorted_ids_;
+  std::vector<std::vector<int32_t>> longer_;  // [max token length]: sorted ids longer than the index
+  std::vector<int32_t> empty_;
+  std::vector<std::array<uint64_t, 4>> byte_sets_;  // [vocab_size]
 };
 
 /// An immutable compiled constraint, shared by every sequence that uses it

@@ -1,24 +1,76 @@
 #include "engine/structured/token_mask_cache.h"
 
+#include <algorithm>
+#include <map>
+#include <string_view>
+
 #include "engine/structured/stack_recognizer.h"
 #include "engine/structured/token_walk.h"
 
 namespace llmserve::structured {
 
 TokenMaskCache::TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
-                               std::shared_ptr<const StructuredVocabulary> vocab)
-    : pda_(std::move(pda)), vocab_(std::move(vocab)) {}
+                               std::shared_ptr<const StructuredVocabulary> vocab, std::size_t max_bytes,
+                               bool self_loops)
+    : pda_(std::move(pda)), vocab_(std::move(vocab)), max_bytes_(max_bytes), self_loops_(self_loops) {
+  // A rule's alternatives are consecutive runs of nodes, each closed by kEnd.
+  std::map<std::vector<int32_t>, int32_t> shapes;
+  rule_shape_.resize(pda_->num_rules());
+  std::vector<int32_t> nodes;
+  for (int32_t r = 0; r < pda_->num_rules(); ++r) {
+    nodes.clear();
+    for (int32_t first : pda_->alternatives(r)) {
+      for (int32_t n = first;; ++n) {
+        nodes.push_back(static_cast<int32_t>(pda_->node(n).kind));
+        nodes.push_back(pda_->node(n).arg);
+        if (pda_->node(n).kind == PdaNode::Kind::kEnd) break;
+      }
+      nodes.push_back(-1);
+    }
+    rule_shape_[r] = shapes.try_emplace(nodes, static_cast<int32_t>(shapes.size())).first->second;
+  }
+  const int32_t num_nodes = static_cast<int32_t>(pda_->nodes().size());
+  run_end_.resize(num_nodes);
+  for (int32_t n = num_nodes - 1; n >= 0; --n) {
+    const PdaNode& node = pda_->node(n);
+    const bool continues = n + 1 < num_nodes && node.kind == PdaNode::Kind::kBytes &&
+                           pda_->node(n + 1).kind == PdaNode::Kind::kBytes && pda_->node(n + 1).arg == node.arg;
+    run_end_[n] = continues ? run_end_[n + 1] : n + 1;
+  }
+}
 
-const PositionMask& TokenMaskCache::Get(int32_t pos, int32_t ret) const {
+std::shared_ptr<const PositionMask> TokenMaskCache::Get(int32_t pos, int32_t ret) const {
   const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(ret);
+  const Family family = FamilyOf(pos, ret);
+  std::shared_ptr<const PositionMask> sibling;
+  int32_t sibling_depth = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = entries_.find(key); it != entries_.end()) return *it->second;
+    if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+    if (family.depth > 0) {
+      // The cached sibling sharing the most tokens: the nearest deeper one,
+      // else the deepest shallower one.
+      if (auto f = families_.find(family.key); f != families_.end() && !f->second.empty()) {
+        auto s = f->second.lower_bound(family.depth);
+        if (s == f->second.end()) --s;
+        sibling_depth = s->first;
+        sibling = s->second;
+      }
+    }
   }
-  std::unique_ptr<PositionMask> entry = Compute(pos, ret);
+  std::shared_ptr<const PositionMask> entry = Compute(pos, ret, family, std::move(sibling), sibling_depth);
+  const std::size_t entry_bytes = sizeof(PositionMask) + 4 * (entry->accepted.size() + entry->uncertain.size());
   std::lock_guard<std::mutex> lock(mu_);
-  auto [it, inserted] = entries_.try_emplace(key, std::move(entry));
-  return *it->second;
+  if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+  if (bytes_ + entry_bytes > max_bytes_) {
+    entries_.clear();
+    families_.clear();
+    bytes_ = 0;
+  }
+  entries_.emplace(key, entry);
+  if (family.depth > 0) families_[family.key].emplace(family.depth, entry);
+  bytes_ += entry_bytes;
+  return entry;
 }
 
 std::size_t TokenMaskCache::size() const {
@@ -26,9 +78,100 @@ std::size_t TokenMaskCache::size() const {
   return entries_.size();
 }
 
-std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret) const {
+std::size_t TokenMaskCache::bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return bytes_;
+}
+
+std::size_t TokenMaskCache::num_self_loop_entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_self_loop_entries_;
+}
+
+std::size_t TokenMaskCache::num_derived() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_derived_;
+}
+
+TokenMaskCache::Family TokenMaskCache::FamilyOf(int32_t pos, int32_t ret) const {
+  // pos inside the unit x, returning into o_k after x (k >= 2: in o_1, x is
+  // called last, so its return is o_1's own caller).
+  if (ret != kAtRoot) {
+    const int32_t r = pda_->rule_of(ret);
+    const RepeatLink& link = pda_->repeat_link(r);
+    const int32_t first = pda_->alternatives(r)[0];
+    if (link.chain >= 0 && ret == first + 1 && pda_->node(first).kind == PdaNode::Kind::kRef) {
+      const int32_t unit = pda_->node(first).arg;
+      const uint64_t* follow = pda_->follow(r);
+      // pos is in x's rule (then its offset there names it in any rule of
+      // the same nodes) or in a rule x calls last (a tail call: then pos
+      // itself, the same in every such x).
+      const uint64_t place = pda_->rule_of(pos) == unit
+                                 ? static_cast<uint64_t>(pos - pda_->alternatives(unit)[0])
+                                 : (uint64_t{1} << 32) | static_cast<uint32_t>(pos);
+      return Family{{0, static_cast<uint64_t>(rule_shape_[unit]), place, follow[0], follow[1], follow[2], follow[3]},
+                    link.depth};
+    }
+  }
+  // pos is x itself, a byte set at the start of o_k.
+  const int32_t r = pda_->rule_of(pos);
+  const RepeatLink& link = pda_->repeat_link(r);
+  if (link.chain >= 0 && pos == pda_->alternatives(r)[0] && pda_->node(pos).kind == PdaNode::Kind::kBytes) {
+    return Family{{1, static_cast<uint64_t>(pda_->node(pos).arg), static_cast<uint64_t>(static_cast<uint32_t>(ret))},
+                  link.depth};
+  }
+  // pos in a run of d byte nodes of one set (x{m} of a byte set): any string
+  // of up to d - 1 bytes stays inside the run, where only the set matters.
+  if (pda_->node(pos).kind == PdaNode::Kind::kBytes && run_end_[pos] - pos >= 2) {
+    return Family{{2, static_cast<uint64_t>(pda_->node(pos).arg), static_cast<uint64_t>(run_end_[pos]),
+                   static_cast<uint64_t>(static_cast<uint32_t>(ret))},
+                  run_end_[pos] - pos};
+  }
+  return Family{};
+}
+
+std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, const Family& family,
+                                                      std::shared_ptr<const PositionMask> sibling,
+                                                      int32_t sibling_depth) const {
   auto entry = std::make_unique<PositionMask>();
-  entry->accepted.assign((vocab_->vocab_size() + 31) / 32, 0u);
+  // Tokens of up to `shared` bytes behave as under the sibling (RepeatLink).
+  const std::size_t shared =
+      sibling == nullptr ? 0 : static_cast<std::size_t>(std::max(0, std::min(family.depth, sibling_depth) - 1));
+  // Under a chain (families 0 and 1, not runs), o_k's paths are o_j's for
+  // k < j, so what a deeper sibling rejects is rejected here too.
+  const PositionMask* bound = sibling != nullptr && family.key[0] <= 1 && sibling_depth > family.depth
+                                  ? sibling.get()
+                                  : nullptr;
+  if (shared == 0) {
+    entry->accepted.assign((vocab_->vocab_size() + 31) / 32, 0u);
+    Walk(pos, ret, 0, entry.get(), bound);
+    return entry;
+  }
+  entry->accepted = sibling->accepted;
+  for (int32_t id : sibling->uncertain) {
+    if (vocab_->token_bytes(id).size() <= shared) entry->uncertain.push_back(id);
+  }
+  Walk(pos, ret, shared, entry.get(), bound);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++num_derived_;
+  return entry;
+}
+
+void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry,
+                          const PositionMask* bound) const {
+  const std::vector<int32_t>& all_longer = vocab_->sorted_ids_longer_than(min_len);
+  if (min_len > 0) {
+    for (int32_t id : all_longer) entry->accepted[id >> 5] &= ~(1u << (id & 31));
+  }
+  std::vector<int32_t> possible;
+  if (bound != nullptr) {
+    std::vector<uint32_t> bits = bound->accepted;
+    for (int32_t id : bound->uncertain) bits[id >> 5] |= 1u << (id & 31);
+    for (int32_t id : all_longer) {
+      if ((bits[id >> 5] >> (id & 31)) & 1u) possible.push_back(id);
+    }
+  }
+  const std::vector<int32_t>& longer = bound != nullptr ? possible : all_longer;
   StackPool pool;
   StackRecognizer rec(pda_.get(), &pool);
   StackSet initial;
@@ -38,8 +181,39 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret) 
   // An escape completes the rule of the return position; only bytes of its
   // FOLLOW set can come next (at the root nothing escapes).
   const uint64_t* follow = ret == kAtRoot ? nullptr : pda_->follow(pda_->rule_of(ret));
-  const std::vector<int32_t>& ids = vocab_->sorted_ids();
   TokenWalker walker;
+  // Bytes on which the start state loops to itself, among those of its kStar
+  // tops (a loop through a tail-recursive rule is left to the walk): tokens
+  // made of them only are accepted; the others are walked.
+  uint64_t loop[4] = {0, 0, 0, 0};
+  if (self_loops_ && !initial.Dead()) {
+    uint64_t candidates[4] = {0, 0, 0, 0};
+    for (int32_t s : initial.stacks) {
+      const int32_t top = pool.node(s).pos;
+      if (pda_->node(top).kind != PdaNode::Kind::kStar) continue;
+      for (int w = 0; w < 4; ++w) candidates[w] |= pda_->byte_set(top)[w];
+    }
+    if ((candidates[0] | candidates[1] | candidates[2] | candidates[3]) != 0) {
+      walker.SelfLoopBytes(rec, initial, candidates, loop);
+    }
+  }
+  std::vector<int32_t> rest;
+  if ((loop[0] | loop[1] | loop[2] | loop[3]) != 0) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++num_self_loop_entries_;
+    }
+    for (int32_t id : longer) {
+      const std::array<uint64_t, 4>& b = vocab_->token_byte_set(id);
+      if ((b[0] & ~loop[0]) == 0 && (b[1] & ~loop[1]) == 0 && (b[2] & ~loop[2]) == 0 && (b[3] & ~loop[3]) == 0) {
+        entry->accepted[id >> 5] |= 1u << (id & 31);
+      } else {
+        rest.push_back(id);
+      }
+    }
+  }
+  const std::vector<int32_t>& ids = (loop[0] | loop[1] | loop[2] | loop[3]) != 0 ? rest : longer;
+  std::vector<int32_t> uncertain;
   walker.Walk(
       rec, initial, ids.size(), follow, [&](std::size_t i) -> std::string_view { return vocab_->token_bytes(ids[i]); },
       [&](std::size_t i, TokenWalkResult r) {
@@ -47,10 +221,22 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret) 
         if (r.accepted) {
           entry->accepted[id >> 5] |= 1u << (id & 31);
         } else if (r.escaped_early) {
-          entry->uncertain.push_back(id);
+          uncertain.push_back(id);
         }
       });
-  return entry;
+  if (entry->uncertain.empty()) {
+    entry->uncertain = std::move(uncertain);
+    return;
+  }
+  // Both lists are in sorted_ids order (bytes, then id).
+  std::vector<int32_t> merged(entry->uncertain.size() + uncertain.size());
+  std::merge(entry->uncertain.begin(), entry->uncertain.end(), uncertain.begin(), uncertain.end(), merged.begin(),
+             [&](int32_t a, int32_t b) {
+               const std::string& x = vocab_->token_bytes(a);
+               const std::string& y = vocab_->token_bytes(b);
+               return x < y || (x == y && a < b);
+             });
+  entry->uncertain = std::move(merged);
 }
 
 }  // namespace llmserve::structured

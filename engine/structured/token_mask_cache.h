@@ -15,8 +15,24 @@
 // Accepted tokens are kept as a bitmask, uncertain ones as a list sorted by
 // bytes; a step's mask is then the OR of its tops' bitmasks plus the uncertain
 // tokens that the full stacks accept. Entries are computed on first use.
+//
+// Entries of one bounded repetition (PushdownAutomaton::RepeatLink: the same
+// place under o_k and o_j, e.g. a string with maxLength at two character
+// counts) agree on every token of up to min(k, j) - 1 bytes, so an entry whose
+// sibling is cached copies those tokens' results and walks only the longer
+// tokens (few once the count is large; dying after a few bytes when it is
+// small) instead of the whole vocabulary. Chains whose units are rules with
+// the same nodes (every bounded JSON string of a schema) and whose rules have
+// the same FOLLOW set form one family, so their entries derive from each
+// other too. Likewise the places of a run of d byte nodes of one set (x{m},
+// e.g. a uuid's hex digits) agree on tokens of up to min(d, d') - 1 bytes.
+// And where the start state loops to itself on some bytes (a byte-set star:
+// a JSON string's plain characters, digits), the tokens made only of those
+// bytes are accepted without a walk.
 
+#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -34,26 +50,67 @@ struct PositionMask {
 };
 
 /// PositionMasks of one automaton and vocabulary by (byte node, return
-/// position). Thread-safe; entries live as long as the cache.
+/// position). Thread-safe. Bounded: when the entries' bytes would pass
+/// `max_bytes`, the cache is emptied (entries in use stay alive through their
+/// shared_ptr) and refills on demand.
 class TokenMaskCache {
  public:
   /// The return position of a root stack.
   static constexpr int32_t kAtRoot = -1;
+  /// Default bound of the entries' memory (about 2,600 entries on GPT-2).
+  static constexpr std::size_t kDefaultMaxBytes = std::size_t{16} << 20;
 
-  TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
-                 std::shared_ptr<const StructuredVocabulary> vocab);
+  /// `self_loops`: tokens made only of bytes on which the start state loops
+  /// to itself (a JSON string's plain characters, digits, ...) are accepted
+  /// without a walk; false (tests) walks every token.
+  TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda, std::shared_ptr<const StructuredVocabulary> vocab,
+                 std::size_t max_bytes = kDefaultMaxBytes, bool self_loops = true);
   /// The entry of byte node `pos` under return position `ret` (the position
   /// of the stack's parent node, or kAtRoot), computed on first use.
-  const PositionMask& Get(int32_t pos, int32_t ret) const;
-  /// Number of entries computed so far.
+  std::shared_ptr<const PositionMask> Get(int32_t pos, int32_t ret) const;
+  /// Number of entries held.
   std::size_t size() const;
+  /// Bytes held by the entries (bitmasks, id lists, headers); <= max_bytes.
+  std::size_t bytes() const;
+  /// Entries computed from a cached sibling (walking only longer tokens)
+  /// since construction; for tests and benchmarks.
+  std::size_t num_derived() const;
+  /// Entries whose self-loop bytes accepted tokens without a walk; for tests.
+  std::size_t num_self_loop_entries() const;
 
  private:
-  std::unique_ptr<PositionMask> Compute(int32_t pos, int32_t ret) const;
+  // The bounded-repetition family of (pos, ret): entries with the same key
+  // and depths k, j agree on tokens of up to min(k, j) - 1 bytes.
+  // Key: a unit rule's shape and the offset of pos in it plus the chain's
+  // FOLLOW set; or a byte-set unit and ret; or a run's set, end and ret.
+  using FamilyKey = std::array<uint64_t, 7>;
+  struct Family {
+    FamilyKey key{};
+    int32_t depth = 0;  // 0: no family
+  };
+  Family FamilyOf(int32_t pos, int32_t ret) const;
+  // Walks every token longer than `min_len` bytes from (pos, ret) into
+  // *entry; the shorter ones are left as they are. With `bound`, a token
+  // neither accepted nor uncertain there is rejected without a walk.
+  void Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry,
+            const PositionMask* bound = nullptr) const;
+  std::unique_ptr<PositionMask> Compute(int32_t pos, int32_t ret, const Family& family,
+                                        std::shared_ptr<const PositionMask> sibling, int32_t sibling_depth) const;
   std::shared_ptr<const PushdownAutomaton> pda_;
   std::shared_ptr<const StructuredVocabulary> vocab_;
+  const std::size_t max_bytes_;
+  const bool self_loops_;
   mutable std::mutex mu_;
-  mutable absl::flat_hash_map<uint64_t, std::unique_ptr<PositionMask>> entries_;
+  mutable absl::flat_hash_map<uint64_t, std::shared_ptr<const PositionMask>> entries_;
+  // Cached entries of each family by depth.
+  mutable std::map<FamilyKey, std::map<int32_t, std::shared_ptr<const PositionMask>>> families_;
+  // Per rule: an id shared by the rules with the same nodes (kinds, args).
+  std::vector<int32_t> rule_shape_;
+  // Per node: the end of its run of byte nodes of one set (kBytes only).
+  std::vector<int32_t> run_end_;
+  mutable std::size_t bytes_ = 0;
+  mutable std::size_t num_derived_ = 0;
+  mutable std::size_t num_self_loop_entries_ = 0;
 };
 
 }  // namespace llmserve::structured

@@ -44,6 +44,22 @@ class TokenWalker {
     next_.clear();
   }
 
+  /// The bytes among `candidates` (4 words of 64 bits) on which `set` steps
+  /// to itself, into `out` (4 words): a token made only of such bytes ends
+  /// the walk in `set` (accepted iff `set` has a stack), whatever its length.
+  /// The transitions found are memoized for the next Walk.
+  void SelfLoopBytes(StackRecognizer& rec, const StackSet& set, const uint64_t* candidates, uint64_t* out) {
+    if (sets_.size() > kMaxSets) Clear();
+    const int32_t id = Intern(set);
+    for (int w = 0; w < 4; ++w) {
+      out[w] = 0;
+      for (uint64_t m = candidates[w]; m != 0; m &= m - 1) {
+        const int b = w * 64 + __builtin_ctzll(m);
+        if (Step(rec, id, static_cast<uint8_t>(b)) == id) out[w] |= uint64_t{1} << (b & 63);
+      }
+    }
+  }
+
   /// Calls on_token(index, TokenWalkResult) for each token in `tokens` that
   /// is accepted or escaped early (the others are rejected; a dead prefix's
   /// whole block of tokens is skipped by binary search). `bytes_of(i)` gives
