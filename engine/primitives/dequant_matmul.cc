@@ -7,7 +7,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/common/ggml_blocks.h"
 #include "engine/primitives/bf16_convert.h"
 #include "engine/primitives/dnnl_context.h"
 
@@ -75,7 +74,7 @@ Scratch& ThreadScratch() {
 
 }  // namespace
 
-void DequantMatmul(DType type, const uint8_t* w, int64_t row_bytes, int64_t in, int64_t out,
+void DequantMatmul(const DequantRowFn& dequant_row, int64_t in, int64_t out,
                    const float* x, int64_t rows, const float* bias, bool accumulate, float* y) {
   const bool bf16 = UseBf16();
   const memory::data_type dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
@@ -97,7 +96,7 @@ void DequantMatmul(DType type, const uint8_t* w, int64_t row_bytes, int64_t in, 
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < n; ++o) {
       float* row = s.w32.data() + o * in;
-      DequantizeRow(type, w + (o0 + o) * row_bytes, in, row);
+      dequant_row(o0 + o, row);
       if (bf16) FloatToBf16(row, in, s.w16.data() + o * in);
     }
     try {

@@ -1,0 +1,72 @@
+#include "engine/primitives/quant_repack.h"
+
+#include <cstring>
+
+#include "engine/common/ggml_blocks.h"
+
+namespace llmserve {
+
+bool IsPackedQuantType(DType type) { return type == DType::kQ8_0 || type == DType::kQ4_0; }
+
+PackedQuantLayout PackedLayoutFor(DType type, int64_t out, int64_t in) {
+  PackedQuantLayout l;
+  l.type = type;
+  l.in = in;
+  l.out = out;
+  l.blocks = in / kQBlock;
+  l.block_bytes = kPackRows * (type == DType::kQ8_0 ? kQBlock : kQBlock / 2);
+  l.scales_offset = l.blocks * l.block_bytes;
+  l.group_bytes = (l.scales_offset + l.blocks * kPackRows * 2 + 63) / 64 * 64;
+  l.groups = (out + kPackRows - 1) / kPackRows;
+  return l;
+}
+
+void RepackQuantGroups(const PackedQuantLayout& l, const uint8_t* src, int64_t row_bytes,
+                       int64_t g0, int64_t g1, uint8_t* dst) {
+  const bool q8 = l.type == DType::kQ8_0;
+  const int qbytes = q8 ? kQBlock : kQBlock / 2;
+  const int64_t src_block = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
+  for (int64_t g = g0; g < g1; ++g) {
+    uint8_t* gp = dst + g * l.group_bytes;
+    std::memset(gp, 0, l.group_bytes);  // padding rows: zero quants and scales
+    uint16_t* scales = reinterpret_cast<uint16_t*>(gp + l.scales_offset);
+    for (int i = 0; i < kPackRows; ++i) {
+      const int64_t o = g * kPackRows + i;
+      if (o >= l.out) break;
+      const uint8_t* row = src + o * row_bytes;
+      for (int64_t b = 0; b < l.blocks; ++b) {
+        const uint8_t* blk = row + b * src_block;  // {f16 d; qs[qbytes]}
+        std::memcpy(&scales[b * kPackRows + i], blk, 2);
+        uint8_t* q = gp + b * l.block_bytes + 4 * i;
+        for (int c = 0; c < qbytes / 4; ++c) {
+          for (int t = 0; t < 4; ++t) {
+            const uint8_t v = blk[2 + 4 * c + t];
+            q[64 * c + t] = q8 ? static_cast<uint8_t>(v ^ 0x80) : v;
+          }
+        }
+      }
+    }
+  }
+}
+
+void DequantizePackedRow(const PackedQuantLayout& l, const uint8_t* packed, int64_t o, float* dst) {
+  const uint8_t* gp = packed + (o / kPackRows) * l.group_bytes;
+  const int i = static_cast<int>(o % kPackRows);
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(gp + l.scales_offset);
+  const bool q8 = l.type == DType::kQ8_0;
+  for (int64_t b = 0; b < l.blocks; ++b, dst += kQBlock) {
+    const float d = HalfToFloat(scales[b * kPackRows + i]);
+    const uint8_t* q = gp + b * l.block_bytes + 4 * i;
+    for (int k = 0; k < (q8 ? kQBlock : kQBlock / 2); ++k) {
+      const uint8_t v = q[64 * (k / 4) + k % 4];
+      if (q8) {
+        dst[k] = d * static_cast<float>(static_cast<int>(v) - 128);
+      } else {
+        dst[k] = d * static_cast<float>((v & 0xF) - 8);
+        dst[k + kQBlock / 2] = d * static_cast<float>((v >> 4) - 8);
+      }
+    }
+  }
+}
+
+}  // namespace llmserve
