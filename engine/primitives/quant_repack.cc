@@ -49,23 +49,40 @@ void RepackQuantGroups(const PackedQuantLayout& l, const uint8_t* src, int64_t r
   }
 }
 
-void DequantizePackedRow(const PackedQuantLayout& l, const uint8_t* packed, int64_t o, float* dst) {
-  const uint8_t* gp = packed + (o / kPackRows) * l.group_bytes;
-  const int i = static_cast<int>(o % kPackRows);
+namespace {
+
+// Row i of one packed group: 4 values of each 64-byte vector per block.
+template <bool kQ8>
+void DequantizeGroupRow(const PackedQuantLayout& l, const uint8_t* gp, int i, float* dst) {
   const uint16_t* scales = reinterpret_cast<const uint16_t*>(gp + l.scales_offset);
-  const bool q8 = l.type == DType::kQ8_0;
   for (int64_t b = 0; b < l.blocks; ++b, dst += kQBlock) {
     const float d = HalfToFloat(scales[b * kPackRows + i]);
     const uint8_t* q = gp + b * l.block_bytes + 4 * i;
-    for (int k = 0; k < (q8 ? kQBlock : kQBlock / 2); ++k) {
-      const uint8_t v = q[64 * (k / 4) + k % 4];
-      if (q8) {
-        dst[k] = d * static_cast<float>(static_cast<int>(v) - 128);
-      } else {
-        dst[k] = d * static_cast<float>((v & 0xF) - 8);
-        dst[k + kQBlock / 2] = d * static_cast<float>((v >> 4) - 8);
+    if constexpr (kQ8) {
+      for (int c = 0; c < 8; ++c) {
+        for (int t = 0; t < 4; ++t) dst[4 * c + t] = d * static_cast<float>(q[64 * c + t] - 128);
+      }
+    } else {
+      for (int c = 0; c < 4; ++c) {
+        for (int t = 0; t < 4; ++t) {
+          const uint8_t v = q[64 * c + t];
+          dst[4 * c + t] = d * static_cast<float>((v & 0xF) - 8);
+          dst[16 + 4 * c + t] = d * static_cast<float>((v >> 4) - 8);
+        }
       }
     }
+  }
+}
+
+}  // namespace
+
+void DequantizePackedRow(const PackedQuantLayout& l, const uint8_t* packed, int64_t o, float* dst) {
+  const uint8_t* gp = packed + (o / kPackRows) * l.group_bytes;
+  const int i = static_cast<int>(o % kPackRows);
+  if (l.type == DType::kQ8_0) {
+    DequantizeGroupRow<true>(l, gp, i, dst);
+  } else {
+    DequantizeGroupRow<false>(l, gp, i, dst);
   }
 }
 
