@@ -50,13 +50,17 @@ class QuantizedLinear final : public LinearBackend {
  public:
   void Forward(const float* x, int64_t rows, float* y) const override {
     if (rows >= PrefillRows()) {
-      DequantRowFn row;
+      DequantRowsFn deq;
       if (kernel_.packed) {
-        row = [this](int64_t o, float* dst) { DequantizePackedRow(layout_, w_, o, dst); };
+        deq = [this](int64_t o0, int64_t o1, float* dst) {
+          DequantizePackedRows(layout_, w_, o0, o1, dst);
+        };
       } else {
-        row = [this](int64_t o, float* dst) { DequantizeRow(type_, w_ + o * row_bytes_, in_, dst); };
+        deq = [this](int64_t o0, int64_t o1, float* dst) {
+          for (int64_t o = o0; o < o1; ++o) DequantizeRow(type_, w_ + o * row_bytes_, in_, dst + (o - o0) * in_);
+        };
       }
-      DequantMatmul(row, in_, out_, x, rows, bias_.empty() ? nullptr : bias_.data(), accumulate_, y);
+      DequantMatmul(deq, in_, out_, x, rows, bias_.empty() ? nullptr : bias_.data(), accumulate_, y);
       return;
     }
     QuantizedActivations& qa = ThreadActivations();

@@ -1,5 +1,6 @@
 #include "engine/primitives/quant_repack.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "engine/common/ggml_blocks.h"
@@ -74,7 +75,50 @@ void DequantizeGroupRow(const PackedQuantLayout& l, const uint8_t* gp, int i, fl
   }
 }
 
+// Rows lo..hi − 1 of one group (dst: row lo first, `in` apart), block by
+// block, each 64-byte vector read once.
+template <bool kQ8>
+void DequantizeGroupRows(const PackedQuantLayout& l, const uint8_t* gp, int lo, int hi, float* dst) {
+  const uint16_t* scales = reinterpret_cast<const uint16_t*>(gp + l.scales_offset);
+  for (int64_t b = 0; b < l.blocks; ++b) {
+    float d[kPackRows];
+    for (int i = lo; i < hi; ++i) d[i] = HalfToFloat(scales[b * kPackRows + i]);
+    const uint8_t* q = gp + b * l.block_bytes;
+    for (int i = lo; i < hi; ++i) {  // the block's 32 values of row i, contiguous
+      float* out = dst + (i - lo) * l.in + kQBlock * b;
+      for (int c = 0; c < (kQ8 ? 8 : 4); ++c) {
+        const uint8_t* v = q + 64 * c + 4 * i;
+        for (int t = 0; t < 4; ++t) {
+          if constexpr (kQ8) {
+            out[4 * c + t] = d[i] * static_cast<float>(v[t] - 128);
+          } else {
+            out[4 * c + t] = d[i] * static_cast<float>((v[t] & 0xF) - 8);
+            out[4 * c + t + 16] = d[i] * static_cast<float>((v[t] >> 4) - 8);
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void DequantizePackedRows(const PackedQuantLayout& l, const uint8_t* packed, int64_t o0, int64_t o1,
+                          float* dst) {
+  for (int64_t o = o0; o < o1;) {
+    const int64_t g = o / kPackRows;
+    const int lo = static_cast<int>(o - g * kPackRows);
+    const int hi = static_cast<int>(std::min<int64_t>(kPackRows, o1 - g * kPackRows));
+    const uint8_t* gp = packed + g * l.group_bytes;
+    float* out = dst + (o - o0) * l.in;
+    if (l.type == DType::kQ8_0) {
+      DequantizeGroupRows<true>(l, gp, lo, hi, out);
+    } else {
+      DequantizeGroupRows<false>(l, gp, lo, hi, out);
+    }
+    o = g * kPackRows + hi;
+  }
+}
 
 void DequantizePackedRow(const PackedQuantLayout& l, const uint8_t* packed, int64_t o, float* dst) {
   const uint8_t* gp = packed + (o / kPackRows) * l.group_bytes;

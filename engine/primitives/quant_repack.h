@@ -56,6 +56,11 @@ void RepackQuantGroups(const PackedQuantLayout& layout, const uint8_t* src, int6
 void DequantizePackedRow(const PackedQuantLayout& layout, const uint8_t* packed, int64_t o,
                          float* dst);
 
+/// Rows [o0, o1) (≤ layout.out) into dst[o1 − o0, in], as DequantizePackedRow
+/// each, reading each group's bytes once in order (for the prefill tiles).
+void DequantizePackedRows(const PackedQuantLayout& layout, const uint8_t* packed, int64_t o0,
+                          int64_t o1, float* dst);
+
 }  // namespace llmserve
 
 #endif  // LLMSERVE_ENGINE_PRIMITIVES_QUANT_REPACK_H_

@@ -204,6 +204,14 @@ TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
         DequantizePackedRow(layout, packed.data(), o, got.data());
         for (int64_t k = 0; k < in; ++k) ASSERT_EQ(got[k], want[k]) << DTypeName(type) << " " << o << " " << k;
       }
+      // A range as the prefill's tiles ask for it (here from row 3: a partial
+      // first group), the same values.
+      std::vector<float> range((out - 3 > 0 ? out - 3 : 0) * in);
+      if (out > 3) DequantizePackedRows(layout, packed.data(), 3, out, range.data());
+      for (int64_t o = 3; o < out; ++o) {
+        DequantizeRow(type, w.data() + o * row, in, want.data());
+        for (int64_t k = 0; k < in; ++k) ASSERT_EQ(range[(o - 3) * in + k], want[k]) << "range row " << o;
+      }
       for (int64_t o = out; o < layout.groups * 16; ++o) {
         DequantizePackedRow(layout, packed.data(), o, got.data());
         for (int64_t k = 0; k < in; ++k) ASSERT_EQ(got[k], 0.0f) << "padding row " << o;
