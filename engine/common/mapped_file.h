@@ -37,6 +37,15 @@ class MappedFile {
   std::size_t size_;
 };
 
+/// Drops the pages wholly inside [data, data + size) from this process's
+/// resident set if that range lies inside a live MappedFile (madvise
+/// MADV_DONTNEED on a read-only private file mapping: nothing is lost, a later
+/// access faults the page back in from the file). Used after a weight was
+/// copied (e.g. repacked) out of a mapped checkpoint, so that the copy does
+/// not double the RSS. Returns the bytes released (0 if the range is not in a
+/// mapping, e.g. a heap buffer, which is left untouched).
+std::size_t ReleaseMappedPages(const void* data, std::size_t size);
+
 }  // namespace llmserve
 
 #endif  // LLMSERVE_ENGINE_COMMON_MAPPED_FILE_H_

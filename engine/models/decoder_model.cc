@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/common/mapped_file.h"
 #include "engine/primitives/cpu_kernels.h"
 
 namespace llmserve {
@@ -41,6 +42,8 @@ HostTensor StackRows(std::initializer_list<const HostTensor*> parts) {
     for (const HostTensor* p : parts) {
       const auto* b = static_cast<const uint8_t*>(p->data);
       bytes->insert(bytes->end(), b, b + p->num_bytes());
+      // A part in a mapped checkpoint is not read again: its pages leave RSS.
+      ReleaseMappedPages(b, static_cast<std::size_t>(p->num_bytes()));
     }
     const void* data = bytes->data();
     return HostTensor::View((*parts.begin())->dtype, {rows, cols}, data,
@@ -156,6 +159,8 @@ absl::StatusOr<std::unique_ptr<DecoderModel>> DecoderModel::Create(
     const HostTensor& e = weights.token_embedding;
     const auto* bytes = static_cast<const uint8_t*>(e.data);
     m->token_embedding_.assign(bytes, bytes + e.num_bytes());
+    // The copy is what the model reads (a tied LM head re-reads the mapping once, below).
+    ReleaseMappedPages(bytes, static_cast<std::size_t>(e.num_bytes()));
     m->token_embedding_dtype_ = e.dtype;
     m->token_embedding_row_bytes_ = DTypeRowBytes(e.dtype, c.hidden_size);
   }

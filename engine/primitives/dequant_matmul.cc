@@ -7,7 +7,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/common/ggml_blocks.h"
 #include "engine/primitives/bf16_convert.h"
 #include "engine/primitives/dnnl_context.h"
 
@@ -75,7 +74,7 @@ Scratch& ThreadScratch() {
 
 }  // namespace
 
-void DequantMatmul(DType type, const uint8_t* w, int64_t row_bytes, int64_t in, int64_t out,
+void DequantMatmul(const DequantRowsFn& dequant_rows, int64_t in, int64_t out,
                    const float* x, int64_t rows, const float* bias, bool accumulate, float* y) {
   const bool bf16 = UseBf16();
   const memory::data_type dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
@@ -94,11 +93,14 @@ void DequantMatmul(DType type, const uint8_t* w, int64_t row_bytes, int64_t in, 
   dnnl::stream& stream = DnnlStream();
   for (int64_t o0 = 0; o0 < out; o0 += tile) {
     const int64_t n = std::min(tile, out - o0);
+    const int64_t chunks = (n + kDequantRows - 1) / kDequantRows;
 #pragma omp parallel for schedule(static)
-    for (int64_t o = 0; o < n; ++o) {
-      float* row = s.w32.data() + o * in;
-      DequantizeRow(type, w + (o0 + o) * row_bytes, in, row);
-      if (bf16) FloatToBf16(row, in, s.w16.data() + o * in);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t a = c * kDequantRows, b = std::min(n, a + kDequantRows);
+      dequant_rows(o0 + a, o0 + b, s.w32.data() + a * in);
+      if (bf16) {
+        for (int64_t o = a; o < b; ++o) FloatToBf16(s.w32.data() + o * in, in, s.w16.data() + o * in);
+      }
     }
     try {
       const auto pd = Describe(dt, rows, in, n, bias != nullptr, accumulate);

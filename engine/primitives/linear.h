@@ -60,7 +60,7 @@ class Linear {
   /// Bytes of the stored weight (and bias) read per forward pass.
   int64_t weight_bytes() const { return backend_->weight_bytes(); }
   /// The implementation, "<src>x<wei>:<kernel>": e.g. "bf16xbf16:brg:avx512_core_amx_bf16",
-  /// "f32xf32:gemm:jit", "f32xbf16:own_avx2", "q8xq4_0:own_avx512_vnni" (oneDNN's
+  /// "f32xf32:gemm:jit", "f32xbf16:own_avx2", "q8xq4_0:own_avx512_vnni_r16" (oneDNN's
   /// impl_info_str for the primitive at M = 32).
   const std::string& implementation() const { return backend_->implementation(); }
   /// The implementation used for `rows` rows (creates a oneDNN primitive if needed).

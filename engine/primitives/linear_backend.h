@@ -41,7 +41,7 @@ class LinearBackend {
   virtual LinearBackendKind kind() const = 0;
   /// Bytes of the stored weight (and bias) read per forward pass.
   virtual int64_t weight_bytes() const = 0;
-  /// "<src>x<wei>:<kernel>", e.g. "f32xf32:brg:avx512_core", "q8x q4_0:own_avx512_vnni".
+  /// "<src>x<wei>:<kernel>", e.g. "f32xf32:brg:avx512_core", "q8xq4_0:own_avx512_vnni_r16".
   virtual const std::string& implementation() const = 0;
   /// The kernel used for `rows` rows (default: implementation()).
   virtual std::string ImplementationForRows(int64_t rows) const;

@@ -10,14 +10,18 @@
 namespace llmserve {
 
 /// One call of a quantized matmul kernel: y[r, o] (+)= Σ_k W[o, k] · x̂[r, k]
-/// (+ bias[o]) for every row r < x.rows and o in [o0, o1), where W is `in`
-/// columns of ggml blocks per row (row o at w + o · w_row_bytes, the layout of
-/// ggml-common.h, used in place) and x̂ the int8-quantized activations
-/// (quantize.h; blocks of 32 for Q8_0 / Q4_0, 256 for Q4_K / Q6_K).
+/// (+ bias[o]) for every row r < x.rows and o in [o0, o1), where x̂ is the
+/// int8-quantized activations (quantize.h; blocks of 32 for Q8_0 / Q4_0, 256
+/// for Q4_K / Q6_K) and W [out, in] is
+///  * Q8_0 / Q4_0 (QuantKernel::packed): the row-interleaved layout of
+///    quant_repack.h at w, group g at w + g · w_row_bytes (the group size);
+///    o0 must be a multiple of kPackRows (o1 need not be);
+///  * Q4_K / Q6_K: ggml blocks used in place (ggml-common.h), row o at
+///    w + o · w_row_bytes.
 /// The integer block sums are exact; scales are applied in f32.
 struct QuantMatmulArgs {
   const uint8_t* w = nullptr;
-  int64_t w_row_bytes = 0;
+  int64_t w_row_bytes = 0;  // bytes per row, or per 16-row group when packed
   int64_t in = 0;
   const QuantizedActivations* x = nullptr;
   const float* bias = nullptr;  // [out] or null
@@ -38,13 +42,18 @@ inline void QuantStore(const QuantMatmulArgs& a, int64_t r, int64_t o, float v) 
 /// A quantized matmul kernel for one weight type at one ISA level.
 struct QuantKernel {
   QuantMatmulFn fn = nullptr;
-  const char* name = "";  // "own_scalar", "own_avx2", "own_avx512_vnni"
+  /// "own_scalar", "own_avx2", "own_avx512_vnni", with "_r16" for the kernels
+  /// of the row-interleaved layout.
+  const char* name = "";
+  /// Whether `fn` reads the row-interleaved layout (quant_repack.h): Q8_0, Q4_0.
+  bool packed = false;
 };
 
 /// The kernel for `type` (kQ8_0, kQ4_0, kQ4_K, kQ6_K) at exactly `isa`'s
 /// family: kScalar → portable C++ (the reference), kAvx2 → AVX2
-/// (vpmaddubsw / vpmaddwd), kAvx512 and kAmx → AVX-512 VNNI (vpdpbusd) if the
-/// CPU has AVX512_VNNI, else the AVX2 kernel. No AMX-int8 kernel exists yet.
+/// (vpmaddubsw / vpmaddwd), kAvx512 and kAmx → AVX-512 VNNI (vpdpbusd; 512-bit
+/// vectors for the packed layout) if the CPU has AVX512_VNNI, else the AVX2
+/// kernel. No AMX-int8 kernel exists yet.
 /// Only pass an ISA the CPU supports (≤ DetectedCpuIsa()).
 QuantKernel QuantKernelFor(DType type, CpuIsa isa);
 

@@ -1,8 +1,11 @@
-// The AVX-512 VNNI quantized matmul kernels (vpdpbusd on 256-bit vectors,
-// AVX512VL): quant_kernels_x86.inc. 256-bit rather than 512-bit vectors: one
-// ggml block of 32 is one vector (blocks are 18 / 34 bytes apart, so two do
-// not load as one zmm), and Zen 4 executes a 512-bit vpdpbusd as two 256-bit
-// halves anyway.
+// The AVX-512 VNNI quantized matmul kernels: quant_kernels_x86.inc. Q4_K /
+// Q6_K: vpdpbusd on 256-bit vectors (AVX512VL; one 32-value sub-block per
+// vector, read in place). Q8_0 / Q4_0: 512-bit vpdpbusd on the row-interleaved
+// layout (quant_packed_x86.inc), 16 output rows per vector.
+// GCC 12 warns about its own _mm512_undefined_ps() in cvtph / cvtepi32
+// (GCC PR 105593; the same pragma as blocked_gemv.cc).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define QK_TARGET "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"
 #define QK_VNNI 1
 #define QK_NS avx512_vnni_kernels

@@ -4,37 +4,46 @@
 
 #include "engine/common/ggml_blocks.h"
 #include "engine/primitives/quant_kernels.h"
+#include "engine/primitives/quant_repack.h"
 
 namespace llmserve {
 namespace {
 
-// Σ_k W[o, k] · x̂[r, k] for one weight row and one activation row.
-float DotQ8_0(const BlockQ8_0* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
-  const int8_t* q = x.row_qs(r);
-  const float* d = x.row_d(r);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b, q += kQBlock) {
-    int32_t s = 0;
-    for (int j = 0; j < kQBlock; ++j) s += static_cast<int32_t>(w[b].qs[j]) * q[j];
-    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(s);
-  }
-  return acc;
-}
-
-float DotQ4_0(const BlockQ4_0* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
-  const int8_t* q = x.row_qs(r);
-  const float* d = x.row_d(r);
-  const int16_t* s16 = x.row_sum16(r);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b, q += kQBlock) {
-    int32_t s = 0;
-    for (int j = 0; j < kQBlock / 2; ++j) {
-      s += (w[b].qs[j] & 0xF) * q[j] + (w[b].qs[j] >> 4) * q[j + kQBlock / 2];
+// The row-interleaved Q8_0 / Q4_0 layout (quant_repack.h): per group, block
+// and activation row, Σ_k u[i, k] · x̂[k] − offset · Σ_k x̂[k] for the 16 rows
+// i (u = q + 128 for Q8_0, the nibbles for Q4_0), times d_w[i] · d_x.
+template <bool kQ8>
+void PackedMatmul(const QuantMatmulArgs& a, int64_t o0, int64_t o1) {
+  const int64_t nb = a.in / kQBlock;
+  const int64_t block_bytes = kPackRows * (kQ8 ? kQBlock : kQBlock / 2);
+  for (int64_t o = o0; o < o1; o += kPackRows) {
+    const uint8_t* gp = a.w + (o / kPackRows) * a.w_row_bytes;
+    const uint16_t* sc = reinterpret_cast<const uint16_t*>(gp + nb * block_bytes);
+    const int valid = static_cast<int>(o1 - o < kPackRows ? o1 - o : kPackRows);
+    for (int64_t r = 0; r < a.x->rows; ++r) {
+      const int8_t* x = a.x->row_qs(r);
+      const float* xd = a.x->row_d(r);
+      const int16_t* xs = a.x->row_sum16(r);
+      for (int i = 0; i < valid; ++i) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* q = gp + b * block_bytes + 4 * i;
+          const int8_t* xb = x + kQBlock * b;
+          int32_t s = -(kQ8 ? 128 : 8) * (xs[2 * b] + xs[2 * b + 1]);
+          for (int k = 0; k < (kQ8 ? kQBlock : kQBlock / 2); ++k) {
+            const uint8_t v = q[64 * (k / 4) + k % 4];
+            if (kQ8) {
+              s += v * xb[k];
+            } else {
+              s += (v & 0xF) * xb[k] + (v >> 4) * xb[k + kQBlock / 2];
+            }
+          }
+          acc += HalfToFloat(sc[kPackRows * b + i]) * xd[b] * static_cast<float>(s);
+        }
+        QuantStore(a, r, o + i, acc);
+      }
     }
-    s -= 8 * (s16[2 * b] + s16[2 * b + 1]);  // the −8 zero point
-    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(s);
   }
-  return acc;
 }
 
 float DotQ4_K(const BlockQ4_K* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
@@ -106,8 +115,8 @@ void ScalarMatmul(const QuantMatmulArgs& a, int64_t o0, int64_t o1) {
 
 QuantMatmulFn QuantScalarKernel(DType type) {
   switch (type) {
-    case DType::kQ8_0: return ScalarMatmul<BlockQ8_0, kQBlock, DotQ8_0>;
-    case DType::kQ4_0: return ScalarMatmul<BlockQ4_0, kQBlock, DotQ4_0>;
+    case DType::kQ8_0: return PackedMatmul<true>;
+    case DType::kQ4_0: return PackedMatmul<false>;
     case DType::kQ4_K: return ScalarMatmul<BlockQ4_K, kQKBlock, DotQ4_K>;
     case DType::kQ6_K: return ScalarMatmul<BlockQ6_K, kQKBlock, DotQ6_K>;
     default: return nullptr;
@@ -125,13 +134,16 @@ bool CpuHasAvx512Vnni() {
 }
 
 QuantKernel QuantKernelFor(DType type, CpuIsa isa) {
+  const bool packed = IsPackedQuantType(type);
   if (isa >= CpuIsa::kAvx512 && CpuHasAvx512Vnni()) {
-    if (QuantMatmulFn f = QuantAvx512VnniKernel(type)) return {f, "own_avx512_vnni"};
+    if (QuantMatmulFn f = QuantAvx512VnniKernel(type)) {
+      return {f, packed ? "own_avx512_vnni_r16" : "own_avx512_vnni", packed};
+    }
   }
   if (isa >= CpuIsa::kAvx2) {
-    if (QuantMatmulFn f = QuantAvx2Kernel(type)) return {f, "own_avx2"};
+    if (QuantMatmulFn f = QuantAvx2Kernel(type)) return {f, packed ? "own_avx2_r16" : "own_avx2", packed};
   }
-  return {QuantScalarKernel(type), "own_scalar"};
+  return {QuantScalarKernel(type), packed ? "own_scalar_r16" : "own_scalar", packed};
 }
 
 }  // namespace llmserve

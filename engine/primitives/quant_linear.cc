@@ -10,15 +10,19 @@
 #include "engine/common/cpu_isa.h"
 #include "engine/common/ggml_blocks.h"
 #include "engine/common/huge_page_buffer.h"
+#include "engine/common/mapped_file.h"
 #include "engine/primitives/dequant_matmul.h"
 #include "engine/primitives/quant_kernels.h"
+#include "engine/primitives/quant_repack.h"
 #include "engine/primitives/quantize.h"
 
 namespace llmserve {
 namespace {
 
-/// Output rows per OpenMP work item: a multiple of the kernels' 4-row tile.
+/// Output rows per OpenMP work item: a multiple of the kernels' 4-row tile
+/// and of the packed layout's 16-row group.
 constexpr int64_t kRowsPerChunk = 16;
+static_assert(kRowsPerChunk % kPackRows == 0);
 /// Activation rows per kernel pass: their int8 rows stay in L2 while the
 /// weights stream past them.
 constexpr int64_t kActivationRowsPerPass = 64;
@@ -46,8 +50,17 @@ class QuantizedLinear final : public LinearBackend {
  public:
   void Forward(const float* x, int64_t rows, float* y) const override {
     if (rows >= PrefillRows()) {
-      DequantMatmul(type_, w_, row_bytes_, in_, out_, x, rows, bias_.empty() ? nullptr : bias_.data(),
-                    accumulate_, y);
+      DequantRowsFn deq;
+      if (kernel_.packed) {
+        deq = [this](int64_t o0, int64_t o1, float* dst) {
+          DequantizePackedRows(layout_, w_, o0, o1, dst);
+        };
+      } else {
+        deq = [this](int64_t o0, int64_t o1, float* dst) {
+          for (int64_t o = o0; o < o1; ++o) DequantizeRow(type_, w_ + o * row_bytes_, in_, dst + (o - o0) * in_);
+        };
+      }
+      DequantMatmul(deq, in_, out_, x, rows, bias_.empty() ? nullptr : bias_.data(), accumulate_, y);
       return;
     }
     QuantizedActivations& qa = ThreadActivations();
@@ -56,7 +69,7 @@ class QuantizedLinear final : public LinearBackend {
       QuantizeActivations(x + start * in_, m, in_, QuantActivationBlock(type_), &qa);
       QuantMatmulArgs args;
       args.w = w_;
-      args.w_row_bytes = row_bytes_;
+      args.w_row_bytes = kernel_.packed ? layout_.group_bytes : row_bytes_;
       args.in = in_;
       args.x = &qa;
       args.bias = bias_.empty() ? nullptr : bias_.data();
@@ -74,7 +87,8 @@ class QuantizedLinear final : public LinearBackend {
   DType weight_dtype() const override { return type_; }
   LinearBackendKind kind() const override { return LinearBackendKind::kQuantized; }
   int64_t weight_bytes() const override {
-    return out_ * row_bytes_ + static_cast<int64_t>(bias_.size()) * 4;
+    return (kernel_.packed ? layout_.total_bytes() : out_ * row_bytes_) +
+           static_cast<int64_t>(bias_.size()) * 4;
   }
   const std::string& implementation() const override { return impl_; }
   std::string ImplementationForRows(int64_t rows) const override {
@@ -83,9 +97,10 @@ class QuantizedLinear final : public LinearBackend {
 
   DType type_ = DType::kQ8_0;
   int64_t in_ = 0, out_ = 0, row_bytes_ = 0;
+  PackedQuantLayout layout_;  // of w_ when kernel_.packed
   const uint8_t* w_ = nullptr;
   std::shared_ptr<const void> owner_;  // keeps a borrowed weight alive
-  HugePageBuffer buffer_;              // or holds the weight quantized here
+  HugePageBuffer buffer_;              // or holds the weight quantized / repacked here
   std::vector<float> bias_;
   bool accumulate_ = false;
   QuantKernel kernel_;
@@ -118,16 +133,14 @@ absl::StatusOr<std::unique_ptr<LinearBackend>> CreateQuantizedLinear(const HostT
   q->row_bytes_ = row_bytes;
   q->accumulate_ = accumulate;
   if (!bias.empty()) q->bias_ = bias.ToFloat();
-  if (IsQuantized(weight.dtype)) {
-    q->w_ = static_cast<const uint8_t*>(weight.data);
-    q->owner_ = weight.owner;
-  } else {
-    absl::StatusOr<HugePageBuffer> buffer =
-        HugePageBuffer::Allocate(static_cast<std::size_t>(out * row_bytes));
-    if (!buffer.ok()) return buffer.status();
-    q->buffer_ = *std::move(buffer);
-    uint8_t* dst = static_cast<uint8_t*>(q->buffer_.data());
+  q->kernel_ = QuantKernelFor(type, ActiveCpuIsa());
+  // Float weights: quantized here, row by row, into ggml blocks first.
+  std::vector<uint8_t> quantized;
+  const uint8_t* blocks = static_cast<const uint8_t*>(weight.data);
+  if (!IsQuantized(weight.dtype)) {
+    quantized.resize(static_cast<std::size_t>(out * row_bytes));
     const std::vector<float> w32 = weight.ToFloat();
+    uint8_t* dst = quantized.data();
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < out; ++o) {
       if (type == DType::kQ8_0) {
@@ -136,9 +149,28 @@ absl::StatusOr<std::unique_ptr<LinearBackend>> CreateQuantizedLinear(const HostT
         QuantizeRowQ4_0(w32.data() + o * in, in, reinterpret_cast<BlockQ4_0*>(dst + o * row_bytes));
       }
     }
-    q->w_ = dst;
+    blocks = quantized.data();
   }
-  q->kernel_ = QuantKernelFor(type, ActiveCpuIsa());
+  if (q->kernel_.packed) {
+    // Q8_0 / Q4_0: repacked once into the row-interleaved layout; the
+    // original (e.g. pages of a mapped GGUF file) is then released from RSS.
+    q->layout_ = PackedLayoutFor(type, out, in);
+    absl::StatusOr<HugePageBuffer> buffer =
+        HugePageBuffer::Allocate(static_cast<std::size_t>(q->layout_.total_bytes()));
+    if (!buffer.ok()) return buffer.status();
+    q->buffer_ = *std::move(buffer);
+    uint8_t* dst = static_cast<uint8_t*>(q->buffer_.data());
+    const PackedQuantLayout& layout = q->layout_;
+#pragma omp parallel for schedule(static)
+    for (int64_t g = 0; g < layout.groups; ++g) RepackQuantGroups(layout, blocks, row_bytes, g, g + 1, dst);
+    q->w_ = dst;
+    if (IsQuantized(weight.dtype)) {
+      ReleaseMappedPages(weight.data, static_cast<std::size_t>(out * row_bytes));
+    }
+  } else {  // Q4_K / Q6_K (checked above: only given quantized), in place
+    q->w_ = blocks;
+    q->owner_ = weight.owner;
+  }
   q->kernel_name_ = absl::StrCat("q8x", std::string(DTypeName(type)), ":", q->kernel_.name);
   q->impl_ = absl::StrCat(q->kernel_name_, " (M>=", PrefillRows(), ": ",
                           DequantMatmulName(in, out, 512), ")");

@@ -4,6 +4,7 @@
 // quantized activations the kernel was given.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -14,6 +15,7 @@
 #include "engine/common/ggml_blocks.h"
 #include "engine/primitives/linear.h"
 #include "engine/primitives/quant_kernels.h"
+#include "engine/primitives/quant_repack.h"
 #include "engine/primitives/quantize.h"
 #include "tests/primitives/gguf_test_reader.h"
 #include "tests/test_util.h"
@@ -181,26 +183,75 @@ std::vector<CpuIsa> HostIsas() {
   return isas;
 }
 
+// The row-interleaved layout is a permutation of the blocks: every row
+// dequantizes to exactly ggml's dequantization of the original row, and the
+// padding rows of the last group have zero scales.
+TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+    for (int64_t out : {1L, 16L, 37L}) {
+      const int64_t in = 96, row = DTypeRowBytes(type, in);
+      const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(out));
+      const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
+      EXPECT_EQ(layout.groups, (out + 15) / 16);
+      EXPECT_EQ(layout.group_bytes % 64, 0);
+      EXPECT_GE(layout.group_bytes, 16 * row);
+      EXPECT_LT(layout.group_bytes, 16 * row + 64);
+      std::vector<uint8_t> packed(layout.total_bytes(), 0xAB);
+      RepackQuantGroups(layout, w.data(), row, 0, layout.groups, packed.data());
+      std::vector<float> want(in), got(in);
+      for (int64_t o = 0; o < out; ++o) {
+        DequantizeRow(type, w.data() + o * row, in, want.data());
+        DequantizePackedRow(layout, packed.data(), o, got.data());
+        for (int64_t k = 0; k < in; ++k) ASSERT_EQ(got[k], want[k]) << DTypeName(type) << " " << o << " " << k;
+      }
+      // A range as the prefill's tiles ask for it (here from row 3: a partial
+      // first group), the same values.
+      std::vector<float> range((out - 3 > 0 ? out - 3 : 0) * in);
+      if (out > 3) DequantizePackedRows(layout, packed.data(), 3, out, range.data());
+      for (int64_t o = 3; o < out; ++o) {
+        DequantizeRow(type, w.data() + o * row, in, want.data());
+        for (int64_t k = 0; k < in; ++k) ASSERT_EQ(range[(o - 3) * in + k], want[k]) << "range row " << o;
+      }
+      for (int64_t o = out; o < layout.groups * 16; ++o) {
+        DequantizePackedRow(layout, packed.data(), o, got.data());
+        for (int64_t k = 0; k < in; ++k) ASSERT_EQ(got[k], 0.0f) << "padding row " << o;
+      }
+    }
+  }
+}
+
 TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
   for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     const int block = QuantActivationBlock(type);
+    const bool packed = type == DType::kQ8_0 || type == DType::kQ4_0;
     for (CpuIsa isa : HostIsas()) {
       const QuantKernel kernel = QuantKernelFor(type, isa);
       ASSERT_NE(kernel.fn, nullptr);
+      EXPECT_EQ(kernel.packed, packed);
+      const std::string suffix = packed ? "_r16" : "";
       if (isa == CpuIsa::kAvx512 && CpuHasAvx512Vnni()) {
-        EXPECT_STREQ(kernel.name, "own_avx512_vnni");
+        EXPECT_EQ(kernel.name, "own_avx512_vnni" + suffix);
       } else if (isa >= CpuIsa::kAvx2) {
-        EXPECT_STREQ(kernel.name, "own_avx2");
+        EXPECT_EQ(kernel.name, "own_avx2" + suffix);
       } else {
-        EXPECT_STREQ(kernel.name, "own_scalar");
+        EXPECT_EQ(kernel.name, "own_scalar" + suffix);
       }
       // in: 1, 3 and 6 blocks (32) or super-blocks (256); out not a multiple
-      // of the 4-row tile.
+      // of the 4-row tile nor of the 16-row group. M: the 4-activation-row
+      // register blocking's remainders 1, 3 and 3 (63), and > 64.
       for (int64_t in : {static_cast<int64_t>(block), 3L * block, 6L * block}) {
         for (int64_t out : {1L, 7L, 37L}) {
           const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(in + out));
+          std::vector<uint8_t> wk = w;  // what the kernel reads
+          int64_t stride = DTypeRowBytes(type, in);
+          if (packed) {
+            const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
+            wk.assign(layout.total_bytes(), 0);
+            RepackQuantGroups(layout, w.data(), stride, 0, layout.groups, wk.data());
+            stride = layout.group_bytes;
+          }
           const auto bias = Random(out, 3);
-          for (int64_t m : {1L, 3L, 17L, 64L, 200L}) {
+          for (int64_t m : {1L, 3L, 17L, 63L, 64L, 200L}) {
             if (in > 3L * block && m > 17) continue;  // keep the f64 reference quick
             const auto x = Random(m * in, static_cast<uint32_t>(m), 1.5f);
             QuantizedActivations qa;
@@ -208,15 +259,18 @@ TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
             for (bool acc : {false, true}) {
               std::vector<float> y = Random(m * out, 5), y0 = acc ? y : std::vector<float>();
               QuantMatmulArgs args;
-              args.w = w.data();
-              args.w_row_bytes = DTypeRowBytes(type, in);
+              args.w = wk.data();
+              args.w_row_bytes = stride;
               args.in = in;
               args.x = &qa;
               args.bias = acc ? bias.data() : nullptr;
               args.accumulate = acc;
               args.y = y.data();
               args.ldy = out;
-              kernel.fn(args, 0, out);
+              // Two calls (as two threads would make), split at a group boundary.
+              const int64_t split = std::min<int64_t>(out, 16);
+              kernel.fn(args, 0, split);
+              if (split < out) kernel.fn(args, split, out);
               ASSERT_NO_FATAL_FAILURE(ExpectMatchesFloat64(
                   type, w, out, in, qa, acc ? bias : std::vector<float>(), y0, y,
                   ::testing::PrintToString(std::string(DTypeName(type))) + " " + CpuIsaName(isa) +
@@ -247,10 +301,14 @@ TEST(QuantLinearTest, QuantizedWeightsInPlaceThroughLinear) {
     ASSERT_TRUE(lin.ok()) << lin.status();
     EXPECT_EQ((*lin)->backend(), LinearBackendKind::kQuantized);
     EXPECT_EQ((*lin)->weight_dtype(), type);
-    EXPECT_EQ((*lin)->weight_bytes(), out * DTypeRowBytes(type, in) + out * 4);
+    // Q8_0 / Q4_0 are repacked in 16-row groups (70 → 80 rows, + ≤ 63 B per group).
+    const int64_t held = type == DType::kQ8_0 || type == DType::kQ4_0
+                             ? PackedLayoutFor(type, out, in).total_bytes()
+                             : out * DTypeRowBytes(type, in);
+    EXPECT_EQ((*lin)->weight_bytes(), held + out * 4);
     EXPECT_NE((*lin)->implementation().find(std::string(DTypeName(type))), std::string::npos);
     std::vector<float> all;
-    for (int64_t m : {1L, 3L, 17L, 64L, 200L}) {
+    for (int64_t m : {1L, 3L, 17L, 63L, 64L, 200L}) {
       const auto x = Random(200 * in, 13, 1.5f);
       std::vector<float> y = Random(m * out, 14), y0 = y;
       (*lin)->Forward(x.data(), m, y.data());
@@ -292,7 +350,7 @@ TEST(QuantLinearTest, QuantizesFloatWeightsAtLoadAsLlamaCpp) {
     auto lin = Linear::Create(HostTensor::FromFloats(w, {out, in}), HostTensor(), type, false);
     ASSERT_TRUE(lin.ok()) << lin.status();
     EXPECT_EQ((*lin)->weight_dtype(), type);
-    EXPECT_EQ((*lin)->weight_bytes(), out * DTypeRowBytes(type, in));
+    EXPECT_EQ((*lin)->weight_bytes(), PackedLayoutFor(type, out, in).total_bytes());
     // The same as quantizing with QuantizeRow* and running the blocks in place.
     std::vector<uint8_t> blocks(out * DTypeRowBytes(type, in));
     for (int64_t o = 0; o < out; ++o) {
