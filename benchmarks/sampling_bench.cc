@@ -65,6 +65,19 @@ void BM_SampleTopP(benchmark::State& state) {
 }
 BENCHMARK(BM_SampleTopP);
 
+// Plain temperature sampling: a server's default request (temperature 1, no
+// top-k / top-p / min-p).
+void BM_SampleTemperature(benchmark::State& state) {
+  const std::vector<float> row = Row();
+  SamplingParams p;
+  p.temperature = 1.0f;
+  p.seed = 1;
+  SamplingRng rng(p);
+  std::vector<std::pair<float, int32_t>> scratch;
+  for (auto _ : state) benchmark::DoNotOptimize(SampleToken(row, p, rng, scratch));
+}
+BENCHMARK(BM_SampleTemperature);
+
 void BM_ArgMax(benchmark::State& state) {
   const std::vector<float> row = Row();
   for (auto _ : state) benchmark::DoNotOptimize(ArgMax(row));

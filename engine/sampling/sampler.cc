@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace llmserve {
 
@@ -26,6 +27,34 @@ inline Float4 Load4(const float* p) {
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
+
+// exp(x) for x ≤ 0 (softmax terms after subtracting the maximum), 4 lanes:
+// Cephes' expf (range reduction by ln 2, degree-6 polynomial, ~1 ulp), 0 for
+// x < -87 (below that exp(x) < 1.7e-38, a denormal whose draw probability is
+// nil) and for -inf or NaN. exp(0) is exactly 1.
+inline Float4 ExpNonPositive4(Float4 x) {
+  const Float4 lo = Float4{} - 87.0f;
+  const Int4 in_range = x >= lo;  // false for NaN and -inf
+  x = in_range ? x : lo;
+  const Float4 y = x * 1.44269504088896341f - 0.5f;  // n = round(x / ln 2), x ≤ 0
+  const Int4 n = __builtin_convertvector(y, Int4);     // toward zero: ceil(y)
+  const Float4 nf = __builtin_convertvector(n, Float4);
+  const Float4 r = x - nf * 0.693359375f + nf * 2.12194440e-4f;
+  Float4 p = Float4{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const Int4 scale_bits = (n + 127) << 23;
+  Float4 scale;
+  std::memcpy(&scale, &scale_bits, sizeof(scale));
+  const Float4 e = p * scale;
+  return in_range ? e : Float4{};
+}
+
+inline double Sum4(Float4 v) { return (static_cast<double>(v[0]) + v[1]) + (static_cast<double>(v[2]) + v[3]); }
 
 }  // namespace
 
@@ -75,6 +104,66 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
   // and argmax keeps the result defined.
   if (!(logits[best] > -std::numeric_limits<float>::infinity())) return best;
 
+  const float raw_max = logits[best];
+  if (params.min_p <= 0.0f && (params.top_k <= 0 || params.top_k >= vocab) && params.top_p >= 1.0f) {
+    // Plain temperature sampling (a server's default request): one
+    // vectorized exp per token (ExpNonPositive4), then the inverse-CDF draw
+    // over the ids in order, skipping whole 64-token blocks by their sums
+    // (the same double values that made the total). 0.36 → ~0.05 ms per
+    // sequence per step on 32,000 tokens against the general path below
+    // (two scalar exps per token and (value, id) pairs); Zen 4,
+    // docs/benchmarks.md, issue #21.
+    constexpr int32_t kBlock = 64;  // tokens per partial sum
+    const int32_t padded = (vocab + kBlock - 1) / kBlock * kBlock;
+    thread_local std::vector<float> probs;
+    thread_local std::vector<double> block_sums;
+    probs.assign(static_cast<std::size_t>(padded), 0.0f);
+    block_sums.resize(static_cast<std::size_t>(padded / kBlock));
+    float* p = probs.data();
+    // (logit - max) / T ≤ 0 stays finite or -inf however small T is; where
+    // 1/T overflows, divide instead.
+    const float t = params.temperature;
+    const float inv_t = 1.0f / t;
+    const bool multiply = std::isfinite(inv_t);
+    const int32_t full = vocab / 4 * 4;
+    for (int32_t i = 0; i < full; i += 4) {
+      const Float4 d = Load4(logits.data() + i) - raw_max;
+      const Float4 e = ExpNonPositive4(multiply ? d * inv_t : d / t);
+      std::memcpy(p + i, &e, sizeof(e));
+    }
+    if (full < vocab) {
+      Float4 d = Float4{} - std::numeric_limits<float>::infinity();
+      for (int32_t i = full; i < vocab; ++i) d[i - full] = logits[i] - raw_max;
+      const Float4 e = ExpNonPositive4(multiply ? d * inv_t : d / t);
+      std::memcpy(p + full, &e, sizeof(e));
+    }
+    double total = 0.0;
+    for (std::size_t b = 0; b < block_sums.size(); ++b) {
+      Float4 acc{};
+      for (int32_t i = 0; i < kBlock; i += 4) acc += Load4(p + b * kBlock + i);
+      block_sums[b] = Sum4(acc);
+      total += block_sums[b];
+    }
+    const double target = rng.Uniform() * total;
+    double cumulative = 0.0;
+    for (std::size_t b = 0; b < block_sums.size(); ++b) {
+      if (target < cumulative + block_sums[b] || b + 1 == block_sums.size()) {
+        // The draw falls in this block: the token within it.
+        int32_t last = -1;
+        double c = cumulative;
+        for (int32_t i = static_cast<int32_t>(b) * kBlock; i < static_cast<int32_t>(b + 1) * kBlock; ++i) {
+          if (p[i] == 0.0f) continue;
+          last = i;
+          c += p[i];
+          if (target < c) return i;
+        }
+        if (last >= 0) return last;  // rounding within the block
+      }
+      cumulative += block_sums[b];
+    }
+    return best;  // rounding past the end: the most likely token
+  }
+
   // Candidates as (scaled logit, id), most likely first; ties by lower id.
   auto more_likely = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -82,7 +171,6 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
   scratch.resize(static_cast<std::size_t>(vocab));
   // (logit - max) / T ≤ 0 stays finite or -inf however small T is (1/T could
   // overflow and turn the softmax into NaN).
-  const float raw_max = logits[best];
   for (int32_t i = 0; i < vocab; ++i) scratch[i] = {(logits[i] - raw_max) / params.temperature, i};
   std::size_t n = scratch.size();
   if (params.min_p > 0.0f) {

@@ -141,6 +141,34 @@ TEST(SamplerTest, TemperatureSamplingFollowsSoftmax) {
   for (std::size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 0.005) << i;
 }
 
+// Plain temperature sampling (its own vectorized path) on a vocabulary that
+// is not a multiple of 4, with banned (-inf) tokens, logits far below the
+// maximum and a tail: the frequencies follow the float64 softmax, a banned
+// or negligible token is never drawn, and the last token is reachable.
+TEST(SamplerTest, PlainTemperatureSamplingOnAWideVocabularyFollowsTheFloat64Softmax) {
+  std::vector<float> logits(1003, -200.0f);  // exp(-200 / 0.9) underflows: never drawn
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::map<int32_t, float> live = {{0, 1.0f}, {5, 2.5f}, {6, 2.5f}, {401, 0.0f},
+                                         {998, -1.0f}, {1001, 3.0f}, {1002, 1.5f}};
+  for (const auto& [id, l] : live) logits[id] = l;
+  logits[3] = -inf;
+  logits[1000] = -inf;
+  SamplingParams p;
+  p.temperature = 0.9f;
+  p.seed = 11;
+  SamplingRng rng(p);
+  std::vector<std::pair<float, int32_t>> scratch;
+  std::map<int32_t, double> got;
+  constexpr int kDraws = 200000;
+  for (int i = 0; i < kDraws; ++i) got[SampleToken(logits, p, rng, scratch)] += 1.0 / kDraws;
+  double z = 0;
+  for (const auto& [id, l] : live) z += std::exp((static_cast<double>(l) - 3.0) / 0.9);
+  for (const auto& [id, f] : got) EXPECT_TRUE(live.count(id)) << "drew token " << id;
+  for (const auto& [id, l] : live) {
+    EXPECT_NEAR(got[id], std::exp((static_cast<double>(l) - 3.0) / 0.9) / z, 0.005) << id;
+  }
+}
+
 TEST(SamplerTest, TopKKeepsOnlyTheKMostLikely) {
   SamplingParams p;
   p.top_k = 3;  // ids 1, 3 (logit 3) and 2 (logit 2)
