@@ -54,27 +54,28 @@ void BM_LogprobsTop5(benchmark::State& state) {
 }
 BENCHMARK(BM_LogprobsTop5);
 
-void BM_SampleTopP(benchmark::State& state) {
+// SampleToken on one row of logits with `p` (seed 1).
+void SampleLoop(benchmark::State& state, SamplingParams p) {
   const std::vector<float> row = Row();
-  SamplingParams p;
-  p.top_p = 0.9f;
   p.seed = 1;
   SamplingRng rng(p);
   std::vector<std::pair<float, int32_t>> scratch;
   for (auto _ : state) benchmark::DoNotOptimize(SampleToken(row, p, rng, scratch));
+}
+
+void BM_SampleTopP(benchmark::State& state) {
+  SamplingParams p;
+  p.top_p = 0.9f;
+  SampleLoop(state, p);
 }
 BENCHMARK(BM_SampleTopP);
 
 // Plain temperature sampling: a server's default request (temperature 1, no
 // top-k / top-p / min-p).
 void BM_SampleTemperature(benchmark::State& state) {
-  const std::vector<float> row = Row();
   SamplingParams p;
   p.temperature = 1.0f;
-  p.seed = 1;
-  SamplingRng rng(p);
-  std::vector<std::pair<float, int32_t>> scratch;
-  for (auto _ : state) benchmark::DoNotOptimize(SampleToken(row, p, rng, scratch));
+  SampleLoop(state, p);
 }
 BENCHMARK(BM_SampleTemperature);
 

@@ -1,7 +1,11 @@
 #ifndef LLMSERVE_TESTS_TEST_UTIL_H_
 #define LLMSERVE_TESTS_TEST_UTIL_H_
 
+#include <atomic>
+#include <cstddef>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "nlohmann/json.hpp"
 
@@ -51,6 +55,21 @@ CommandResult RunCommand(const std::string& command);
 /// RunCommand through `timeout <timeout_seconds>`: exit code 124 if it had to
 /// be killed, so a hung binary fails the test instead of hanging it.
 CommandResult RunBounded(const std::string& command, int timeout_seconds);
+
+/// Calls fn(i) for every i < count on `parallel` threads, each taking the
+/// next index (so a server sees up to `parallel` calls at once); returns when
+/// all are done. fn writes its result to slot i of a caller's vector.
+template <typename Fn>
+void ForEachIndexInParallel(std::size_t count, int parallel, Fn fn) {
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < parallel; ++t) {
+    threads.emplace_back([&] {
+      for (std::size_t i = next++; i < count; i = next++) fn(i);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+}
 
 }  // namespace llmserve::testing
 

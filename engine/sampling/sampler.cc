@@ -109,17 +109,20 @@ int32_t SampleToken(absl::Span<const float> logits, const SamplingParams& params
     // Plain temperature sampling (a server's default request): one
     // vectorized exp per token (ExpNonPositive4), then the inverse-CDF draw
     // over the ids in order, skipping whole 64-token blocks by their sums
-    // (the same double values that made the total). 0.36 → ~0.05 ms per
-    // sequence per step on 32,000 tokens against the general path below
-    // (two scalar exps per token and (value, id) pairs); Zen 4,
-    // docs/benchmarks.md, issue #21.
+    // (the same double values that made the total). 413 → 80–92 µs per
+    // sequence per step on 50,257 tokens against the general path below
+    // (two scalar exps per token and (value, id) pairs; sampling_bench
+    // BM_SampleTemperature, Zen 4; docs/benchmarks.md, issue #21).
     constexpr int32_t kBlock = 64;  // tokens per partial sum
     const int32_t padded = (vocab + kBlock - 1) / kBlock * kBlock;
     thread_local std::vector<float> probs;
     thread_local std::vector<double> block_sums;
-    probs.assign(static_cast<std::size_t>(padded), 0.0f);
+    probs.resize(static_cast<std::size_t>(padded));
     block_sums.resize(static_cast<std::size_t>(padded / kBlock));
     float* p = probs.data();
+    // Every entry below is written once; the padding after the last 4-token
+    // group is 0 (it enters the last block's sum).
+    std::fill(p + (vocab + 3) / 4 * 4, p + padded, 0.0f);
     // (logit - max) / T ≤ 0 stays finite or -inf however small T is; where
     // 1/T overflows, divide instead.
     const float t = params.temperature;

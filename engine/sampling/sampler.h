@@ -31,6 +31,8 @@ class SamplingRng {
 ///    tokens (if top_k > 0), then to the smallest most-likely set whose
 ///    probability reaches top_p (nucleus sampling, Holtzman et al. 2019),
 ///    renormalized, then sampled by inverse CDF with one uniform draw.
+///    Without min-p, top-k or top-p the probabilities come from a vectorized
+///    exp (~1 ulp; a token below e^-87 of the most likely one has 0).
 /// `logits` are already processed (LogitsProcessor: penalties, bias); -inf
 /// entries are never drawn.
 /// `scratch` is reused between calls to avoid allocation.

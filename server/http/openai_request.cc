@@ -9,24 +9,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/http/json_fields.h"
 #include "server/http/openai_structured_output.h"
 
 namespace llmserve::server::http {
 namespace {
 
 using nlohmann::json;
-
-absl::Status TypeError(const std::string& field, const char* expected, const json& value) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " must be ", expected, ", got ", value.type_name()));
-}
-
-/// The member `key` unless absent or null.
-const json* Member(const json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return nullptr;
-  return &*it;
-}
 
 absl::Status GetInt(const json& body, const char* key, int64_t min, int64_t max, int64_t* out,
                     bool* present = nullptr) {

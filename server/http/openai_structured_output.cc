@@ -5,24 +5,13 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/sampling/sampling_params.h"
+#include "server/http/json_fields.h"
 
 namespace llmserve::server::http {
 namespace {
 
 using nlohmann::json;
 using Kind = StructuredOutputParams::Kind;
-
-absl::Status TypeError(absl::string_view field, const char* expected, const json& value) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " must be ", expected, ", got ", value.type_name()));
-}
-
-/// The member `key` unless absent or null.
-const json* Member(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
 
 /// Collects the constraints of a request; a second one is an error naming both.
 class Collector {

@@ -18,14 +18,12 @@
 //  - streaming with a constraint gives the non-streaming text.
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <regex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -79,14 +77,8 @@ class HttpStructuredOutputTest : public ::testing::Test {
   static std::vector<HttpReply> PostAll(const std::string& target, const std::vector<json>& bodies,
                                         int parallel = 8) {
     std::vector<HttpReply> replies(bodies.size());
-    std::atomic<std::size_t> next{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < parallel; ++t) {
-      threads.emplace_back([&] {
-        for (std::size_t i = next++; i < bodies.size(); i = next++) replies[i] = Post(target, bodies[i]);
-      });
-    }
-    for (std::thread& t : threads) t.join();
+    llmserve::testing::ForEachIndexInParallel(bodies.size(), parallel,
+                                              [&](std::size_t i) { replies[i] = Post(target, bodies[i]); });
     return replies;
   }
 

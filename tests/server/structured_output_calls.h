@@ -10,13 +10,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "llmserve/v1/generation.grpc.pb.h"
@@ -69,17 +67,10 @@ inline std::vector<CallResult> GenerateAll(v1::Generation::Stub& stub,
                                            const std::vector<v1::GenerateRequest>& requests,
                                            int parallel = 16) {
   std::vector<CallResult> results(requests.size());
-  std::atomic<std::size_t> next{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < parallel; ++t) {
-    threads.emplace_back([&] {
-      for (std::size_t i = next++; i < requests.size(); i = next++) {
-        grpc::ClientContext context;
-        results[i].status = stub.Generate(&context, requests[i], &results[i].response);
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  ForEachIndexInParallel(requests.size(), parallel, [&](std::size_t i) {
+    grpc::ClientContext context;
+    results[i].status = stub.Generate(&context, requests[i], &results[i].response);
+  });
   return results;
 }
 
