@@ -369,7 +369,8 @@ int main(int argc, char** argv) {
     std::printf("\nclosed loop: N requests in flight, each finished one replaced at once, %d x N "
                 "requests per level\n\n", rounds);
     std::printf("| N | steps | tokens/step (mean) | steps with prefill | step p50 ms | step p90 ms | "
-                "decode-only step p50 ms | output tokens/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                "decode-only step p50 ms | output tokens/s | output processing µs/step p50 |\n"
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int level : levels) {
       llmserve::ReleaseOpenMpTeamIfWaitBounded();
       recorder.TakeAll();
@@ -402,17 +403,19 @@ int main(int argc, char** argv) {
         mu.Await(absl::Condition(+[](int* n) { return *n == 0; }, &in_flight));
       }
       const double secs = Seconds(t0);
-      std::vector<double> all, decode;
+      std::vector<double> all, decode, output;
       int64_t tokens = 0, with_prefill = 0;
       for (const llmserve::StepStats& st : recorder.TakeAll()) {
         all.push_back(st.step_seconds);
+        output.push_back(st.output_seconds);
         tokens += st.num_tokens;
         if (st.num_prefill_tokens > 0) ++with_prefill; else decode.push_back(st.step_seconds);
       }
-      std::printf("| %d | %zu | %.1f | %lld | %.2f | %.2f | %.2f | %.1f |\n", level, all.size(),
-                  all.empty() ? 0.0 : static_cast<double>(tokens) / all.size(),
+      std::printf("| %d | %zu | %.1f | %lld | %.2f | %.2f | %.2f | %.1f | %.1f |\n", level,
+                  all.size(), all.empty() ? 0.0 : static_cast<double>(tokens) / all.size(),
                   static_cast<long long>(with_prefill), Quantile(all, 0.5) * 1e3,
-                  Quantile(all, 0.9) * 1e3, Median(decode) * 1e3, generated / secs);
+                  Quantile(all, 0.9) * 1e3, Median(decode) * 1e3, generated / secs,
+                  Median(output) * 1e6);
       std::fflush(stdout);
     }
   }

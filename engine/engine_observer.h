@@ -16,6 +16,10 @@ struct StepStats {
   int num_partial_prefills = 0;  ///< prompts prefilled only in part this step (chunked prefill)
   int num_preemptions = 0;    ///< sequences preempted while scheduling this step
   double step_seconds = 0;    ///< wall time of the step (schedule + forward + sample)
+  /// Wall time of the step's output processing (part of step_seconds): the
+  /// output processor's detokenization, stop checks and finish decisions,
+  /// and handing the outputs to the requests' callbacks.
+  double output_seconds = 0;
 };
 
 /// A snapshot of the engine's load, for gauges and health.

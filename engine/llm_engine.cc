@@ -409,6 +409,7 @@ bool LLMEngineImpl::Step() {
   scheduler_.UpdateFromOutput(out, *sampled, [&](const SequenceUpdate& update) {
     return outputs_.ProcessToken(update, now);
   });
+  const absl::Time output_end = absl::Now();
 
   if (observer_ != nullptr) {
     StepStats stats;
@@ -418,7 +419,8 @@ bool LLMEngineImpl::Step() {
     stats.num_decode_tokens = out.num_decode_tokens;
     stats.num_partial_prefills = out.num_partial_prefills;
     stats.num_preemptions = out.num_preemptions;
-    stats.step_seconds = Seconds(absl::Now() - start);
+    stats.step_seconds = Seconds(output_end - start);
+    stats.output_seconds = Seconds(output_end - now);
     observer_->OnStep(stats);
   }
   return true;

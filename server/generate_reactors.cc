@@ -135,7 +135,8 @@ void GenerateReactor::Start(const v1::GenerateRequest& request) {
   {
     absl::MutexLock lock(&state_->mu);
     state_->started = true;
-    if (!PrepareFinishLocked(&status)) return;
+    if (!ReserveFinishLocked()) return;
+    status = BuildResponseLocked();
   }
   HappensBefore(this);
   Finish(status);  // may run OnDone (delete this): the last action
@@ -145,7 +146,7 @@ void GenerateReactor::OnOutput(GenerateReactor* self, GenerateCallState& s, Requ
   // Engine thread. `self` may be deleted once another thread has called
   // Finish (finish_called): it is only touched under s.mu while
   // finish_called is false, and after this thread reserved the finish.
-  grpc::Status status;
+  // The response is built on a response thread, not here.
   {
     absl::MutexLock lock(&s.mu);
     if (s.finish_called) return;
@@ -154,19 +155,35 @@ void GenerateReactor::OnOutput(GenerateReactor* self, GenerateCallState& s, Requ
       return;
     }
     s.final_output = std::move(output);
-    if (!self->PrepareFinishLocked(&status)) return;
+    if (!self->ReserveFinishLocked()) return;
   }
   HappensBefore(self);
-  self->Finish(status);  // may run OnDone (delete self): the last action
+  self->service_->PostResponseWork([self] { self->FinishOnResponseThread(); });
 }
 
-bool GenerateReactor::PrepareFinishLocked(grpc::Status* status) {
+void GenerateReactor::FinishOnResponseThread() {
+  HappensAfter(this);
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&state_->mu);
+    status = BuildResponseLocked();
+  }
+  HappensBefore(this);
+  Finish(status);  // may run OnDone (delete this): the last action
+}
+
+bool GenerateReactor::ReserveFinishLocked() {
   GenerateCallState& s = *state_;
   if (!s.started || !s.final_output.has_value() || s.finish_called) return false;
   s.finish_called = true;
+  return true;
+}
+
+grpc::Status GenerateReactor::BuildResponseLocked() {
+  GenerateCallState& s = *state_;
   const RequestOutput& final_output = *s.final_output;
-  *status = EndStatus(final_output, s.client_gone);
-  if (status->ok()) {
+  grpc::Status status = EndStatus(final_output, s.client_gone);
+  if (status.ok()) {
     ResponseBuilder& builder = *s.builder;
     for (const RequestOutput& output : s.pending) builder.Add(output);
     builder.Add(final_output);
@@ -175,8 +192,8 @@ bool GenerateReactor::PrepareFinishLocked(grpc::Status* status) {
     response_->Clear();
   }
   s.pending.clear();
-  Record(&final_output, *status);
-  return true;
+  Record(&final_output, status);
+  return status;
 }
 
 void GenerateReactor::OnCancel() {
@@ -224,16 +241,30 @@ void GenerateStreamReactor::OnOutput(GenerateStreamReactor* self, GenerateCallSt
   // Finish (finish_called): it is only touched under s.mu while
   // finish_called is false, and after this thread reserved a write or the
   // finish (which keeps the call, and so the reactor, alive).
-  Action action = Action::kNone;
-  grpc::Status status;
+  // The messages are built on a response thread: the one this posts, or
+  // the write in flight's OnWriteDone.
   {
     absl::MutexLock lock(&s.mu);
     if (s.finish_called) return;
     if (output.finished) s.final_output = output;
     s.pending.push_back(std::move(output));
-    action = self->NextActionLocked(&status);
+    if (!s.started || s.write_in_flight || s.build_posted) return;
+    s.build_posted = true;
   }
-  self->Act(action, status);
+  HappensBefore(self);
+  self->service_->PostResponseWork([self] { self->PumpOnResponseThread(); });
+}
+
+void GenerateStreamReactor::PumpOnResponseThread() {
+  HappensAfter(this);
+  Action action = Action::kNone;
+  grpc::Status status;
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->build_posted = false;
+    action = NextActionLocked(&status);
+  }
+  Act(action, status);
 }
 
 void GenerateStreamReactor::Pump() {
@@ -255,7 +286,7 @@ void GenerateStreamReactor::Act(Action action, const grpc::Status& status) {
 GenerateStreamReactor::Action GenerateStreamReactor::NextActionLocked(grpc::Status* status) {
   GenerateCallState& s = *state_;
   Action action = Action::kNone;
-  if (!s.started || s.finish_called || s.write_in_flight) return action;
+  if (!s.started || s.finish_called || s.write_in_flight || s.build_posted) return action;
   if (s.write_failed || s.client_gone) {
     // Nothing more is written; finish once the engine has let go.
     if (!s.final_output.has_value()) return action;
@@ -297,7 +328,7 @@ GenerateStreamReactor::Action GenerateStreamReactor::NextActionLocked(grpc::Stat
 void GenerateStreamReactor::OnWriteDone(bool ok) {
   HappensAfter(this);
   // final_in_flight_ is read under the lock that guarded its write (possibly
-  // on the engine thread, before StartWrite): gRPC orders StartWrite before
+  // on a response thread, before StartWrite): gRPC orders StartWrite before
   // OnWriteDone, but only inside its own code, which TSan cannot see.
   bool finish = false;
   bool abort = false;

@@ -33,6 +33,9 @@ struct GenerateCallState {
   bool abort_sent ABSL_GUARDED_BY(mu) = false;   ///< the engine was asked to abort
   bool write_failed ABSL_GUARDED_BY(mu) = false;
   bool write_in_flight ABSL_GUARDED_BY(mu) = false;
+  /// A response task is queued on the service's response threads: like a
+  /// write in flight, it reserves the next action (and so keeps the call alive).
+  bool build_posted ABSL_GUARDED_BY(mu) = false;
   bool finish_called ABSL_GUARDED_BY(mu) = false;
   std::string request_id ABSL_GUARDED_BY(mu);
   /// Turns outputs into messages (set before `started`).
@@ -70,8 +73,8 @@ class GenerateCallBase {
   bool admitted_call_ = false;  ///< counted in the service's active calls
 };
 
-/// Generate: collects the engine's outputs and finishes with the whole
-/// completion when the final output arrives (on the engine thread).
+/// Generate: collects the engine's outputs and, when the final output
+/// arrives, finishes with the whole completion, built on a response thread.
 class GenerateReactor final : public grpc::ServerUnaryReactor, private GenerateCallBase {
  public:
   GenerateReactor(GenerationService* service, grpc::CallbackServerContext* context,
@@ -89,14 +92,20 @@ class GenerateReactor final : public grpc::ServerUnaryReactor, private GenerateC
   static void OnOutput(GenerateReactor* self, GenerateCallState& s, RequestOutput output)
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
   /// Under state_->mu: when Start has returned and the final output is in,
-  /// reserves the finish (finish_called), fills the response and returns
-  /// true; the caller then calls Finish(*status) as its last action.
-  bool PrepareFinishLocked(grpc::Status* status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu);
+  /// reserves the finish (finish_called) and returns true; the caller then
+  /// builds the response and calls Finish as its last action.
+  bool ReserveFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu);
+  /// Under state_->mu, after ReserveFinishLocked: fills the response from
+  /// the outputs, records the call and returns its status.
+  grpc::Status BuildResponseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu);
+  /// The reserved finish, on a response thread: builds, then Finish.
+  void FinishOnResponseThread();
 
   v1::GenerateResponse* const response_;
 };
 
-/// GenerateStream: writes the engine's outputs as they arrive, coalescing
+/// GenerateStream: writes the engine's outputs as they arrive (the messages
+/// built on a response thread or in OnWriteDone, never on the engine thread), coalescing
 /// whatever arrived during a write into the next message (one message per
 /// run of outputs of the same completion when SamplingParams::n > 1); one
 /// write in flight at a time; the final message carries finish reason,
@@ -123,6 +132,9 @@ class GenerateStreamReactor final : public grpc::ServerWriteReactor<v1::Generate
   /// Starts the next write or the finish, if any is due; last action.
   /// From gRPC's reactions only (they keep the call alive).
   void Pump();
+  /// The task OnOutput posts (build_posted): builds the messages of the
+  /// pending outputs and starts the write or the finish; last action.
+  void PumpOnResponseThread();
   /// Under state_->mu: decides and reserves the next action (write_in_flight
   /// or finish_called); `*status` is the finish status.
   Action NextActionLocked(grpc::Status* status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu);
@@ -130,7 +142,7 @@ class GenerateStreamReactor final : public grpc::ServerWriteReactor<v1::Generate
   void Act(Action action, const grpc::Status& status);
 
   /// The message in flight: written under state_->mu by whoever reserved the
-  /// write, then read by gRPC until OnWriteDone.
+  /// write (a response thread or a gRPC reaction), then read by gRPC until OnWriteDone.
   v1::GenerateStreamResponse message_;
   /// Messages built but not yet written (one per completion run).
   std::deque<v1::GenerateStreamResponse> queued_ ABSL_GUARDED_BY(state_->mu);

@@ -14,7 +14,10 @@ namespace llmserve::server {
 
 GenerationService::GenerationService(LLMEngine* engine, GenerationServiceOptions options,
                                      Metrics* metrics)
-    : engine_(engine), options_(std::move(options)), metrics_(metrics) {}
+    : engine_(engine),
+      options_(std::move(options)),
+      metrics_(metrics),
+      executor_(options_.response_threads) {}
 
 bool GenerationService::WaitForNoCalls(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);

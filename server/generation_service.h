@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include <grpcpp/grpcpp.h>
 
@@ -15,13 +17,14 @@
 #include "llmserve/v1/generation.grpc.pb.h"
 #include "server/metrics.h"
 #include "server/request_log.h"
+#include "server/response_executor.h"
 
 namespace llmserve::server {
 
 /// Behaviour of the Generation service.
 struct GenerationServiceOptions {
   /// Receives one entry per Generate / GenerateStream call, just before the
-  /// call's status is sent. May run on the engine thread: it must be quick.
+  /// call's status is sent, on a gRPC or response thread: it must be quick.
   /// Default: stderr.
   RequestLogger logger = StderrRequestLogger();
   /// Longest accepted prompt, in tokens (--max-prompt-tokens); 0 = the
@@ -30,6 +33,9 @@ struct GenerationServiceOptions {
   /// When not empty, every call needs the metadata
   /// `authorization: Bearer <auth_token>` (else UNAUTHENTICATED).
   std::string auth_token;
+  /// Threads that turn engine outputs into response messages (the
+  /// ResponseExecutor; the engine thread only queues outputs for them).
+  int response_threads = 1;
 };
 
 /// llmserve.v1.Generation over an LLMEngine, on gRPC's callback API: no
@@ -37,7 +43,10 @@ struct GenerationServiceOptions {
 /// GenerateStream a ServerWriteReactor (server/generate_reactors.h) fed by
 /// the engine's OutputCallback; their OnCancel aborts the engine request at
 /// once (client cancel, deadline, closed stream). The engine thread never
-/// blocks on a client: it only queues a write or a finish.
+/// blocks on a client and builds no message: it queues the output and, when
+/// no write is in flight, posts the work to the response threads
+/// (GenerationServiceOptions::response_threads), which build the messages
+/// and start the write or the finish.
 ///
 /// Status mapping: validation failures → INVALID_ARGUMENT naming the field
 /// (the engine's ValidateRequest, with the server's max_prompt_tokens);
@@ -93,6 +102,8 @@ class GenerationService final : public v1::Generation::CallbackService {
   void RecordCall(const RequestOutput* final_output, const grpc::Status& status,
                   absl::Time start, RequestLogEntry* log) const;
   LLMEngine* engine() const { return engine_; }
+  /// Runs `task` on the service's response threads (never the caller's).
+  void PostResponseWork(std::function<void()> task) { executor_.Post(std::move(task)); }
 
  private:
   /// A fresh server-assigned request id.
@@ -102,6 +113,9 @@ class GenerationService final : public v1::Generation::CallbackService {
   GenerationServiceOptions options_;
   Metrics* metrics_;
   std::atomic<uint64_t> next_id_{1};
+  /// Builds response messages off the engine thread; destroyed (after running
+  /// what is queued) with the service, after the gRPC server has shut down.
+  ResponseExecutor executor_;
 
   mutable absl::Mutex mu_;
   int active_calls_ ABSL_GUARDED_BY(mu_) = 0;

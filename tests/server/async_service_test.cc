@@ -118,6 +118,39 @@ TEST_F(AsyncServiceTest, ThousandConcurrentStreamsUseBoundedThreads) {
   EXPECT_TRUE(engine_->WaitForLive(0));
 }
 
+// The engine thread only queues outputs: the response (unary), the stream's
+// messages and the call's record are made on gRPC's or the service's
+// response threads. The request log is written where the call's end is
+// built, so its thread shows where that happened.
+TEST_F(AsyncServiceTest, ResponsesAreBuiltOffTheEngineThread) {
+  absl::Mutex mu;
+  std::vector<std::thread::id> log_threads;
+  RestartServer([&](ServerOptions& options) {
+    options.service.logger = [&](const RequestLogEntry&) {
+      absl::MutexLock lock(&mu);
+      log_threads.push_back(std::this_thread::get_id());
+    };
+  });
+  v1::GenerateResponse response;
+  ASSERT_TRUE(Generate(TextRequest("unary", 4), &response).ok());
+  EXPECT_EQ(response.text(), testing::FakeEngine::ExpectedText(TextIds("unary"), 4));
+  testing::StreamResult ok = testing::CallStream(*stub_, TextRequest("stream", 4));
+  ASSERT_TRUE(ok.status.ok()) << ok.status.error_message();
+  EXPECT_EQ(ok.text, testing::FakeEngine::ExpectedText(TextIds("stream"), 4));
+  // A stream that fails in the engine ends with the error as its status.
+  engine_->set_error_after_tokens(1);
+  testing::StreamResult failed = testing::CallStream(*stub_, TextRequest("failing", 4));
+  EXPECT_EQ(failed.status.error_code(), grpc::StatusCode::INTERNAL);
+  ASSERT_TRUE(Generate(TextRequest("unary2", 4), &response).error_code() ==
+              grpc::StatusCode::INTERNAL);
+
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(log_threads.size(), 4u);
+  for (std::size_t i = 0; i < log_threads.size(); ++i) {
+    EXPECT_NE(log_threads[i], engine_->engine_thread_id()) << "call " << i;
+  }
+}
+
 // ---- Real engine: cancellation frees blocks within one step; watchdog ----
 
 /// Forwards to a real engine and records, per request, the engine's step

@@ -130,6 +130,8 @@ class FakeEngine : public LLMEngine {
   int live_requests() const { return Get(&live_count_); }
   int added_requests() const { return Get(&added_); }
   int warm_ups() const { return Get(&warm_ups_); }
+  /// The fake's engine thread (the one that runs every OutputCallback).
+  std::thread::id engine_thread_id() const { return thread_.get_id(); }
   std::vector<std::string> aborted_ids() const { return Get(&aborted_ids_); }
   EngineRequest last_request() const { return Get(&last_request_); }
   /// Waits up to `timeout` until exactly `n` requests are live.
