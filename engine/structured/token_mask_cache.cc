@@ -1,9 +1,11 @@
 #include "engine/structured/token_mask_cache.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <string_view>
 
+#include "absl/container/flat_hash_map.h"
 #include "engine/structured/stack_recognizer.h"
 #include "engine/structured/token_walk.h"
 
@@ -40,13 +42,35 @@ TokenMaskCache::TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
 }
 
 std::shared_ptr<const PositionMask> TokenMaskCache::Get(int32_t pos, int32_t ret) const {
+  return GetOrCompute(pos, ret, /*pin=*/false, nullptr);
+}
+
+std::shared_ptr<const PositionMask> TokenMaskCache::GetOrCompute(int32_t pos, int32_t ret, bool pin,
+                                                                 std::size_t* walked_tokens) const {
   const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(pos)) << 32) | static_cast<uint32_t>(ret);
   const Family family = FamilyOf(pos, ret);
   std::shared_ptr<const PositionMask> sibling;
   int32_t sibling_depth = 0;
+  // Pins a cached slot (the lock is held).
+  auto pin_slot = [&](Slot& slot) {
+    if (!pin || slot.pinned) return;
+    slot.pinned = true;
+    pinned_bytes_ += slot.bytes;
+    ++num_pinned_;
+    if (family.depth > 0) {
+      if (auto f = families_.find(family.key); f != families_.end()) {
+        if (auto d = f->second.find(family.depth); d != f->second.end() && d->second.mask == slot.mask) {
+          d->second.pinned = true;
+        }
+      }
+    }
+  };
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = entries_.find(key); it != entries_.end()) return it->second;
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      pin_slot(it->second);
+      return it->second.mask;
+    }
     if (family.depth > 0) {
       // The cached sibling sharing the most tokens: the nearest deeper one,
       // else the deepest shallower one.
@@ -54,23 +78,92 @@ std::shared_ptr<const PositionMask> TokenMaskCache::Get(int32_t pos, int32_t ret
         auto s = f->second.lower_bound(family.depth);
         if (s == f->second.end()) --s;
         sibling_depth = s->first;
-        sibling = s->second;
+        sibling = s->second.mask;
       }
     }
   }
-  std::shared_ptr<const PositionMask> entry = Compute(pos, ret, family, std::move(sibling), sibling_depth);
+  std::size_t walked = 0;
+  std::shared_ptr<const PositionMask> entry = Compute(pos, ret, family, std::move(sibling), sibling_depth, &walked);
+  if (walked_tokens != nullptr) *walked_tokens += walked;
   const std::size_t entry_bytes = sizeof(PositionMask) + 4 * (entry->accepted.size() + entry->uncertain.size());
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = entries_.find(key); it != entries_.end()) return it->second;
-  if (bytes_ + entry_bytes > max_bytes_) {
-    entries_.clear();
-    families_.clear();
-    bytes_ = 0;
+  if (auto it = entries_.find(key); it != entries_.end()) {
+    pin_slot(it->second);
+    return it->second.mask;
   }
-  entries_.emplace(key, entry);
-  if (family.depth > 0) families_[family.key].emplace(family.depth, entry);
+  if (!pin) ++num_lazy_;
+  if (bytes_ + entry_bytes > max_bytes_) EvictUnpinned();
+  // Too large even for an emptied cache: handed out, not kept.
+  if (bytes_ + entry_bytes > max_bytes_) return entry;
+  entries_.emplace(key, Slot{entry, entry_bytes, pin});
+  if (family.depth > 0) families_[family.key].emplace(family.depth, Slot{entry, entry_bytes, pin});
   bytes_ += entry_bytes;
+  if (pin) {
+    pinned_bytes_ += entry_bytes;
+    ++num_pinned_;
+  }
   return entry;
+}
+
+void TokenMaskCache::EvictUnpinned() const {
+  absl::erase_if(entries_, [](const auto& kv) { return !kv.second.pinned; });
+  for (auto f = families_.begin(); f != families_.end();) {
+    std::erase_if(f->second, [](const auto& kv) { return !kv.second.pinned; });
+    f = f->second.empty() ? families_.erase(f) : std::next(f);
+  }
+  bytes_ = pinned_bytes_;
+}
+
+PrecomputeStats TokenMaskCache::Precompute(std::size_t max_bytes, std::size_t max_walked_tokens) const {
+  max_bytes = std::min(max_bytes, max_bytes_ / 2);
+  // How many units a bounded repetition consumed before reaching a pair:
+  // the chain's length minus the pair's depth (0 outside chains).
+  std::vector<int32_t> chain_length;
+  for (int32_t r = 0; r < pda_->num_rules(); ++r) {
+    const RepeatLink& link = pda_->repeat_link(r);
+    if (link.chain < 0) continue;
+    if (static_cast<std::size_t>(link.chain) >= chain_length.size()) chain_length.resize(link.chain + 1, 0);
+    chain_length[link.chain] = std::max(chain_length[link.chain], link.depth);
+  }
+  struct Item {
+    int32_t consumed;  // units of a chain consumed before this pair
+    int32_t depth;     // its family depth (deeper first), 0 if none
+    int32_t pos;
+    int32_t ret;
+  };
+  std::vector<Item> items;
+  for (const auto& [pos, ret] : pda_->ReachableTops()) {
+    const Family family = FamilyOf(pos, ret);
+    int32_t consumed = 0;
+    if (family.depth > 0 && family.key[0] <= 1) {
+      // Families 0 and 1 are chains: the rule of ret (family 0) or of pos.
+      const int32_t rule = family.key[0] == 0 ? pda_->rule_of(ret) : pda_->rule_of(pos);
+      consumed = chain_length[pda_->repeat_link(rule).chain] - family.depth;
+    }
+    items.push_back(Item{consumed, family.depth, pos, ret});
+  }
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    return a.consumed != b.consumed ? a.consumed < b.consumed : a.depth > b.depth;
+  });
+  PrecomputeStats stats;
+  const std::size_t entry_words = (vocab_->vocab_size() + 31) / 32;
+  std::size_t done = 0;
+  for (const Item& item : items) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // An entry holds at least its bitmask.
+      if (pinned_bytes_ + sizeof(PositionMask) + 4 * entry_words > max_bytes) break;
+    }
+    if (stats.walked_tokens >= max_walked_tokens) break;
+    const std::size_t pinned_before = num_pinned();
+    GetOrCompute(item.pos, item.ret, /*pin=*/true, &stats.walked_tokens);
+    stats.entries += num_pinned() - pinned_before;
+    ++done;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats.bytes = pinned_bytes_;
+  stats.complete = done == items.size();
+  return stats;
 }
 
 std::size_t TokenMaskCache::size() const {
@@ -86,6 +179,16 @@ std::size_t TokenMaskCache::bytes() const {
 std::size_t TokenMaskCache::num_self_loop_entries() const {
   std::lock_guard<std::mutex> lock(mu_);
   return num_self_loop_entries_;
+}
+
+std::size_t TokenMaskCache::num_lazy() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_lazy_;
+}
+
+std::size_t TokenMaskCache::num_pinned() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return num_pinned_;
 }
 
 std::size_t TokenMaskCache::num_derived() const {
@@ -132,7 +235,7 @@ TokenMaskCache::Family TokenMaskCache::FamilyOf(int32_t pos, int32_t ret) const 
 
 std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, const Family& family,
                                                       std::shared_ptr<const PositionMask> sibling,
-                                                      int32_t sibling_depth) const {
+                                                      int32_t sibling_depth, std::size_t* walked_tokens) const {
   auto entry = std::make_unique<PositionMask>();
   // Tokens of up to `shared` bytes behave as under the sibling (RepeatLink).
   const std::size_t shared =
@@ -144,21 +247,21 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, 
                                   : nullptr;
   if (shared == 0) {
     entry->accepted.assign((vocab_->vocab_size() + 31) / 32, 0u);
-    Walk(pos, ret, 0, entry.get(), bound);
+    *walked_tokens += Walk(pos, ret, 0, entry.get(), bound);
     return entry;
   }
   entry->accepted = sibling->accepted;
   for (int32_t id : sibling->uncertain) {
     if (vocab_->token_bytes(id).size() <= shared) entry->uncertain.push_back(id);
   }
-  Walk(pos, ret, shared, entry.get(), bound);
+  *walked_tokens += Walk(pos, ret, shared, entry.get(), bound);
   std::lock_guard<std::mutex> lock(mu_);
   ++num_derived_;
   return entry;
 }
 
-void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry,
-                          const PositionMask* bound) const {
+std::size_t TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, PositionMask* entry,
+                                 const PositionMask* bound) const {
   const std::vector<int32_t>& all_longer = vocab_->sorted_ids_longer_than(min_len);
   if (min_len > 0) {
     for (int32_t id : all_longer) entry->accepted[id >> 5] &= ~(1u << (id & 31));
@@ -214,7 +317,7 @@ void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, Positio
   }
   const std::vector<int32_t>& ids = (loop[0] | loop[1] | loop[2] | loop[3]) != 0 ? rest : longer;
   std::vector<int32_t> uncertain;
-  walker.Walk(
+  const std::size_t visited = walker.Walk(
       rec, initial, ids.size(), follow, [&](std::size_t i) -> std::string_view { return vocab_->token_bytes(ids[i]); },
       [&](std::size_t i, TokenWalkResult r) {
         const int32_t id = ids[i];
@@ -226,7 +329,7 @@ void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, Positio
       });
   if (entry->uncertain.empty()) {
     entry->uncertain = std::move(uncertain);
-    return;
+    return visited;
   }
   // Both lists are in sorted_ids order (bytes, then id).
   std::vector<int32_t> merged(entry->uncertain.size() + uncertain.size());
@@ -237,6 +340,7 @@ void TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, Positio
                return x < y || (x == y && a < b);
              });
   entry->uncertain = std::move(merged);
+  return visited;
 }
 
 }  // namespace llmserve::structured
