@@ -127,6 +127,7 @@ PrecomputeStats TokenMaskCache::Precompute(std::size_t max_bytes, std::size_t ma
   }
   struct Item {
     int32_t consumed;  // units of a chain consumed before this pair
+    bool inner;        // not the first node of its alternative
     int32_t depth;     // its family depth (deeper first), 0 if none
     int32_t pos;
     int32_t ret;
@@ -140,10 +141,18 @@ PrecomputeStats TokenMaskCache::Precompute(std::size_t max_bytes, std::size_t ma
       const int32_t rule = family.key[0] == 0 ? pda_->rule_of(ret) : pda_->rule_of(pos);
       consumed = chain_length[pda_->repeat_link(rule).chain] - family.depth;
     }
-    items.push_back(Item{consumed, family.depth, pos, ret});
+    // A node after the first of its alternative in a chain's unit (the
+    // second byte of a UTF-8 character, an escape's letter) is met only when
+    // a token ends inside such a unit: after every chain's first nodes.
+    const bool inner = family.depth > 0 && family.key[0] <= 1 && pos > 0 &&
+                       pda_->node(pos - 1).kind != PdaNode::Kind::kEnd &&
+                       pda_->rule_of(pos - 1) == pda_->rule_of(pos);
+    items.push_back(Item{consumed, inner, family.depth, pos, ret});
   }
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-    return a.consumed != b.consumed ? a.consumed < b.consumed : a.depth > b.depth;
+    if (a.inner != b.inner) return !a.inner;
+    if (a.consumed != b.consumed) return a.consumed < b.consumed;
+    return a.depth > b.depth;
   });
   PrecomputeStats stats;
   const std::size_t entry_words = (vocab_->vocab_size() + 31) / 32;
