@@ -127,7 +127,7 @@ PrecomputeStats TokenMaskCache::Precompute(std::size_t max_bytes, std::size_t ma
   }
   struct Item {
     int32_t consumed;  // units of a chain consumed before this pair
-    bool inner;        // not the first node of its alternative
+    bool inner;        // a chain unit's node after its alternative's first
     int32_t depth;     // its family depth (deeper first), 0 if none
     int32_t pos;
     int32_t ret;

@@ -94,14 +94,19 @@ class TokenMaskCache {
   /// of the stack's parent node, or kAtRoot), computed on first use.
   std::shared_ptr<const PositionMask> Get(int32_t pos, int32_t ret) const;
   /// Computes and pins the entries of the automaton's ReachableTops() in
-  /// order of how soon an output reaches them (the characters a bounded
-  /// repetition consumed before: its first count first), the deeper members
-  /// of a family before the shallower ones (so each derives from a cached
-  /// sibling), until every pair is cached or the next entry would take the
-  /// pinned entries past min(max_bytes, max_bytes() / 2) or the walks have
-  /// visited `max_walked_tokens` tokens. Entries already cached
-  /// are pinned without work. Takes the lock per entry only, so concurrent
-  /// Get calls proceed (and may compute an entry twice; the first stored wins).
+  /// order of how soon an output reaches them: by the units a bounded
+  /// repetition consumed before (a string's first characters first), with
+  /// the nodes inside a chain's unit after its alternatives' first nodes
+  /// (UTF-8 continuation bytes, escape letters: met only when a token ends
+  /// inside a character) after every first node; within that, the deeper
+  /// members of a family before the shallower ones (so each derives from a
+  /// cached sibling). Stops when every pair is cached or the next entry's
+  /// bitmask would take the pinned entries past min(max_bytes, max_bytes() /
+  /// 2) or the walks have visited `max_walked_tokens` tokens. Entries already
+  /// cached are pinned without work. Takes the lock per entry only, so
+  /// concurrent Get calls proceed (and may compute an entry twice; the first
+  /// stored wins). Run it before handing the cache to decode steps (the
+  /// compiler does, on the compiling thread).
   PrecomputeStats Precompute(std::size_t max_bytes = kPrecomputeMaxBytes,
                              std::size_t max_walked_tokens = kPrecomputeMaxWalkedTokens) const;
   /// Number of entries held.
