@@ -11,6 +11,40 @@
 
 namespace llmserve::structured {
 
+void PositionMask::OrInto(uint32_t* out) const {
+  if (!accepted.empty()) {
+    for (int32_t w = 0; w < words; ++w) out[w] |= accepted[w];
+    return;
+  }
+  for (int32_t id : accepted_ids) out[id >> 5] |= 1u << (id & 31);
+}
+
+std::vector<uint32_t> PositionMask::Bitmask() const {
+  if (!accepted.empty()) return accepted;
+  std::vector<uint32_t> bits(words, 0u);
+  OrInto(bits.data());
+  return bits;
+}
+
+void PositionMask::Compact() {
+  if (accepted.empty()) return;
+  std::size_t count = 0;
+  for (uint32_t w : accepted) count += static_cast<std::size_t>(__builtin_popcount(w));
+  if (4 * count > accepted.size()) return;  // ids: 4 bytes each; at most a quarter of the bitmask
+  accepted_ids.clear();
+  accepted_ids.reserve(count);
+  for (std::size_t w = 0; w < accepted.size(); ++w) {
+    for (uint32_t m = accepted[w]; m != 0; m &= m - 1) {
+      accepted_ids.push_back(static_cast<int32_t>(32 * w + __builtin_ctz(m)));
+    }
+  }
+  std::vector<uint32_t>().swap(accepted);
+}
+
+std::size_t PositionMask::bytes() const {
+  return sizeof(PositionMask) + 4 * (accepted.size() + accepted_ids.size() + uncertain.size());
+}
+
 TokenMaskCache::TokenMaskCache(std::shared_ptr<const PushdownAutomaton> pda,
                                std::shared_ptr<const StructuredVocabulary> vocab, std::size_t max_bytes,
                                bool self_loops)
@@ -83,9 +117,11 @@ std::shared_ptr<const PositionMask> TokenMaskCache::GetOrCompute(int32_t pos, in
     }
   }
   std::size_t walked = 0;
-  std::shared_ptr<const PositionMask> entry = Compute(pos, ret, family, std::move(sibling), sibling_depth, &walked);
+  std::unique_ptr<PositionMask> computed = Compute(pos, ret, family, std::move(sibling), sibling_depth, &walked);
   if (walked_tokens != nullptr) *walked_tokens += walked;
-  const std::size_t entry_bytes = sizeof(PositionMask) + 4 * (entry->accepted.size() + entry->uncertain.size());
+  computed->Compact();
+  const std::size_t entry_bytes = computed->bytes();
+  std::shared_ptr<const PositionMask> entry = std::move(computed);
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = entries_.find(key); it != entries_.end()) {
     pin_slot(it->second);
@@ -246,6 +282,7 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, 
                                                       std::shared_ptr<const PositionMask> sibling,
                                                       int32_t sibling_depth, std::size_t* walked_tokens) const {
   auto entry = std::make_unique<PositionMask>();
+  entry->words = (vocab_->vocab_size() + 31) / 32;
   // Tokens of up to `shared` bytes behave as under the sibling (RepeatLink).
   const std::size_t shared =
       sibling == nullptr ? 0 : static_cast<std::size_t>(std::max(0, std::min(family.depth, sibling_depth) - 1));
@@ -259,7 +296,7 @@ std::unique_ptr<PositionMask> TokenMaskCache::Compute(int32_t pos, int32_t ret, 
     *walked_tokens += Walk(pos, ret, 0, entry.get(), bound);
     return entry;
   }
-  entry->accepted = sibling->accepted;
+  entry->accepted = sibling->Bitmask();
   for (int32_t id : sibling->uncertain) {
     if (vocab_->token_bytes(id).size() <= shared) entry->uncertain.push_back(id);
   }
@@ -277,7 +314,7 @@ std::size_t TokenMaskCache::Walk(int32_t pos, int32_t ret, std::size_t min_len, 
   }
   std::vector<int32_t> possible;
   if (bound != nullptr) {
-    std::vector<uint32_t> bits = bound->accepted;
+    std::vector<uint32_t> bits = bound->Bitmask();
     for (int32_t id : bound->uncertain) bits[id >> 5] |= 1u << (id & 31);
     for (int32_t id : all_longer) {
       if ((bits[id >> 5] >> (id & 31)) & 1u) possible.push_back(id);

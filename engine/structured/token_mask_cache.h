@@ -51,8 +51,24 @@ namespace llmserve::structured {
 
 /// The cached tokens of one byte node.
 struct PositionMask {
-  std::vector<uint32_t> accepted;   ///< bitmask, [ceil(vocab_size / 32)]
-  std::vector<int32_t> uncertain;   ///< token ids, sorted by their bytes
+  /// The accepted tokens as a bitmask [words], or empty when they are few
+  /// (Compact): then `accepted_ids` lists them. Read them with OrInto or
+  /// Bitmask.
+  std::vector<uint32_t> accepted;
+  std::vector<int32_t> accepted_ids;  ///< ascending; only when `accepted` is empty
+  std::vector<int32_t> uncertain;     ///< token ids, sorted by their bytes
+  int32_t words = 0;                  ///< ceil(vocab_size / 32)
+
+  /// ORs the accepted tokens into `out` ([words]).
+  void OrInto(uint32_t* out) const;
+  /// The accepted tokens as a bitmask [words].
+  std::vector<uint32_t> Bitmask() const;
+  /// Keeps the accepted tokens as ids when the list takes at most a quarter
+  /// of the bitmask's bytes (a UTF-8 lead byte's place accepts a few dozen
+  /// of GPT-2's tokens: about 100 bytes instead of 6.3 KB).
+  void Compact();
+  /// Bytes held (header, bitmask or ids, uncertain ids).
+  std::size_t bytes() const;
 };
 
 /// What TokenMaskCache::Precompute did.
