@@ -12,9 +12,10 @@
 //   * uncertain: not accepted, but a path popped the unknown part before the
 //     last byte (context-dependent: checked against the real stack per step);
 //   * rejected: otherwise (no path survives, whatever lies below p).
-// Accepted tokens are kept as a bitmask, uncertain ones as a list sorted by
-// bytes; a step's mask is then the OR of its tops' bitmasks plus the uncertain
-// tokens that the full stacks accept. Entries are computed on first use.
+// Accepted tokens are kept as a bitmask (as a list of ids when they are few),
+// uncertain ones as a list sorted by bytes; a step's mask is then the OR of
+// its tops' accepted tokens plus the uncertain tokens that the full stacks
+// accept. Entries are computed on first use or precomputed (below).
 //
 // Entries of one bounded repetition (PushdownAutomaton::RepeatLink: the same
 // place under o_k and o_j, e.g. a string with maxLength at two character
@@ -88,10 +89,11 @@ class TokenMaskCache {
  public:
   /// The return position of a root stack.
   static constexpr int32_t kAtRoot = PushdownAutomaton::kRootReturn;
-  /// Default bound of the entries' memory (about 2,600 entries on GPT-2).
+  /// Default bound of the entries' memory (about 2,600 bitmasks on GPT-2;
+  /// entries kept as a few ids take far less).
   static constexpr std::size_t kDefaultMaxBytes = std::size_t{16} << 20;
   /// Default bound of Precompute's pinned entries: half the cache (about
-  /// 1,300 entries on GPT-2), so entries computed on demand keep the other
+  /// 1,300 bitmasks on GPT-2), so entries computed on demand keep the other
   /// half and never evict a precomputed one.
   static constexpr std::size_t kPrecomputeMaxBytes = kDefaultMaxBytes / 2;
   /// Default bound of Precompute's work, in tokens the vocabulary walks
