@@ -1,6 +1,7 @@
 #include "engine/structured/token_mask_cache.h"
 
 #include <algorithm>
+#include <bit>
 #include <iterator>
 #include <map>
 #include <string_view>
@@ -28,9 +29,15 @@ std::vector<uint32_t> PositionMask::Bitmask() const {
 
 void PositionMask::Compact() {
   if (accepted.empty()) return;
+  // Ids take 4 bytes each: at most a quarter of the bitmask's bytes. The
+  // count stops at the limit (most bitmasks pass it within a few words).
+  const std::size_t limit = accepted.size() / 4;
   std::size_t count = 0;
-  for (uint32_t w : accepted) count += static_cast<std::size_t>(__builtin_popcount(w));
-  if (4 * count > accepted.size()) return;  // ids: 4 bytes each; at most a quarter of the bitmask
+  for (uint32_t w : accepted) {
+    if (w == 0) continue;
+    count += static_cast<std::size_t>(std::popcount(w));
+    if (count > limit) return;
+  }
   accepted_ids.clear();
   accepted_ids.reserve(count);
   for (std::size_t w = 0; w < accepted.size(); ++w) {
