@@ -14,10 +14,16 @@ namespace llmserve::structured {
 
 void PositionMask::OrInto(uint32_t* out) const {
   if (!accepted.empty()) {
-    for (int32_t w = 0; w < words; ++w) out[w] |= accepted[w];
+    // Locals: stores through `out` could alias the members, which would keep
+    // the loop from being vectorized.
+    const uint32_t* m = accepted.data();
+    const std::size_t n = accepted.size();
+    for (std::size_t w = 0; w < n; ++w) out[w] |= m[w];
     return;
   }
-  for (int32_t id : accepted_ids) out[id >> 5] |= 1u << (id & 31);
+  const int32_t* ids = accepted_ids.data();
+  const std::size_t n = accepted_ids.size();
+  for (std::size_t i = 0; i < n; ++i) out[ids[i] >> 5] |= 1u << (ids[i] & 31);
 }
 
 std::vector<uint32_t> PositionMask::Bitmask() const {
@@ -126,7 +132,9 @@ std::shared_ptr<const PositionMask> TokenMaskCache::GetOrCompute(int32_t pos, in
   std::size_t walked = 0;
   std::unique_ptr<PositionMask> computed = Compute(pos, ret, family, std::move(sibling), sibling_depth, &walked);
   if (walked_tokens != nullptr) *walked_tokens += walked;
-  computed->Compact();
+  // Precomputed entries are kept compact: they fill the pinned half, and
+  // compacting costs the compile, not a decode step.
+  if (pin) computed->Compact();
   const std::size_t entry_bytes = computed->bytes();
   std::shared_ptr<const PositionMask> entry = std::move(computed);
   std::lock_guard<std::mutex> lock(mu_);

@@ -12,10 +12,11 @@
 //   * uncertain: not accepted, but a path popped the unknown part before the
 //     last byte (context-dependent: checked against the real stack per step);
 //   * rejected: otherwise (no path survives, whatever lies below p).
-// Accepted tokens are kept as a bitmask (as a list of ids when they are few),
-// uncertain ones as a list sorted by bytes; a step's mask is then the OR of
-// its tops' accepted tokens plus the uncertain tokens that the full stacks
-// accept. Entries are computed on first use or precomputed (below).
+// Accepted tokens are kept as a bitmask (precomputed ones as a list of ids
+// when they are few), uncertain ones as a list sorted by bytes; a step's
+// mask is then the OR of its tops' accepted tokens plus the uncertain tokens
+// that the full stacks accept. Entries are computed on first use or
+// precomputed (below).
 //
 // Entries of one bounded repetition (PushdownAutomaton::RepeatLink: the same
 // place under o_k and o_j, e.g. a string with maxLength at two character
@@ -53,8 +54,8 @@ namespace llmserve::structured {
 /// The cached tokens of one byte node.
 struct PositionMask {
   /// The accepted tokens as a bitmask [words], or empty when they are few
-  /// (Compact): then `accepted_ids` lists them. Read them with OrInto or
-  /// Bitmask.
+  /// (Compact, done to precomputed entries): then `accepted_ids` lists them.
+  /// Read them with OrInto or Bitmask.
   std::vector<uint32_t> accepted;
   std::vector<int32_t> accepted_ids;  ///< ascending; only when `accepted` is empty
   std::vector<int32_t> uncertain;     ///< token ids, sorted by their bytes

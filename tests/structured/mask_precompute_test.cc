@@ -219,7 +219,10 @@ TEST(MaskPrecomputeTest, EmptyingTheCacheKeepsPinnedEntries) {
 
 TEST(MaskPrecomputeTest, ConcurrentCompilesOfOneConstraintCompileOnce) {
   // Threads compiling the same constraint at once: one compiles (with its
-  // precompute), the others wait for it or hit the cache.
+  // precompute), the others wait for it or hit the cache. Deterministic (a
+  // thread that comes late hits the cache); without the wait for a compile
+  // under way, threads that overlap it (the usual case: it takes tens of ms)
+  // would each compile.
   auto compiler = StructuredOutputCompiler::Create(Gpt2Vocabulary());
   const StructuredOutputParams params = OrderSchema();
   constexpr int kThreads = 4;
