@@ -3,13 +3,17 @@
 // regex and a GBNF grammar, the token bitmask (StructuredOutputMatcher::
 // FillNextTokenBitmask) and the advance by the sampled token (AcceptToken)
 // over a real output tokenized by the GPT-2 tokenizer; the reported time is
-// per token (counter per_token, in seconds: mask + accept, one sequence). The first
-// use of a compiled constraint computes its per-position mask cache; that is
-// measured apart (BM_CompileAndFillCache); the *FirstPass* cases report the
-// per-token CPU time (median_us, p90_us, max_us, mean_us) of a first pass with
-// cold caches or over a second output, and *Compile the compile time alone. The
-// shared folder is
-// $LLMSERVE_SHARED_DIR or <source>/../shared.
+// per token (counter per_token, in seconds: mask + accept, one sequence). The
+// first use of a compiled constraint computes its per-position mask cache
+// (at compile time with the precompute, else on first use); that is measured
+// apart (BM_CompileAndFillCache); the *FirstPass* cases (argument
+// precompute:0/1) report the compile time (compile_ms, CPU time of the
+// thread, with or without the precompute), what the precompute did
+// (precomputed entries, walked_tokens: tokens its walks visited) and, per
+// token of a first pass with cold caches or over a second output, the CPU
+// time (median_us, p90_us, max_us, mean_us) and the entries the pass still
+// computed (lazy_entries, per pass); *Compile the compile time alone. The
+// shared folder is $LLMSERVE_SHARED_DIR or <source>/../shared.
 #include <benchmark/benchmark.h>
 
 #include <time.h>
@@ -20,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/structured/grammar_matcher.h"
 #include "engine/structured/structured_output.h"
 #include "engine/tokenizer/gpt2_tokenizer.h"
 
@@ -248,11 +253,12 @@ Case BoundedStringsCase() {
   return c;
 }
 
-// Compile time of a constraint (no compiler cache).
+// Compile time of a constraint (no compiler cache), with the mask
+// precompute (argument 1) or without (0).
 void CompileTime(benchmark::State& state, const Case& c) {
   const Fixture& fx = Gpt2();
   for (auto _ : state) {
-    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
+    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0, state.range(0) != 0);
     auto compiled = compiler->Compile(c.params);
     if (!compiled.ok()) {
       state.SkipWithError(compiled.status().ToString().c_str());
@@ -264,6 +270,35 @@ void CompileTime(benchmark::State& state, const Case& c) {
 void BM_JsonSchemaCompile(benchmark::State& state) { CompileTime(state, SchemaCase()); }
 void BM_BoundedStringsCompile(benchmark::State& state) { CompileTime(state, BoundedStringsCase()); }
 
+// A fresh compile (no compiler cache; precompute as state.range(0)); adds its
+// thread CPU time and what the precompute did to *stats.
+struct CompileStats {
+  std::vector<double> compile_us;
+  double entries = 0, walked_tokens = 0, lazy_entries = 0;
+  int passes = 0;
+};
+std::shared_ptr<const structured::CompiledGrammar> TimedCompile(const benchmark::State& state, const Case& c,
+                                                                CompileStats* stats) {
+  const double t0 = ThreadCpuMicros();
+  auto compiler = StructuredOutputCompiler::Create(Gpt2().vocab, 0, state.range(0) != 0);
+  auto compiled = compiler->Compile(c.params);
+  stats->compile_us.push_back(ThreadCpuMicros() - t0);
+  if (!compiled.ok()) return nullptr;
+  auto grammar = std::dynamic_pointer_cast<const structured::CompiledGrammar>(*compiled);
+  stats->entries = static_cast<double>(grammar->precompute_stats().entries);
+  stats->walked_tokens = static_cast<double>(grammar->precompute_stats().walked_tokens);
+  return grammar;
+}
+
+void ReportCompile(benchmark::State& state, CompileStats stats) {
+  std::sort(stats.compile_us.begin(), stats.compile_us.end());
+  if (stats.compile_us.empty()) return;
+  state.counters["compile_ms"] = stats.compile_us[stats.compile_us.size() / 2] / 1000.0;
+  state.counters["precomputed"] = stats.entries;
+  state.counters["walked_tokens"] = stats.walked_tokens;
+  state.counters["lazy_entries"] = stats.passes > 0 ? stats.lazy_entries / stats.passes : 0;
+}
+
 // First pass over an output with a freshly compiled constraint (compile not
 // timed): every whole state and (position, return position) entry is new.
 // Per-token CPU time: median_us, p90_us, max_us over the iterations' tokens.
@@ -272,18 +307,22 @@ void FirstPassColdCaches(benchmark::State& state, const Case& c) {
   std::vector<int32_t> ids = *fx.tokenizer->Encode(c.output, false);
   ids.push_back(fx.tokenizer->eos_id());
   std::vector<double> us;
+  CompileStats stats;
   for (auto _ : state) {
     state.PauseTiming();
-    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
-    auto compiled = compiler->Compile(c.params);
-    auto matcher = StructuredOutputMatcher::Create(*compiled);
+    auto compiled = TimedCompile(state, c, &stats);
+    auto matcher = StructuredOutputMatcher::Create(compiled);
+    const std::size_t lazy_before = compiled->mask_cache().num_lazy();
     state.ResumeTiming();
     if (!TimedPass(*matcher, ids, &us)) {
       state.SkipWithError("the output's tokens are not allowed");
       return;
     }
+    stats.lazy_entries += static_cast<double>(compiled->mask_cache().num_lazy() - lazy_before);
+    ++stats.passes;
   }
   ReportPerToken(state, std::move(us));
+  ReportCompile(state, std::move(stats));
 }
 void BM_JsonSchemaFirstPassColdCaches(benchmark::State& state) { FirstPassColdCaches(state, SchemaCase()); }
 void BM_BoundedStringsFirstPassColdCaches(benchmark::State& state) {
@@ -297,21 +336,25 @@ void FirstPassWarmCaches(benchmark::State& state, const Case& c, const std::stri
   std::vector<int32_t> warm = *fx.tokenizer->Encode(c.output, false);
   std::vector<int32_t> ids = *fx.tokenizer->Encode(other, false);
   std::vector<double> us;
+  CompileStats stats;
   for (auto _ : state) {
     state.PauseTiming();
-    auto compiler = StructuredOutputCompiler::Create(fx.vocab, 0);
-    auto compiled = compiler->Compile(c.params);
-    auto matcher = StructuredOutputMatcher::Create(*compiled);
+    auto compiled = TimedCompile(state, c, &stats);
+    auto matcher = StructuredOutputMatcher::Create(compiled);
     std::vector<double> ignored;
     (void)TimedPass(*matcher, warm, &ignored);
     matcher->Reset();
+    const std::size_t lazy_before = compiled->mask_cache().num_lazy();
     state.ResumeTiming();
     if (!TimedPass(*matcher, ids, &us)) {
       state.SkipWithError("the second output's tokens are not allowed");
       return;
     }
+    stats.lazy_entries += static_cast<double>(compiled->mask_cache().num_lazy() - lazy_before);
+    ++stats.passes;
   }
   ReportPerToken(state, std::move(us));
+  ReportCompile(state, std::move(stats));
 }
 
 // The order schema: a second order with other values.
@@ -334,12 +377,16 @@ void BM_BoundedStringsFirstPassWarmCaches(benchmark::State& state) {
       R"(computation", "Turing machines", "decidability"]})");
 }
 
-BENCHMARK(BM_JsonSchemaCompile)->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK(BM_BoundedStringsCompile)->Unit(benchmark::kMillisecond)->Iterations(5);
-BENCHMARK(BM_JsonSchemaFirstPassColdCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK(BM_JsonSchemaFirstPassWarmCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK(BM_BoundedStringsFirstPassColdCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
-BENCHMARK(BM_BoundedStringsFirstPassWarmCaches)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_JsonSchemaCompile)->ArgName("precompute")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_BoundedStringsCompile)->ArgName("precompute")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Iterations(5);
+BENCHMARK(BM_JsonSchemaFirstPassColdCaches)->ArgName("precompute")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK(BM_JsonSchemaFirstPassWarmCaches)->ArgName("precompute")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
+BENCHMARK(BM_BoundedStringsFirstPassColdCaches)->ArgName("precompute")->Arg(0)->Arg(1)
+    ->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_BoundedStringsFirstPassWarmCaches)->ArgName("precompute")->Arg(0)->Arg(1)
+    ->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_JsonSchemaMaskPerToken)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_JsonObjectMaskPerToken)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_RegexMaskPerToken)->Unit(benchmark::kMicrosecond);

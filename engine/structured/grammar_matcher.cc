@@ -54,8 +54,7 @@ std::shared_ptr<const std::vector<uint32_t>> GrammarMatcher::ComputeMask() {
   for (int64_t top : tops_) {
     const std::shared_ptr<const PositionMask> entry =
         cache.Get(static_cast<int32_t>(top >> 32), static_cast<int32_t>(top & 0xffffffff));
-    const uint32_t* m = entry->accepted.data();
-    for (std::size_t w = 0; w < words; ++w) out[w] |= m[w];
+    entry->OrInto(out);
   }
   // Context-dependent tokens: walked against each full stack.
   for (int32_t s : state_.stacks) {

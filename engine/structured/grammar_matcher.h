@@ -22,12 +22,20 @@ namespace llmserve::structured {
 /// A PushdownAutomaton bound to a vocabulary, with its token-mask cache.
 class CompiledGrammar final : public CompiledStructuredOutput {
  public:
-  CompiledGrammar(std::shared_ptr<const PushdownAutomaton> pda,
-                  std::shared_ptr<const StructuredVocabulary> vocab)
-      : pda_(pda), vocab_(vocab), cache_(std::move(pda), std::move(vocab)), state_cache_(kMaxStateMasks) {}
+  /// With `precompute_masks`, fills the token-mask cache here, on the
+  /// constructing thread (TokenMaskCache::Precompute with its default
+  /// budget), so decode steps find the entries; otherwise they are computed
+  /// on first use.
+  CompiledGrammar(std::shared_ptr<const PushdownAutomaton> pda, std::shared_ptr<const StructuredVocabulary> vocab,
+                  bool precompute_masks = false)
+      : pda_(pda), vocab_(vocab), cache_(std::move(pda), std::move(vocab)), state_cache_(kMaxStateMasks) {
+    if (precompute_masks) precompute_stats_ = cache_.Precompute();
+  }
   const PushdownAutomaton& pda() const { return *pda_; }
   const StructuredVocabulary& vocab() const { return *vocab_; }
   const TokenMaskCache& mask_cache() const { return cache_; }
+  /// What the constructor's precompute did (all zero without it).
+  const PrecomputeStats& precompute_stats() const { return precompute_stats_; }
   /// Whole-state masks, filled by the matchers (shared, thread-safe).
   StateMaskCache& state_cache() const { return state_cache_; }
   /// Most whole-state masks kept (each ceil(vocab_size / 32) words).
@@ -37,6 +45,7 @@ class CompiledGrammar final : public CompiledStructuredOutput {
   std::shared_ptr<const PushdownAutomaton> pda_;
   std::shared_ptr<const StructuredVocabulary> vocab_;
   TokenMaskCache cache_;
+  PrecomputeStats precompute_stats_;
   mutable StateMaskCache state_cache_;
 };
 

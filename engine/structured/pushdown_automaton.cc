@@ -2,6 +2,7 @@
 
 #include <array>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -424,6 +425,40 @@ class PdaLowering {
   };
   std::vector<Chain> chains_;
 };
+
+std::vector<std::pair<int32_t, int32_t>> PushdownAutomaton::ReachableTops() const {
+  // rets[r]: the return positions rule r is entered with (a fixpoint over
+  // the calls: a tail call adds its caller's set to the callee's).
+  const int32_t num_nodes = static_cast<int32_t>(nodes_.size());
+  std::vector<std::set<int32_t>> rets(num_rules());
+  std::vector<std::vector<int32_t>> tail_callees(num_rules());
+  for (int32_t p = 0; p + 1 < num_nodes; ++p) {
+    if (nodes_[p].kind != PdaNode::Kind::kRef) continue;
+    if (nodes_[p + 1].kind == PdaNode::Kind::kEnd) {
+      tail_callees[node_rule_[p]].push_back(nodes_[p].arg);
+    } else {
+      rets[nodes_[p].arg].insert(p + 1);
+    }
+  }
+  rets[root_].insert(kRootReturn);
+  std::vector<int32_t> work(num_rules());
+  for (int32_t r = 0; r < num_rules(); ++r) work[r] = r;
+  while (!work.empty()) {
+    const int32_t r = work.back();
+    work.pop_back();
+    for (int32_t callee : tail_callees[r]) {
+      const std::size_t before = rets[callee].size();
+      rets[callee].insert(rets[r].begin(), rets[r].end());
+      if (rets[callee].size() != before) work.push_back(callee);
+    }
+  }
+  std::vector<std::pair<int32_t, int32_t>> tops;
+  for (int32_t n = 0; n < num_nodes; ++n) {
+    if (!IsByteNode(nodes_[n].kind)) continue;
+    for (int32_t ret : rets[node_rule_[n]]) tops.emplace_back(n, ret);
+  }
+  return tops;
+}
 
 absl::StatusOr<std::shared_ptr<const PushdownAutomaton>> PushdownAutomaton::Compile(
     const Grammar& grammar, std::string_view field) {

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -90,6 +91,15 @@ class PushdownAutomaton {
     return depth >= 1 && depth <= static_cast<int32_t>(c.size()) ? c[depth - 1] : -1;
   }
   const std::string& rule_name(int32_t rule) const { return rule_names_[rule]; }
+  /// The (byte node, return position) pairs a stack's top can take: every
+  /// byte node of a rule under every return position the rule can be entered
+  /// with (kRootReturn for the root rule; p + 1 for a call at p that is not
+  /// last in its alternative; a call last in its alternative, a tail call,
+  /// passes its caller's return positions on). A superset of what inputs
+  /// reach (it ignores which bytes lead where). Sorted by (node, return).
+  std::vector<std::pair<int32_t, int32_t>> ReachableTops() const;
+  /// The return position of a stack at the root (TokenMaskCache::kAtRoot).
+  static constexpr int32_t kRootReturn = -1;
 
  private:
   struct Set256 {

@@ -1,6 +1,7 @@
 #include "engine/structured/structured_output.h"
 
 #include <algorithm>
+#include <future>
 #include <limits>
 #include <list>
 #include <mutex>
@@ -25,44 +26,68 @@ std::string CacheKey(const StructuredOutputParams& p) {
 
 class CachingCompiler final : public StructuredOutputCompiler {
  public:
-  CachingCompiler(std::shared_ptr<const StructuredVocabulary> vocab, int capacity)
-      : vocab_(std::move(vocab)), capacity_(std::max(capacity, 0)) {}
+  CachingCompiler(std::shared_ptr<const StructuredVocabulary> vocab, int capacity, bool precompute_masks)
+      : vocab_(std::move(vocab)), capacity_(std::max(capacity, 0)), precompute_masks_(precompute_masks) {}
 
   absl::StatusOr<std::shared_ptr<const CompiledStructuredOutput>> Compile(
       const StructuredOutputParams& params) override {
     const std::string key = CacheKey(params);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (auto it = index_.find(key); it != index_.end()) {
-        lru_.splice(lru_.begin(), lru_, it->second);
-        return it->second->second;
-      }
+    std::promise<Result> promise;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (auto it = index_.find(key); it != index_.end()) {
+      lru_.splice(lru_.begin(), lru_, it->second);
+      return it->second->second;
     }
-    absl::StatusOr<structured::Grammar> grammar = structured::BuildGrammar(params);
-    if (!grammar.ok()) return grammar.status();
-    absl::StatusOr<std::shared_ptr<const structured::PushdownAutomaton>> pda =
-        structured::PushdownAutomaton::Compile(*grammar, structured::FieldName(params.kind));
-    if (!pda.ok()) return pda.status();
-    auto compiled = std::make_shared<const structured::CompiledGrammar>(*std::move(pda), vocab_);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (capacity_ == 0) return compiled;
-    if (auto it = index_.find(key); it != index_.end()) return it->second->second;
-    lru_.emplace_front(key, compiled);
+    // Another thread is compiling it: wait for its result.
+    if (auto it = in_flight_.find(key); it != in_flight_.end()) {
+      std::shared_future<Result> pending = it->second;
+      lock.unlock();
+      return pending.get();
+    }
+    in_flight_.emplace(key, promise.get_future().share());
+    ++num_compiles_;
+    lock.unlock();
+    Result result = CompileUncached(params);
+    lock.lock();
+    in_flight_.erase(key);
+    promise.set_value(result);
+    if (!result.ok() || capacity_ == 0) return result;
+    lru_.emplace_front(key, *result);
     index_[key] = lru_.begin();
     while (static_cast<int>(lru_.size()) > capacity_) {
       index_.erase(lru_.back().first);
       lru_.pop_back();
     }
-    return compiled;
+    return result;
+  }
+
+  std::size_t num_compiles() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return num_compiles_;
   }
 
  private:
+  using Result = absl::StatusOr<std::shared_ptr<const CompiledStructuredOutput>>;
   using Entry = std::pair<std::string, std::shared_ptr<const CompiledStructuredOutput>>;
+
+  Result CompileUncached(const StructuredOutputParams& params) const {
+    absl::StatusOr<structured::Grammar> grammar = structured::BuildGrammar(params);
+    if (!grammar.ok()) return grammar.status();
+    absl::StatusOr<std::shared_ptr<const structured::PushdownAutomaton>> pda =
+        structured::PushdownAutomaton::Compile(*grammar, structured::FieldName(params.kind));
+    if (!pda.ok()) return pda.status();
+    return std::make_shared<const structured::CompiledGrammar>(*std::move(pda), vocab_, precompute_masks_);
+  }
+
   std::shared_ptr<const StructuredVocabulary> vocab_;
   const int capacity_;
-  std::mutex mu_;
+  const bool precompute_masks_;
+  mutable std::mutex mu_;
+  std::size_t num_compiles_ = 0;
   std::list<Entry> lru_;
   absl::flat_hash_map<std::string, std::list<Entry>::iterator> index_;
+  // Compiles under way, by key: later callers wait for their result.
+  absl::flat_hash_map<std::string, std::shared_future<Result>> in_flight_;
 };
 
 }  // namespace
@@ -137,9 +162,9 @@ bool StructuredVocabulary::is_eos(int32_t id) const {
 }
 
 std::unique_ptr<StructuredOutputCompiler> StructuredOutputCompiler::Create(
-    std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity) {
+    std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity, bool precompute_masks) {
   if (vocabulary == nullptr) return nullptr;
-  return std::make_unique<CachingCompiler>(std::move(vocabulary), cache_capacity);
+  return std::make_unique<CachingCompiler>(std::move(vocabulary), cache_capacity, precompute_masks);
 }
 
 std::unique_ptr<StructuredOutputMatcher> StructuredOutputMatcher::Create(

@@ -17,6 +17,7 @@
 // the classes below. docs/structured-output.md describes the choices.
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -88,14 +89,26 @@ class StructuredOutputCompiler {
  public:
   virtual ~StructuredOutputCompiler() = default;
   /// `cache_capacity`: compiled constraints kept (least recently used
-  /// evicted; 0: none). Returns null if `vocabulary` is null.
+  /// evicted; 0: none). `precompute_masks`: Compile computes the per-position
+  /// token masks the automaton can reach, up to a budget (xgrammar's
+  /// compile-time masks; docs/structured-output.md, "Cost"), instead of
+  /// leaving them all to the first decode steps that meet them. Returns null
+  /// if `vocabulary` is null.
   static std::unique_ptr<StructuredOutputCompiler> Create(
-      std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity = 64);
+      std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity = 64,
+      bool precompute_masks = true);
+  /// Compiles on the calling thread (with the mask precompute: milliseconds
+  /// to tens of ms on GPT-2's vocabulary). A call for a constraint another
+  /// thread is compiling waits for that compile and returns its result (one
+  /// compile, even with cache_capacity 0).
   /// Errors: INVALID_ARGUMENT naming the field and the cause
   /// ("structured_output.json_schema: unsupported keyword 'patternProperties'",
   /// "structured_output.regex: unbalanced parenthesis at offset 3").
   virtual absl::StatusOr<std::shared_ptr<const CompiledStructuredOutput>> Compile(
       const StructuredOutputParams& params) = 0;
+  /// Constraints compiled so far (not cache hits, not calls that waited for
+  /// another thread's compile of the same constraint); for tests and metrics.
+  virtual std::size_t num_compiles() const = 0;
 };
 
 /// Per-sequence state of one constraint. Not thread-safe (one sequence, the

@@ -65,8 +65,10 @@ class TokenWalker {
   /// whole block of tokens is skipped by binary search). `bytes_of(i)` gives
   /// the bytes of token i; they are sorted ascending. An escape before byte b
   /// counts only if `follow` (4 words of 64 bits, nullptr: every byte) holds b.
+  /// Returns the number of tokens visited (those not skipped as a block): a
+  /// measure of the walk's work.
   template <typename BytesOf, typename OnToken>
-  void Walk(StackRecognizer& rec, const StackSet& initial, std::size_t num_tokens, const uint64_t* follow,
+  std::size_t Walk(StackRecognizer& rec, const StackSet& initial, std::size_t num_tokens, const uint64_t* follow,
             BytesOf&& bytes_of, OnToken&& on_token) {
     if (sets_.size() > kMaxSets) Clear();
     if (levels_.empty()) levels_.resize(1);
@@ -75,7 +77,9 @@ class TokenWalker {
     auto follows = [follow](uint8_t b) { return follow == nullptr || ((follow[b >> 6] >> (b & 63)) & 1u); };
     std::string_view prev;
     std::size_t computed = 0;  // levels_[0..computed] hold prev's prefix
+    std::size_t visited = 0;
     for (std::size_t i = 0; i < num_tokens; ++i) {
+      ++visited;
       const std::string_view b = bytes_of(i);
       const std::size_t len = b.size();
       std::size_t common = 0;
@@ -115,6 +119,7 @@ class TokenWalker {
       }
       if (r.accepted || r.escaped_early) on_token(i, r);
     }
+    return visited;
   }
 
  private:

@@ -82,7 +82,7 @@ void ExpectDerivedEqualsFullWalk(const StructuredOutputParams& params, std::size
     TokenMaskCache fresh(pda, vocab);
     std::shared_ptr<const PositionMask> walked = fresh.Get(pos, ret);
     ASSERT_EQ(fresh.num_derived(), 0u);
-    EXPECT_EQ(derived->accepted, walked->accepted) << params.text << " pos " << pos << " ret " << ret;
+    EXPECT_EQ(derived->Bitmask(), walked->Bitmask()) << params.text << " pos " << pos << " ret " << ret;
     EXPECT_EQ(derived->uncertain, walked->uncertain) << params.text << " pos " << pos << " ret " << ret;
   }
   // Only the first entry of each family (and entries of depth 1, which share
@@ -146,7 +146,7 @@ TEST(TokenMaskCacheTest, ByteRunEntriesFromSiblingsEqualFullWalks) {
   TokenMaskCache shared(pda, vocab);
   for (const auto& [pos, ret] : pairs) {
     TokenMaskCache fresh(pda, vocab);
-    EXPECT_EQ(shared.Get(pos, ret)->accepted, fresh.Get(pos, ret)->accepted) << pos << " " << ret;
+    EXPECT_EQ(shared.Get(pos, ret)->Bitmask(), fresh.Get(pos, ret)->Bitmask()) << pos << " " << ret;
     EXPECT_EQ(shared.Get(pos, ret)->uncertain, fresh.Get(pos, ret)->uncertain) << pos << " " << ret;
   }
   // Places 2..8 of the run under each return position came from a sibling.
@@ -174,7 +174,7 @@ void ExpectSelfLoopsEqualPlainWalks(const StructuredOutputParams& params) {
     }
     for (int32_t ret : rets) {
       ++pairs;
-      EXPECT_EQ(shortcut.Get(pos, ret)->accepted, plain.Get(pos, ret)->accepted) << pos << " " << ret;
+      EXPECT_EQ(shortcut.Get(pos, ret)->Bitmask(), plain.Get(pos, ret)->Bitmask()) << pos << " " << ret;
       EXPECT_EQ(shortcut.Get(pos, ret)->uncertain, plain.Get(pos, ret)->uncertain) << pos << " " << ret;
     }
   }
@@ -225,7 +225,7 @@ void ExpectAllPairsEqualFullWalksOnSmallAlphabet(const StructuredOutputParams& p
     for (int32_t pos = 0; pos < num_nodes; ++pos) {
       if (!PushdownAutomaton::IsByteNode(pda->node(pos).kind)) continue;
       TokenMaskCache fresh(pda, vocab, TokenMaskCache::kDefaultMaxBytes, /*self_loops=*/false);
-      EXPECT_EQ(shared.Get(pos, ret)->accepted, fresh.Get(pos, ret)->accepted) << pos << " " << ret;
+      EXPECT_EQ(shared.Get(pos, ret)->Bitmask(), fresh.Get(pos, ret)->Bitmask()) << pos << " " << ret;
       EXPECT_EQ(shared.Get(pos, ret)->uncertain, fresh.Get(pos, ret)->uncertain) << pos << " " << ret;
     }
   }
@@ -256,11 +256,11 @@ TEST(TokenMaskCacheTest, StaysWithinItsByteBound) {
     EXPECT_LE(bounded.bytes(), bound);
     EXPECT_LE(bounded.size(), 3u);
     TokenMaskCache fresh(pda, vocab);
-    EXPECT_EQ(held.back()->accepted, fresh.Get(pos, ret)->accepted);
+    EXPECT_EQ(held.back()->Bitmask(), fresh.Get(pos, ret)->Bitmask());
   }
   // Entries handed out before an eviction stay valid.
   TokenMaskCache fresh(pda, vocab);
-  EXPECT_EQ(held.front()->accepted, fresh.Get(pairs.front().first, pairs.front().second)->accepted);
+  EXPECT_EQ(held.front()->Bitmask(), fresh.Get(pairs.front().first, pairs.front().second)->Bitmask());
 }
 
 TEST(TokenMaskCacheTest, TwoThreadsWithEvictionsGetFullWalkEntries) {
@@ -284,8 +284,8 @@ TEST(TokenMaskCacheTest, TwoThreadsWithEvictionsGetFullWalkEntries) {
   for (std::size_t i = 0; i < pairs.size(); ++i) {
     TokenMaskCache fresh(pda, vocab);
     std::shared_ptr<const PositionMask> walked = fresh.Get(pairs[i].first, pairs[i].second);
-    EXPECT_EQ(forward[i]->accepted, walked->accepted) << i;
-    EXPECT_EQ(backward[i]->accepted, walked->accepted) << i;
+    EXPECT_EQ(forward[i]->Bitmask(), walked->Bitmask()) << i;
+    EXPECT_EQ(backward[i]->Bitmask(), walked->Bitmask()) << i;
     EXPECT_EQ(forward[i]->uncertain, walked->uncertain) << i;
     EXPECT_EQ(backward[i]->uncertain, walked->uncertain) << i;
   }
