@@ -10,6 +10,8 @@
 //    streaming read of benchmarks/read_bandwidth.h) and the fraction of it the
 //    layer reached (`of_read_bw`): at 1 row a GEMV is memory-bound, so that
 //    fraction is its efficiency; the gap on small layers is per-call cost.
+//  * BM_Q6_KStreamed/<in>/<out>/<rows>: the same for a Q6_K weight given as
+//    a GGUF file's blocks (random), the output head of llama.cpp's Q4_0 files.
 //
 // Example: linear_bench --benchmark_filter='Streamed/1/' (threads:
 // OMP_NUM_THREADS, default all cores; the kernel is named in the label).
@@ -18,6 +20,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -140,6 +144,56 @@ BENCHMARK(BM_Q4_0Batch1)
     ->ArgsProduct({{0, 1}, {768}, {2304}})
     ->ArgsProduct({{0, 1}, {2048}, {768}})
     ->ArgNames({"widen", "in", "out"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// A Q6_K weight as llama.cpp's "Q4_0" files keep their output head (issue
+// #20): random ggml blocks (every bit pattern of the quants and scales, f16
+// d of ±0.001..0.05) given to Linear as a GGUF file's tensor is, > 256 MB of
+// copies of [in -> out], `rows` activation rows. Counters as BM_LinearStreamed.
+void BM_Q6_KStreamed(benchmark::State& state) {
+  const int64_t in = state.range(0), out = state.range(1), rows = state.range(2);
+  const int64_t row_bytes = DTypeRowBytes(DType::kQ6_K, in);
+  const int copies = std::max(2, static_cast<int>(256e6 / (row_bytes * out)));
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  std::vector<std::unique_ptr<Linear>> layers;
+  for (int c = 0; c < copies; ++c) {
+    // Owned by the tensor: an in-place backend keeps it, a repacking one lets it go.
+    auto blocks = std::make_shared<std::vector<uint8_t>>(row_bytes * out);
+    for (uint8_t& b : *blocks) b = static_cast<uint8_t>(rng());
+    for (std::size_t off = 0; off < blocks->size(); off += sizeof(BlockQ6_K)) {
+      const uint16_t d = FloatToHalf(rng() % 2 ? scale(rng) : -scale(rng));
+      std::memcpy(blocks->data() + off + offsetof(BlockQ6_K, d), &d, 2);
+    }
+    auto layer = Linear::Create(HostTensor::View(DType::kQ6_K, {out, in}, blocks->data(), blocks),
+                                HostTensor(), DType::kF32, false);
+    if (!layer.ok()) {
+      state.SkipWithError(std::string(layer.status().message()).c_str());
+      return;
+    }
+    layers.push_back(*std::move(layer));
+  }
+  std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
+  std::vector<float> x(static_cast<size_t>(rows) * in), y(static_cast<size_t>(rows) * out);
+  for (float& v : x) v = dist(rng);
+  const double read_gbs = bench::MeasureReadBandwidthGBs(3);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (const auto& layer : layers) layer->Forward(x.data(), rows, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gbs = static_cast<double>(layers[0]->weight_bytes()) * copies * state.iterations() / seconds / 1e9;
+  state.counters["weight_GBs"] = gbs;
+  state.counters["read_GBs"] = read_gbs;
+  state.counters["of_read_bw"] = read_gbs > 0 ? gbs / read_gbs : 0;
+  state.SetLabel(layers[0]->ImplementationForRows(rows) + ", " + std::to_string(omp_get_max_threads()) +
+                 " threads");
+}
+BENCHMARK(BM_Q6_KStreamed)
+    ->ArgsProduct({{768}, {32000}, {1, 32}})
+    ->ArgNames({"in", "out", "rows"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
