@@ -13,10 +13,10 @@ namespace llmserve {
 /// (+ bias[o]) for every row r < x.rows and o in [o0, o1), where x̂ is the
 /// int8-quantized activations (quantize.h; blocks of 32 for Q8_0 / Q4_0, 256
 /// for Q4_K / Q6_K) and W [out, in] is
-///  * Q8_0 / Q4_0 (QuantKernel::packed): the row-interleaved layout of
+///  * Q8_0 / Q4_0 / Q6_K (QuantKernel::packed): the row-interleaved layout of
 ///    quant_repack.h at w, group g at w + g · w_row_bytes (the group size);
 ///    o0 must be a multiple of kPackRows (o1 need not be);
-///  * Q4_K / Q6_K: ggml blocks used in place (ggml-common.h), row o at
+///  * Q4_K: ggml blocks used in place (ggml-common.h), row o at
 ///    w + o · w_row_bytes.
 /// The integer block sums are exact; scales are applied in f32.
 struct QuantMatmulArgs {
@@ -45,7 +45,7 @@ struct QuantKernel {
   /// "own_scalar", "own_avx2", "own_avx512_vnni", with "_r16" for the kernels
   /// of the row-interleaved layout.
   const char* name = "";
-  /// Whether `fn` reads the row-interleaved layout (quant_repack.h): Q8_0, Q4_0.
+  /// Whether `fn` reads the row-interleaved layout (quant_repack.h): Q8_0, Q4_0, Q6_K.
   bool packed = false;
 };
 

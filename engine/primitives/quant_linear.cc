@@ -152,7 +152,7 @@ absl::StatusOr<std::unique_ptr<LinearBackend>> CreateQuantizedLinear(const HostT
     blocks = quantized.data();
   }
   if (q->kernel_.packed) {
-    // Q8_0 / Q4_0: repacked once into the row-interleaved layout; the
+    // Q8_0 / Q4_0 / Q6_K: repacked once into the row-interleaved layout; the
     // original (e.g. pages of a mapped GGUF file) is then released from RSS.
     q->layout_ = PackedLayoutFor(type, out, in);
     absl::StatusOr<HugePageBuffer> buffer =
@@ -167,7 +167,7 @@ absl::StatusOr<std::unique_ptr<LinearBackend>> CreateQuantizedLinear(const HostT
     if (IsQuantized(weight.dtype)) {
       ReleaseMappedPages(weight.data, static_cast<std::size_t>(out * row_bytes));
     }
-  } else {  // Q4_K / Q6_K (checked above: only given quantized), in place
+  } else {  // Q4_K (checked above: only given quantized), in place
     q->w_ = blocks;
     q->owner_ = weight.owner;
   }

@@ -183,13 +183,13 @@ std::vector<CpuIsa> HostIsas() {
   return isas;
 }
 
-// The row-interleaved layout is a permutation of the blocks: every row
-// dequantizes to exactly ggml's dequantization of the original row, and the
-// padding rows of the last group have zero scales.
+// The row-interleaved layout is a permutation (Q6_K: a re-encoding) of the
+// blocks: every row dequantizes to exactly ggml's dequantization of the
+// original row, and the padding rows of the last group have zero scales.
 TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
-  for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ6_K}) {
     for (int64_t out : {1L, 16L, 37L}) {
-      const int64_t in = 96, row = DTypeRowBytes(type, in);
+      const int64_t in = type == DType::kQ6_K ? 512 : 96, row = DTypeRowBytes(type, in);
       const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(out));
       const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
       EXPECT_EQ(layout.groups, (out + 15) / 16);
@@ -223,7 +223,7 @@ TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
 TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
   for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     const int block = QuantActivationBlock(type);
-    const bool packed = type == DType::kQ8_0 || type == DType::kQ4_0;
+    const bool packed = type != DType::kQ4_K;  // Q8_0, Q4_0, Q6_K: 16-row groups
     for (CpuIsa isa : HostIsas()) {
       const QuantKernel kernel = QuantKernelFor(type, isa);
       ASSERT_NE(kernel.fn, nullptr);
@@ -301,8 +301,8 @@ TEST(QuantLinearTest, QuantizedWeightsInPlaceThroughLinear) {
     ASSERT_TRUE(lin.ok()) << lin.status();
     EXPECT_EQ((*lin)->backend(), LinearBackendKind::kQuantized);
     EXPECT_EQ((*lin)->weight_dtype(), type);
-    // Q8_0 / Q4_0 are repacked in 16-row groups (70 → 80 rows, + ≤ 63 B per group).
-    const int64_t held = type == DType::kQ8_0 || type == DType::kQ4_0
+    // Q8_0 / Q4_0 / Q6_K are repacked in 16-row groups (70 → 80 rows, + ≤ 63 B per group).
+    const int64_t held = type != DType::kQ4_K
                              ? PackedLayoutFor(type, out, in).total_bytes()
                              : out * DTypeRowBytes(type, in);
     EXPECT_EQ((*lin)->weight_bytes(), held + out * 4);
