@@ -10,8 +10,11 @@
 //    streaming read of benchmarks/read_bandwidth.h) and the fraction of it the
 //    layer reached (`of_read_bw`): at 1 row a GEMV is memory-bound, so that
 //    fraction is its efficiency; the gap on small layers is per-call cost.
-//  * BM_Q6_KStreamed/<in>/<out>/<rows>: the same for a Q6_K weight given as
-//    a GGUF file's blocks (random), the output head of llama.cpp's Q4_0 files.
+//  * BM_Q6_KStreamed/<in>/<out>/<rows>/<mb>: the same for a Q6_K weight given
+//    as a GGUF file's blocks (random), the output head of llama.cpp's Q4_0
+//    files, over ~`mb` MB of copies: 256 streams from memory, 1 (one copy
+//    of a [768 -> 1024] layer) stays in L2 and shows the kernel's arithmetic
+//    ceiling.
 //
 // Example: linear_bench --benchmark_filter='Streamed/1/' (threads:
 // OMP_NUM_THREADS, default all cores; the kernel is named in the label).
@@ -154,7 +157,7 @@ BENCHMARK(BM_Q4_0Batch1)
 void BM_Q6_KStreamed(benchmark::State& state) {
   const int64_t in = state.range(0), out = state.range(1), rows = state.range(2);
   const int64_t row_bytes = DTypeRowBytes(DType::kQ6_K, in);
-  const int copies = std::max(2, static_cast<int>(256e6 / (row_bytes * out)));
+  const int copies = std::max(1, static_cast<int>(state.range(3) * 1e6 / (row_bytes * out)));
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> scale(0.001f, 0.05f);
   std::vector<std::unique_ptr<Linear>> layers;
@@ -192,8 +195,9 @@ void BM_Q6_KStreamed(benchmark::State& state) {
                  " threads");
 }
 BENCHMARK(BM_Q6_KStreamed)
-    ->ArgsProduct({{768}, {32000}, {1, 32}})
-    ->ArgNames({"in", "out", "rows"})
+    ->ArgsProduct({{768}, {32000}, {1, 32}, {256}})
+    ->ArgsProduct({{768}, {1024}, {1, 32}, {1}})
+    ->ArgNames({"in", "out", "rows", "mb"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

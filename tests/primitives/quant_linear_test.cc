@@ -238,7 +238,9 @@ TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
       }
       // in: 1, 3 and 6 blocks (32) or super-blocks (256); out not a multiple
       // of the 4-row tile nor of the 16-row group. M: the 4-activation-row
-      // register blocking's remainders 1, 3 and 3 (63), and > 64.
+      // register blocking's remainders 1, 3, 2 (6) and 3 (63), and > 64; the
+      // 8-row blocking of Q6_K on AVX-512: 8 + 8 + 1 (17), 4 + 2 (6),
+      // 7 · 8 + 4 + 3 (63).
       for (int64_t in : {static_cast<int64_t>(block), 3L * block, 6L * block}) {
         for (int64_t out : {1L, 7L, 37L}) {
           const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(in + out));
@@ -251,7 +253,7 @@ TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
             stride = layout.group_bytes;
           }
           const auto bias = Random(out, 3);
-          for (int64_t m : {1L, 3L, 17L, 63L, 64L, 200L}) {
+          for (int64_t m : {1L, 3L, 6L, 17L, 63L, 64L, 200L}) {
             if (in > 3L * block && m > 17) continue;  // keep the f64 reference quick
             const auto x = Random(m * in, static_cast<uint32_t>(m), 1.5f);
             QuantizedActivations qa;
