@@ -47,12 +47,22 @@ void DequantizeQ6KGroupRows(const uint8_t* gp, int64_t blocks, int64_t d_offset,
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* sb = gp + b * kQ6KSuperBlockBytes;
     for (int i = lo; i < hi; ++i) {
+      // ggml's dequantize_row_q6_K computes (d · scale) · (q − 32) in f32.
+      float dsc[kQKBlock / 16];
       const float di = HalfToFloat(d[16 * b + i]);
+      for (int s = 0; s < kQKBlock / 16; ++s) dsc[s] = di * static_cast<float>(PackedQ6KScale(sb, i, s));
       float* y = dst + (i - lo) * in + kQKBlock * b;
-      for (int p = 0; p < kQKBlock; ++p) {
-        // The order of ggml's dequantize_row_q6_K: (d · scale) · (q − 32).
-        y[p] = di * static_cast<float>(PackedQ6KScale(sb, i, p / 16)) *
-               static_cast<float>(PackedQ6KValue(sb, i, p) - 32);
+      for (int q = 0; q < 4; ++q) {  // V_{16q + n}: PackedQ6KValue unrolled, constant shifts
+        const int lshift = q < 2 ? 0 : 4;
+        for (int n = 0; n < 16; ++n) {
+          const int c = 16 * q + n;
+          const uint8_t* l = sb + 64 * (16 * (q % 2) + n) + 4 * i;
+          const uint8_t* h = sb + kQ6KLoBytes + 64 * n + 4 * i;
+          for (int t = 0; t < 4; ++t) {
+            const int v = ((l[t] >> lshift) & 0xF) | (((h[t] >> (2 * q)) & 3) << 4);
+            y[4 * c + t] = dsc[c / 4] * static_cast<float>(v - 32);
+          }
+        }
       }
     }
   }
