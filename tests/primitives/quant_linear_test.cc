@@ -187,15 +187,18 @@ std::vector<CpuIsa> HostIsas() {
 // blocks: every row dequantizes to exactly ggml's dequantization of the
 // original row, and the padding rows of the last group have zero scales.
 TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
-  for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ6_K}) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     for (int64_t out : {1L, 16L, 37L}) {
-      const int64_t in = type == DType::kQ6_K ? 512 : 96, row = DTypeRowBytes(type, in);
+      const int64_t in = type == DType::kQ6_K || type == DType::kQ4_K ? 512 : 96;
+      const int64_t row = DTypeRowBytes(type, in);
       const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(out));
       const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
       EXPECT_EQ(layout.groups, (out + 15) / 16);
       EXPECT_EQ(layout.group_bytes % 64, 0);
-      EXPECT_GE(layout.group_bytes, 16 * row);
-      EXPECT_LT(layout.group_bytes, 16 * row + 64);
+      // Q4_K: + 4 B per row and super-block (its 6-bit scales unpacked).
+      const int64_t extra = type == DType::kQ4_K ? 16 * 4 * (in / 256) : 0;
+      EXPECT_GE(layout.group_bytes, 16 * row + extra);
+      EXPECT_LT(layout.group_bytes, 16 * row + extra + 64);
       std::vector<uint8_t> packed(layout.total_bytes(), 0xAB);
       RepackQuantGroups(layout, w.data(), row, 0, layout.groups, packed.data());
       std::vector<float> want(in), got(in);
@@ -223,12 +226,10 @@ TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
 TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
   for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     const int block = QuantActivationBlock(type);
-    const bool packed = type != DType::kQ4_K;  // Q8_0, Q4_0, Q6_K: 16-row groups
     for (CpuIsa isa : HostIsas()) {
       const QuantKernel kernel = QuantKernelFor(type, isa);
       ASSERT_NE(kernel.fn, nullptr);
-      EXPECT_EQ(kernel.packed, packed);
-      const std::string suffix = packed ? "_r16" : "";
+      const std::string suffix = "_r16";  // every type in 16-row groups
       if (isa == CpuIsa::kAvx512 && CpuHasAvx512Vnni()) {
         EXPECT_EQ(kernel.name, "own_avx512_vnni" + suffix);
       } else if (isa >= CpuIsa::kAvx2) {
@@ -244,14 +245,11 @@ TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
       for (int64_t in : {static_cast<int64_t>(block), 3L * block, 6L * block}) {
         for (int64_t out : {1L, 7L, 37L}) {
           const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(in + out));
-          std::vector<uint8_t> wk = w;  // what the kernel reads
-          int64_t stride = DTypeRowBytes(type, in);
-          if (packed) {
-            const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
-            wk.assign(layout.total_bytes(), 0);
-            RepackQuantGroups(layout, w.data(), stride, 0, layout.groups, wk.data());
-            stride = layout.group_bytes;
-          }
+          // What the kernel reads: the blocks repacked.
+          const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
+          std::vector<uint8_t> wk(layout.total_bytes(), 0);
+          RepackQuantGroups(layout, w.data(), DTypeRowBytes(type, in), 0, layout.groups, wk.data());
+          const int64_t stride = layout.group_bytes;
           const auto bias = Random(out, 3);
           for (int64_t m : {1L, 3L, 6L, 17L, 63L, 64L, 200L}) {
             if (in > 3L * block && m > 17) continue;  // keep the f64 reference quick
@@ -303,10 +301,8 @@ TEST(QuantLinearTest, QuantizedWeightsInPlaceThroughLinear) {
     ASSERT_TRUE(lin.ok()) << lin.status();
     EXPECT_EQ((*lin)->backend(), LinearBackendKind::kQuantized);
     EXPECT_EQ((*lin)->weight_dtype(), type);
-    // Q8_0 / Q4_0 / Q6_K are repacked in 16-row groups (70 → 80 rows, + ≤ 63 B per group).
-    const int64_t held = type != DType::kQ4_K
-                             ? PackedLayoutFor(type, out, in).total_bytes()
-                             : out * DTypeRowBytes(type, in);
+    // Repacked in 16-row groups (70 → 80 rows, + ≤ 63 B per group).
+    const int64_t held = PackedLayoutFor(type, out, in).total_bytes();
     EXPECT_EQ((*lin)->weight_bytes(), held + out * 4);
     EXPECT_NE((*lin)->implementation().find(std::string(DTypeName(type))), std::string::npos);
     std::vector<float> all;
