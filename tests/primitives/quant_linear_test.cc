@@ -286,11 +286,11 @@ TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
 }
 
 // Through Linear (the active ISA; `make test-isa` lowers it): the blocks are
-// used in place; below 64 rows the result equals the int8 kernel's reference,
+// repacked at load; below 64 rows the result equals the int8 kernel's reference,
 // from 64 rows (the dequantize + oneDNN path) the float64 dot of the
 // dequantized weights with the activations, both rounded to bf16 where that
 // path runs in bf16.
-TEST(QuantLinearTest, QuantizedWeightsInPlaceThroughLinear) {
+TEST(QuantLinearTest, QuantizedWeightsThroughLinear) {
   for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     const int block = QuantActivationBlock(type);
     const int64_t out = 70, in = 2L * std::max(block, 256);
@@ -378,7 +378,7 @@ TEST(QuantLinearTest, RejectsRowsThatAreNotWholeBlocks) {
 
 // llama.cpp's files: dequantization of every Q8_0 / Q4_0 / Q4_K / Q6_K tensor
 // of random-llama-256 is close to the F32 file's tensor (a wrong block layout
-// is off by O(1)); and llama-quantize's Q8_0 / Q4_0 blocks (made without an
+// is off by O(1)), and so is, bit for bit, that of its repacked layout; and llama-quantize's Q8_0 / Q4_0 blocks (made without an
 // importance matrix, i.e. by quantize_row_*_ref) equal QuantizeRow* of the
 // F32 tensor byte for byte.
 TEST(QuantGgufTest, DequantizesLlamaCppFilesAndRequantizesBitExactly) {
@@ -407,6 +407,13 @@ TEST(QuantGgufTest, DequantizesLlamaCppFilesAndRequantizesBitExactly) {
         err += (deq[i] - want[i]) * double{deq[i] - want[i]};
         norm += double{want[i]} * want[i];
       }
+      // The repacked layout dequantizes to the same floats on real blocks.
+      const PackedQuantLayout layout = PackedLayoutFor(t.dtype, t.rows, t.cols);
+      std::vector<uint8_t> packed(layout.total_bytes());
+      RepackQuantGroups(layout, t.data, row, 0, layout.groups, packed.data());
+      std::vector<float> unpacked(n);
+      DequantizePackedRows(layout, packed.data(), 0, t.rows, unpacked.data());
+      ASSERT_EQ(std::memcmp(unpacked.data(), deq.data(), n * sizeof(float)), 0) << name << " " << tname;
       const double rel = std::sqrt(err / norm);
       const double limit = t.dtype == DType::kQ8_0 ? 0.01 : t.dtype == DType::kQ6_K ? 0.03 : 0.15;
       EXPECT_LT(rel, limit) << name << " " << tname << " " << DTypeName(t.dtype);
