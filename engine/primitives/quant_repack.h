@@ -29,8 +29,9 @@ inline constexpr int kPackRows = 16;
 /// permutation, so a model's weights take the file's size.
 ///
 /// Q6_K / Q4_K (super-blocks of 256): the same 16-row groups, each
-/// super-block's values interleaved like Q4_0's nibbles (Q6_K: ggml's low-4 /
-/// high-2 bit planes), then its sub-block scales (and Q4_K's mins) per 16
+/// super-block's values interleaved 4 per row in 64-byte vectors (Q4_K as
+/// Q4_0's nibbles, Q6_K as 6-bit fields in 3 bytes per 4 values), then its
+/// sub-block scales (and Q4_K's mins) per 16
 /// rows; the f16 d's (and dmins) after the quants (quant_repack_q6k.h,
 /// quant_repack_q4k.h have the byte layouts; Q4_K's unpacked 6-bit scales
 /// make it 2.8 % larger than the file's blocks).

@@ -28,12 +28,16 @@ void RepackQ6KGroup(const uint8_t* src, int64_t row_bytes, int rows, int64_t blo
       const BlockQ6_K& blk = row[b];
       uint8_t* sb = dst + b * kQ6KSuperBlockBytes;
       for (int p = 0; p < kQKBlock; ++p) {
-        const int q = BlockQ6KValue(blk, p), c = p / 4, t = p % 4;
-        sb[64 * (c % 32) + 4 * i + t] |= static_cast<uint8_t>((q & 0xF) << (c < 32 ? 0 : 4));
-        sb[kQ6KLoBytes + 64 * (c % 16) + 4 * i + t] |= static_cast<uint8_t>((q >> 4) << (2 * (c / 16)));
+        const int q = BlockQ6KValue(blk, p), k = (p % 16) / 4;
+        uint8_t* plane = sb + kQ6KSubBlockBytes * (p / 16) + 4 * i + p % 4;
+        if (k < 3) {
+          plane[64 * k] |= static_cast<uint8_t>(q);
+        } else {  // bits 0-1, 2-3, 4-5 into the top 2 bits of P_0, P_1, P_2
+          for (int m = 0; m < 3; ++m) plane[64 * m] |= static_cast<uint8_t>(((q >> (2 * m)) & 3) << 6);
+        }
       }
       for (int s = 0; s < kQKBlock / 16; ++s) {
-        sb[kQ6KLoBytes + kQ6KHiBytes + 16 * s + i] = static_cast<uint8_t>(blk.scales[s]);
+        sb[kQ6KQuantBytes + 16 * s + i] = static_cast<uint8_t>(blk.scales[s]);
       }
       d[16 * b + i] = blk.d;
     }
@@ -52,16 +56,15 @@ void DequantizeQ6KGroupRows(const uint8_t* gp, int64_t blocks, int64_t d_offset,
       const float di = HalfToFloat(d[16 * b + i]);
       for (int s = 0; s < kQKBlock / 16; ++s) dsc[s] = di * static_cast<float>(PackedQ6KScale(sb, i, s));
       float* y = dst + (i - lo) * in + kQKBlock * b;
-      for (int q = 0; q < 4; ++q) {  // V_{16q + n}: PackedQ6KValue unrolled, constant shifts
-        const int lshift = q < 2 ? 0 : 4;
-        for (int n = 0; n < 16; ++n) {
-          const int c = 16 * q + n;
-          const uint8_t* l = sb + 64 * (16 * (q % 2) + n) + 4 * i;
-          const uint8_t* h = sb + kQ6KLoBytes + 64 * n + 4 * i;
-          for (int t = 0; t < 4; ++t) {
-            const int v = ((l[t] >> lshift) & 0xF) | (((h[t] >> (2 * q)) & 3) << 4);
-            y[4 * c + t] = dsc[c / 4] * static_cast<float>(v - 32);
-          }
+      for (int s = 0; s < kQKBlock / 16; ++s) {
+        const uint8_t* plane = sb + kQ6KSubBlockBytes * s + 4 * i;
+        for (int t = 0; t < 4; ++t) {
+          const uint8_t p0 = plane[t], p1 = plane[64 + t], p2 = plane[128 + t];
+          float* out = y + 16 * s + t;  // values 16 s + 4 k + t, k < 4
+          out[0] = dsc[s] * static_cast<float>((p0 & 63) - 32);
+          out[4] = dsc[s] * static_cast<float>((p1 & 63) - 32);
+          out[8] = dsc[s] * static_cast<float>((p2 & 63) - 32);
+          out[12] = dsc[s] * static_cast<float>(((p0 >> 6) | ((p1 >> 6) << 2) | ((p2 >> 6) << 4)) - 32);
         }
       }
     }

@@ -19,35 +19,34 @@ namespace llmserve {
 /// 4 activation bytes broadcast gives all 16 rows' sums in int32 lanes, and
 /// V_{4s} .. V_{4s+3} are sub-block s. A group holds, per super-block b (at
 /// b · kQ6KSuperBlockBytes, a multiple of 64):
-///  * lo: 32 vectors L_m of 64 B: byte 4 i + t holds the low 4 bits of
-///    V_m's byte in its low nibble and those of V_{m+32} in its high nibble;
-///  * hi: 16 vectors H_n of 64 B: bits 2j, 2j+1 of byte 4 i + t hold the high
-///    2 bits of V_{n+16j}'s byte (j < 4) — ggml's own ql / qh split, so
-///    V_n = L_n & 15 | (H_n << 4) & 48, V_{n+16} = L_{n+16} & 15 | (H_n << 2) & 48,
-///    V_{n+32} = L_n >> 4 | H_n & 48, V_{n+48} = L_{n+16} >> 4 | (H_n >> 2) & 48;
+///  * quants: per sub-block s (at kQ6KSubBlockBytes · s) three 64-byte planes
+///    P_0, P_1, P_2: bits 0-5 of P_k's byte 4 i + t are V_{4s+k}'s byte, and
+///    bits 6-7 of P_0, P_1, P_2 hold bits 0-1, 2-3, 4-5 of V_{4s+3}'s byte
+///    (6 bits per value, as ggml's ql / qh; three ANDs give V_{4s} .. V_{4s+2},
+///    a few shifts and bit selects V_{4s+3});
 ///  * scales: 16 × 16 int8, sub-block s's 16 rows' scales at 16 s (one
 ///    sign-extending load gives 16 int32 lanes);
 /// and after the nb super-blocks, nb × 16 f16 d (super-block b's 16 rows' d at
-/// 32 b), then zero padding to a multiple of 64 bytes. Every byte of the
-/// original blocks is kept (re-encoded bit for bit): 16 rows × 210 B per
-/// super-block = 3328 + 32 B, so the layout takes the file's size.
-inline constexpr int64_t kQ6KLoBytes = 2048;        // 32 × 64 B
-inline constexpr int64_t kQ6KHiBytes = 1024;        // 16 × 64 B
-inline constexpr int64_t kQ6KScaleBytes = 256;      // 16 sub-blocks × 16 rows
-inline constexpr int64_t kQ6KSuperBlockBytes = kQ6KLoBytes + kQ6KHiBytes + kQ6KScaleBytes;
+/// 32 b), then zero padding to a multiple of 64 bytes. Every bit of the
+/// original blocks is kept (re-encoded): 16 rows × 210 B per super-block =
+/// 3328 + 32 B, so the layout takes the file's size.
+inline constexpr int64_t kQ6KSubBlockBytes = 192;  // 3 planes × 64 B
+inline constexpr int64_t kQ6KQuantBytes = 16 * kQ6KSubBlockBytes;
+inline constexpr int64_t kQ6KScaleBytes = 256;  // 16 sub-blocks × 16 rows
+inline constexpr int64_t kQ6KSuperBlockBytes = kQ6KQuantBytes + kQ6KScaleBytes;
 
 /// q_p (0..63, before the −32 offset) of row i (< 16) at value p (< 256) of
 /// the packed super-block at `sb` (group base + b · kQ6KSuperBlockBytes).
 inline int PackedQ6KValue(const uint8_t* sb, int i, int p) {
-  const int c = p / 4, t = p % 4;
-  const uint8_t lo = sb[64 * (c % 32) + 4 * i + t];
-  const uint8_t hi = sb[kQ6KLoBytes + 64 * (c % 16) + 4 * i + t];
-  return ((c < 32 ? lo : lo >> 4) & 0xF) | (((hi >> (2 * (c / 16))) & 3) << 4);
+  const uint8_t* plane = sb + kQ6KSubBlockBytes * (p / 16) + 4 * i + p % 4;
+  const int k = (p % 16) / 4;
+  if (k < 3) return plane[64 * k] & 63;
+  return (plane[0] >> 6) | ((plane[64] >> 6) << 2) | ((plane[128] >> 6) << 4);
 }
 
 /// The int8 scale of sub-block s (< 16) of row i in the packed super-block at `sb`.
 inline int8_t PackedQ6KScale(const uint8_t* sb, int i, int s) {
-  return static_cast<int8_t>(sb[kQ6KLoBytes + kQ6KHiBytes + 16 * s + i]);
+  return static_cast<int8_t>(sb[kQ6KQuantBytes + 16 * s + i]);
 }
 
 /// Writes one packed group (`group_bytes` at dst; `blocks` super-blocks per
