@@ -10,6 +10,11 @@
 //    streaming read of benchmarks/read_bandwidth.h) and the fraction of it the
 //    layer reached (`of_read_bw`): at 1 row a GEMV is memory-bound, so that
 //    fraction is its efficiency; the gap on small layers is per-call cost.
+//  * BM_Q6_KStreamed, BM_Q4_KStreamed /<in>/<out>/<rows>/<mb>: the same for
+//    a Q6_K / Q4_K weight given as a GGUF file's blocks (random; Q6_K: the
+//    output head of llama.cpp's Q4_0 files), over ~`mb` MB of copies: 256
+//    streams from memory, 1 (one copy of a [768 -> 1024] layer) stays in L2
+//    and shows the kernel's arithmetic ceiling.
 //
 // Example: linear_bench --benchmark_filter='Streamed/1/' (threads:
 // OMP_NUM_THREADS, default all cores; the kernel is named in the label).
@@ -18,6 +23,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -140,6 +147,73 @@ BENCHMARK(BM_Q4_0Batch1)
     ->ArgsProduct({{0, 1}, {768}, {2304}})
     ->ArgsProduct({{0, 1}, {2048}, {768}})
     ->ArgNames({"widen", "in", "out"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// A K-quant weight given to Linear as a GGUF file's tensor is: random ggml
+// blocks (every bit pattern of the quants and scales, f16 d (and dmin) of
+// ±0.001..0.05), ~`mb` MB of copies of [in -> out] (state ranges 0-3: in,
+// out, rows, mb), `rows` activation rows. Counters as BM_LinearStreamed.
+// Q6_K is how llama.cpp's "Q4_0" files keep their output head (issue #20);
+// Q4_K most matrices of a Q4_K_M file.
+void KQuantStreamed(benchmark::State& state, DType type) {
+  const int64_t in = state.range(0), out = state.range(1), rows = state.range(2);
+  const int64_t row_bytes = DTypeRowBytes(type, in);
+  const int copies = std::max(1, static_cast<int>(state.range(3) * 1e6 / (row_bytes * out)));
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+  std::vector<std::unique_ptr<Linear>> layers;
+  for (int c = 0; c < copies; ++c) {
+    // Owned by the tensor: freed once Linear has repacked it.
+    auto blocks = std::make_shared<std::vector<uint8_t>>(row_bytes * out);
+    for (uint8_t& b : *blocks) b = static_cast<uint8_t>(rng());
+    for (std::size_t off = 0; off < blocks->size(); off += DTypeBlockBytes(type)) {
+      const uint16_t d = FloatToHalf(rng() % 2 ? scale(rng) : -scale(rng)), dmin = FloatToHalf(scale(rng));
+      if (type == DType::kQ6_K) {
+        std::memcpy(blocks->data() + off + offsetof(BlockQ6_K, d), &d, 2);
+      } else {  // Q4_K: {f16 d, f16 dmin, ...}
+        std::memcpy(blocks->data() + off, &d, 2);
+        std::memcpy(blocks->data() + off + 2, &dmin, 2);
+      }
+    }
+    auto layer = Linear::Create(HostTensor::View(type, {out, in}, blocks->data(), blocks),
+                                HostTensor(), DType::kF32, false);
+    if (!layer.ok()) {
+      state.SkipWithError(std::string(layer.status().message()).c_str());
+      return;
+    }
+    layers.push_back(*std::move(layer));
+  }
+  std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
+  std::vector<float> x(static_cast<size_t>(rows) * in), y(static_cast<size_t>(rows) * out);
+  for (float& v : x) v = dist(rng);
+  const double read_gbs = bench::MeasureReadBandwidthGBs(3);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (const auto& layer : layers) layer->Forward(x.data(), rows, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double gbs = static_cast<double>(layers[0]->weight_bytes()) * copies * state.iterations() / seconds / 1e9;
+  state.counters["weight_GBs"] = gbs;
+  state.counters["read_GBs"] = read_gbs;
+  state.counters["of_read_bw"] = read_gbs > 0 ? gbs / read_gbs : 0;
+  state.SetLabel(layers[0]->ImplementationForRows(rows) + ", " + std::to_string(omp_get_max_threads()) +
+                 " threads");
+}
+void BM_Q6_KStreamed(benchmark::State& state) { KQuantStreamed(state, DType::kQ6_K); }
+BENCHMARK(BM_Q6_KStreamed)
+    ->ArgsProduct({{768}, {32000}, {1, 32}, {256}})
+    ->ArgsProduct({{768}, {1024}, {1, 32}, {1}})
+    ->ArgNames({"in", "out", "rows", "mb"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+void BM_Q4_KStreamed(benchmark::State& state) { KQuantStreamed(state, DType::kQ4_K); }
+BENCHMARK(BM_Q4_KStreamed)
+    ->ArgsProduct({{768}, {2048}, {1, 32}, {256}})
+    ->ArgsProduct({{768}, {1024}, {1, 32}, {1}})
+    ->ArgNames({"in", "out", "rows", "mb"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -13,15 +13,13 @@ namespace llmserve {
 /// (+ bias[o]) for every row r < x.rows and o in [o0, o1), where x̂ is the
 /// int8-quantized activations (quantize.h; blocks of 32 for Q8_0 / Q4_0, 256
 /// for Q4_K / Q6_K) and W [out, in] is
-///  * Q8_0 / Q4_0 (QuantKernel::packed): the row-interleaved layout of
-///    quant_repack.h at w, group g at w + g · w_row_bytes (the group size);
-///    o0 must be a multiple of kPackRows (o1 need not be);
-///  * Q4_K / Q6_K: ggml blocks used in place (ggml-common.h), row o at
-///    w + o · w_row_bytes.
+///  the row-interleaved layout of quant_repack.h at w (every type; ggml's
+///  blocks repacked), group g at w + g · w_row_bytes (the group size); o0
+///  must be a multiple of kPackRows (o1 need not be).
 /// The integer block sums are exact; scales are applied in f32.
 struct QuantMatmulArgs {
   const uint8_t* w = nullptr;
-  int64_t w_row_bytes = 0;  // bytes per row, or per 16-row group when packed
+  int64_t w_row_bytes = 0;  // bytes per 16-row group (PackedQuantLayout::group_bytes)
   int64_t in = 0;
   const QuantizedActivations* x = nullptr;
   const float* bias = nullptr;  // [out] or null
@@ -42,11 +40,9 @@ inline void QuantStore(const QuantMatmulArgs& a, int64_t r, int64_t o, float v) 
 /// A quantized matmul kernel for one weight type at one ISA level.
 struct QuantKernel {
   QuantMatmulFn fn = nullptr;
-  /// "own_scalar", "own_avx2", "own_avx512_vnni", with "_r16" for the kernels
-  /// of the row-interleaved layout.
+  /// "own_scalar_r16", "own_avx2_r16", "own_avx512_vnni_r16" ("_r16": the
+  /// row-interleaved layout, quant_repack.h).
   const char* name = "";
-  /// Whether `fn` reads the row-interleaved layout (quant_repack.h): Q8_0, Q4_0.
-  bool packed = false;
 };
 
 /// The kernel for `type` (kQ8_0, kQ4_0, kQ4_K, kQ6_K) at exactly `isa`'s

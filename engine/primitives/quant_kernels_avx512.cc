@@ -1,7 +1,7 @@
-// The AVX-512 VNNI quantized matmul kernels: quant_kernels_x86.inc. Q4_K /
-// Q6_K: vpdpbusd on 256-bit vectors (AVX512VL; one 32-value sub-block per
-// vector, read in place). Q8_0 / Q4_0: 512-bit vpdpbusd on the row-interleaved
-// layout (quant_packed_x86.inc), 16 output rows per vector.
+// The AVX-512 VNNI quantized matmul kernels: quant_kernels_x86.inc. 512-bit
+// vpdpbusd on the row-interleaved layouts (quant_packed_x86.inc for Q8_0 /
+// Q4_0, quant_packed_q6k_x86.inc, quant_packed_q4k_x86.inc), 16 output rows
+// per vector.
 // GCC 12 warns about its own _mm512_undefined_ps() in cvtph / cvtepi32
 // (GCC PR 105593; the same pragma as blocked_gemv.cc).
 #pragma GCC diagnostic ignored "-Wuninitialized"

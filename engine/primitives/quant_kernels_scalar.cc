@@ -5,6 +5,8 @@
 #include "engine/common/ggml_blocks.h"
 #include "engine/primitives/quant_kernels.h"
 #include "engine/primitives/quant_repack.h"
+#include "engine/primitives/quant_repack_q4k.h"
+#include "engine/primitives/quant_repack_q6k.h"
 
 namespace llmserve {
 namespace {
@@ -46,68 +48,69 @@ void PackedMatmul(const QuantMatmulArgs& a, int64_t o0, int64_t o1) {
   }
 }
 
-float DotQ4_K(const BlockQ4_K* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
-  const int8_t* q = x.row_qs(r);
-  const float* d = x.row_d(r);
-  const int16_t* s16 = x.row_sum16(r);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b, q += kQKBlock, s16 += kQKBlock / 16) {
-    int32_t isum = 0, msum = 0;
-    for (int p = 0; p < 4; ++p) {
-      const uint8_t* qs = w[b].qs + 32 * p;
-      for (int half = 0; half < 2; ++half) {
-        const int sub = 2 * p + half;
-        uint8_t sc, m;
-        Q4KScaleMin(sub, w[b].scales, &sc, &m);
-        int32_t s = 0;
-        for (int l = 0; l < 32; ++l) s += ((qs[l] >> (4 * half)) & 0xF) * q[32 * sub + l];
-        isum += sc * s;
-        msum += m * (s16[2 * sub] + s16[2 * sub + 1]);
-      }
-    }
-    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(isum) -
-           HalfToFloat(w[b].dmin) * d[b] * static_cast<float>(msum);
-  }
-  return acc;
-}
-
-float DotQ6_K(const BlockQ6_K* w, const QuantizedActivations& x, int64_t r, int64_t nb) {
-  const int8_t* q = x.row_qs(r);
-  const float* d = x.row_d(r);
-  const int16_t* s16 = x.row_sum16(r);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < nb; ++b, q += kQKBlock, s16 += kQKBlock / 16) {
-    int32_t isum = 0;
-    for (int h = 0; h < 2; ++h) {
-      const uint8_t* ql = w[b].ql + 64 * h;
-      const uint8_t* qh = w[b].qh + 32 * h;
-      const int8_t* sc = w[b].scales + 8 * h;
-      const int8_t* xq = q + 128 * h;
-      for (int k = 0; k < 4; ++k) {  // value 32k + l of this half
-        int32_t s[2] = {0, 0};
-        for (int l = 0; l < 32; ++l) {
-          // ggml's dequantize_row_q6_K: value 32k + l takes the low (k < 2) or
-          // high nibble of ql[l + 32 (k % 2)] and bits 2k, 2k+1 of qh[l].
-          const uint8_t lb = ql[l + 32 * (k % 2)];
-          const int v = (k < 2 ? lb & 0xF : lb >> 4) | (((qh[l] >> (2 * k)) & 3) << 4);
-          s[l / 16] += v * xq[32 * k + l];
+// The row-interleaved Q4_K layout (quant_repack_q4k.h): per group, super-block
+// and activation row, d_w[i] · d_x · Σ_s sc[i, s] · Σ_{k in s} q[i, k] · x̂[k]
+// − dmin_w[i] · d_x · Σ_s m[i, s] · Σ_{k in s} x̂[k] for the 16 rows i (s: the
+// 32-value sub-blocks).
+void PackedQ4KMatmul(const QuantMatmulArgs& a, int64_t o0, int64_t o1) {
+  const int64_t nb = a.in / kQKBlock;
+  for (int64_t o = o0; o < o1; o += kPackRows) {
+    const uint8_t* gp = a.w + (o / kPackRows) * a.w_row_bytes;
+    const int valid = static_cast<int>(o1 - o < kPackRows ? o1 - o : kPackRows);
+    for (int64_t r = 0; r < a.x->rows; ++r) {
+      const int8_t* x = a.x->row_qs(r);
+      const float* xd = a.x->row_d(r);
+      const int16_t* xs = a.x->row_sum16(r);
+      for (int i = 0; i < valid; ++i) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* sb = gp + b * kQ4KSuperBlockBytes;
+          const uint16_t* d = reinterpret_cast<const uint16_t*>(gp + nb * kQ4KSuperBlockBytes + kQ4KDBytes * b);
+          int32_t isum = 0, msum = 0;
+          for (int s = 0; s < 8; ++s) {
+            int32_t sum = 0;
+            for (int k = 32 * s; k < 32 * s + 32; ++k) sum += PackedQ4KValue(sb, i, k) * x[kQKBlock * b + k];
+            isum += PackedQ4KScale(sb, i, s) * sum;
+            msum += PackedQ4KMin(sb, i, s) * (xs[16 * b + 2 * s] + xs[16 * b + 2 * s + 1]);
+          }
+          acc += HalfToFloat(d[i]) * xd[b] * static_cast<float>(isum) -
+                 HalfToFloat(d[16 + i]) * xd[b] * static_cast<float>(msum);
         }
-        isum += sc[2 * k] * s[0] + sc[2 * k + 1] * s[1];
+        QuantStore(a, r, o + i, acc);
       }
     }
-    for (int s = 0; s < 16; ++s) isum -= 32 * w[b].scales[s] * s16[s];  // the −32 offset
-    acc += HalfToFloat(w[b].d) * d[b] * static_cast<float>(isum);
   }
-  return acc;
 }
 
-template <typename Block, int kElements,
-          float (*Dot)(const Block*, const QuantizedActivations&, int64_t, int64_t)>
-void ScalarMatmul(const QuantMatmulArgs& a, int64_t o0, int64_t o1) {
-  const int64_t nb = a.in / kElements;
-  for (int64_t o = o0; o < o1; ++o) {
-    const Block* w = reinterpret_cast<const Block*>(a.w + o * a.w_row_bytes);
-    for (int64_t r = 0; r < a.x->rows; ++r) QuantStore(a, r, o, Dot(w, *a.x, r, nb));
+// The row-interleaved Q6_K layout (quant_repack_q6k.h): per group, super-block
+// and activation row, Σ_s scale[i, s] · (Σ_{k in s} q[i, k] · x̂[k] − 32 · Σ_{k in s} x̂[k])
+// for the 16 rows i (q: the 6-bit values 0..63, s: the 16-value sub-blocks),
+// times d_w[i] · d_x.
+void PackedQ6KMatmul(const QuantMatmulArgs& a, int64_t o0, int64_t o1) {
+  const int64_t nb = a.in / kQKBlock;
+  for (int64_t o = o0; o < o1; o += kPackRows) {
+    const uint8_t* gp = a.w + (o / kPackRows) * a.w_row_bytes;
+    const uint16_t* dw = reinterpret_cast<const uint16_t*>(gp + nb * kQ6KSuperBlockBytes);
+    const int valid = static_cast<int>(o1 - o < kPackRows ? o1 - o : kPackRows);
+    for (int64_t r = 0; r < a.x->rows; ++r) {
+      const int8_t* x = a.x->row_qs(r);
+      const float* xd = a.x->row_d(r);
+      const int16_t* xs = a.x->row_sum16(r);
+      for (int i = 0; i < valid; ++i) {
+        float acc = 0.0f;
+        for (int64_t b = 0; b < nb; ++b) {
+          const uint8_t* sb = gp + b * kQ6KSuperBlockBytes;
+          int32_t isum = 0;
+          for (int s = 0; s < kQKBlock / 16; ++s) {
+            int32_t sum = -32 * xs[(kQKBlock / 16) * b + s];
+            for (int k = 16 * s; k < 16 * s + 16; ++k) sum += PackedQ6KValue(sb, i, k) * x[kQKBlock * b + k];
+            isum += PackedQ6KScale(sb, i, s) * sum;
+          }
+          acc += HalfToFloat(dw[kPackRows * b + i]) * xd[b] * static_cast<float>(isum);
+        }
+        QuantStore(a, r, o + i, acc);
+      }
+    }
   }
 }
 
@@ -117,8 +120,8 @@ QuantMatmulFn QuantScalarKernel(DType type) {
   switch (type) {
     case DType::kQ8_0: return PackedMatmul<true>;
     case DType::kQ4_0: return PackedMatmul<false>;
-    case DType::kQ4_K: return ScalarMatmul<BlockQ4_K, kQKBlock, DotQ4_K>;
-    case DType::kQ6_K: return ScalarMatmul<BlockQ6_K, kQKBlock, DotQ6_K>;
+    case DType::kQ4_K: return PackedQ4KMatmul;
+    case DType::kQ6_K: return PackedQ6KMatmul;
     default: return nullptr;
   }
 }
@@ -134,16 +137,13 @@ bool CpuHasAvx512Vnni() {
 }
 
 QuantKernel QuantKernelFor(DType type, CpuIsa isa) {
-  const bool packed = IsPackedQuantType(type);
   if (isa >= CpuIsa::kAvx512 && CpuHasAvx512Vnni()) {
-    if (QuantMatmulFn f = QuantAvx512VnniKernel(type)) {
-      return {f, packed ? "own_avx512_vnni_r16" : "own_avx512_vnni", packed};
-    }
+    if (QuantMatmulFn f = QuantAvx512VnniKernel(type)) return {f, "own_avx512_vnni_r16"};
   }
   if (isa >= CpuIsa::kAvx2) {
-    if (QuantMatmulFn f = QuantAvx2Kernel(type)) return {f, packed ? "own_avx2_r16" : "own_avx2", packed};
+    if (QuantMatmulFn f = QuantAvx2Kernel(type)) return {f, "own_avx2_r16"};
   }
-  return {QuantScalarKernel(type), packed ? "own_scalar_r16" : "own_scalar", packed};
+  return {QuantScalarKernel(type), "own_scalar_r16"};
 }
 
 }  // namespace llmserve

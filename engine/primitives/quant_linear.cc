@@ -50,16 +50,9 @@ class QuantizedLinear final : public LinearBackend {
  public:
   void Forward(const float* x, int64_t rows, float* y) const override {
     if (rows >= PrefillRows()) {
-      DequantRowsFn deq;
-      if (kernel_.packed) {
-        deq = [this](int64_t o0, int64_t o1, float* dst) {
-          DequantizePackedRows(layout_, w_, o0, o1, dst);
-        };
-      } else {
-        deq = [this](int64_t o0, int64_t o1, float* dst) {
-          for (int64_t o = o0; o < o1; ++o) DequantizeRow(type_, w_ + o * row_bytes_, in_, dst + (o - o0) * in_);
-        };
-      }
+      const DequantRowsFn deq = [this](int64_t o0, int64_t o1, float* dst) {
+        DequantizePackedRows(layout_, w_, o0, o1, dst);
+      };
       DequantMatmul(deq, in_, out_, x, rows, bias_.empty() ? nullptr : bias_.data(), accumulate_, y);
       return;
     }
@@ -69,7 +62,7 @@ class QuantizedLinear final : public LinearBackend {
       QuantizeActivations(x + start * in_, m, in_, QuantActivationBlock(type_), &qa);
       QuantMatmulArgs args;
       args.w = w_;
-      args.w_row_bytes = kernel_.packed ? layout_.group_bytes : row_bytes_;
+      args.w_row_bytes = layout_.group_bytes;
       args.in = in_;
       args.x = &qa;
       args.bias = bias_.empty() ? nullptr : bias_.data();
@@ -87,8 +80,7 @@ class QuantizedLinear final : public LinearBackend {
   DType weight_dtype() const override { return type_; }
   LinearBackendKind kind() const override { return LinearBackendKind::kQuantized; }
   int64_t weight_bytes() const override {
-    return (kernel_.packed ? layout_.total_bytes() : out_ * row_bytes_) +
-           static_cast<int64_t>(bias_.size()) * 4;
+    return layout_.total_bytes() + static_cast<int64_t>(bias_.size()) * 4;
   }
   const std::string& implementation() const override { return impl_; }
   std::string ImplementationForRows(int64_t rows) const override {
@@ -96,11 +88,10 @@ class QuantizedLinear final : public LinearBackend {
   }
 
   DType type_ = DType::kQ8_0;
-  int64_t in_ = 0, out_ = 0, row_bytes_ = 0;
-  PackedQuantLayout layout_;  // of w_ when kernel_.packed
-  const uint8_t* w_ = nullptr;
-  std::shared_ptr<const void> owner_;  // keeps a borrowed weight alive
-  HugePageBuffer buffer_;              // or holds the weight quantized / repacked here
+  int64_t in_ = 0, out_ = 0;
+  PackedQuantLayout layout_;  // of w_
+  const uint8_t* w_ = nullptr;  // the repacked weight, in buffer_
+  HugePageBuffer buffer_;
   std::vector<float> bias_;
   bool accumulate_ = false;
   QuantKernel kernel_;
@@ -130,7 +121,6 @@ absl::StatusOr<std::unique_ptr<LinearBackend>> CreateQuantizedLinear(const HostT
   q->type_ = type;
   q->in_ = in;
   q->out_ = out;
-  q->row_bytes_ = row_bytes;
   q->accumulate_ = accumulate;
   if (!bias.empty()) q->bias_ = bias.ToFloat();
   q->kernel_ = QuantKernelFor(type, ActiveCpuIsa());
@@ -151,25 +141,20 @@ absl::StatusOr<std::unique_ptr<LinearBackend>> CreateQuantizedLinear(const HostT
     }
     blocks = quantized.data();
   }
-  if (q->kernel_.packed) {
-    // Q8_0 / Q4_0: repacked once into the row-interleaved layout; the
-    // original (e.g. pages of a mapped GGUF file) is then released from RSS.
-    q->layout_ = PackedLayoutFor(type, out, in);
-    absl::StatusOr<HugePageBuffer> buffer =
-        HugePageBuffer::Allocate(static_cast<std::size_t>(q->layout_.total_bytes()));
-    if (!buffer.ok()) return buffer.status();
-    q->buffer_ = *std::move(buffer);
-    uint8_t* dst = static_cast<uint8_t*>(q->buffer_.data());
-    const PackedQuantLayout& layout = q->layout_;
+  // Repacked once into the row-interleaved layout; the original (e.g. pages
+  // of a mapped GGUF file) is then released from RSS.
+  q->layout_ = PackedLayoutFor(type, out, in);
+  absl::StatusOr<HugePageBuffer> buffer =
+      HugePageBuffer::Allocate(static_cast<std::size_t>(q->layout_.total_bytes()));
+  if (!buffer.ok()) return buffer.status();
+  q->buffer_ = *std::move(buffer);
+  uint8_t* dst = static_cast<uint8_t*>(q->buffer_.data());
+  const PackedQuantLayout& layout = q->layout_;
 #pragma omp parallel for schedule(static)
-    for (int64_t g = 0; g < layout.groups; ++g) RepackQuantGroups(layout, blocks, row_bytes, g, g + 1, dst);
-    q->w_ = dst;
-    if (IsQuantized(weight.dtype)) {
-      ReleaseMappedPages(weight.data, static_cast<std::size_t>(out * row_bytes));
-    }
-  } else {  // Q4_K / Q6_K (checked above: only given quantized), in place
-    q->w_ = blocks;
-    q->owner_ = weight.owner;
+  for (int64_t g = 0; g < layout.groups; ++g) RepackQuantGroups(layout, blocks, row_bytes, g, g + 1, dst);
+  q->w_ = dst;
+  if (IsQuantized(weight.dtype)) {
+    ReleaseMappedPages(weight.data, static_cast<std::size_t>(out * row_bytes));
   }
   q->kernel_name_ = absl::StrCat("q8x", std::string(DTypeName(type)), ":", q->kernel_.name);
   q->impl_ = absl::StrCat(q->kernel_name_, " (M>=", PrefillRows(), ": ",

@@ -11,14 +11,13 @@ namespace llmserve {
 
 /// The LinearBackend for ggml block-quantized weights (Q8_0, Q4_0, Q4_K, Q6_K;
 /// ggml-common.h).
-///  * Q8_0 / Q4_0 `weight` (raw blocks, [out, in], e.g. a view into a
+///  * a quantized `weight` (raw blocks, [out, in], e.g. a view into a
 ///    memory-mapped GGUF file): repacked once into the row-interleaved layout
-///    of quant_repack.h (same bytes, 16-row groups) in a 2 MiB-page buffer;
-///    if the blocks were in a MappedFile, their pages are then released from
-///    RSS (ReleaseMappedPages), so the model's resident size stays ~ the file's.
-///  * Q4_K / Q6_K `weight`: the blocks are used in place, no copy (the
-///    kernels read ggml's row-major block layout directly; `weight.owner` is
-///    kept alive).
+///    of quant_repack.h (16-row groups; Q8_0 / Q4_0 / Q6_K the same bytes
+///    re-arranged, Q4_K 2.8 % more: its 6-bit scales unpacked) in a 2 MiB-page
+///    buffer; if the blocks were in a MappedFile, their pages are then
+///    released from RSS (ReleaseMappedPages), so the model's resident size
+///    stays ~ the file's.
 ///  * `weight` f32 / bf16 and `weight_dtype` kQ8_0 / kQ4_0: quantized once
 ///    here, exactly as llama.cpp's quantize_row_q8_0_ref / _q4_0_ref
 ///    (quantize.h), then repacked as above.

@@ -4,26 +4,49 @@
 #include <cstring>
 
 #include "engine/common/ggml_blocks.h"
+#include "engine/primitives/quant_repack_q4k.h"
+#include "engine/primitives/quant_repack_q6k.h"
 
 namespace llmserve {
-
-bool IsPackedQuantType(DType type) { return type == DType::kQ8_0 || type == DType::kQ4_0; }
 
 PackedQuantLayout PackedLayoutFor(DType type, int64_t out, int64_t in) {
   PackedQuantLayout l;
   l.type = type;
   l.in = in;
   l.out = out;
+  l.groups = (out + kPackRows - 1) / kPackRows;
+  if (type == DType::kQ6_K) {
+    l.blocks = in / kQKBlock;
+    l.block_bytes = kQ6KSuperBlockBytes;
+    l.scales_offset = l.blocks * l.block_bytes;
+    l.group_bytes = (l.scales_offset + l.blocks * kPackRows * 2 + 63) / 64 * 64;
+    return l;
+  }
+  if (type == DType::kQ4_K) {
+    l.blocks = in / kQKBlock;
+    l.block_bytes = kQ4KSuperBlockBytes;
+    l.scales_offset = l.blocks * l.block_bytes;
+    l.group_bytes = l.scales_offset + l.blocks * kQ4KDBytes;  // a multiple of 64
+    return l;
+  }
   l.blocks = in / kQBlock;
   l.block_bytes = kPackRows * (type == DType::kQ8_0 ? kQBlock : kQBlock / 2);
   l.scales_offset = l.blocks * l.block_bytes;
   l.group_bytes = (l.scales_offset + l.blocks * kPackRows * 2 + 63) / 64 * 64;
-  l.groups = (out + kPackRows - 1) / kPackRows;
   return l;
 }
 
 void RepackQuantGroups(const PackedQuantLayout& l, const uint8_t* src, int64_t row_bytes,
                        int64_t g0, int64_t g1, uint8_t* dst) {
+  if (l.type == DType::kQ6_K || l.type == DType::kQ4_K) {
+    for (int64_t g = g0; g < g1; ++g) {
+      const int rows = static_cast<int>(std::min<int64_t>(kPackRows, l.out - g * kPackRows));
+      const auto repack = l.type == DType::kQ6_K ? RepackQ6KGroup : RepackQ4KGroup;
+      repack(src + g * kPackRows * row_bytes, row_bytes, rows, l.blocks, l.scales_offset, l.group_bytes,
+             dst + g * l.group_bytes);
+    }
+    return;
+  }
   const bool q8 = l.type == DType::kQ8_0;
   const int qbytes = q8 ? kQBlock : kQBlock / 2;
   const int64_t src_block = q8 ? sizeof(BlockQ8_0) : sizeof(BlockQ4_0);
@@ -111,7 +134,11 @@ void DequantizePackedRows(const PackedQuantLayout& l, const uint8_t* packed, int
     const int hi = static_cast<int>(std::min<int64_t>(kPackRows, o1 - g * kPackRows));
     const uint8_t* gp = packed + g * l.group_bytes;
     float* out = dst + (o - o0) * l.in;
-    if (l.type == DType::kQ8_0) {
+    if (l.type == DType::kQ6_K) {
+      DequantizeQ6KGroupRows(gp, l.blocks, l.scales_offset, lo, hi, out);
+    } else if (l.type == DType::kQ4_K) {
+      DequantizeQ4KGroupRows(gp, l.blocks, l.scales_offset, lo, hi, out);
+    } else if (l.type == DType::kQ8_0) {
       DequantizeGroupRows<true>(l, gp, lo, hi, out);
     } else {
       DequantizeGroupRows<false>(l, gp, lo, hi, out);
@@ -123,7 +150,11 @@ void DequantizePackedRows(const PackedQuantLayout& l, const uint8_t* packed, int
 void DequantizePackedRow(const PackedQuantLayout& l, const uint8_t* packed, int64_t o, float* dst) {
   const uint8_t* gp = packed + (o / kPackRows) * l.group_bytes;
   const int i = static_cast<int>(o % kPackRows);
-  if (l.type == DType::kQ8_0) {
+  if (l.type == DType::kQ6_K) {
+    DequantizeQ6KGroupRows(gp, l.blocks, l.scales_offset, i, i + 1, dst);
+  } else if (l.type == DType::kQ4_K) {
+    DequantizeQ4KGroupRows(gp, l.blocks, l.scales_offset, i, i + 1, dst);
+  } else if (l.type == DType::kQ8_0) {
     DequantizeGroupRow<true>(l, gp, i, dst);
   } else {
     DequantizeGroupRow<false>(l, gp, i, dst);

@@ -8,7 +8,7 @@
 namespace llmserve {
 
 /// Output rows per group of the row-interleaved ("r16") layout of Q8_0 / Q4_0
-/// weights: one 512-bit vector holds 4 bytes of each of 16 rows.
+/// / Q4_K / Q6_K weights: one 512-bit vector holds 4 bytes of each of 16 rows.
 inline constexpr int kPackRows = 16;
 
 /// The row-interleaved layout of Q8_0 / Q4_0 weights [out, in] (own design,
@@ -27,23 +27,32 @@ inline constexpr int kPackRows = 16;
 ///    at 32 b bytes).
 /// The layout has the bytes of the original blocks (plus padding): it is a
 /// permutation, so a model's weights take the file's size.
+///
+/// Q6_K / Q4_K (super-blocks of 256): the same 16-row groups, each
+/// super-block's values interleaved 4 per row in 64-byte vectors (Q4_K as
+/// Q4_0's nibbles, Q6_K as 6-bit fields in 3 bytes per 4 values), then its
+/// sub-block scales (and Q4_K's mins) per 16
+/// rows; the f16 d's (and dmins) after the quants (quant_repack_q6k.h,
+/// quant_repack_q4k.h have the byte layouts; Q4_K's unpacked 6-bit scales
+/// make it 2.8 % larger than the file's blocks).
 struct PackedQuantLayout {
   DType type = DType::kQ8_0;
   int64_t in = 0, out = 0;
-  int64_t blocks = 0;       // nb = in / 32
-  int64_t block_bytes = 0;  // quant bytes of one block of a group: 512 (Q8_0) or 256 (Q4_0)
-  int64_t scales_offset = 0;  // of the scales in a group: nb · block_bytes
+  int64_t blocks = 0;       // nb = in / 32 (in / 256 for Q6_K, Q4_K)
+  /// Bytes of one block of a group before the d's: 512 (Q8_0), 256 (Q4_0),
+  /// 3328 (Q6_K: quants and int8 sub-block scales), 2304 (Q4_K: quants,
+  /// scales and mins).
+  int64_t block_bytes = 0;
+  int64_t scales_offset = 0;  // of the f16 d's in a group: nb · block_bytes
   int64_t group_bytes = 0;
   int64_t groups = 0;  // ceil(out / 16)
 
   int64_t total_bytes() const { return groups * group_bytes; }
 };
 
-/// The layout for `type` (kQ8_0 or kQ4_0) and [out, in] (in a multiple of 32).
+/// The layout for `type` (kQ8_0, kQ4_0, kQ4_K or kQ6_K) and [out, in] (in a
+/// multiple of 32, or of 256 for the K-quants).
 PackedQuantLayout PackedLayoutFor(DType type, int64_t out, int64_t in);
-
-/// Whether `type` is kept in the row-interleaved layout (Q8_0, Q4_0).
-bool IsPackedQuantType(DType type);
 
 /// Writes groups [g0, g1) of the packed layout into `dst` (layout.total_bytes()
 /// bytes in all) from `out` rows of ggml blocks (row o at src + o · row_bytes).
@@ -52,7 +61,7 @@ void RepackQuantGroups(const PackedQuantLayout& layout, const uint8_t* src, int6
 
 /// Dequantizes row `o` (< layout.out) of the packed weights at `packed` into
 /// dst[in] (f32), the same values as ggml's dequantize_row_q8_0 / _q4_0 of
-/// the original row.
+/// the original row (_q4_K, _q6_K for the K-quants).
 void DequantizePackedRow(const PackedQuantLayout& layout, const uint8_t* packed, int64_t o,
                          float* dst);
 

@@ -183,19 +183,22 @@ std::vector<CpuIsa> HostIsas() {
   return isas;
 }
 
-// The row-interleaved layout is a permutation of the blocks: every row
-// dequantizes to exactly ggml's dequantization of the original row, and the
-// padding rows of the last group have zero scales.
+// The row-interleaved layout is a permutation (Q6_K: a re-encoding) of the
+// blocks: every row dequantizes to exactly ggml's dequantization of the
+// original row, and the padding rows of the last group have zero scales.
 TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
-  for (DType type : {DType::kQ8_0, DType::kQ4_0}) {
+  for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     for (int64_t out : {1L, 16L, 37L}) {
-      const int64_t in = 96, row = DTypeRowBytes(type, in);
+      const int64_t in = type == DType::kQ6_K || type == DType::kQ4_K ? 512 : 96;
+      const int64_t row = DTypeRowBytes(type, in);
       const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(out));
       const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
       EXPECT_EQ(layout.groups, (out + 15) / 16);
       EXPECT_EQ(layout.group_bytes % 64, 0);
-      EXPECT_GE(layout.group_bytes, 16 * row);
-      EXPECT_LT(layout.group_bytes, 16 * row + 64);
+      // Q4_K: + 4 B per row and super-block (its 6-bit scales unpacked).
+      const int64_t extra = type == DType::kQ4_K ? 16 * 4 * (in / 256) : 0;
+      EXPECT_GE(layout.group_bytes, 16 * row + extra);
+      EXPECT_LT(layout.group_bytes, 16 * row + extra + 64);
       std::vector<uint8_t> packed(layout.total_bytes(), 0xAB);
       RepackQuantGroups(layout, w.data(), row, 0, layout.groups, packed.data());
       std::vector<float> want(in), got(in);
@@ -223,12 +226,10 @@ TEST(QuantRepackTest, PackedRowsDequantizeAsTheOriginalBlocks) {
 TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
   for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     const int block = QuantActivationBlock(type);
-    const bool packed = type == DType::kQ8_0 || type == DType::kQ4_0;
     for (CpuIsa isa : HostIsas()) {
       const QuantKernel kernel = QuantKernelFor(type, isa);
       ASSERT_NE(kernel.fn, nullptr);
-      EXPECT_EQ(kernel.packed, packed);
-      const std::string suffix = packed ? "_r16" : "";
+      const std::string suffix = "_r16";  // every type in 16-row groups
       if (isa == CpuIsa::kAvx512 && CpuHasAvx512Vnni()) {
         EXPECT_EQ(kernel.name, "own_avx512_vnni" + suffix);
       } else if (isa >= CpuIsa::kAvx2) {
@@ -238,20 +239,19 @@ TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
       }
       // in: 1, 3 and 6 blocks (32) or super-blocks (256); out not a multiple
       // of the 4-row tile nor of the 16-row group. M: the 4-activation-row
-      // register blocking's remainders 1, 3 and 3 (63), and > 64.
+      // register blocking's remainders 1, 3, 2 (6) and 3 (63), and > 64; the
+      // 8-row blocking of Q6_K on AVX-512: 8 + 8 + 1 (17), 4 + 2 (6),
+      // 7 · 8 + 4 + 3 (63).
       for (int64_t in : {static_cast<int64_t>(block), 3L * block, 6L * block}) {
         for (int64_t out : {1L, 7L, 37L}) {
           const auto w = RandomBlocks(type, out, in, static_cast<uint32_t>(in + out));
-          std::vector<uint8_t> wk = w;  // what the kernel reads
-          int64_t stride = DTypeRowBytes(type, in);
-          if (packed) {
-            const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
-            wk.assign(layout.total_bytes(), 0);
-            RepackQuantGroups(layout, w.data(), stride, 0, layout.groups, wk.data());
-            stride = layout.group_bytes;
-          }
+          // What the kernel reads: the blocks repacked.
+          const PackedQuantLayout layout = PackedLayoutFor(type, out, in);
+          std::vector<uint8_t> wk(layout.total_bytes(), 0);
+          RepackQuantGroups(layout, w.data(), DTypeRowBytes(type, in), 0, layout.groups, wk.data());
+          const int64_t stride = layout.group_bytes;
           const auto bias = Random(out, 3);
-          for (int64_t m : {1L, 3L, 17L, 63L, 64L, 200L}) {
+          for (int64_t m : {1L, 3L, 6L, 17L, 63L, 64L, 200L}) {
             if (in > 3L * block && m > 17) continue;  // keep the f64 reference quick
             const auto x = Random(m * in, static_cast<uint32_t>(m), 1.5f);
             QuantizedActivations qa;
@@ -286,11 +286,11 @@ TEST(QuantKernelTest, EveryKernelEqualsTheFloat64DotOfWhatItWasGiven) {
 }
 
 // Through Linear (the active ISA; `make test-isa` lowers it): the blocks are
-// used in place; below 64 rows the result equals the int8 kernel's reference,
+// repacked at load; below 64 rows the result equals the int8 kernel's reference,
 // from 64 rows (the dequantize + oneDNN path) the float64 dot of the
 // dequantized weights with the activations, both rounded to bf16 where that
 // path runs in bf16.
-TEST(QuantLinearTest, QuantizedWeightsInPlaceThroughLinear) {
+TEST(QuantLinearTest, QuantizedWeightsThroughLinear) {
   for (DType type : {DType::kQ8_0, DType::kQ4_0, DType::kQ4_K, DType::kQ6_K}) {
     const int block = QuantActivationBlock(type);
     const int64_t out = 70, in = 2L * std::max(block, 256);
@@ -301,10 +301,8 @@ TEST(QuantLinearTest, QuantizedWeightsInPlaceThroughLinear) {
     ASSERT_TRUE(lin.ok()) << lin.status();
     EXPECT_EQ((*lin)->backend(), LinearBackendKind::kQuantized);
     EXPECT_EQ((*lin)->weight_dtype(), type);
-    // Q8_0 / Q4_0 are repacked in 16-row groups (70 → 80 rows, + ≤ 63 B per group).
-    const int64_t held = type == DType::kQ8_0 || type == DType::kQ4_0
-                             ? PackedLayoutFor(type, out, in).total_bytes()
-                             : out * DTypeRowBytes(type, in);
+    // Repacked in 16-row groups (70 → 80 rows, + ≤ 63 B per group).
+    const int64_t held = PackedLayoutFor(type, out, in).total_bytes();
     EXPECT_EQ((*lin)->weight_bytes(), held + out * 4);
     EXPECT_NE((*lin)->implementation().find(std::string(DTypeName(type))), std::string::npos);
     std::vector<float> all;
@@ -380,7 +378,7 @@ TEST(QuantLinearTest, RejectsRowsThatAreNotWholeBlocks) {
 
 // llama.cpp's files: dequantization of every Q8_0 / Q4_0 / Q4_K / Q6_K tensor
 // of random-llama-256 is close to the F32 file's tensor (a wrong block layout
-// is off by O(1)); and llama-quantize's Q8_0 / Q4_0 blocks (made without an
+// is off by O(1)), and so is, bit for bit, that of its repacked layout; and llama-quantize's Q8_0 / Q4_0 blocks (made without an
 // importance matrix, i.e. by quantize_row_*_ref) equal QuantizeRow* of the
 // F32 tensor byte for byte.
 TEST(QuantGgufTest, DequantizesLlamaCppFilesAndRequantizesBitExactly) {
@@ -409,6 +407,13 @@ TEST(QuantGgufTest, DequantizesLlamaCppFilesAndRequantizesBitExactly) {
         err += (deq[i] - want[i]) * double{deq[i] - want[i]};
         norm += double{want[i]} * want[i];
       }
+      // The repacked layout dequantizes to the same floats on real blocks.
+      const PackedQuantLayout layout = PackedLayoutFor(t.dtype, t.rows, t.cols);
+      std::vector<uint8_t> packed(layout.total_bytes());
+      RepackQuantGroups(layout, t.data, row, 0, layout.groups, packed.data());
+      std::vector<float> unpacked(n);
+      DequantizePackedRows(layout, packed.data(), 0, t.rows, unpacked.data());
+      ASSERT_EQ(std::memcmp(unpacked.data(), deq.data(), n * sizeof(float)), 0) << name << " " << tname;
       const double rel = std::sqrt(err / norm);
       const double limit = t.dtype == DType::kQ8_0 ? 0.01 : t.dtype == DType::kQ6_K ? 0.03 : 0.15;
       EXPECT_LT(rel, limit) << name << " " << tname << " " << DTypeName(t.dtype);
