@@ -38,6 +38,8 @@ class CompiledGrammar final : public CompiledStructuredOutput {
   const PrecomputeStats& precompute_stats() const { return precompute_stats_; }
   /// Whole-state masks, filled by the matchers (shared, thread-safe).
   StateMaskCache& state_cache() const { return state_cache_; }
+  /// The per-position and whole-state mask caches' bytes.
+  std::size_t memory_bytes() const override { return cache_.bytes() + state_cache_.bytes(); }
   /// Most whole-state masks kept (each ceil(vocab_size / 32) words).
   static constexpr std::size_t kMaxStateMasks = 512;
 

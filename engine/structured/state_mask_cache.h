@@ -32,11 +32,14 @@ class StateMaskCache {
   /// Stores `mask` for `key`.
   void Insert(const std::vector<int32_t>& key, std::shared_ptr<const std::vector<uint32_t>> mask);
   std::size_t size() const;
+  /// Bytes of the stored keys and masks.
+  std::size_t bytes() const;
 
  private:
   const std::size_t max_entries_;
   mutable std::mutex mu_;
   absl::flat_hash_map<std::vector<int32_t>, std::shared_ptr<const std::vector<uint32_t>>> map_;
+  std::size_t bytes_ = 0;
 };
 
 }  // namespace llmserve::structured

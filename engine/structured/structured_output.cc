@@ -26,8 +26,12 @@ std::string CacheKey(const StructuredOutputParams& p) {
 
 class CachingCompiler final : public StructuredOutputCompiler {
  public:
-  CachingCompiler(std::shared_ptr<const StructuredVocabulary> vocab, int capacity, bool precompute_masks)
-      : vocab_(std::move(vocab)), capacity_(std::max(capacity, 0)), precompute_masks_(precompute_masks) {}
+  CachingCompiler(std::shared_ptr<const StructuredVocabulary> vocab, int capacity, bool precompute_masks,
+                  std::size_t max_bytes)
+      : vocab_(std::move(vocab)),
+        capacity_(std::max(capacity, 0)),
+        precompute_masks_(precompute_masks),
+        max_bytes_(max_bytes) {}
 
   absl::StatusOr<std::shared_ptr<const CompiledStructuredOutput>> Compile(
       const StructuredOutputParams& params) override {
@@ -54,7 +58,10 @@ class CachingCompiler final : public StructuredOutputCompiler {
     if (!result.ok() || capacity_ == 0) return result;
     lru_.emplace_front(key, *result);
     index_[key] = lru_.begin();
-    while (static_cast<int>(lru_.size()) > capacity_) {
+    std::size_t bytes = 0;
+    for (const Entry& e : lru_) bytes += e.second->memory_bytes();
+    while (lru_.size() > 1 && (static_cast<int>(lru_.size()) > capacity_ || bytes > max_bytes_)) {
+      bytes -= std::min(bytes, lru_.back().second->memory_bytes());
       index_.erase(lru_.back().first);
       lru_.pop_back();
     }
@@ -82,6 +89,7 @@ class CachingCompiler final : public StructuredOutputCompiler {
   std::shared_ptr<const StructuredVocabulary> vocab_;
   const int capacity_;
   const bool precompute_masks_;
+  const std::size_t max_bytes_;
   mutable std::mutex mu_;
   std::size_t num_compiles_ = 0;
   std::list<Entry> lru_;
@@ -162,9 +170,11 @@ bool StructuredVocabulary::is_eos(int32_t id) const {
 }
 
 std::unique_ptr<StructuredOutputCompiler> StructuredOutputCompiler::Create(
-    std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity, bool precompute_masks) {
+    std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity, bool precompute_masks,
+    std::size_t cache_max_bytes) {
   if (vocabulary == nullptr) return nullptr;
-  return std::make_unique<CachingCompiler>(std::move(vocabulary), cache_capacity, precompute_masks);
+  return std::make_unique<CachingCompiler>(std::move(vocabulary), cache_capacity, precompute_masks,
+                                           cache_max_bytes);
 }
 
 std::unique_ptr<StructuredOutputMatcher> StructuredOutputMatcher::Create(

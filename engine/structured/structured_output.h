@@ -81,6 +81,9 @@ class StructuredVocabulary {
 class CompiledStructuredOutput {
  public:
   virtual ~CompiledStructuredOutput() = default;
+  /// Bytes its mask caches hold now (they grow with use, to their bounds);
+  /// what StructuredOutputCompiler's cache budget counts.
+  virtual std::size_t memory_bytes() const { return 0; }
 };
 
 /// Compiles StructuredOutputParams for one vocabulary and caches the results
@@ -89,14 +92,20 @@ class StructuredOutputCompiler {
  public:
   virtual ~StructuredOutputCompiler() = default;
   /// `cache_capacity`: compiled constraints kept (least recently used
-  /// evicted; 0: none). `precompute_masks`: Compile computes the per-position
+  /// evicted; 0: none); `cache_max_bytes`: and, when a compile adds one,
+  /// least recently used ones are evicted while their memory_bytes() sum
+  /// passes this (the newest is always kept), so many distinct schemas do not
+  /// hold capacity × their masks. `precompute_masks`: Compile computes the per-position
   /// token masks the automaton can reach, up to a budget (xgrammar's
   /// compile-time masks; docs/structured-output.md, "Cost"), instead of
   /// leaving them all to the first decode steps that meet them. Returns null
   /// if `vocabulary` is null.
   static std::unique_ptr<StructuredOutputCompiler> Create(
       std::shared_ptr<const StructuredVocabulary> vocabulary, int cache_capacity = 64,
-      bool precompute_masks = true);
+      bool precompute_masks = true, std::size_t cache_max_bytes = kDefaultCacheMaxBytes);
+  /// Default cache_max_bytes: 256 MiB (about 30 schemas' precomputed masks
+  /// on GPT-2's 50,257 tokens).
+  static constexpr std::size_t kDefaultCacheMaxBytes = std::size_t{256} << 20;
   /// Compiles on the calling thread (with the mask precompute: milliseconds
   /// to tens of ms on GPT-2's vocabulary). A call for a constraint another
   /// thread is compiling waits for that compile and returns its result (one

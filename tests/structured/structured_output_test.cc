@@ -67,6 +67,38 @@ TEST(StructuredOutputCompilerTest, CachesByContentWithLruEviction) {
   EXPECT_EQ(again->get(), choice2->get());
 }
 
+// Beside the count, the cache is bounded by the bytes its constraints' masks
+// hold: over the budget, the least recently used go (the newest stays).
+TEST(StructuredOutputCompilerTest, EvictsLeastRecentlyUsedOverTheByteBudget) {
+  auto vocab = ByteVocabulary();
+  auto probe = StructuredOutputCompiler::Create(vocab);
+  auto a = probe->Compile(RegexParams("a+b"));
+  ASSERT_TRUE(a.ok());
+  const std::size_t a_bytes = (*a)->memory_bytes();
+  ASSERT_GT(a_bytes, 0u);  // the precomputed masks
+
+  // Room for one such constraint but not two.
+  auto compiler = StructuredOutputCompiler::Create(vocab, /*cache_capacity=*/8,
+                                                   /*precompute_masks=*/true, a_bytes + a_bytes / 2);
+  auto a1 = compiler->Compile(RegexParams("a+b"));
+  auto b1 = compiler->Compile(RegexParams("b+a"));
+  ASSERT_TRUE(a1.ok() && b1.ok());
+  EXPECT_EQ(compiler->num_compiles(), 2u);
+  auto b2 = compiler->Compile(RegexParams("b+a"));  // the newest stayed
+  EXPECT_EQ(b2->get(), b1->get());
+  auto a2 = compiler->Compile(RegexParams("a+b"));  // evicted: compiled anew
+  EXPECT_NE(a2->get(), a1->get());
+  EXPECT_EQ(compiler->num_compiles(), 3u);
+
+  // With the default budget both stay.
+  auto roomy = StructuredOutputCompiler::Create(vocab, /*cache_capacity=*/8);
+  auto r1 = roomy->Compile(RegexParams("a+b"));
+  roomy->Compile(RegexParams("b+a")).IgnoreError();
+  auto r2 = roomy->Compile(RegexParams("a+b"));
+  EXPECT_EQ(r2->get(), r1->get());
+  EXPECT_EQ(roomy->num_compiles(), 2u);
+}
+
 TEST(StructuredOutputMatcherTest, Contract) {
   auto vocab = ByteVocabulary();
   auto compiler = StructuredOutputCompiler::Create(vocab);
