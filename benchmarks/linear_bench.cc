@@ -42,6 +42,34 @@
 namespace llmserve {
 namespace {
 
+// Runs every layer's Forward on `rows` random activation rows per benchmark
+// iteration and sets the counters: weight_GBs (weight bytes streamed per
+// second), GFLOPs, read_GBs (the read bandwidth measured just before) and
+// of_read_bw (their ratio); the label names the kernel and the threads.
+void RunStreamed(benchmark::State& state, const std::vector<std::unique_ptr<Linear>>& layers,
+                 int64_t in, int64_t out, int64_t rows, std::mt19937& rng) {
+  std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
+  std::vector<float> x(static_cast<size_t>(rows) * in), y(static_cast<size_t>(rows) * out);
+  for (float& v : x) v = dist(rng);
+  const double read_gbs = bench::MeasureReadBandwidthGBs(3);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    for (const auto& layer : layers) layer->Forward(x.data(), rows, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double copies = static_cast<double>(layers.size());
+  const double bytes = static_cast<double>(layers[0]->weight_bytes()) * copies * state.iterations();
+  const double flops = 2.0 * rows * in * out * copies * state.iterations();
+  const double gbs = seconds > 0 ? bytes / seconds / 1e9 : 0;
+  state.counters["weight_GBs"] = gbs;
+  state.counters["GFLOPs"] = seconds > 0 ? flops / seconds / 1e9 : 0;
+  state.counters["read_GBs"] = read_gbs;
+  state.counters["of_read_bw"] = read_gbs > 0 ? gbs / read_gbs : 0;
+  state.SetLabel(layers[0]->ImplementationForRows(rows) + ", " +
+                 std::to_string(omp_get_max_threads()) + " threads");
+}
+
 void BM_LinearStreamed(benchmark::State& state) {
   static const DType kDtypes[] = {DType::kF32, DType::kBF16, DType::kQ8_0, DType::kQ4_0};
   const DType dtype = kDtypes[state.range(0)];
@@ -61,24 +89,7 @@ void BM_LinearStreamed(benchmark::State& state) {
     }
     layers.push_back(*std::move(layer));
   }
-  std::vector<float> x(static_cast<size_t>(rows) * in), y(static_cast<size_t>(rows) * out);
-  for (float& v : x) v = dist(rng);
-  const double read_gbs = bench::MeasureReadBandwidthGBs(3);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    for (const auto& layer : layers) layer->Forward(x.data(), rows, y.data());
-    benchmark::DoNotOptimize(y.data());
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double bytes = static_cast<double>(layers[0]->weight_bytes()) * copies * state.iterations();
-  const double flops = 2.0 * rows * in * out * copies * state.iterations();
-  const double gbs = seconds > 0 ? bytes / seconds / 1e9 : 0;
-  state.counters["weight_GBs"] = gbs;
-  state.counters["GFLOPs"] = seconds > 0 ? flops / seconds / 1e9 : 0;
-  state.counters["read_GBs"] = read_gbs;
-  state.counters["of_read_bw"] = read_gbs > 0 ? gbs / read_gbs : 0;
-  state.SetLabel(layers[0]->ImplementationForRows(rows) + ", " +
-                 std::to_string(omp_get_max_threads()) + " threads");
+  RunStreamed(state, layers, in, out, rows, rng);
 }
 
 void Shapes(benchmark::internal::Benchmark* b) {
@@ -184,22 +195,7 @@ void KQuantStreamed(benchmark::State& state, DType type) {
     }
     layers.push_back(*std::move(layer));
   }
-  std::uniform_real_distribution<float> dist(-0.1f, 0.1f);
-  std::vector<float> x(static_cast<size_t>(rows) * in), y(static_cast<size_t>(rows) * out);
-  for (float& v : x) v = dist(rng);
-  const double read_gbs = bench::MeasureReadBandwidthGBs(3);
-  const auto t0 = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    for (const auto& layer : layers) layer->Forward(x.data(), rows, y.data());
-    benchmark::DoNotOptimize(y.data());
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double gbs = static_cast<double>(layers[0]->weight_bytes()) * copies * state.iterations() / seconds / 1e9;
-  state.counters["weight_GBs"] = gbs;
-  state.counters["read_GBs"] = read_gbs;
-  state.counters["of_read_bw"] = read_gbs > 0 ? gbs / read_gbs : 0;
-  state.SetLabel(layers[0]->ImplementationForRows(rows) + ", " + std::to_string(omp_get_max_threads()) +
-                 " threads");
+  RunStreamed(state, layers, in, out, rows, rng);
 }
 void BM_Q6_KStreamed(benchmark::State& state) { KQuantStreamed(state, DType::kQ6_K); }
 BENCHMARK(BM_Q6_KStreamed)
